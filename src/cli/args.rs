@@ -1,0 +1,239 @@
+//! The command line, defined with clap's derive API; doc comments are the help.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use saasql::generate::GenOptions;
+
+const AFTER_HELP: &str = "\
+Without a subcommand, saasql starts the interactive shell when stdin is a terminal;
+otherwise it reads SQL statements from stdin and runs them like `saasql run`
+(`echo 'SELECT 1;' | saasql --format csv`).
+
+Tables: every *.parquet file and every folder of Parquet files in the data directory
+is a table named after the file stem or folder; key=value sub-folders (month=2025-03/)
+become partition columns. Add more with [tables] in --config or CREATE EXTERNAL TABLE.
+
+Exit codes:
+  0    success (also when the reader of stdout goes away, e.g. `| head`)
+  1    query or data error (bad SQL, type error, failed execution)
+  2    usage error (bad flags, --param, config file contents)
+  3    input file or table not found or unreadable (including corrupt Parquet)
+  4    output could not be written
+  130  interrupted by Ctrl-C (outside the interactive shell)";
+
+/// SaaS customer metrics (NPS, engagement, churn, LTV, health) in SQL, on Apache DataFusion.
+#[derive(Debug, Parser)]
+#[command(name = "saasql", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Options shared by every subcommand.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// What to do (default: the interactive shell, or stdin as a report).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options accepted before or after any subcommand.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    /// Directory whose Parquet files and folders become tables
+    /// [default: ./data if it exists, else the bundled sample data]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    /// TOML file with `data = "dir"`, `[tables] name = "path or glob"` and
+    /// `[settings] key = value` (applied as `SET saasql.key`)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Memory for query execution, e.g. 512MiB, 2GiB or 1G (powers of 1024);
+    /// sorts, joins and aggregates spill to the OS temp directory beyond it
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<usize>,
+
+    /// Number of partitions a query is split into [default: number of CPU cores]
+    #[arg(long, global = true, value_name = "N")]
+    pub target_partitions: Option<NonZeroUsize>,
+
+    /// Output format of query results [default: table]
+    #[arg(long, short = 'f', global = true, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the interactive SQL shell (the default when stdin is a terminal)
+    Repl,
+    /// Run .sql files statement by statement, stopping at the first error
+    Run(RunArgs),
+    /// Show the saasql function reference
+    Functions(FunctionsArgs),
+    /// Generate the synthetic sample data set as Parquet
+    Gen(GenArgs),
+    /// Run a batch job (TOML) that writes query results as files
+    Batch(BatchArgs),
+}
+
+/// `saasql run`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Statements run in order. Queries, SHOW, DESCRIBE and EXPLAIN print their rows;
+DDL, SET and COPY just run. The first failing statement stops the run and is
+reported as FILE:LINE.
+
+With --output the report must produce exactly one result, which is written to a
+temporary file next to PATH and renamed over PATH only when everything succeeded;
+on failure PATH is left as it was.")]
+pub struct RunArgs {
+    /// SQL files to run, in order (`-` reads stdin)
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Bind `$NAME` in the SQL to VALUE, e.g. --param month=2025-03. VALUE is typed:
+    /// integer → BIGINT, decimal → DOUBLE, true/false → BOOLEAN, YYYY-MM-DD → DATE,
+    /// anything else → VARCHAR. Repeatable; every NAME must be used
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+
+    /// Write the result to PATH instead of stdout (required for parquet)
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+/// `saasql functions`.
+#[derive(Debug, Args)]
+pub struct FunctionsArgs {
+    /// Show this function's documentation
+    pub name: Option<String>,
+
+    /// Print the whole reference as Markdown (as in docs/functions.md)
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+/// The generator's default first day, as text for `--help`.
+static DEFAULT_START: LazyLock<String> =
+    LazyLock::new(|| saasql::generate::format_date(GenOptions::default().start_date));
+
+/// `saasql gen`.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Number of customers
+    #[arg(long, value_name = "N", default_value_t = GenOptions::default().customers)]
+    pub customers: u64,
+
+    /// Number of days of activity
+    #[arg(long, value_name = "D", default_value_t = GenOptions::default().days)]
+    pub days: u32,
+
+    /// Random seed; the same seed gives the same data
+    #[arg(long, value_name = "S", default_value_t = GenOptions::default().seed)]
+    pub seed: u64,
+
+    /// Output directory (created if missing; the tables in it are replaced)
+    #[arg(long, value_name = "DIR", default_value_os_t = GenOptions::default().out)]
+    pub out: PathBuf,
+
+    /// First day of activity, YYYY-MM-DD
+    #[arg(long, value_name = "DATE", value_parser = parse_date_arg, default_value = DEFAULT_START.as_str())]
+    pub start: i32,
+
+    /// Rows per events Parquet file
+    #[arg(long, value_name = "N", default_value_t = GenOptions::default().events_per_file)]
+    pub events_per_file: usize,
+}
+
+/// `saasql batch`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Job file:
+  [inputs]
+  events = \"data/events/\"            # table name = path, folder or glob
+
+  [[outputs]]
+  name = \"monthly_nps\"
+  sql = \"SELECT …\"                   # or sql_file = \"report.sql\" (one query)
+  path = \"out/monthly_nps\"
+  format = \"parquet\"                 # parquet (default), csv or json
+  partition_by = [\"month\"]           # optional
+
+Relative paths are relative to the job file. Each output is written to
+PATH.tmp-<pid> and renamed to PATH when complete; an existing PATH is replaced.")]
+pub struct BatchArgs {
+    /// The job file
+    #[arg(value_name = "JOB.toml")]
+    pub job: PathBuf,
+}
+
+/// Output formats for query results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns with a row count (for people)
+    Table,
+    /// Comma-separated values with a header line
+    Csv,
+    /// One JSON array of objects per result
+    Json,
+    /// One JSON object per line
+    Ndjson,
+    /// A GitHub-flavoured Markdown table
+    Markdown,
+    /// Apache Parquet (needs --output)
+    Parquet,
+}
+
+impl Format {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+            Format::Markdown => "markdown",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+/// Parses a byte size: `1073741824`, `512MiB`, `512M`, `2GiB`, `2G`, `2GB`,
+/// `1.5G`. K, M, G and T are powers of 1024 with or without `iB`/`B`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim().to_ascii_lowercase();
+    let shift = match unit.as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(format!("unknown unit '{unit}' (use e.g. 512MiB or 2GiB)")),
+    };
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (use e.g. 512MiB or 2GiB)"))?;
+    let bytes = value * (1u64 << shift) as f64;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > usize::MAX as f64 {
+        return Err(format!("'{s}' is not a usable memory size"));
+    }
+    Ok(bytes as usize)
+}
+
+/// Parses `YYYY-MM-DD` into days since 1970-01-01.
+pub fn parse_date(s: &str) -> Option<i32> {
+    saasql::generate::parse_date(s).ok()
+}
+
+fn parse_date_arg(s: &str) -> Result<i32, String> {
+    parse_date(s).ok_or_else(|| format!("'{s}' is not a date in YYYY-MM-DD form"))
+}

@@ -1,0 +1,144 @@
+//! The `--config` file.
+//!
+//! ```toml
+//! data = "data"                        # the data directory (like --data)
+//! memory_limit = "2GiB"                # like --memory-limit
+//! target_partitions = 4                # like --target-partitions
+//!
+//! [tables]                             # more tables: name = file, folder or glob
+//! events = "/warehouse/events/"
+//! surveys = "exports/surveys-*.parquet"
+//!
+//! [settings]                           # SET saasql.<key> = <value>
+//! engagement_weights = "login:1, report_created:5"
+//! "datafusion.execution.batch_size" = 4096   # keys with a dot are used as is
+//! ```
+//!
+//! Relative paths are relative to the config file. Command-line flags win
+//! over the file.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::args::parse_size;
+use super::error::{CliError, CliResult};
+
+/// The parsed config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The data directory.
+    pub data: Option<PathBuf>,
+    /// Memory limit, e.g. "2GiB".
+    pub memory_limit: Option<String>,
+    /// Target partitions.
+    pub target_partitions: Option<usize>,
+    /// Extra tables: name → path, folder or glob.
+    #[serde(default)]
+    pub tables: BTreeMap<String, String>,
+    /// Session settings: key → value.
+    #[serde(default)]
+    pub settings: BTreeMap<String, toml::Value>,
+}
+
+/// A loaded config file, with paths resolved against its directory.
+#[derive(Debug, Default)]
+pub struct LoadedConfig {
+    /// The file, for messages.
+    pub path: PathBuf,
+    /// Data directory.
+    pub data: Option<PathBuf>,
+    /// Memory limit in bytes.
+    pub memory_limit: Option<usize>,
+    /// Target partitions.
+    pub target_partitions: Option<usize>,
+    /// Tables: name → location.
+    pub tables: BTreeMap<String, String>,
+    /// Settings as `(full key, value)`.
+    pub settings: Vec<(String, String)>,
+}
+
+impl LoadedConfig {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> CliResult<Self> {
+        let text = fs::read_to_string(path).map_err(|e| {
+            CliError::input(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        let bad = |msg: String| CliError::usage(format!("config file {}: {msg}", path.display()));
+        let file: FileConfig = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let msg = e.message().trim().to_string();
+            match line {
+                Some(l) => bad(format!("line {l}: {msg}")),
+                None => bad(msg),
+            }
+        })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        let memory_limit = match &file.memory_limit {
+            Some(s) => Some(parse_size(s).map_err(|e| bad(format!("memory_limit: {e}")))?),
+            None => None,
+        };
+        if file.target_partitions == Some(0) {
+            return Err(bad("target_partitions must be at least 1".into()));
+        }
+        let tables = file
+            .tables
+            .into_iter()
+            .map(|(name, location)| {
+                let resolved = resolve_location(base, &location);
+                (name, resolved)
+            })
+            .collect();
+        let settings = file
+            .settings
+            .into_iter()
+            .map(|(key, value)| {
+                let key = if key.contains('.') {
+                    key
+                } else {
+                    format!("saasql.{key}")
+                };
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Float(f) => f.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => {
+                        return Err(bad(format!(
+                            "settings.{key}: expected a string, number or boolean, got {}",
+                            other.type_str()
+                        )));
+                    }
+                };
+                Ok((key, value))
+            })
+            .collect::<CliResult<Vec<_>>>()?;
+        Ok(LoadedConfig {
+            path: path.to_path_buf(),
+            data: file.data.map(|d| base.join(d)),
+            memory_limit,
+            target_partitions: file.target_partitions,
+            tables,
+            settings,
+        })
+    }
+}
+
+/// Resolves a relative local path against `base`; URLs and absolute paths are
+/// kept. A folder gets a trailing `/` so it is listed as a table of files.
+pub fn resolve_location(base: &Path, location: &str) -> String {
+    if location.contains("://") {
+        return location.to_string();
+    }
+    let path = base.join(location);
+    let mut s = path.display().to_string();
+    if path.is_dir() && !s.ends_with('/') {
+        s.push('/');
+    }
+    s
+}

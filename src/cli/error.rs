@@ -1,0 +1,225 @@
+//! Errors of the `saasql` command and the exit codes they map to.
+//!
+//! Every failure travels up to `main` as a [`CliError`] and is printed there,
+//! once, on stderr. The exit codes are documented in `saasql --help`.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::process::ExitCode;
+
+use datafusion::error::DataFusionError;
+use datafusion::parquet::errors::ParquetError;
+
+/// Why `saasql` failed; the numeric value is the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// A query or data error: bad SQL, a type error, a failed execution.
+    Query = 1,
+    /// A usage error: bad flags, `--param`, config file contents.
+    Usage = 2,
+    /// An input file or table was not found or could not be read.
+    Input = 3,
+    /// An output could not be written.
+    Output = 4,
+    /// Interrupted by Ctrl-C outside the interactive shell.
+    Interrupted = 130,
+}
+
+/// A failure of the `saasql` command.
+#[derive(Debug)]
+pub enum CliError {
+    /// Whoever read our stdout went away (`saasql … | head`). Not an error:
+    /// `saasql` stops quietly and exits 0.
+    BrokenPipe,
+    /// A real failure, reported once on stderr.
+    Failed {
+        /// The exit code.
+        code: Code,
+        /// `file:line` of the failing statement, if any.
+        location: Option<String>,
+        /// One line saying what went wrong.
+        message: String,
+        /// The failing statement's first line, shown under the message.
+        statement: Option<String>,
+    },
+}
+
+/// The result type of the command's functions.
+pub type CliResult<T> = Result<T, CliError>;
+
+impl CliError {
+    /// A failure with this exit code and message.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        CliError::Failed {
+            code,
+            location: None,
+            message: message.into(),
+            statement: None,
+        }
+    }
+
+    /// A usage error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Code::Usage, message)
+    }
+
+    /// An input file or table that is missing or unreadable (exit 3).
+    pub fn input(message: impl Into<String>) -> Self {
+        Self::new(Code::Input, message)
+    }
+
+    /// A query or data error (exit 1).
+    pub fn query(message: impl Into<String>) -> Self {
+        Self::new(Code::Query, message)
+    }
+
+    /// Interrupted by Ctrl-C (exit 130).
+    pub fn interrupted() -> Self {
+        Self::new(Code::Interrupted, "interrupted")
+    }
+
+    /// Writing `what` failed. A broken pipe on stdout becomes [`CliError::BrokenPipe`].
+    pub fn write(what: &str, err: &io::Error) -> Self {
+        if err.kind() == io::ErrorKind::BrokenPipe {
+            CliError::BrokenPipe
+        } else {
+            Self::new(Code::Output, format!("cannot write {what}: {err}"))
+        }
+    }
+
+    /// A DataFusion error, classified: missing or unreadable inputs exit 3,
+    /// everything else is a query error (exit 1).
+    pub fn datafusion(err: &DataFusionError) -> Self {
+        Self::new(classify(err), one_line(&err.strip_backtrace()))
+    }
+
+    /// Prefixes the message with `context: `.
+    pub fn context(self, context: impl fmt::Display) -> Self {
+        match self {
+            CliError::Failed {
+                code,
+                location,
+                message,
+                statement,
+            } => CliError::Failed {
+                code,
+                location,
+                message: format!("{context}: {message}"),
+                statement,
+            },
+            other => other,
+        }
+    }
+
+    /// Attaches the `file:line` of the failing statement and its first line.
+    pub fn at(self, location: String, statement: Option<String>) -> Self {
+        match self {
+            CliError::Failed {
+                code,
+                message,
+                location: None,
+                ..
+            } => CliError::Failed {
+                code,
+                location: Some(location),
+                message,
+                statement,
+            },
+            other => other,
+        }
+    }
+
+    /// Prints the error once on stderr and returns the exit code.
+    pub fn report(&self) -> ExitCode {
+        match self {
+            CliError::BrokenPipe => ExitCode::SUCCESS,
+            CliError::Failed { code, .. } => {
+                eprint!("{self}");
+                ExitCode::from(*code as u8)
+            }
+        }
+    }
+}
+
+/// Renders the error as printed on stderr (with a trailing newline).
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::BrokenPipe => Ok(()),
+            CliError::Failed {
+                location,
+                message,
+                statement,
+                ..
+            } => {
+                match location {
+                    Some(loc) => writeln!(f, "{loc}: error: {message}")?,
+                    None => writeln!(f, "saasql: error: {message}")?,
+                }
+                if let Some(stmt) = statement {
+                    writeln!(f, "  | {stmt}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl From<DataFusionError> for CliError {
+    fn from(err: DataFusionError) -> Self {
+        CliError::datafusion(&err)
+    }
+}
+
+/// Joins a multi-line message into one line.
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join(" ")
+}
+
+/// Exit code for a DataFusion error: 3 when an input is missing or unreadable.
+fn classify(err: &DataFusionError) -> Code {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(df) = e.downcast_ref::<DataFusionError>() {
+            match df {
+                DataFusionError::Plan(msg) if is_missing_table(msg) => return Code::Input,
+                DataFusionError::ParquetError(_) => return Code::Input,
+                DataFusionError::ObjectStore(os) => {
+                    if matches!(
+                        **os,
+                        datafusion::object_store::Error::NotFound { .. }
+                            | datafusion::object_store::Error::PermissionDenied { .. }
+                    ) {
+                        return Code::Input;
+                    }
+                }
+                DataFusionError::IoError(io) => return io_code(io),
+                _ => {}
+            }
+        } else if e.downcast_ref::<ParquetError>().is_some() {
+            return Code::Input;
+        } else if let Some(io) = e.downcast_ref::<io::Error>() {
+            return io_code(io);
+        }
+        current = e.source();
+    }
+    Code::Query
+}
+
+fn io_code(err: &io::Error) -> Code {
+    match err.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => Code::Input,
+        _ => Code::Query,
+    }
+}
+
+/// DataFusion's message for an unknown table: `table 'x' not found`.
+fn is_missing_table(msg: &str) -> bool {
+    msg.starts_with("table '") && msg.ends_with("' not found")
+}

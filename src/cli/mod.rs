@@ -1,0 +1,242 @@
+//! The `saasql` command: argument handling, session setup and dispatch.
+//!
+//! `main` calls [`run`]; everything below returns a [`CliError`] that `main`
+//! prints once and turns into the exit code.
+
+pub mod args;
+pub mod batch;
+pub mod config;
+pub mod error;
+pub mod functions;
+pub mod r#gen;
+pub mod output;
+pub mod repl;
+pub mod report;
+pub mod tables;
+
+use std::io::{IsTerminal, Read};
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::SessionContext;
+
+use args::{Cli, Command, Format, FunctionsArgs, GlobalArgs, RunArgs};
+use config::LoadedConfig;
+use error::{CliError, CliResult};
+use output::{PrintOptions, Target, write_batches};
+use report::{ReportOptions, Script, parse_params, parse_script, run_report};
+
+/// Runs the command line.
+pub fn run(cli: Cli) -> CliResult<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::query(format!("cannot start the async runtime: {e}")))?;
+    let result = runtime.block_on(dispatch(cli));
+    // Do not wait for cancelled query tasks.
+    runtime.shutdown_background();
+    result
+}
+
+async fn dispatch(cli: Cli) -> CliResult<()> {
+    let global = &cli.global;
+    match &cli.command {
+        None | Some(Command::Repl) => {
+            if std::io::stdin().is_terminal() {
+                let ctx = build_context(global).await?;
+                repl::run_shell(ctx, global.format.unwrap_or(Format::Table)).await
+            } else {
+                let opts = ReportOptions {
+                    format: global.format.unwrap_or(Format::Table),
+                    output: None,
+                    params: Default::default(),
+                };
+                interruptible(async {
+                    let ctx = build_context(global).await?;
+                    let sql = read_sql(Path::new("-"))?;
+                    let script = parse_script(&ctx, "<stdin>", &sql)?;
+                    run_report(&ctx, &[script], &opts).await
+                })
+                .await
+            }
+        }
+        Some(Command::Run(args)) => run_command(global, args).await,
+        Some(Command::Functions(args)) => functions_command(args, global.format).await,
+        Some(Command::Gen(args)) => r#gen::run_gen(args, not_parquet(global.format)?).await,
+        Some(Command::Batch(args)) => {
+            let format = not_parquet(global.format)?;
+            interruptible(async {
+                let ctx = build_context(global).await?;
+                batch::run_batch(&ctx, &args.job, format).await
+            })
+            .await
+        }
+    }
+}
+
+/// Runs `work` until it finishes or Ctrl-C is pressed (exit 130). Dropping
+/// the work on Ctrl-C cancels its queries and removes its temporary files.
+async fn interruptible(work: impl Future<Output = CliResult<()>>) -> CliResult<()> {
+    tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => Err(CliError::interrupted()),
+    }
+}
+
+/// Summary-style commands print tables, so parquet makes no sense there.
+fn not_parquet(format: Option<Format>) -> CliResult<Format> {
+    match format {
+        Some(Format::Parquet) => Err(CliError::usage(
+            "--format parquet is only for query results: `saasql run --format parquet --output PATH`",
+        )),
+        other => Ok(other.unwrap_or(Format::Table)),
+    }
+}
+
+/// `saasql run`.
+async fn run_command(global: &GlobalArgs, args: &RunArgs) -> CliResult<()> {
+    let params = parse_params(&args.params)?;
+    let format = global
+        .format
+        .or_else(|| args.output.as_deref().and_then(format_from_extension))
+        .unwrap_or(Format::Table);
+    if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        return Err(CliError::usage("stdin (-) can be read only once"));
+    }
+    let opts = ReportOptions {
+        format,
+        output: args.output.clone(),
+        params,
+    };
+    interruptible(async {
+        let ctx = build_context(global).await?;
+        let mut scripts: Vec<Script> = vec![];
+        for file in &args.files {
+            let sql = read_sql(file)?;
+            let name = if file.as_os_str() == "-" {
+                "<stdin>".to_string()
+            } else {
+                file.display().to_string()
+            };
+            scripts.push(parse_script(&ctx, &name, &sql)?);
+        }
+        run_report(&ctx, &scripts, &opts).await
+    })
+    .await
+}
+
+/// The format implied by an output file's extension.
+fn format_from_extension(path: &Path) -> Option<Format> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "csv" => Format::Csv,
+        "json" => Format::Json,
+        "ndjson" | "jsonl" => Format::Ndjson,
+        "md" | "markdown" => Format::Markdown,
+        "parquet" => Format::Parquet,
+        _ => return None,
+    })
+}
+
+/// Reads a SQL file, or stdin for `-`.
+fn read_sql(path: &Path) -> CliResult<String> {
+    if path.as_os_str() == "-" {
+        let mut sql = String::new();
+        std::io::stdin()
+            .read_to_string(&mut sql)
+            .map_err(|e| CliError::input(format!("cannot read stdin: {e}")))?;
+        Ok(sql)
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| CliError::input(format!("cannot read {}: {e}", path.display())))
+    }
+}
+
+/// `saasql functions [NAME] [--markdown]`.
+async fn functions_command(args: &FunctionsArgs, format: Option<Format>) -> CliResult<()> {
+    let mut target = Target::stdout();
+    match (&args.name, args.markdown) {
+        (Some(name), _) => target.write_str(&functions::function_doc(name)?)?,
+        (None, true) => target.write_str(&saasql::docs::reference_markdown())?,
+        (None, false) => {
+            let (schema, batch) = functions::function_list();
+            let print = PrintOptions {
+                format: not_parquet(format)?,
+                max_rows: None,
+                footer: false,
+            };
+            write_batches(schema, vec![batch], &mut target, &print).await?;
+        }
+    }
+    target.finish()
+}
+
+/// A session with the saasql functions, the memory limit, the settings and
+/// the tables of the data directory and config file.
+async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
+    let file = match &global.config {
+        Some(path) => LoadedConfig::load(path)?,
+        None => LoadedConfig::default(),
+    };
+    let mut config = saasql::session_config();
+    if let Some(n) = global
+        .target_partitions
+        .map(NonZeroUsize::get)
+        .or(file.target_partitions)
+    {
+        config = config.with_target_partitions(n);
+    }
+    for (key, value) in &file.settings {
+        config.options_mut().set(key, value).map_err(|e| {
+            CliError::usage(format!(
+                "config file {}: settings: {}",
+                file.path.display(),
+                e.strip_backtrace()
+            ))
+        })?;
+    }
+    let runtime = runtime_env(global.memory_limit.or(file.memory_limit))?;
+    // `SELECT * FROM 'file.parquet'` works too.
+    let ctx = saasql::context_with(config, runtime).enable_url_table();
+
+    match global.data.as_ref().or(file.data.as_ref()) {
+        Some(dir) => {
+            if !dir.is_dir() {
+                return Err(CliError::input(format!(
+                    "data directory {} not found",
+                    dir.display()
+                )));
+            }
+            tables::register_data_dir(&ctx, dir).await?;
+        }
+        None => {
+            if let Some(dir) = tables::default_data_dir() {
+                tables::register_data_dir(&ctx, &dir).await?;
+            }
+        }
+    }
+    for (name, location) in &file.tables {
+        tables::register_parquet(&ctx, name, location).await?;
+    }
+    Ok(ctx)
+}
+
+/// The runtime: with a memory limit, a fair spilling pool that names the
+/// largest consumers when it runs out; spill files go to the OS temp dir.
+fn runtime_env(memory_limit: Option<usize>) -> CliResult<Arc<RuntimeEnv>> {
+    let mut builder = RuntimeEnvBuilder::new().with_disk_manager_builder(
+        DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
+    );
+    if let Some(bytes) = memory_limit {
+        let top = NonZeroUsize::new(5).expect("5 is not zero");
+        builder = builder.with_memory_pool(Arc::new(TrackConsumersPool::new(
+            FairSpillPool::new(bytes),
+            top,
+        )));
+    }
+    Ok(builder.build_arc()?)
+}

@@ -1,0 +1,435 @@
+//! Parsing SQL scripts and running their statements: shared by `saasql run`,
+//! SQL on stdin, the shell and batch jobs.
+//!
+//! Scripts are parsed with DataFusion's own parser (never split on `;`). The
+//! parser is driven one statement at a time so that each statement keeps the
+//! line it starts on, its first line of text and the `$name` parameters it
+//! uses.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::UInt64Type;
+use datafusion::common::ScalarValue;
+use datafusion::common::{ParamValues, Result as DFResult};
+use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
+use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::Statement as SQLStatement;
+use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect, dialect_from_str};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+
+use super::args::{Format, parse_date};
+use super::error::{CliError, CliResult};
+use super::output::{AtomicFile, PrintOptions, Target, write_stream};
+
+/// One parsed statement of a script.
+#[derive(Debug, Clone)]
+pub struct ScriptStatement {
+    /// The parsed statement.
+    pub statement: DFStatement,
+    /// Line (1-based) where the statement starts.
+    pub line: u64,
+    /// The statement's first line of text, for error messages.
+    pub first_line: String,
+    /// Names of the `$name` parameters it uses, without the `$`.
+    pub params: BTreeSet<String>,
+}
+
+impl ScriptStatement {
+    /// Whether the statement is a query-like statement whose rows are output
+    /// (SELECT, VALUES, WITH, SHOW, DESCRIBE, EXPLAIN, EXECUTE).
+    pub fn returns_rows(&self) -> bool {
+        match &self.statement {
+            DFStatement::Explain(_) => true,
+            DFStatement::Statement(s) => matches!(
+                **s,
+                SQLStatement::Query(_)
+                    | SQLStatement::Explain { .. }
+                    | SQLStatement::ExplainTable { .. }
+                    | SQLStatement::Execute { .. }
+                    | SQLStatement::ShowTables { .. }
+                    | SQLStatement::ShowColumns { .. }
+                    | SQLStatement::ShowVariable { .. }
+                    | SQLStatement::ShowVariables { .. }
+                    | SQLStatement::ShowFunctions { .. }
+                    | SQLStatement::ShowCreate { .. }
+                    | SQLStatement::ShowStatus { .. }
+                    | SQLStatement::ShowSchemas { .. }
+                    | SQLStatement::ShowDatabases { .. }
+                    | SQLStatement::ShowCatalogs { .. }
+                    | SQLStatement::ShowViews { .. }
+                    | SQLStatement::ShowObjects { .. }
+            ),
+            _ => false,
+        }
+    }
+
+    /// `PREPARE` binds its own `$1…` parameters later, at `EXECUTE`.
+    fn is_prepare(&self) -> bool {
+        matches!(&self.statement, DFStatement::Statement(s) if matches!(**s, SQLStatement::Prepare { .. }))
+    }
+}
+
+/// A parsed SQL script.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// File name (or `<stdin>`), used in `file:line` locations.
+    pub name: String,
+    /// The statements, in order.
+    pub statements: Vec<ScriptStatement>,
+}
+
+impl Script {
+    /// Where statement `s` is, as `file:line`.
+    pub fn location(&self, s: &ScriptStatement) -> String {
+        format!("{}:{}", self.name, s.line)
+    }
+}
+
+/// The SQL dialect configured in the session (`datafusion.sql_parser.dialect`).
+fn session_dialect(ctx: &SessionContext) -> (Box<dyn Dialect>, usize) {
+    let state = ctx.state();
+    let options = &state.config().options().sql_parser;
+    let dialect = dialect_from_str(&options.dialect).unwrap_or_else(|| Box::new(GenericDialect));
+    (dialect, options.recursion_limit.get())
+}
+
+/// Parses `sql` into statements. A syntax error is reported as
+/// `name:line: error: …` with the line of the statement it is in.
+pub fn parse_script(ctx: &SessionContext, name: &str, sql: &str) -> CliResult<Script> {
+    let (dialect, recursion_limit) = session_dialect(ctx);
+    let source_lines: Vec<&str> = sql.lines().collect();
+    let first_line_at = |line: u64, column: u64, end: Option<(u64, u64)>| -> String {
+        let text = source_lines
+            .get(line.saturating_sub(1) as usize)
+            .copied()
+            .unwrap_or_default();
+        let skip = column.saturating_sub(1) as usize;
+        let take = match end {
+            Some((end_line, end_col)) if end_line == line => {
+                (end_col.saturating_sub(1) as usize).saturating_sub(skip)
+            }
+            _ => usize::MAX,
+        };
+        let s: String = text.chars().skip(skip).take(take).collect();
+        shorten(s.trim_end())
+    };
+    let tokens: Vec<TokenWithSpan> = Tokenizer::new(dialect.as_ref(), sql)
+        .tokenize_with_location()
+        .map_err(|e| {
+            let line = e.location.line.max(1);
+            CliError::query(format!("SQL error: {}", e.message))
+                .at(format!("{name}:{line}"), Some(first_line_at(line, 1, None)))
+        })?;
+    let mut parser = DFParserBuilder::new(tokens.clone())
+        .with_dialect(dialect.as_ref())
+        .with_recursion_limit(recursion_limit)
+        .build()
+        .map_err(|e| CliError::datafusion(&e).at(format!("{name}:1"), None))?;
+    let mut statements = vec![];
+    loop {
+        while parser.parser.consume_token(&Token::SemiColon) {}
+        let start = parser.parser.peek_token_ref().clone();
+        if start.token == Token::EOF {
+            break;
+        }
+        let start_index = parser.parser.index();
+        let (line, column) = (start.span.start.line, start.span.start.column);
+        let statement = parser.parse_statement().map_err(|e| {
+            CliError::datafusion(&e).at(
+                format!("{name}:{line}"),
+                Some(first_line_at(line, column, None)),
+            )
+        })?;
+        let end = parser.parser.get_current_token().span.end;
+        let end_index = parser.parser.index();
+        let params = tokens
+            .get(start_index..end_index)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|t| match &t.token {
+                Token::Placeholder(p) => p.strip_prefix('$').map(str::to_string),
+                _ => None,
+            })
+            .filter(|p| !p.is_empty())
+            .collect();
+        statements.push(ScriptStatement {
+            statement,
+            line,
+            first_line: first_line_at(line, column, Some((end.line, end.column))),
+            params,
+        });
+        // Statements must be separated by `;`.
+        let next = parser.parser.peek_token_ref();
+        if next.token != Token::EOF && next.token != Token::SemiColon {
+            let (l, c) = (next.span.start.line, next.span.start.column);
+            return Err(CliError::query(format!(
+                "SQL error: expected ';' after the statement on line {line}, found {}",
+                next.token
+            ))
+            .at(format!("{name}:{l}"), Some(first_line_at(l, c, None))));
+        }
+    }
+    Ok(Script {
+        name: name.to_string(),
+        statements,
+    })
+}
+
+/// Whether `buffer` holds complete SQL: its last token is `;` (comments and
+/// whitespace aside) and no string or comment is left open.
+pub fn is_complete(ctx: &SessionContext, buffer: &str) -> bool {
+    let (dialect, _) = session_dialect(ctx);
+    match Tokenizer::new(dialect.as_ref(), buffer).tokenize() {
+        Ok(tokens) => tokens
+            .iter()
+            .rev()
+            .find(|t| !matches!(t, Token::Whitespace(_)))
+            .is_some_and(|t| *t == Token::SemiColon),
+        Err(_) => false,
+    }
+}
+
+fn shorten(s: &str) -> String {
+    const MAX: usize = 100;
+    if s.chars().count() > MAX {
+        let cut: String = s.chars().take(MAX - 1).collect();
+        format!("{cut}…")
+    } else {
+        s.to_string()
+    }
+}
+
+/// What running a statement produced.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Rows to print (queries, SHOW, DESCRIBE, EXPLAIN).
+    Rows(DataFrame),
+    /// INSERT or COPY: the DataFrame yields the row count when collected.
+    Write(DataFrame),
+    /// DDL and SET: already done.
+    Done(DataFrame),
+}
+
+/// Plans `statement`, binds the parameters it uses, and starts it
+/// (DDL and SET take effect here).
+pub async fn start(
+    ctx: &SessionContext,
+    statement: &ScriptStatement,
+    params: &HashMap<String, ScalarValue>,
+) -> DFResult<Outcome> {
+    let state = ctx.state();
+    let mut plan = state.statement_to_plan(statement.statement.clone()).await?;
+    let is_prepare = matches!(plan, LogicalPlan::Statement(PlanStatement::Prepare(_)));
+    if !is_prepare && !plan.get_parameter_types()?.is_empty() {
+        plan = plan.with_param_values(ParamValues::from(params.clone()))?;
+    }
+    let rows = match &plan {
+        LogicalPlan::Dml(_) | LogicalPlan::Copy(_) => Some(false),
+        LogicalPlan::Ddl(_) => None,
+        LogicalPlan::Statement(PlanStatement::Execute(_)) => Some(true),
+        LogicalPlan::Statement(_) => None,
+        _ => Some(true),
+    };
+    let df = ctx.execute_logical_plan(plan).await?;
+    Ok(match rows {
+        Some(true) => Outcome::Rows(df),
+        Some(false) => Outcome::Write(df),
+        None => Outcome::Done(df),
+    })
+}
+
+/// Runs a write (INSERT/COPY) and returns how many rows it wrote.
+pub async fn finish_write(df: DataFrame) -> DFResult<u64> {
+    Ok(count_written(&df.collect().await?))
+}
+
+/// Sums the `count` column DataFusion returns from writes.
+pub fn count_written(batches: &[RecordBatch]) -> u64 {
+    batches
+        .iter()
+        .filter_map(|b| b.columns().first())
+        .filter_map(|c| c.as_primitive_opt::<UInt64Type>())
+        .map(|counts| counts.iter().flatten().sum::<u64>())
+        .sum()
+}
+
+/// Parses `--param NAME=VALUE` arguments into typed values: integers become
+/// BIGINT, decimals DOUBLE, true/false BOOLEAN, YYYY-MM-DD DATE, anything else
+/// VARCHAR. Integers with leading zeros (`007`) stay text.
+pub fn parse_params(raw: &[String]) -> CliResult<HashMap<String, ScalarValue>> {
+    let mut out = HashMap::new();
+    for arg in raw {
+        let Some((name, value)) = arg.split_once('=') else {
+            return Err(CliError::usage(format!(
+                "--param '{arg}': expected NAME=VALUE, e.g. --param month=2025-03"
+            )));
+        };
+        let name = name.trim();
+        let name = name.strip_prefix('$').unwrap_or(name);
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(CliError::usage(format!(
+                "--param '{arg}': parameter names use letters, digits and _"
+            )));
+        }
+        if out.insert(name.to_string(), typed_value(value)).is_some() {
+            return Err(CliError::usage(format!("--param {name} is given twice")));
+        }
+    }
+    Ok(out)
+}
+
+/// The typed value of a `--param`.
+pub fn typed_value(value: &str) -> ScalarValue {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    let plain_integer = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    if plain_integer && let Ok(i) = value.parse::<i64>() {
+        return ScalarValue::Int64(Some(i));
+    }
+    let decimal = digits.bytes().any(|b| b.is_ascii_digit())
+        && digits
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+        && !(digits.starts_with('0') && digits.len() > 1 && !digits.starts_with("0."));
+    if decimal && let Ok(f) = value.parse::<f64>() {
+        if f.is_finite() {
+            return ScalarValue::Float64(Some(f));
+        }
+    }
+    match value {
+        "true" | "TRUE" | "True" => return ScalarValue::Boolean(Some(true)),
+        "false" | "FALSE" | "False" => return ScalarValue::Boolean(Some(false)),
+        _ => {}
+    }
+    if let Some(days) = parse_date(value) {
+        return ScalarValue::Date32(Some(days));
+    }
+    ScalarValue::Utf8(Some(value.to_string()))
+}
+
+/// How a report run writes its results.
+#[derive(Debug)]
+pub struct ReportOptions {
+    /// Output format.
+    pub format: Format,
+    /// Write the (single) result here instead of stdout.
+    pub output: Option<PathBuf>,
+    /// `--param` values.
+    pub params: HashMap<String, ScalarValue>,
+}
+
+/// Checks a report before anything runs: every `--param` is used, every
+/// `$name` has a value, and `--output` gets exactly one result.
+fn check_report(scripts: &[Script], opts: &ReportOptions) -> CliResult<()> {
+    let mut used = BTreeSet::new();
+    for script in scripts {
+        for s in script.statements.iter().filter(|s| !s.is_prepare()) {
+            if let Some(missing) = s.params.iter().find(|p| !opts.params.contains_key(*p)) {
+                return Err(CliError::usage(format!(
+                    "no value for ${missing}; pass --param {missing}=VALUE"
+                ))
+                .at(script.location(s), Some(s.first_line.clone())));
+            }
+            used.extend(s.params.iter().cloned());
+        }
+    }
+    let mut unused: Vec<&String> = opts.params.keys().filter(|p| !used.contains(*p)).collect();
+    unused.sort();
+    if let Some(name) = unused.first() {
+        let hint = if used.is_empty() {
+            "the SQL has no $parameters".to_string()
+        } else {
+            let names: Vec<String> = used.iter().map(|p| format!("${p}")).collect();
+            format!("the SQL uses {}", names.join(", "))
+        };
+        return Err(CliError::usage(format!(
+            "--param {name} is not used by any statement ({hint})"
+        )));
+    }
+    if opts.format == Format::Parquet && opts.output.is_none() {
+        return Err(CliError::usage("--format parquet needs --output PATH"));
+    }
+    if let Some(path) = &opts.output {
+        let results: Vec<String> = scripts
+            .iter()
+            .flat_map(|script| {
+                script
+                    .statements
+                    .iter()
+                    .filter(|s| s.returns_rows())
+                    .map(|s| script.location(s))
+            })
+            .collect();
+        if results.len() != 1 {
+            let found = if results.is_empty() {
+                "none does".to_string()
+            } else {
+                format!("{} do: {}", results.len(), results.join(", "))
+            };
+            return Err(CliError::usage(format!(
+                "--output {} needs exactly one statement that returns rows; {found}",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs scripts as a report: statements in order, results to stdout or
+/// `--output`, stopping at the first failure (reported as `file:line`).
+pub async fn run_report(
+    ctx: &SessionContext,
+    scripts: &[Script],
+    opts: &ReportOptions,
+) -> CliResult<()> {
+    check_report(scripts, opts)?;
+    let mut target = match &opts.output {
+        Some(path) => Target::File(AtomicFile::create(path)?),
+        None => Target::stdout(),
+    };
+    let print = PrintOptions {
+        format: opts.format,
+        max_rows: None,
+        footer: true,
+    };
+    let mut results = 0usize;
+    for script in scripts {
+        for s in &script.statements {
+            let at = |e: CliError| e.at(script.location(s), Some(s.first_line.clone()));
+            match start(ctx, s, &opts.params)
+                .await
+                .map_err(|e| at(e.into()))?
+            {
+                Outcome::Rows(df) => {
+                    if results > 0 {
+                        if matches!(target, Target::File(_)) {
+                            return Err(at(CliError::usage(
+                                "--output needs exactly one statement that returns rows",
+                            )));
+                        }
+                        if matches!(opts.format, Format::Table | Format::Markdown | Format::Csv) {
+                            target.write_str("\n").map_err(at)?;
+                        }
+                    }
+                    results += 1;
+                    let stream = df.execute_stream().await.map_err(|e| at(e.into()))?;
+                    write_stream(stream, &mut target, &print, || None)
+                        .await
+                        .map_err(at)?;
+                    target.flush().map_err(at)?;
+                }
+                Outcome::Write(df) => {
+                    finish_write(df).await.map_err(|e| at(e.into()))?;
+                }
+                Outcome::Done(df) => {
+                    df.collect().await.map_err(|e| at(e.into()))?;
+                }
+            }
+        }
+    }
+    target.finish()
+}

@@ -1,0 +1,280 @@
+//! `arpa(revenue, customer_id)`: average revenue per account.
+
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Float64Array, ListBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
+use datafusion::common::Result;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Coercion, Documentation, EmitTo,
+    GroupsAccumulator, ReversedUDAF, Signature, TypeSignatureClass, Volatility,
+};
+
+use crate::aggregate::{SingleGroup, for_each_row, row_mask};
+use crate::docs;
+use crate::util::{KeyColumn, numeric};
+
+const NAME: &str = "arpa";
+
+static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    docs::builder(
+        "Average revenue per account: Σ revenue / number of distinct customers, in the unit \
+         of revenue. Rows with NULL revenue or NULL customer_id are skipped (a customer \
+         whose rows are all NULL revenue is not counted); no rows gives NULL. Negative \
+         revenue (refunds, credits) is allowed. For monthly ARPA, feed one month of MRR or \
+         paid invoices per group.",
+        "arpa(revenue, customer_id)",
+    )
+    .with_argument("revenue", "Revenue of the row (any numeric type).")
+    .with_argument("customer_id", "The account the revenue belongs to (integer or string).")
+    .with_sql_example(
+        "SELECT date_trunc('month', paid_at) AS month, arpa(amount, customer_id) AS arpa\nFROM invoices WHERE status = 'paid' GROUP BY 1 ORDER BY 1;",
+    )
+    .with_related_udf("ltv")
+    .build()
+});
+
+/// The `arpa` aggregate function.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Arpa {
+    signature: Signature,
+}
+
+impl Default for Arpa {
+    fn default() -> Self {
+        Self {
+            signature: Signature::coercible(
+                vec![numeric(), Coercion::new_exact(TypeSignatureClass::Any)],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl AggregateUDFImpl for Arpa {
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(SingleGroup(ArpaGroups::default())))
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(Field::new(
+                format_state_name(args.name, "revenue"),
+                DataType::Float64,
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "customers"),
+                DataType::List(Arc::new(Field::new_list_field(DataType::Binary, true))),
+                true,
+            )),
+        ])
+    }
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        !args.is_distinct
+    }
+    fn create_groups_accumulator(
+        &self,
+        _args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(ArpaGroups::default()))
+    }
+    fn order_sensitivity(&self) -> AggregateOrderSensitivity {
+        AggregateOrderSensitivity::Insensitive
+    }
+    fn reverse_expr(&self) -> ReversedUDAF {
+        ReversedUDAF::Identical
+    }
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOC)
+    }
+}
+
+/// Per group: revenue sum and the set of customers seen.
+#[derive(Debug, Default)]
+pub struct ArpaGroups {
+    revenue: Vec<f64>,
+    customers: Vec<HashSet<Box<[u8]>>>,
+    key_bytes: usize,
+}
+
+impl ArpaGroups {
+    fn resize(&mut self, n: usize) {
+        self.revenue.resize(n, 0.0);
+        self.customers.resize_with(n, HashSet::new);
+    }
+
+    fn insert(&mut self, g: usize, key: &[u8]) {
+        let set = &mut self.customers[g];
+        if !set.contains(key) {
+            self.key_bytes += key.len() + 32;
+            set.insert(key.into());
+        }
+    }
+}
+
+impl GroupsAccumulator for ArpaGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.resize(total_num_groups);
+        let mask = row_mask(values, &[0, 1], opt_filter);
+        let revenue = values[0].as_primitive::<Float64Type>().values();
+        let ids = KeyColumn::new(NAME, "customer_id", &values[1])?;
+        for_each_row(revenue.len(), mask.as_ref(), |i| {
+            let g = group_indices[i];
+            self.revenue[g] += revenue[i];
+            ids.with_key(i, |k| self.insert(g, k));
+            Ok(())
+        })
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let revenue = emit_to.take_needed(&mut self.revenue);
+        let customers = emit_to.take_needed(&mut self.customers);
+        self.key_bytes = self.customers.iter().map(|s| s.len() * 40).sum();
+        let out: Float64Array = revenue
+            .iter()
+            .zip(&customers)
+            .map(|(r, c)| (!c.is_empty()).then(|| r / c.len() as f64))
+            .collect();
+        Ok(Arc::new(out))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let revenue = emit_to.take_needed(&mut self.revenue);
+        let customers = emit_to.take_needed(&mut self.customers);
+        self.key_bytes = self.customers.iter().map(|s| s.len() * 40).sum();
+        let mut list = ListBuilder::new(BinaryBuilder::new());
+        for set in &customers {
+            for k in set {
+                list.values().append_value(k);
+            }
+            list.append(true);
+        }
+        Ok(vec![
+            Arc::new(Float64Array::from(revenue)),
+            Arc::new(list.finish()),
+        ])
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.resize(total_num_groups);
+        let revenue = values[0].as_primitive::<Float64Type>();
+        let lists = values[1].as_list::<i32>();
+        let keys = lists.values().as_binary::<i32>();
+        let offsets = lists.value_offsets();
+        for (row, g) in group_indices.iter().enumerate() {
+            if revenue.is_valid(row) {
+                self.revenue[*g] += revenue.value(row);
+            }
+            for k in offsets[row] as usize..offsets[row + 1] as usize {
+                self.insert(*g, keys.value(k));
+            }
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let len = values[0].len();
+        let mask = row_mask(values, &[0, 1], opt_filter);
+        let revenue = values[0].as_primitive::<Float64Type>().values();
+        let ids = KeyColumn::new(NAME, "customer_id", &values[1])?;
+        let mut sums = vec![0.0; len];
+        let mut counted = vec![false; len];
+        for_each_row(len, mask.as_ref(), |i| {
+            sums[i] = revenue[i];
+            counted[i] = true;
+            Ok(())
+        })?;
+        let mut list = ListBuilder::new(BinaryBuilder::new());
+        for (i, c) in counted.iter().enumerate() {
+            if *c {
+                ids.with_key(i, |k| list.values().append_value(k));
+            }
+            list.append(true);
+        }
+        Ok(vec![
+            Arc::new(Float64Array::from(sums)),
+            Arc::new(list.finish()),
+        ])
+    }
+
+    fn size(&self) -> usize {
+        self.revenue.capacity() * 8
+            + self.customers.capacity() * size_of::<HashSet<Box<[u8]>>>()
+            + self.key_bytes
+    }
+}
+
+/// The `arpa` aggregate function.
+pub fn udaf() -> Arc<AggregateUDF> {
+    static UDAF: LazyLock<Arc<AggregateUDF>> =
+        LazyLock::new(|| Arc::new(AggregateUDF::from(Arpa::default())));
+    Arc::clone(&UDAF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::testing::{check_agree, check_sizes};
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::common::ScalarValue;
+
+    #[test]
+    fn revenue_over_distinct_customers() {
+        // customer 1: 100 + 50, customer 2: 30, customer 3: NULL revenue (not counted)
+        let rev: ArrayRef = Arc::new(Float64Array::from(vec![
+            Some(100.0),
+            Some(50.0),
+            Some(30.0),
+            None,
+        ]));
+        let ids: ArrayRef = Arc::new(Int64Array::from(vec![1, 1, 2, 3]));
+        // 180 / 2 = 90
+        assert_eq!(
+            check_agree(&udaf(), &[Arc::clone(&rev), ids], &[], 1),
+            vec![ScalarValue::Float64(Some(90.0))]
+        );
+        let ids: ArrayRef = Arc::new(StringArray::from(vec!["a", "a", "b", "c"]));
+        assert_eq!(
+            check_agree(&udaf(), &[rev, ids], &[], 1),
+            vec![ScalarValue::Float64(Some(90.0))]
+        );
+    }
+
+    #[test]
+    fn accumulators_agree_on_all_sizes() {
+        check_sizes(&udaf(), &[], |n| {
+            let rev: Float64Array = (0..n).map(|i| (i % 8 != 0).then_some(i as f64)).collect();
+            let ids: Int64Array = (0..n).map(|i| Some((i % 37) as i64)).collect();
+            vec![Arc::new(rev) as ArrayRef, Arc::new(ids) as ArrayRef]
+        });
+    }
+}

@@ -1,0 +1,338 @@
+//! `engagement_score(event_name [, weights [, default_weight]])`: Σ of event weights.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArrayType};
+use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::logical_expr::{
+    AggregateUDF, Documentation, EncodingPreservation, Signature, TypeSignature, Volatility,
+};
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
+use crate::docs;
+use crate::util::{literal_arg, numeric, scalar_f64, scalar_str, string};
+
+/// Parses a weights string such as `'login:1, report_created:5, ticket_opened:-2'`.
+///
+/// Entries are separated by commas; each is `event:weight` (split at the last
+/// colon, so event names may contain colons). Whitespace around names and
+/// numbers is ignored; an empty string lists no events. `owner` names the
+/// function or setting in error messages.
+pub fn parse_weights(owner: &str, text: &str) -> Result<Vec<(String, f64)>> {
+    let mut out: Vec<(String, f64)> = vec![];
+    for entry in text.split(',') {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            if text.trim().is_empty() {
+                continue;
+            }
+            return plan_err!(
+                "{owner}: weights '{text}' has an empty entry; expected 'event:weight, event:weight'"
+            );
+        }
+        let Some((name, weight)) = entry.rsplit_once(':') else {
+            return plan_err!(
+                "{owner}: weights entry '{entry}' is not 'event:weight' (e.g. 'login:1, report_created:5')"
+            );
+        };
+        let name = name.trim();
+        if name.is_empty() {
+            return plan_err!("{owner}: weights entry '{entry}' has no event name");
+        }
+        let weight = match weight.trim().parse::<f64>() {
+            Ok(w) if w.is_finite() => w,
+            _ => {
+                return plan_err!(
+                    "{owner}: weight '{}' for event '{name}' is not a finite number",
+                    weight.trim()
+                );
+            }
+        };
+        if out.iter().any(|(n, _)| n == name) {
+            return plan_err!("{owner}: event '{name}' is listed twice in the weights");
+        }
+        out.push((name.to_string(), weight));
+    }
+    Ok(out)
+}
+
+/// A resolved weights model: event → weight, plus the default weight.
+#[derive(Debug, Clone)]
+pub struct Weights {
+    source: String,
+    default: f64,
+    map: HashMap<String, f64>,
+}
+
+impl PartialEq for Weights {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source && self.default.to_bits() == other.default.to_bits()
+    }
+}
+impl Eq for Weights {}
+impl Hash for Weights {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.source.hash(state);
+        self.default.to_bits().hash(state);
+    }
+}
+
+impl Weights {
+    /// Parses `source` with `default` for unlisted events.
+    pub fn new(source: &str, default: f64) -> Result<Self> {
+        let map = parse_weights("engagement_score", source)?
+            .into_iter()
+            .collect();
+        Ok(Self {
+            source: source.to_string(),
+            default,
+            map,
+        })
+    }
+
+    /// Weight of one event.
+    #[inline]
+    pub fn weight(&self, event: &str) -> f64 {
+        self.map.get(event).copied().unwrap_or(self.default)
+    }
+}
+
+static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    docs::builder(
+        "Engagement score: the sum over the group's events of weight(event_name), that is \
+         Σ impact × frequency. Weights come from the `weights` argument, else from the \
+         `saasql.engagement_weights` setting (default \
+         'login:1, report_created:5, teammate_invited:10, ticket_opened:-2'); events not \
+         listed weigh `default_weight`, else `saasql.engagement_default_weight` (default 0). \
+         Unbounded on purpose: negative means churn risk, above 100 a power user. \
+         Rows with a NULL event are skipped; no rows gives NULL. A malformed weights \
+         string is a planning error.",
+        "engagement_score(event_name [, weights [, default_weight]])",
+    )
+    .with_argument("event_name", "Event name column (string or dictionary-encoded string).")
+    .with_argument(
+        "weights",
+        "Optional constant string 'event:weight, event:weight, …'; weights may be negative.",
+    )
+    .with_argument("default_weight", "Optional constant weight of unlisted events.")
+    .with_sql_example(
+        "SELECT customer_id,\n       engagement_score(event_name, 'login:1, report_created:5, teammate_invited:10, ticket_opened:-2') AS score\nFROM events\nGROUP BY customer_id;",
+    )
+    .with_related_udf("engagement_tier")
+    .build()
+});
+
+/// The `engagement_score` kernel; `weights` is set per call by `configure`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EngagementScore {
+    signature: Signature,
+    weights: Option<Arc<Weights>>,
+}
+
+impl Default for EngagementScore {
+    fn default() -> Self {
+        let event = string().with_encoding_preservation(EncodingPreservation::dictionary());
+        Self {
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Coercible(vec![event.clone()]),
+                    TypeSignature::Coercible(vec![event.clone(), string()]),
+                    TypeSignature::Coercible(vec![event, string(), numeric()]),
+                ],
+                Volatility::Immutable,
+            ),
+            weights: None,
+        }
+    }
+}
+
+fn add_weights<'a, S: StringArrayType<'a>, F: FnMut(usize, [f64; 2])>(
+    arr: S,
+    w: &Weights,
+    mask: Option<&BooleanBuffer>,
+    mut emit: F,
+) -> Result<()> {
+    for_each_row(arr.len(), mask, |i| {
+        emit(i, [1.0, w.weight(arr.value(i))]);
+        Ok(())
+    })
+}
+
+impl SumsKernel<2> for EngagementScore {
+    fn name(&self) -> &'static str {
+        "engagement_score"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn documentation(&self) -> &'static Documentation {
+        &DOC
+    }
+    fn state_names(&self) -> [&'static str; 2] {
+        ["events", "score"]
+    }
+    fn required_args(&self) -> &'static [usize] {
+        &[0]
+    }
+    fn configure(&self, exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Self> {
+        let name = "engagement_score";
+        let source = match exprs.get(1) {
+            Some(e) => {
+                let v = literal_arg(name, "weights", e)?;
+                match scalar_str(name, "weights", &v)? {
+                    Some(s) => s.to_string(),
+                    None => return plan_err!("{name}: weights must not be NULL"),
+                }
+            }
+            None => crate::config::DEFAULT_ENGAGEMENT_WEIGHTS.to_string(),
+        };
+        let default = match exprs.get(2) {
+            Some(e) => {
+                let v = literal_arg(name, "default_weight", e)?;
+                scalar_f64(name, "default_weight", &v)?.unwrap_or(0.0)
+            }
+            None => 0.0,
+        };
+        Ok(Self {
+            signature: self.signature.clone(),
+            weights: Some(Arc::new(Weights::new(&source, default)?)),
+        })
+    }
+    fn contributions<F: FnMut(usize, [f64; 2])>(
+        &self,
+        args: &[ArrayRef],
+        mask: Option<&BooleanBuffer>,
+        mut emit: F,
+    ) -> Result<()> {
+        let Some(w) = self.weights.as_deref() else {
+            return exec_err!("engagement_score: weights were not configured");
+        };
+        let arr = &args[0];
+        match arr.data_type() {
+            DataType::Utf8 => add_weights(arr.as_string::<i32>(), w, mask, emit),
+            DataType::LargeUtf8 => add_weights(arr.as_string::<i64>(), w, mask, emit),
+            DataType::Utf8View => add_weights(arr.as_string_view(), w, mask, emit),
+            DataType::Dictionary(_, _) => {
+                // Weigh each distinct value once, then look rows up by key.
+                let dict = arr.as_any_dictionary();
+                let values = datafusion::arrow::compute::cast(dict.values(), &DataType::Utf8)?;
+                let values = values.as_string::<i32>();
+                let weights: Vec<f64> = (0..values.len())
+                    .map(|k| {
+                        if values.is_null(k) {
+                            0.0
+                        } else {
+                            w.weight(values.value(k))
+                        }
+                    })
+                    .collect();
+                let keys = dict.normalized_keys();
+                let value_nulls = values.logical_nulls();
+                for_each_row(keys.len(), mask, |i| {
+                    let k = keys[i];
+                    if value_nulls.as_ref().is_none_or(|n| n.is_valid(k)) {
+                        emit(i, [1.0, weights[k]]);
+                    }
+                    Ok(())
+                })
+            }
+            other => exec_err!("engagement_score: event_name must be a string, got {other}"),
+        }
+    }
+    fn finish(&self, s: &[f64; 2]) -> Option<f64> {
+        (s[0] > 0.0).then_some(s[1])
+    }
+}
+
+/// The `engagement_score` aggregate function.
+pub fn udaf() -> Arc<AggregateUDF> {
+    static UDAF: LazyLock<Arc<AggregateUDF>> = LazyLock::new(|| {
+        Arc::new(AggregateUDF::from(
+            SumsAggregate(EngagementScore::default()),
+        ))
+    });
+    Arc::clone(&UDAF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::testing::{check_agree, check_sizes};
+    use datafusion::arrow::array::{DictionaryArray, StringArray, StringViewArray};
+    use datafusion::arrow::datatypes::Int32Type;
+    use datafusion::common::ScalarValue;
+
+    fn w(s: &str) -> Vec<ScalarValue> {
+        vec![ScalarValue::from(s), ScalarValue::Float64(Some(0.5))]
+    }
+
+    #[test]
+    fn parses_weights_and_rejects_malformed_ones() {
+        let p = parse_weights("f", " login:1, a:b:-2.5 ,x : 3").unwrap();
+        assert_eq!(
+            p,
+            vec![
+                ("login".into(), 1.0),
+                ("a:b".into(), -2.5),
+                ("x".into(), 3.0)
+            ]
+        );
+        assert!(parse_weights("f", "").unwrap().is_empty());
+        let e = |s: &str| parse_weights("f", s).unwrap_err().strip_backtrace();
+        assert_eq!(
+            e("login"),
+            "Error during planning: f: weights entry 'login' is not 'event:weight' (e.g. 'login:1, report_created:5')"
+        );
+        assert_eq!(
+            e("login:x"),
+            "Error during planning: f: weight 'x' for event 'login' is not a finite number"
+        );
+        assert_eq!(
+            e("a:1, a:2"),
+            "Error during planning: f: event 'a' is listed twice in the weights"
+        );
+        assert!(e("a:1,,b:2").contains("empty entry"));
+        assert!(e("a:inf").contains("not a finite number"));
+    }
+
+    #[test]
+    fn hand_computed_scores_for_every_string_encoding() {
+        // login 1 + login 1 + report 5 + unlisted 0.5 + ticket -2 = 5.5; NULL skipped
+        let rows = vec![
+            Some("login"),
+            Some("login"),
+            None,
+            Some("report_created"),
+            Some("other"),
+            Some("ticket_opened"),
+        ];
+        let lits = w("login:1, report_created:5, ticket_opened:-2");
+        let utf8: ArrayRef = Arc::new(StringArray::from(rows.clone()));
+        let view: ArrayRef = Arc::new(StringViewArray::from(rows.clone()));
+        let dict: ArrayRef = Arc::new(rows.iter().copied().collect::<DictionaryArray<Int32Type>>());
+        for a in [utf8, view, dict] {
+            let out = check_agree(&udaf(), &[a], &lits, 1);
+            assert_eq!(out, vec![ScalarValue::Float64(Some(5.5))]);
+        }
+    }
+
+    #[test]
+    fn accumulators_agree_on_all_sizes() {
+        let names = ["login", "report_created", "ticket_opened", "page_view"];
+        check_sizes(
+            &udaf(),
+            &w("login:1, report_created:5, ticket_opened:-2"),
+            |n| {
+                let v: Vec<Option<&str>> = (0..n)
+                    .map(|i| (i % 17 != 0).then_some(names[i * 5 % 4]))
+                    .collect();
+                vec![Arc::new(StringArray::from(v)) as ArrayRef]
+            },
+        );
+    }
+}

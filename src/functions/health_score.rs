@@ -1,0 +1,289 @@
+//! `health_score(value1, weight1 [, value2, weight2, …] [, missing])`: weighted mean of components.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{Array, Float64Array};
+use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
+};
+
+use crate::docs;
+use crate::util::{finish_columnar, float_arrays, fmt_num, scalar_f64, scalar_str};
+
+const NAME: &str = "health_score";
+
+/// How `health_score` treats NULL components (`saasql.health_missing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MissingPolicy {
+    /// Drop missing components and renormalise the remaining weights (Gainsight).
+    Renormalize,
+    /// Missing components count as 0 with their full weight.
+    Zero,
+    /// Any missing component makes the score NULL.
+    Null,
+}
+
+impl MissingPolicy {
+    /// Parses `renormalize`, `zero` or `null` (case-insensitive).
+    pub fn parse(owner: &str, s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "renormalize" | "renormalise" => Ok(Self::Renormalize),
+            "zero" => Ok(Self::Zero),
+            "null" => Ok(Self::Null),
+            _ => plan_err!("{owner}: missing policy '{s}' is not one of renormalize, zero, null"),
+        }
+    }
+
+    /// The setting's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Renormalize => "renormalize",
+            Self::Zero => "zero",
+            Self::Null => "null",
+        }
+    }
+}
+
+/// The weighted mean of one row's `(value, weight)` pairs under `policy`.
+/// `None` components are missing values. Weights are already checked.
+pub fn weighted_mean(pairs: &[(Option<f64>, f64)], policy: MissingPolicy) -> Option<f64> {
+    let (mut num, mut den, mut present) = (0.0, 0.0, 0usize);
+    for (v, w) in pairs {
+        match v {
+            Some(v) => {
+                num += w * v;
+                den += w;
+                present += 1;
+            }
+            None => match policy {
+                MissingPolicy::Renormalize => {}
+                MissingPolicy::Zero => den += w,
+                MissingPolicy::Null => return None,
+            },
+        }
+    }
+    if present == 0 || den == 0.0 {
+        return None;
+    }
+    let r = num / den;
+    r.is_finite().then_some(r)
+}
+
+fn check_weight(w: f64, pair: usize) -> Result<f64> {
+    if w.is_finite() && w >= 0.0 {
+        Ok(w)
+    } else {
+        exec_err!(
+            "{NAME}: weight{pair} {} is outside 0..∞ (weights must be finite and not negative)",
+            fmt_num(w)
+        )
+    }
+}
+
+static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    docs::builder(
+        "Customer health score: the weighted mean Σ wᵢ·vᵢ / Σ wᵢ of component scores. \
+         Weights need not sum to 100. NULL components are handled by the `missing` \
+         argument, else the `saasql.health_missing` setting: `renormalize` (default; \
+         their weights are dropped, as Gainsight does), `zero` (they count as 0) or `null` \
+         (any missing component gives NULL). All components NULL, or Σ wᵢ = 0, gives NULL; \
+         a NULL weight gives NULL. A negative or non-finite weight is an error.",
+        "health_score(value1, weight1 [, value2, weight2, ...] [, missing])",
+    )
+    .with_argument("valueN", "Component score, usually 0–100 (any numeric type).")
+    .with_argument("weightN", "Weight of that component (≥ 0).")
+    .with_argument(
+        "missing",
+        "Optional constant 'renormalize', 'zero' or 'null' overriding saasql.health_missing.",
+    )
+    .with_sql_example(
+        "SELECT customer_id,\n       health_score(usage, 40, nps_component, 10, support_component, 20, billing_component, 30) AS health\nFROM customer_components;",
+    )
+    .with_related_udf("health_tier")
+    .build()
+});
+
+/// The `health_score` scalar function.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct HealthScore {
+    signature: Signature,
+}
+
+impl Default for HealthScore {
+    fn default() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+fn is_numeric(t: &DataType) -> bool {
+    t.is_numeric() || t.is_null()
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+    )
+}
+
+impl ScalarUDFImpl for HealthScore {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let n = arg_types.len();
+        let pairs = n / 2;
+        if n < 2 {
+            return plan_err!(
+                "{NAME}: expects value, weight pairs (and optionally a missing policy), got {n} argument(s)"
+            );
+        }
+        let mut out = Vec::with_capacity(n);
+        for (i, t) in arg_types.iter().enumerate() {
+            if i == 2 * pairs {
+                if !is_string(t) {
+                    return plan_err!("{NAME}: missing policy must be a string, got {t}");
+                }
+                out.push(DataType::Utf8);
+            } else if is_numeric(t) {
+                out.push(DataType::Float64);
+            } else {
+                let what = if i % 2 == 0 { "value" } else { "weight" };
+                return plan_err!("{NAME}: {what}{} must be numeric, got {t}", i / 2 + 1);
+            }
+        }
+        Ok(out)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let n = args.arg_fields.len();
+        for (i, lit) in args.scalar_arguments.iter().enumerate() {
+            let Some(lit) = lit else { continue };
+            if i == n - 1 && n % 2 == 1 {
+                if let Some(s) = scalar_str(NAME, "missing", lit)? {
+                    MissingPolicy::parse(NAME, s)?;
+                }
+            } else if i % 2 == 1
+                && let Some(w) = scalar_f64(NAME, "weight", lit)?
+                && w < 0.0
+            {
+                return plan_err!(
+                    "{NAME}: weight{} {} is outside 0..∞ (weights must be finite and not negative)",
+                    i / 2 + 1,
+                    fmt_num(w)
+                );
+            }
+        }
+        if n % 2 == 1 && args.scalar_arguments[n - 1].is_none() {
+            return plan_err!("{NAME}: missing policy must be a constant");
+        }
+        Ok(Arc::new(Field::new(self.name(), DataType::Float64, true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let mut values = args.args;
+        let policy = if values.len() % 2 == 1 {
+            match values.pop() {
+                Some(ColumnarValue::Scalar(s)) => match scalar_str(NAME, "missing", &s)? {
+                    Some(p) => MissingPolicy::parse(NAME, p)?,
+                    None => MissingPolicy::Renormalize,
+                },
+                _ => return plan_err!("{NAME}: missing policy must be a constant"),
+            }
+        } else {
+            MissingPolicy::Renormalize
+        };
+        let all_scalar = values.iter().all(|v| matches!(v, ColumnarValue::Scalar(_)));
+        let rows = if all_scalar { 1 } else { args.number_rows };
+        let arrays = float_arrays(&values, rows)?;
+        let pairs = arrays.len() / 2;
+        let mut row: Vec<(Option<f64>, f64)> = vec![(None, 0.0); pairs];
+        let mut out = vec![0.0; rows];
+        let mut valid = vec![false; rows];
+        'rows: for i in 0..rows {
+            for p in 0..pairs {
+                let (v, w) = (&arrays[2 * p], &arrays[2 * p + 1]);
+                if w.is_null(i) {
+                    continue 'rows;
+                }
+                let w = check_weight(w.value(i), p + 1)?;
+                row[p] = ((!v.is_null(i)).then(|| v.value(i)), w);
+            }
+            if let Some(r) = weighted_mean(&row, policy) {
+                out[i] = r;
+                valid[i] = true;
+            }
+        }
+        let nulls = BooleanBuffer::from(valid);
+        let arr = Float64Array::new(out.into(), Some(nulls.into()));
+        finish_columnar(Arc::new(arr), all_scalar)
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOC)
+    }
+}
+
+/// The `health_score` scalar function.
+pub fn udf() -> Arc<ScalarUDF> {
+    static UDF: LazyLock<Arc<ScalarUDF>> =
+        LazyLock::new(|| Arc::new(ScalarUDF::from(HealthScore::default())));
+    Arc::clone(&UDF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renormalises_zeroes_or_nulls_missing_components() {
+        let pairs = [
+            (Some(80.0), 40.0),
+            (None, 10.0),
+            (Some(50.0), 20.0),
+            (Some(100.0), 30.0),
+        ];
+        // (80*40 + 50*20 + 100*30) / (40+20+30) = 7200/90 = 80
+        assert_eq!(
+            weighted_mean(&pairs, MissingPolicy::Renormalize),
+            Some(80.0)
+        );
+        // 7200 / 100 = 72
+        assert_eq!(weighted_mean(&pairs, MissingPolicy::Zero), Some(72.0));
+        assert_eq!(weighted_mean(&pairs, MissingPolicy::Null), None);
+        assert_eq!(weighted_mean(&[(None, 1.0)], MissingPolicy::Zero), None);
+        assert_eq!(
+            weighted_mean(&[(Some(5.0), 0.0)], MissingPolicy::Renormalize),
+            None
+        );
+    }
+
+    #[test]
+    fn policy_parsing() {
+        assert_eq!(
+            MissingPolicy::parse("x", "Zero").unwrap(),
+            MissingPolicy::Zero
+        );
+        assert_eq!(
+            MissingPolicy::parse("x", "drop")
+                .unwrap_err()
+                .strip_backtrace(),
+            "Error during planning: x: missing policy 'drop' is not one of renormalize, zero, null"
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! `ltv(arpa, churn_rate_pct [, gross_margin_pct [, churn_floor_pct]])`: customer lifetime value.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::{Documentation, ScalarUDF};
+
+use crate::docs;
+use crate::functions::simple_scalar::FloatScalar;
+use crate::util::{check_non_negative, finite_or_null, fmt_num};
+
+const NAME: &str = "ltv";
+
+/// LTV of one row: `[arpa, churn_pct, margin_pct, floor_pct]` (missing
+/// trailing arguments take their defaults: margin 100, no floor).
+pub fn ltv_row(row: &[f64]) -> Result<Option<f64>> {
+    let arpa = check_non_negative(NAME, "arpa", row[0])?;
+    let mut churn = check_non_negative(NAME, "churn_rate_pct", row[1])?;
+    let margin = row.get(2).copied().unwrap_or(100.0);
+    if !(0.0..=100.0).contains(&margin) {
+        return exec_err!(
+            "{NAME}: gross_margin_pct {} is outside 0..100",
+            fmt_num(margin)
+        );
+    }
+    let floor = row.get(3).copied().unwrap_or(0.0);
+    if !(0.0..=100.0).contains(&floor) {
+        return exec_err!(
+            "{NAME}: churn_floor_pct {} is outside 0..100",
+            fmt_num(floor)
+        );
+    }
+    if churn < floor {
+        churn = floor;
+    }
+    if churn == 0.0 {
+        return Ok(None);
+    }
+    Ok(finite_or_null(arpa * (margin / 100.0) / (churn / 100.0)))
+}
+
+static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    docs::builder(
+        "Customer lifetime value: arpa × gross_margin_pct/100 ÷ (churn_rate_pct/100), in \
+         the unit of arpa (monthly ARPA with monthly churn gives a lifetime value). \
+         gross_margin_pct defaults to 100. Churn 0 gives NULL unless a churn floor is set \
+         (the churn_floor_pct argument, else the saasql.ltv_churn_floor setting, e.g. \
+         1.67), which replaces any smaller churn. NULL inputs give NULL. Negative arpa or \
+         churn, or a margin or floor outside 0..100, is an error.",
+        "ltv(arpa, churn_rate_pct [, gross_margin_pct [, churn_floor_pct]])",
+    )
+    .with_argument("arpa", "Average revenue per account per period (≥ 0).")
+    .with_argument(
+        "churn_rate_pct",
+        "Churn per period as a percentage (5.0 = 5 %).",
+    )
+    .with_argument(
+        "gross_margin_pct",
+        "Optional gross margin percentage (default 100).",
+    )
+    .with_argument(
+        "churn_floor_pct",
+        "Optional lowest churn to divide by; defaults to saasql.ltv_churn_floor (0 = off).",
+    )
+    .with_sql_example("SELECT ltv(120.0, 2.5, 80) AS ltv;  -- 120 × 0.8 / 0.025 = 3840")
+    .with_related_udf("arpa")
+    .with_related_udf("churn_rate")
+    .build()
+});
+
+/// The `ltv` scalar function.
+pub fn udf() -> Arc<ScalarUDF> {
+    static UDF: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
+        Arc::new(ScalarUDF::from(FloatScalar::new(
+            NAME,
+            &[2, 3, 4],
+            &DOC,
+            ltv_row,
+        )))
+    });
+    Arc::clone(&UDF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_floor_and_errors() {
+        assert_eq!(ltv_row(&[120.0, 2.5, 80.0, 0.0]).unwrap(), Some(3840.0));
+        assert_eq!(ltv_row(&[100.0, 5.0]).unwrap(), Some(2000.0));
+        assert_eq!(ltv_row(&[100.0, 0.0, 100.0, 0.0]).unwrap(), None);
+        // floor 2 replaces churn 0 and 1: 100 / 0.02 = 5000
+        assert_eq!(ltv_row(&[100.0, 0.0, 100.0, 2.0]).unwrap(), Some(5000.0));
+        assert_eq!(ltv_row(&[100.0, 1.0, 100.0, 2.0]).unwrap(), Some(5000.0));
+        assert_eq!(
+            ltv_row(&[-1.0, 1.0]).unwrap_err().strip_backtrace(),
+            "Execution error: ltv: arpa -1 is outside 0..∞"
+        );
+        assert_eq!(
+            ltv_row(&[1.0, 1.0, 101.0]).unwrap_err().strip_backtrace(),
+            "Execution error: ltv: gross_margin_pct 101 is outside 0..100"
+        );
+    }
+}

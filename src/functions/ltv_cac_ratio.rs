@@ -1,0 +1,54 @@
+//! `ltv_cac_ratio(ltv, cac)`: lifetime value per acquisition cost.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::common::Result;
+use datafusion::logical_expr::{Documentation, ScalarUDF};
+
+use crate::docs;
+use crate::functions::simple_scalar::FloatScalar;
+use crate::util::{check_finite, check_non_negative, finite_or_null};
+
+const NAME: &str = "ltv_cac_ratio";
+
+fn row(r: &[f64]) -> Result<Option<f64>> {
+    let ltv = check_finite(NAME, "ltv", r[0])?;
+    let cac = check_non_negative(NAME, "cac", r[1])?;
+    Ok(if cac == 0.0 {
+        None
+    } else {
+        finite_or_null(ltv / cac)
+    })
+}
+
+static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    docs::builder(
+        "LTV:CAC ratio: ltv / cac (3 is the usual healthy target). A zero CAC gives NULL; \
+         NULL inputs give NULL; a negative CAC is an error.",
+        "ltv_cac_ratio(ltv, cac)",
+    )
+    .with_argument("ltv", "Customer lifetime value, e.g. from ltv().")
+    .with_argument("cac", "Customer acquisition cost, same currency (≥ 0).")
+    .with_sql_example(
+        "SELECT ltv_cac_ratio(ltv(120, 2.5, 80), 1200) AS ratio;  -- 3840 / 1200 = 3.2",
+    )
+    .with_related_udf("ltv")
+    .build()
+});
+
+/// The `ltv_cac_ratio` scalar function.
+pub fn udf() -> Arc<ScalarUDF> {
+    static UDF: LazyLock<Arc<ScalarUDF>> =
+        LazyLock::new(|| Arc::new(ScalarUDF::from(FloatScalar::new(NAME, &[2], &DOC, row))));
+    Arc::clone(&UDF)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ratio_and_zero_cac() {
+        assert_eq!(super::row(&[3840.0, 1200.0]).unwrap(), Some(3.2));
+        assert_eq!(super::row(&[3840.0, 0.0]).unwrap(), None);
+        assert!(super::row(&[3840.0, -1.0]).is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! Shared kernel of the survey aggregates on a 1..scale_max scale:
+//! `csat`, `csat_top2box` and `customer_effort_score`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::datatypes::Float64Type;
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::{Documentation, Signature, TypeSignature, Volatility};
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::aggregate::{SumsKernel, for_each_row};
+use crate::util::{fmt_num, numeric, scale_max_param};
+
+/// Which survey metric a [`SurveyKernel`] computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SurveyMetric {
+    /// 100 × Σ score / (responses × scale_max).
+    Csat,
+    /// 100 × responses ≥ scale_max − 1 / responses.
+    TopTwoBox,
+    /// Mean response.
+    Effort,
+}
+
+/// A survey aggregate over answers on a 1..scale_max scale.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SurveyKernel {
+    name: &'static str,
+    metric: SurveyMetric,
+    scale_max: u32,
+    doc: &'static Documentation,
+    signature: Signature,
+}
+
+impl SurveyKernel {
+    /// A kernel with its default scale.
+    pub fn new(
+        name: &'static str,
+        metric: SurveyMetric,
+        default_scale: u32,
+        doc: &'static Documentation,
+    ) -> Self {
+        Self {
+            name,
+            metric,
+            scale_max: default_scale,
+            doc,
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Coercible(vec![numeric()]),
+                    TypeSignature::Coercible(vec![numeric(), numeric()]),
+                ],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl SumsKernel<2> for SurveyKernel {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn documentation(&self) -> &'static Documentation {
+        self.doc
+    }
+    fn state_names(&self) -> [&'static str; 2] {
+        match self.metric {
+            SurveyMetric::TopTwoBox => ["responses", "top2"],
+            _ => ["responses", "score_sum"],
+        }
+    }
+    fn required_args(&self) -> &'static [usize] {
+        &[0]
+    }
+    fn configure(&self, exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Self> {
+        let scale = scale_max_param(self.name, exprs, 1, self.scale_max as f64)?;
+        let mut k = self.clone();
+        k.scale_max = scale as u32;
+        Ok(k)
+    }
+    fn contributions<F: FnMut(usize, [f64; 2])>(
+        &self,
+        args: &[ArrayRef],
+        mask: Option<&BooleanBuffer>,
+        mut emit: F,
+    ) -> Result<()> {
+        let scores = args[0].as_primitive::<Float64Type>().values();
+        let max = self.scale_max as f64;
+        let top = max - 1.0;
+        for_each_row(scores.len(), mask, |i| {
+            let s = scores[i];
+            if !(1.0..=max).contains(&s) {
+                return exec_err!(
+                    "{}: score {} is outside 1..{}",
+                    self.name,
+                    fmt_num(s),
+                    self.scale_max
+                );
+            }
+            let v = match self.metric {
+                SurveyMetric::TopTwoBox => f64::from(s >= top),
+                _ => s,
+            };
+            emit(i, [1.0, v]);
+            Ok(())
+        })
+    }
+    fn finish(&self, s: &[f64; 2]) -> Option<f64> {
+        if s[0] <= 0.0 {
+            return None;
+        }
+        Some(match self.metric {
+            SurveyMetric::Csat => 100.0 * s[1] / (s[0] * self.scale_max as f64),
+            SurveyMetric::TopTwoBox => 100.0 * s[1] / s[0],
+            SurveyMetric::Effort => s[1] / s[0],
+        })
+    }
+}

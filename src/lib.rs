@@ -1,0 +1,49 @@
+//! saasql: SaaS customer metrics as Apache DataFusion SQL functions.
+//!
+//! ```no_run
+//! # async fn demo() -> datafusion::common::Result<()> {
+//! let ctx = saasql::context();
+//! ctx.sql("SELECT nps(score) FROM (VALUES (10), (9), (3)) AS t(score)")
+//!     .await?
+//!     .show()
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Or register the functions on your own registry with [`register_all`].
+
+pub mod aggregate;
+pub mod config;
+pub mod docs;
+pub mod functions;
+pub mod generate;
+pub mod rewrite;
+pub mod session;
+pub mod util;
+
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::execution::FunctionRegistry;
+
+pub use datafusion;
+pub use session::{context, context_with, session_config, with_saasql_settings};
+
+/// Registers every saasql function (scalar, aggregate and window) and the
+/// analyzer rewrite that resolves `saasql.*` settings at planning time.
+///
+/// The registry's session should also carry the settings extension
+/// ([`with_saasql_settings`]); without it the defaults apply.
+pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
+    for f in functions::scalar_functions() {
+        registry.register_udf(f)?;
+    }
+    for f in functions::aggregate_functions() {
+        registry.register_udaf(f)?;
+    }
+    for f in functions::window_functions() {
+        registry.register_udwf(f)?;
+    }
+    registry.register_function_rewrite(Arc::new(rewrite::SettingsRewrite))?;
+    Ok(())
+}

@@ -1,0 +1,19 @@
+//! `saasql`: SaaS-metric SQL on Apache DataFusion, from the command line.
+//!
+//! Exit codes (also in `saasql --help`): 0 ok, 1 query or data error,
+//! 2 usage error, 3 input not found or unreadable, 4 output not writable,
+//! 130 interrupted.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::args::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => e.report(),
+    }
+}

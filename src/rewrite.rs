@@ -1,0 +1,102 @@
+//! Resolves the `saasql.*` settings while a query is planned.
+//!
+//! DataFusion 55 gives aggregates no session options, and a plan shipped to
+//! another process (Ballista) must carry its settings with it. So this
+//! [`FunctionRewrite`] runs in the analyzer and appends each setting as a
+//! literal argument:
+//!
+//! | call | becomes |
+//! | --- | --- |
+//! | `engagement_score(e)` | `engagement_score(e, <saasql.engagement_weights>, <saasql.engagement_default_weight>)` |
+//! | `engagement_score(e, w)` | `engagement_score(e, w, <saasql.engagement_default_weight>)` |
+//! | `health_score(v1, w1, …)` | `health_score(v1, w1, …, <saasql.health_missing>)` |
+//! | `ltv(a, c)` / `ltv(a, c, m)` | `ltv(a, c, 100 / m, <saasql.ltv_churn_floor>)` |
+//!
+//! Output column names are kept as written (the analyzer restores them).
+
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{DFSchema, Result};
+use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
+use datafusion::logical_expr::{Expr, WindowFunctionDefinition, lit};
+
+use crate::config::SaasqlConfig;
+
+/// The analyzer rewrite that turns `saasql.*` settings into literal arguments.
+#[derive(Debug, Default)]
+pub struct SettingsRewrite;
+
+fn settings(config: &ConfigOptions) -> SaasqlConfig {
+    config
+        .extensions
+        .get::<SaasqlConfig>()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Arguments to append to a saasql function call with `args` arguments, or
+/// `None` when the call already has them all.
+fn extra_args(name: &str, args: &[Expr], config: &ConfigOptions) -> Option<Vec<Expr>> {
+    match (name, args.len()) {
+        ("engagement_score", 1) => {
+            let c = settings(config);
+            Some(vec![
+                lit(c.engagement_weights),
+                lit(c.engagement_default_weight),
+            ])
+        }
+        ("engagement_score", 2) => Some(vec![lit(settings(config).engagement_default_weight)]),
+        ("health_score", n) if n >= 2 && n % 2 == 0 => {
+            Some(vec![lit(settings(config).health_missing.as_str())])
+        }
+        ("ltv", 2) => Some(vec![lit(100.0), lit(settings(config).ltv_churn_floor)]),
+        ("ltv", 3) => Some(vec![lit(settings(config).ltv_churn_floor)]),
+        _ => None,
+    }
+}
+
+impl FunctionRewrite for SettingsRewrite {
+    fn name(&self) -> &str {
+        "saasql_settings"
+    }
+
+    fn rewrite(
+        &self,
+        expr: Expr,
+        _schema: &DFSchema,
+        config: &ConfigOptions,
+    ) -> Result<Transformed<Expr>> {
+        Ok(match expr {
+            Expr::AggregateFunction(mut f) => {
+                match extra_args(f.func.name(), &f.params.args, config) {
+                    Some(extra) => {
+                        f.params.args.extend(extra);
+                        Transformed::yes(Expr::AggregateFunction(f))
+                    }
+                    None => Transformed::no(Expr::AggregateFunction(f)),
+                }
+            }
+            Expr::ScalarFunction(mut f) => match extra_args(f.func.name(), &f.args, config) {
+                Some(extra) => {
+                    f.args.extend(extra);
+                    Transformed::yes(Expr::ScalarFunction(f))
+                }
+                None => Transformed::no(Expr::ScalarFunction(f)),
+            },
+            Expr::WindowFunction(mut w) => {
+                let name = match &w.fun {
+                    WindowFunctionDefinition::AggregateUDF(u) => Some(u.name().to_string()),
+                    _ => None,
+                };
+                match name.and_then(|n| extra_args(&n, &w.params.args, config)) {
+                    Some(extra) => {
+                        w.params.args.extend(extra);
+                        Transformed::yes(Expr::WindowFunction(w))
+                    }
+                    None => Transformed::no(Expr::WindowFunction(w)),
+                }
+            }
+            other => Transformed::no(other),
+        })
+    }
+}

@@ -1,0 +1,390 @@
+//! Shared helpers for the SQL functions: argument coercion, literal parameters,
+//! time normalisation, error text and vectorised scalar kernels.
+//!
+//! Every function file uses these instead of repeating the same parsing and
+//! validation, so that all functions word their errors the same way.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBufferBuilder, Float64Array, StringArray,
+};
+use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{
+    DataType, Float64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType,
+};
+use datafusion::common::types::{NativeType, logical_date, logical_float64, logical_string};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{Coercion, ColumnarValue, TypeSignatureClass};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Literal;
+
+/// Microseconds in one minute.
+pub const MICROS_PER_MINUTE: i64 = 60_000_000;
+/// Microseconds in one UTC day.
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// A numeric argument: every integer, float and decimal type, coerced to DOUBLE.
+pub fn numeric() -> Coercion {
+    Coercion::new_implicit(
+        TypeSignatureClass::Native(logical_float64()),
+        vec![TypeSignatureClass::Numeric],
+        NativeType::Float64,
+    )
+}
+
+/// A string argument (Utf8, LargeUtf8 or Utf8View).
+pub fn string() -> Coercion {
+    Coercion::new_exact(TypeSignatureClass::Native(logical_string()))
+}
+
+/// A point in time: DATE or TIMESTAMP of any unit, with or without time zone.
+/// Dates are coerced to timestamps at UTC midnight; time-zoned timestamps keep
+/// their UTC instant.
+pub fn time() -> Coercion {
+    Coercion::new_implicit(
+        TypeSignatureClass::Timestamp,
+        vec![
+            TypeSignatureClass::Native(logical_date()),
+            TypeSignatureClass::Native(logical_string()),
+        ],
+        NativeType::Timestamp(TimeUnit::Microsecond, None),
+    )
+}
+
+/// Formats a number the way error messages show it: `11`, `-2.5`.
+pub fn fmt_num(v: f64) -> String {
+    format!("{v}")
+}
+
+/// The literal value of a physical argument, or a planning error naming the
+/// function and the argument when the argument is not a constant.
+pub fn literal_arg(
+    function: &str,
+    argument: &str,
+    expr: &Arc<dyn PhysicalExpr>,
+) -> Result<ScalarValue> {
+    match expr.downcast_ref::<Literal>() {
+        Some(lit) => Ok(lit.value().clone()),
+        None => plan_err!("{function}: {argument} must be a constant, not a column or expression"),
+    }
+}
+
+/// A literal numeric parameter as `f64` (`None` for a NULL literal).
+pub fn scalar_f64(function: &str, argument: &str, value: &ScalarValue) -> Result<Option<f64>> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let cast = value.cast_to(&DataType::Float64).ok();
+    match cast {
+        Some(ScalarValue::Float64(Some(v))) if v.is_finite() => Ok(Some(v)),
+        _ => plan_err!("{function}: {argument} must be a finite number, got {value}"),
+    }
+}
+
+/// A literal string parameter (`None` for a NULL literal).
+pub fn scalar_str<'a>(
+    function: &str,
+    argument: &str,
+    value: &'a ScalarValue,
+) -> Result<Option<&'a str>> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    match value.try_as_str() {
+        Some(s) => Ok(s),
+        None => plan_err!("{function}: {argument} must be a string, got {value}"),
+    }
+}
+
+/// Reads the optional `scale_max` literal of the survey aggregates.
+pub fn scale_max_param(
+    function: &str,
+    exprs: &[Arc<dyn PhysicalExpr>],
+    index: usize,
+    default: f64,
+) -> Result<f64> {
+    let Some(expr) = exprs.get(index) else {
+        return Ok(default);
+    };
+    let value = literal_arg(function, "scale_max", expr)?;
+    match scalar_f64(function, "scale_max", &value)? {
+        Some(v) if v >= 2.0 && v.fract() == 0.0 => Ok(v),
+        Some(v) => plan_err!(
+            "{function}: scale_max {} is not a whole number of at least 2",
+            fmt_num(v)
+        ),
+        None => plan_err!("{function}: scale_max must not be NULL"),
+    }
+}
+
+/// The arguments of one batch as `Float64` arrays (scalars are expanded).
+pub fn float_arrays(args: &[ColumnarValue], rows: usize) -> Result<Vec<Float64Array>> {
+    args.iter()
+        .map(|a| {
+            let arr = a.to_array(rows)?;
+            let arr = if arr.data_type() == &DataType::Float64 {
+                arr
+            } else {
+                cast(&arr, &DataType::Float64)?
+            };
+            Ok(arr.as_primitive::<Float64Type>().clone())
+        })
+        .collect()
+}
+
+/// Validity of the rows where every listed array is non-NULL; `None` when
+/// all rows are valid (the null-free fast path).
+pub fn combined_validity(arrays: &[&dyn Array]) -> Option<BooleanBuffer> {
+    let mut acc: Option<BooleanBuffer> = None;
+    for a in arrays {
+        if let Some(n) = a.logical_nulls() {
+            if n.null_count() == 0 {
+                continue;
+            }
+            let b = n.inner().clone();
+            acc = Some(match acc {
+                None => b,
+                Some(prev) => &prev & &b,
+            });
+        }
+    }
+    acc
+}
+
+/// Calls `f` for every index whose bit is set in `mask` (all indices when
+/// `mask` is `None`), stopping at the first error.
+#[inline]
+pub fn try_for_each_valid(
+    len: usize,
+    mask: Option<&BooleanBuffer>,
+    mut f: impl FnMut(usize) -> Result<()>,
+) -> Result<()> {
+    match mask {
+        None => (0..len).try_for_each(&mut f),
+        Some(m) => m.set_indices().try_for_each(&mut f),
+    }
+}
+
+/// Row-wise kernel for scalar functions over `N` DOUBLE arguments.
+///
+/// Rows with a NULL argument give NULL; otherwise `f` decides. When every
+/// argument is a scalar the result is a scalar.
+pub fn map_floats<const N: usize>(
+    args: &[ColumnarValue],
+    rows: usize,
+    f: impl Fn([f64; N]) -> Result<Option<f64>>,
+) -> Result<ColumnarValue> {
+    let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let n = if all_scalar { 1 } else { rows };
+    let arrays = float_arrays(args, n)?;
+    let refs: Vec<&dyn Array> = arrays.iter().map(|a| a as &dyn Array).collect();
+    let validity = combined_validity(&refs);
+    let values: Vec<&[f64]> = arrays.iter().map(|a| a.values().as_ref()).collect();
+    let mut out = vec![0.0; n];
+    let mut nulls = BooleanBufferBuilder::new(n);
+    nulls.append_n(n, false);
+    try_for_each_valid(n, validity.as_ref(), |i| {
+        let row: [f64; N] = std::array::from_fn(|k| values[k][i]);
+        if let Some(v) = f(row)? {
+            out[i] = v;
+            nulls.set_bit(i, true);
+        }
+        Ok(())
+    })?;
+    let arr = Float64Array::new(out.into(), Some(nulls.finish().into()));
+    finish_columnar(Arc::new(arr), all_scalar)
+}
+
+/// Row-wise kernel for scalar functions over `N` DOUBLE arguments that return
+/// a label (`engagement_tier`, `health_tier`, `nps_category`).
+pub fn map_floats_to_label<const N: usize>(
+    args: &[ColumnarValue],
+    rows: usize,
+    f: impl Fn([f64; N]) -> Result<&'static str>,
+) -> Result<ColumnarValue> {
+    let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let n = if all_scalar { 1 } else { rows };
+    let arrays = float_arrays(args, n)?;
+    let refs: Vec<&dyn Array> = arrays.iter().map(|a| a as &dyn Array).collect();
+    let validity = combined_validity(&refs);
+    let values: Vec<&[f64]> = arrays.iter().map(|a| a.values().as_ref()).collect();
+    let mut out: Vec<Option<&'static str>> = vec![None; n];
+    try_for_each_valid(n, validity.as_ref(), |i| {
+        let row: [f64; N] = std::array::from_fn(|k| values[k][i]);
+        out[i] = Some(f(row)?);
+        Ok(())
+    })?;
+    finish_columnar(Arc::new(StringArray::from(out)), all_scalar)
+}
+
+/// Wraps a one-row array back into a scalar when all inputs were scalars.
+pub fn finish_columnar(arr: ArrayRef, scalar: bool) -> Result<ColumnarValue> {
+    if scalar {
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&arr, 0)?))
+    } else {
+        Ok(ColumnarValue::Array(arr))
+    }
+}
+
+/// Rejects NaN and ±Inf inputs with a message naming the function and argument.
+#[inline]
+pub fn check_finite(function: &str, argument: &str, v: f64) -> Result<f64> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        exec_err!("{function}: {argument} {v} is not a finite number")
+    }
+}
+
+/// Rejects negative (and non-finite) inputs: `ltv: arpa -5 is outside 0..∞`.
+#[inline]
+pub fn check_non_negative(function: &str, argument: &str, v: f64) -> Result<f64> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        exec_err!("{function}: {argument} {} is outside 0..∞", fmt_num(v))
+    }
+}
+
+/// Turns a finite-or-not result into the NULL-not-NaN convention.
+#[inline]
+pub fn finite_or_null(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+/// Timestamps (any unit, any time zone) as UTC microseconds since the epoch.
+/// Dates and strings are expected to be coerced to timestamps by the
+/// signature; they are also accepted here for callers that bypass coercion.
+pub fn time_micros(function: &str, argument: &str, arr: &ArrayRef) -> Result<Vec<i64>> {
+    let vals: Vec<i64> = match arr.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => arr
+            .as_primitive::<TimestampSecondType>()
+            .values()
+            .iter()
+            .map(|v| v.saturating_mul(1_000_000))
+            .collect(),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => arr
+            .as_primitive::<TimestampMillisecondType>()
+            .values()
+            .iter()
+            .map(|v| v.saturating_mul(1_000))
+            .collect(),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => arr
+            .as_primitive::<TimestampMicrosecondType>()
+            .values()
+            .to_vec(),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => arr
+            .as_primitive::<TimestampNanosecondType>()
+            .values()
+            .iter()
+            .map(|v| v.div_euclid(1_000))
+            .collect(),
+        DataType::Date32 | DataType::Date64 | DataType::Null => {
+            let c = cast(arr, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+            return time_micros(function, argument, &c);
+        }
+        other => {
+            return exec_err!("{function}: {argument} must be a DATE or TIMESTAMP, got {other}");
+        }
+    };
+    Ok(vals)
+}
+
+/// UTC day number (days since 1970-01-01) of a microsecond timestamp.
+#[inline]
+pub fn utc_day(micros: i64) -> i64 {
+    micros.div_euclid(MICROS_PER_DAY)
+}
+
+/// Renders a UTC microsecond timestamp for error messages.
+pub fn fmt_time(micros: i64) -> String {
+    match datafusion::arrow::temporal_conversions::timestamp_us_to_datetime(micros) {
+        Some(t) => t.to_string().replacen(' ', "T", 1),
+        None => format!("{micros} µs after 1970-01-01"),
+    }
+}
+
+/// A column of identifiers (customer or user ids) viewed as byte keys, so
+/// that distinct counts work for integer and string ids alike without
+/// per-row `ScalarValue`s.
+#[derive(Debug)]
+pub enum KeyColumn {
+    /// Integer ids (any integer type, widened to i64).
+    Int(datafusion::arrow::buffer::ScalarBuffer<i64>),
+    /// Any other id type, cast to strings.
+    Str(StringArray),
+}
+
+impl KeyColumn {
+    /// Reads `arr` (any integer or string-castable type).
+    pub fn new(function: &str, argument: &str, arr: &ArrayRef) -> Result<Self> {
+        let t = arr.data_type();
+        if t.is_integer() {
+            let c = cast(arr, &DataType::Int64)?;
+            return Ok(KeyColumn::Int(
+                c.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .values()
+                    .clone(),
+            ));
+        }
+        match cast(arr, &DataType::Utf8) {
+            Ok(c) => Ok(KeyColumn::Str(c.as_string::<i32>().clone())),
+            Err(_) => {
+                exec_err!("{function}: {argument} of type {t} cannot be used as an identifier")
+            }
+        }
+    }
+
+    /// Calls `f` with the key bytes of row `i`.
+    #[inline]
+    pub fn with_key<R>(&self, i: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            KeyColumn::Int(v) => f(&v[i].to_le_bytes()),
+            KeyColumn::Str(s) => f(s.value(i).as_bytes()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_floats_gives_null_for_null_rows_and_scalar_for_scalars() {
+        let arr: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.0), None, Some(3.0)]));
+        let out = map_floats::<1>(&[ColumnarValue::Array(arr)], 3, |[v]| Ok(Some(v * 2.0)))
+            .unwrap()
+            .to_array(3)
+            .unwrap();
+        let out = out.as_primitive::<Float64Type>();
+        assert_eq!(out.value(0), 2.0);
+        assert!(out.is_null(1));
+        assert_eq!(out.value(2), 6.0);
+
+        let s = map_floats::<1>(
+            &[ColumnarValue::Scalar(ScalarValue::Float64(Some(2.0)))],
+            10,
+            |[v]| Ok(Some(v + 1.0)),
+        )
+        .unwrap();
+        assert!(matches!(
+            s,
+            ColumnarValue::Scalar(ScalarValue::Float64(Some(3.0)))
+        ));
+    }
+
+    #[test]
+    fn time_micros_normalises_units_and_days() {
+        let arr: ArrayRef = Arc::new(
+            datafusion::arrow::array::TimestampSecondArray::from(vec![86_400])
+                .with_timezone("+05:00"),
+        );
+        let v = time_micros("f", "t", &arr).unwrap();
+        assert_eq!(v, vec![86_400_000_000]);
+        assert_eq!(utc_day(v[0]), 1);
+        assert_eq!(utc_day(-1), -1);
+    }
+}
