@@ -28,7 +28,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::PhysicalExpr;
 
-use crate::util::{combined_validity, try_for_each_valid};
+use crate::util::{combined_validity, finite_or_null, try_for_each_valid};
 
 /// What one "sum of contributions" aggregate computes.
 pub trait SumsKernel<const K: usize>:
@@ -61,13 +61,14 @@ pub trait SumsKernel<const K: usize>:
         mask: Option<&BooleanBuffer>,
         emit: F,
     ) -> Result<()>;
-    /// The result for one group's sums (NULL when undefined).
+    /// The result for one group's sums (NULL when undefined; a non-finite
+    /// result, e.g. from overflowing sums, is also turned into NULL).
     fn finish(&self, sums: &[f64; K]) -> Option<f64>;
     /// The results for many groups; override for non-DOUBLE results.
     fn evaluate(&self, sums: &[[f64; K]]) -> Result<ArrayRef> {
         Ok(Arc::new(
             sums.iter()
-                .map(|s| self.finish(s))
+                .map(|s| self.finish(s).and_then(finite_or_null))
                 .collect::<Float64Array>(),
         ))
     }

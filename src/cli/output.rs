@@ -143,15 +143,21 @@ pub async fn write_stream(
         }
         Format::Csv => {
             let mut writer = csv::WriterBuilder::new().with_header(true).build(&mut w);
-            // Writes the header even when the result is empty.
-            writer
-                .write(&RecordBatch::new_empty(Arc::clone(&schema)))
-                .map_err(|e| write_error(&what, &seen, &e))?;
+            // The header goes out with the first batch (so a query that fails
+            // before producing rows prints nothing), or at the end if the
+            // result is empty.
+            let mut started = false;
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
                 rows += batch.num_rows() as u64;
                 writer
                     .write(&batch)
+                    .map_err(|e| write_error(&what, &seen, &e))?;
+                started = true;
+            }
+            if !started {
+                writer
+                    .write(&RecordBatch::new_empty(Arc::clone(&schema)))
                     .map_err(|e| write_error(&what, &seen, &e))?;
             }
         }

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::ValueEnum;
@@ -293,7 +294,7 @@ impl Shell {
             if let Some(p) = param {
                 df = df.with_param_values(vec![ScalarValue::from(p)])?;
             }
-            let schema = df.schema().inner().clone();
+            let schema = Arc::clone(df.schema().inner());
             Ok::<_, datafusion::error::DataFusionError>((schema, df.collect().await?))
         }
         .await;

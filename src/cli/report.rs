@@ -92,7 +92,7 @@ impl Script {
 fn session_dialect(ctx: &SessionContext) -> (Box<dyn Dialect>, usize) {
     let state = ctx.state();
     let options = &state.config().options().sql_parser;
-    let dialect = dialect_from_str(&options.dialect).unwrap_or_else(|| Box::new(GenericDialect));
+    let dialect = dialect_from_str(options.dialect).unwrap_or_else(|| Box::new(GenericDialect));
     (dialect, options.recursion_limit.get())
 }
 
@@ -295,10 +295,11 @@ pub fn typed_value(value: &str) -> ScalarValue {
             .bytes()
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && !(digits.starts_with('0') && digits.len() > 1 && !digits.starts_with("0."));
-    if decimal && let Ok(f) = value.parse::<f64>() {
-        if f.is_finite() {
-            return ScalarValue::Float64(Some(f));
-        }
+    if decimal
+        && let Ok(f) = value.parse::<f64>()
+        && f.is_finite()
+    {
+        return ScalarValue::Float64(Some(f));
     }
     match value {
         "true" | "TRUE" | "True" => return ScalarValue::Boolean(Some(true)),

@@ -17,7 +17,7 @@ use datafusion::logical_expr::{
 
 use crate::aggregate::{SingleGroup, for_each_row, row_mask};
 use crate::docs;
-use crate::util::{KeyColumn, numeric};
+use crate::util::{KeyColumn, check_finite, finite_or_null, numeric};
 
 const NAME: &str = "arpa";
 
@@ -140,7 +140,7 @@ impl GroupsAccumulator for ArpaGroups {
         let ids = KeyColumn::new(NAME, "customer_id", &values[1])?;
         for_each_row(revenue.len(), mask.as_ref(), |i| {
             let g = group_indices[i];
-            self.revenue[g] += revenue[i];
+            self.revenue[g] += check_finite(NAME, "revenue", revenue[i])?;
             ids.with_key(i, |k| self.insert(g, k));
             Ok(())
         })
@@ -153,7 +153,7 @@ impl GroupsAccumulator for ArpaGroups {
         let out: Float64Array = revenue
             .iter()
             .zip(&customers)
-            .map(|(r, c)| (!c.is_empty()).then(|| r / c.len() as f64))
+            .map(|(r, c)| (!c.is_empty()).then(|| r / c.len() as f64).and_then(finite_or_null))
             .collect();
         Ok(Arc::new(out))
     }
@@ -209,7 +209,7 @@ impl GroupsAccumulator for ArpaGroups {
         let mut sums = vec![0.0; len];
         let mut counted = vec![false; len];
         for_each_row(len, mask.as_ref(), |i| {
-            sums[i] = revenue[i];
+            sums[i] = check_finite(NAME, "revenue", revenue[i])?;
             counted[i] = true;
             Ok(())
         })?;

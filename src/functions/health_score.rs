@@ -222,7 +222,14 @@ impl ScalarUDFImpl for HealthScore {
                     continue 'rows;
                 }
                 let w = check_weight(w.value(i), p + 1)?;
-                row[p] = ((!v.is_null(i)).then(|| v.value(i)), w);
+                let v = if v.is_null(i) {
+                    None
+                } else if v.value(i).is_finite() {
+                    Some(v.value(i))
+                } else {
+                    return exec_err!("{NAME}: value{} {} is not a finite number", p + 1, v.value(i));
+                };
+                row[p] = (v, w);
             }
             if let Some(r) = weighted_mean(&row, policy) {
                 out[i] = r;
