@@ -121,3 +121,45 @@ impl SumsKernel<2> for SurveyKernel {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::aggregate::testing::{check_agree, check_sizes};
+    use crate::functions::{csat, csat_top2box, customer_effort_score};
+    use datafusion::arrow::array::{ArrayRef, Float64Array};
+    use datafusion::common::ScalarValue;
+    use std::sync::Arc;
+
+    fn answers() -> Vec<ArrayRef> {
+        vec![Arc::new(Float64Array::from(vec![Some(5.0), Some(4.0), None, Some(3.0), Some(1.0)]))]
+    }
+
+    fn one(v: f64) -> Vec<ScalarValue> {
+        vec![ScalarValue::Float64(Some(v))]
+    }
+
+    #[test]
+    fn hand_computed_survey_metrics() {
+        // Σ = 13 over 4 answers on 1..5: csat = 100 × 13 / 20 = 65
+        assert_eq!(check_agree(&csat::udaf(), &answers(), &[], 1), one(65.0));
+        // 5 and 4 of 4 → 50 %
+        assert_eq!(check_agree(&csat_top2box::udaf(), &answers(), &[], 1), one(50.0));
+        // mean 13 / 4 on the default 1..7 scale
+        assert_eq!(check_agree(&customer_effort_score::udaf(), &answers(), &[], 1), one(3.25));
+        // scale 10: csat = 100 × 13 / 40
+        let ten = [ScalarValue::Int64(Some(10))];
+        assert_eq!(check_agree(&csat::udaf(), &answers(), &ten, 1), one(32.5));
+    }
+
+    #[test]
+    fn accumulators_agree_on_all_sizes() {
+        for f in [csat::udaf(), csat_top2box::udaf(), customer_effort_score::udaf()] {
+            check_sizes(&f, &[], |n| {
+                let v: Float64Array = (0..n)
+                    .map(|i| (i % 7 != 2).then_some((1 + i % 5) as f64))
+                    .collect();
+                vec![Arc::new(v) as ArrayRef]
+            });
+        }
+    }
+}
