@@ -26,9 +26,9 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, ReversedUDAF,
     Signature,
 };
-use datafusion::physical_expr::PhysicalExpr;
 
-use crate::util::{combined_validity, finite_or_null, try_for_each_valid};
+
+use crate::util::{combined_validity, finite_or_null, physical_literals, try_for_each_valid};
 
 /// What one "sum of contributions" aggregate computes.
 pub trait SumsKernel<const K: usize>:
@@ -48,9 +48,12 @@ pub trait SumsKernel<const K: usize>:
     }
     /// Indices of the arguments whose NULL makes a row not count.
     fn required_args(&self) -> &'static [usize];
-    /// The kernel for one call, with its literal parameters read and checked
-    /// (planning errors for bad literals).
-    fn configure(&self, exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Self>;
+    /// The kernel for one call, with its constant parameters read and
+    /// checked (planning errors for bad constants). `literals[i]` is the
+    /// value of argument `i` when it is a constant. Called while the query is
+    /// analysed (to reject bad constants before any data is read) and again
+    /// when the accumulators are created.
+    fn configure(&self, literals: &[Option<ScalarValue>]) -> Result<Self>;
     /// Calls `emit(row, contribution)` for each counted row of the batch.
     /// `mask` marks the rows whose required arguments are non-NULL and that
     /// pass the aggregate's FILTER (`None`: every row). Out-of-range data is
@@ -119,7 +122,7 @@ impl<T: SumsKernel<K>, const K: usize> AggregateUDFImpl for SumsAggregate<T, K> 
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(SumsAccumulator {
-            kernel: self.0.configure(args.exprs)?,
+            kernel: self.0.configure(&physical_literals(args.exprs))?,
             sums: [0.0; K],
         }))
     }
@@ -148,7 +151,7 @@ impl<T: SumsKernel<K>, const K: usize> AggregateUDFImpl for SumsAggregate<T, K> 
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(SumsGroupsAccumulator {
-            kernel: self.0.configure(args.exprs)?,
+            kernel: self.0.configure(&physical_literals(args.exprs))?,
             sums: Vec::new(),
         }))
     }
@@ -389,6 +392,7 @@ pub mod testing {
     use super::*;
     use datafusion::arrow::datatypes::Schema;
     use datafusion::logical_expr::AggregateUDF;
+    use datafusion::physical_expr::PhysicalExpr;
     use datafusion::physical_expr::expressions::{Literal, col};
 
     /// Builds accumulator arguments with `data` as columns and `literals`
@@ -479,6 +483,34 @@ pub mod testing {
             let mut ga = udaf.create_groups_accumulator(args.clone()).unwrap();
             ga.update_batch(data, &idx, None, groups).unwrap();
             let direct = ga.evaluate(EmitTo::All).unwrap();
+            // emitting the first groups early (EmitTo::First) gives the same values,
+            // both for evaluate and for state merged elsewhere
+            if groups > 1 {
+                let k = groups / 2;
+                let mut early = udaf.create_groups_accumulator(args.clone()).unwrap();
+                early.update_batch(data, &idx, None, groups).unwrap();
+                let first = early.evaluate(EmitTo::First(k)).unwrap();
+                let rest = early.evaluate(EmitTo::All).unwrap();
+                let joined = datafusion::arrow::compute::concat(&[&first, &rest]).unwrap();
+                assert_eq!(&joined, &direct, "EmitTo::First then All");
+
+                let mut early = udaf.create_groups_accumulator(args.clone()).unwrap();
+                early.update_batch(data, &idx, None, groups).unwrap();
+                let s_first = early.state(EmitTo::First(k)).unwrap();
+                let s_rest = early.state(EmitTo::All).unwrap();
+                let mut re = udaf.create_groups_accumulator(args.clone()).unwrap();
+                re.merge_batch(&s_first, &(0..k).collect::<Vec<_>>(), groups).unwrap();
+                re.merge_batch(&s_rest, &(k..groups).collect::<Vec<_>>(), groups)
+                    .unwrap();
+                let re = re.evaluate(EmitTo::All).unwrap();
+                for g in 0..groups {
+                    assert_close(
+                        &ScalarValue::try_from_array(&direct, g).unwrap(),
+                        &ScalarValue::try_from_array(&re, g).unwrap(),
+                        g,
+                    );
+                }
+            }
             // two halves, merged through state; second half via convert_to_state
             let half = len / 2;
             let slice = |a: &ArrayRef, o: usize, l: usize| a.slice(o, l);

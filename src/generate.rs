@@ -2201,7 +2201,7 @@ mod tests {
             assert_eq!(read_table(&a.0, t).num_rows() as u64, *rows, "{table}");
             let on_disk: u64 = files_a
                 .iter()
-                .filter(|(p, _)| p.starts_with(table) || **p == PathBuf::from(t.file_name()))
+                .filter(|(p, _)| p.starts_with(table) || p.as_os_str() == t.file_name().as_str())
                 .map(|(_, b)| b.len() as u64)
                 .sum();
             assert_eq!(on_disk, *bytes, "{table}");

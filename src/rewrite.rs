@@ -10,17 +10,25 @@
 //! | `engagement_score(e)` | `engagement_score(e, <saasql.engagement_weights>, <saasql.engagement_default_weight>)` |
 //! | `engagement_score(e, w)` | `engagement_score(e, w, <saasql.engagement_default_weight>)` |
 //! | `health_score(v1, w1, …)` | `health_score(v1, w1, …, <saasql.health_missing>)` |
-//! | `ltv(a, c)` / `ltv(a, c, m)` | `ltv(a, c, 100 / m, <saasql.ltv_churn_floor>)` |
+//! | `ltv(a, c)` | `ltv(a, c, 100, <saasql.ltv_churn_floor>)` |
+//! | `ltv(a, c, m)` | `ltv(a, c, m, <saasql.ltv_churn_floor>)` |
 //!
 //! Output column names are kept as written (the analyzer restores them).
+//!
+//! The same pass checks the constant parameters of saasql aggregates
+//! (weights strings, `scale_max`, `days`), so a bad constant is a planning
+//! error even for `EXPLAIN` or `CREATE VIEW`, and rejects `DISTINCT`, which
+//! the saasql aggregates do not implement.
 
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{DFSchema, Result};
+use datafusion::common::{DFSchema, Result, plan_err};
 use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
 use datafusion::logical_expr::{Expr, WindowFunctionDefinition, lit};
 
 use crate::config::SaasqlConfig;
+use crate::functions::check_aggregate_constants;
+use crate::util::logical_literals;
 
 /// The analyzer rewrite that turns `saasql.*` settings into literal arguments.
 #[derive(Debug, Default)]
@@ -68,12 +76,21 @@ impl FunctionRewrite for SettingsRewrite {
     ) -> Result<Transformed<Expr>> {
         Ok(match expr {
             Expr::AggregateFunction(mut f) => {
-                match extra_args(f.func.name(), &f.params.args, config) {
-                    Some(extra) => {
-                        f.params.args.extend(extra);
-                        Transformed::yes(Expr::AggregateFunction(f))
+                let extra = extra_args(f.func.name(), &f.params.args, config);
+                let changed = extra.is_some();
+                f.params.args.extend(extra.unwrap_or_default());
+                if check_aggregate_constants(f.func.name(), &logical_literals(&f.params.args))? {
+                    if f.params.distinct {
+                        return plan_err!(
+                            "{}: DISTINCT is not supported; remove duplicates in a subquery first",
+                            f.func.name()
+                        );
                     }
-                    None => Transformed::no(Expr::AggregateFunction(f)),
+                }
+                if changed {
+                    Transformed::yes(Expr::AggregateFunction(f))
+                } else {
+                    Transformed::no(Expr::AggregateFunction(f))
                 }
             }
             Expr::ScalarFunction(mut f) => match extra_args(f.func.name(), &f.args, config) {
@@ -88,12 +105,17 @@ impl FunctionRewrite for SettingsRewrite {
                     WindowFunctionDefinition::AggregateUDF(u) => Some(u.name().to_string()),
                     _ => None,
                 };
-                match name.and_then(|n| extra_args(&n, &w.params.args, config)) {
-                    Some(extra) => {
-                        w.params.args.extend(extra);
-                        Transformed::yes(Expr::WindowFunction(w))
-                    }
-                    None => Transformed::no(Expr::WindowFunction(w)),
+                let Some(name) = name else {
+                    return Ok(Transformed::no(Expr::WindowFunction(w)));
+                };
+                let extra = extra_args(&name, &w.params.args, config);
+                let changed = extra.is_some();
+                w.params.args.extend(extra.unwrap_or_default());
+                check_aggregate_constants(&name, &logical_literals(&w.params.args))?;
+                if changed {
+                    Transformed::yes(Expr::WindowFunction(w))
+                } else {
+                    Transformed::no(Expr::WindowFunction(w))
                 }
             }
             other => Transformed::no(other),

@@ -7,17 +7,18 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBufferBuilder, Float64Array, StringArray,
+    Array, ArrayRef, AsArray, BinaryArray, BooleanBufferBuilder, Float64Array, LargeStringArray,
+    StringArray, StringViewArray,
 };
-use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::buffer::{BooleanBuffer, ScalarBuffer};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Float64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    DataType, Float64Type, Int64Type, TimeUnit, UInt64Type, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
 };
 use datafusion::common::types::{NativeType, logical_date, logical_float64, logical_string};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
-use datafusion::logical_expr::{Coercion, ColumnarValue, TypeSignatureClass};
+use datafusion::logical_expr::{Coercion, ColumnarValue, Expr, TypeSignatureClass};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
 
@@ -59,16 +60,40 @@ pub fn fmt_num(v: f64) -> String {
     format!("{v}")
 }
 
-/// The literal value of a physical argument, or a planning error naming the
-/// function and the argument when the argument is not a constant.
-pub fn literal_arg(
+/// The constant values of a call's physical arguments (`None` where an
+/// argument is not a constant).
+pub fn physical_literals(exprs: &[Arc<dyn PhysicalExpr>]) -> Vec<Option<ScalarValue>> {
+    exprs
+        .iter()
+        .map(|e| e.downcast_ref::<Literal>().map(|l| l.value().clone()))
+        .collect()
+}
+
+/// The constant values of a call's logical arguments (`None` where an
+/// argument is not a constant), as seen while the query is analysed.
+pub fn logical_literals(args: &[Expr]) -> Vec<Option<ScalarValue>> {
+    args.iter()
+        .map(|e| match e {
+            Expr::Literal(v, _) => Some(v.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The constant at `index`: `Ok(None)` when the call has no such argument, a
+/// planning error naming the function and argument when it is not a constant.
+pub fn constant_arg<'a>(
     function: &str,
     argument: &str,
-    expr: &Arc<dyn PhysicalExpr>,
-) -> Result<ScalarValue> {
-    match expr.downcast_ref::<Literal>() {
-        Some(lit) => Ok(lit.value().clone()),
-        None => plan_err!("{function}: {argument} must be a constant, not a column or expression"),
+    literals: &'a [Option<ScalarValue>],
+    index: usize,
+) -> Result<Option<&'a ScalarValue>> {
+    match literals.get(index) {
+        None => Ok(None),
+        Some(Some(v)) => Ok(Some(v)),
+        Some(None) => {
+            plan_err!("{function}: {argument} must be a constant, not a column or expression")
+        }
     }
 }
 
@@ -102,18 +127,17 @@ pub fn scalar_str<'a>(
 /// Reads the optional `scale_max` literal of the survey aggregates.
 pub fn scale_max_param(
     function: &str,
-    exprs: &[Arc<dyn PhysicalExpr>],
+    literals: &[Option<ScalarValue>],
     index: usize,
-    default: f64,
-) -> Result<f64> {
-    let Some(expr) = exprs.get(index) else {
+    default: u32,
+) -> Result<u32> {
+    let Some(value) = constant_arg(function, "scale_max", literals, index)? else {
         return Ok(default);
     };
-    let value = literal_arg(function, "scale_max", expr)?;
-    match scalar_f64(function, "scale_max", &value)? {
-        Some(v) if v >= 2.0 && v.fract() == 0.0 => Ok(v),
+    match scalar_f64(function, "scale_max", value)? {
+        Some(v) if (2.0..=1000.0).contains(&v) && v.fract() == 0.0 => Ok(v as u32),
         Some(v) => plan_err!(
-            "{function}: scale_max {} is not a whole number of at least 2",
+            "{function}: scale_max {} is not a whole number in 2..1000",
             fmt_num(v)
         ),
         None => plan_err!("{function}: scale_max must not be NULL"),
@@ -255,11 +279,12 @@ pub fn finite_or_null(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-/// Timestamps (any unit, any time zone) as UTC microseconds since the epoch.
-/// Dates and strings are expected to be coerced to timestamps by the
-/// signature; they are also accepted here for callers that bypass coercion.
-pub fn time_micros(function: &str, argument: &str, arr: &ArrayRef) -> Result<Vec<i64>> {
-    let vals: Vec<i64> = match arr.data_type() {
+/// Timestamps (any unit, any time zone) as UTC microseconds since the epoch
+/// (zero-copy for microsecond timestamps). Dates and strings are expected to
+/// be coerced to timestamps by the signature; dates are also accepted here.
+/// Second and millisecond values beyond ±292,000 years saturate.
+pub fn time_micros(function: &str, argument: &str, arr: &ArrayRef) -> Result<ScalarBuffer<i64>> {
+    Ok(match arr.data_type() {
         DataType::Timestamp(TimeUnit::Second, _) => arr
             .as_primitive::<TimestampSecondType>()
             .values()
@@ -272,10 +297,9 @@ pub fn time_micros(function: &str, argument: &str, arr: &ArrayRef) -> Result<Vec
             .iter()
             .map(|v| v.saturating_mul(1_000))
             .collect(),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => arr
-            .as_primitive::<TimestampMicrosecondType>()
-            .values()
-            .to_vec(),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            arr.as_primitive::<TimestampMicrosecondType>().values().clone()
+        }
         DataType::Timestamp(TimeUnit::Nanosecond, _) => arr
             .as_primitive::<TimestampNanosecondType>()
             .values()
@@ -289,8 +313,7 @@ pub fn time_micros(function: &str, argument: &str, arr: &ArrayRef) -> Result<Vec
         other => {
             return exec_err!("{function}: {argument} must be a DATE or TIMESTAMP, got {other}");
         }
-    };
-    Ok(vals)
+    })
 }
 
 /// UTC day number (days since 1970-01-01) of a microsecond timestamp.
@@ -308,34 +331,56 @@ pub fn fmt_time(micros: i64) -> String {
 }
 
 /// A column of identifiers (customer or user ids) viewed as byte keys, so
-/// that distinct counts work for integer and string ids alike without
-/// per-row `ScalarValue`s.
+/// that distinct counts work for integer, string and binary ids alike without
+/// per-row `ScalarValue`s or copies of string data.
 #[derive(Debug)]
 pub enum KeyColumn {
-    /// Integer ids (any integer type, widened to i64).
-    Int(datafusion::arrow::buffer::ScalarBuffer<i64>),
-    /// Any other id type, cast to strings.
-    Str(StringArray),
+    /// Integer ids: signed ids widened to i64, unsigned 64-bit ids by their bits.
+    Int(ScalarBuffer<i64>),
+    /// Utf8 ids.
+    Utf8(StringArray),
+    /// LargeUtf8 ids.
+    LargeUtf8(LargeStringArray),
+    /// Utf8View ids (DataFusion's default for Parquet strings).
+    Utf8View(StringViewArray),
+    /// Binary ids of any kind (Binary, LargeBinary, FixedSizeBinary, BinaryView), as Binary.
+    Binary(BinaryArray),
 }
 
 impl KeyColumn {
-    /// Reads `arr` (any integer or string-castable type).
+    /// Reads `arr`: any integer, string, binary or dictionary-encoded type.
     pub fn new(function: &str, argument: &str, arr: &ArrayRef) -> Result<Self> {
         let t = arr.data_type();
-        if t.is_integer() {
-            let c = cast(arr, &DataType::Int64)?;
-            return Ok(KeyColumn::Int(
-                c.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+        Ok(match t {
+            DataType::UInt64 => KeyColumn::Int(
+                arr.as_primitive::<UInt64Type>()
                     .values()
-                    .clone(),
-            ));
-        }
-        match cast(arr, &DataType::Utf8) {
-            Ok(c) => Ok(KeyColumn::Str(c.as_string::<i32>().clone())),
-            Err(_) => {
-                exec_err!("{function}: {argument} of type {t} cannot be used as an identifier")
+                    .iter()
+                    .map(|v| *v as i64)
+                    .collect(),
+            ),
+            t if t.is_integer() => {
+                KeyColumn::Int(cast(arr, &DataType::Int64)?.as_primitive::<Int64Type>().values().clone())
             }
-        }
+            DataType::Utf8 => KeyColumn::Utf8(arr.as_string::<i32>().clone()),
+            DataType::LargeUtf8 => KeyColumn::LargeUtf8(arr.as_string::<i64>().clone()),
+            DataType::Utf8View => KeyColumn::Utf8View(arr.as_string_view().clone()),
+            DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::FixedSizeBinary(_) => {
+                KeyColumn::Binary(cast(arr, &DataType::Binary)?.as_binary::<i32>().clone())
+            }
+            DataType::Dictionary(_, v) => {
+                let plain = cast(arr, v)?;
+                return Self::new(function, argument, &plain);
+            }
+            _ => {
+                return exec_err!(
+                    "{function}: {argument} of type {t} cannot be used as an identifier (use an integer, string or binary id)"
+                );
+            }
+        })
     }
 
     /// Calls `f` with the key bytes of row `i`.
@@ -343,7 +388,10 @@ impl KeyColumn {
     pub fn with_key<R>(&self, i: usize, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
             KeyColumn::Int(v) => f(&v[i].to_le_bytes()),
-            KeyColumn::Str(s) => f(s.value(i).as_bytes()),
+            KeyColumn::Utf8(s) => f(s.value(i).as_bytes()),
+            KeyColumn::LargeUtf8(s) => f(s.value(i).as_bytes()),
+            KeyColumn::Utf8View(s) => f(s.value(i).as_bytes()),
+            KeyColumn::Binary(b) => f(b.value(i)),
         }
     }
 }
@@ -383,7 +431,7 @@ mod tests {
                 .with_timezone("+05:00"),
         );
         let v = time_micros("f", "t", &arr).unwrap();
-        assert_eq!(v, vec![86_400_000_000]);
+        assert_eq!(v.to_vec(), vec![86_400_000_000]);
         assert_eq!(utc_day(v[0]), 1);
         assert_eq!(utc_day(-1), -1);
     }

@@ -1,8 +1,10 @@
 //! Runs every `tests/slt/*.slt` file through the official sqllogictest
-//! runner against a fresh saasql context, twice: once with one partition and
-//! DataFusion's default batch size, once with 4 partitions and batches of 3
-//! rows, so every expected result is also checked to be independent of
-//! partitioning and batch boundaries.
+//! runner against a fresh saasql context, three times: with one partition and
+//! DataFusion's default batch size; with 4 partitions and batches of 3 rows;
+//! and like the second with partial aggregation skipped from the first row
+//! (so aggregates go through `convert_to_state`). Every expected result is so
+//! checked to be independent of partitioning, batch boundaries and the
+//! aggregation path.
 //!
 //! `SAASQL_SLT_COMPLETE=1 cargo test --test slt` rewrites the expected
 //! output of every file (review the diff by hand before committing).
@@ -138,16 +140,29 @@ impl AsyncDB for Saasql {
     }
 }
 
-/// A fresh saasql context with the given partitioning.
-fn context(partitions: usize, batch_size: Option<usize>) -> SessionContext {
-    let mut config = saasql::session_config().with_target_partitions(partitions);
-    if let Some(b) = batch_size {
+/// How a file is run.
+#[derive(Debug, Clone, Copy)]
+struct Setup {
+    partitions: usize,
+    batch_size: Option<usize>,
+    skip_partial_aggregation: bool,
+}
+
+/// A fresh saasql context for `setup`.
+fn context(setup: Setup) -> SessionContext {
+    let mut config = saasql::session_config().with_target_partitions(setup.partitions);
+    if let Some(b) = setup.batch_size {
         config = config.with_batch_size(b);
+    }
+    if setup.skip_partial_aggregation {
+        let exec = &mut config.options_mut().execution;
+        exec.skip_partial_aggregation_probe_rows_threshold = 0;
+        exec.skip_partial_aggregation_probe_ratio_threshold = 0.0;
     }
     saasql::context_with(config, std::sync::Arc::new(Default::default()))
 }
 
-fn run_file(path: &Path, partitions: usize, batch_size: Option<usize>) -> Result<(), Failed> {
+fn run_file(path: &Path, setup: Setup) -> Result<(), Failed> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -155,10 +170,10 @@ fn run_file(path: &Path, partitions: usize, batch_size: Option<usize>) -> Result
     rt.block_on(async move {
         let mut runner = sqllogictest::Runner::new(|| async move {
             Ok(Saasql {
-                ctx: context(partitions, batch_size),
+                ctx: context(setup),
             })
         });
-        if std::env::var_os("SAASQL_SLT_COMPLETE").is_some() && partitions == 1 {
+        if std::env::var_os("SAASQL_SLT_COMPLETE").is_some() && setup.partitions == 1 {
             runner
                 .update_test_file(
                     path,
@@ -174,7 +189,7 @@ fn run_file(path: &Path, partitions: usize, batch_size: Option<usize>) -> Result
         runner.with_column_validator(sqllogictest::strict_column_validator);
         runner.run_file_async(path).await.map_err(|e| {
             Failed::from(format!(
-                "{}\n(target_partitions={partitions}, batch_size={batch_size:?})",
+                "{}\n({setup:?})",
                 e.display(false)
             ))
         })
@@ -193,14 +208,18 @@ fn main() {
     let mut trials = vec![];
     for path in files {
         let name = path.strip_prefix(&root).unwrap().display().to_string();
-        let p1 = path.clone();
-        trials.push(Trial::test(format!("{name} [1 partition]"), move || {
-            run_file(&p1, 1, None)
-        }));
-        trials.push(Trial::test(
-            format!("{name} [4 partitions, batch 3]"),
-            move || run_file(&path, 4, Some(3)),
-        ));
+        let setups = [
+            ("1 partition", Setup { partitions: 1, batch_size: None, skip_partial_aggregation: false }),
+            ("4 partitions, batch 3", Setup { partitions: 4, batch_size: Some(3), skip_partial_aggregation: false }),
+            (
+                "4 partitions, batch 3, no partial aggregation",
+                Setup { partitions: 4, batch_size: Some(3), skip_partial_aggregation: true },
+            ),
+        ];
+        for (label, setup) in setups {
+            let p = path.clone();
+            trials.push(Trial::test(format!("{name} [{label}]"), move || run_file(&p, setup)));
+        }
     }
     run(&args, trials).exit();
 }

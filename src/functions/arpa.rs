@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Float64Array, ListBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, LargeBinaryBuilder, LargeListBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::Result;
@@ -78,7 +78,7 @@ impl AggregateUDFImpl for Arpa {
             )),
             Arc::new(Field::new(
                 format_state_name(args.name, "customers"),
-                DataType::List(Arc::new(Field::new_list_field(DataType::Binary, true))),
+                DataType::LargeList(Arc::new(Field::new_list_field(DataType::LargeBinary, true))),
                 true,
             )),
         ])
@@ -108,6 +108,8 @@ impl AggregateUDFImpl for Arpa {
 pub struct ArpaGroups {
     revenue: Vec<f64>,
     customers: Vec<HashSet<Box<[u8]>>>,
+    /// Bytes held by each group's keys, and their total (kept O(1) for `size`).
+    group_bytes: Vec<usize>,
     key_bytes: usize,
 }
 
@@ -115,12 +117,16 @@ impl ArpaGroups {
     fn resize(&mut self, n: usize) {
         self.revenue.resize(n, 0.0);
         self.customers.resize_with(n, HashSet::new);
+        self.group_bytes.resize(n, 0);
     }
 
     fn insert(&mut self, g: usize, key: &[u8]) {
         let set = &mut self.customers[g];
         if !set.contains(key) {
-            self.key_bytes += key.len() + 32;
+            // the key, its box and the set's slot
+            let b = key.len() + 2 * size_of::<Box<[u8]>>();
+            self.key_bytes += b;
+            self.group_bytes[g] += b;
             set.insert(key.into());
         }
     }
@@ -149,7 +155,7 @@ impl GroupsAccumulator for ArpaGroups {
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let revenue = emit_to.take_needed(&mut self.revenue);
         let customers = emit_to.take_needed(&mut self.customers);
-        self.key_bytes = self.customers.iter().map(|s| s.len() * 40).sum();
+        self.key_bytes -= emit_to.take_needed(&mut self.group_bytes).iter().sum::<usize>();
         let out: Float64Array = revenue
             .iter()
             .zip(&customers)
@@ -161,8 +167,8 @@ impl GroupsAccumulator for ArpaGroups {
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let revenue = emit_to.take_needed(&mut self.revenue);
         let customers = emit_to.take_needed(&mut self.customers);
-        self.key_bytes = self.customers.iter().map(|s| s.len() * 40).sum();
-        let mut list = ListBuilder::new(BinaryBuilder::new());
+        self.key_bytes -= emit_to.take_needed(&mut self.group_bytes).iter().sum::<usize>();
+        let mut list = LargeListBuilder::new(LargeBinaryBuilder::new());
         for set in &customers {
             for k in set {
                 list.values().append_value(k);
@@ -183,8 +189,8 @@ impl GroupsAccumulator for ArpaGroups {
     ) -> Result<()> {
         self.resize(total_num_groups);
         let revenue = values[0].as_primitive::<Float64Type>();
-        let lists = values[1].as_list::<i32>();
-        let keys = lists.values().as_binary::<i32>();
+        let lists = values[1].as_list::<i64>();
+        let keys = lists.values().as_binary::<i64>();
         let offsets = lists.value_offsets();
         for (row, g) in group_indices.iter().enumerate() {
             if revenue.is_valid(row) {
@@ -213,7 +219,7 @@ impl GroupsAccumulator for ArpaGroups {
             counted[i] = true;
             Ok(())
         })?;
-        let mut list = ListBuilder::new(BinaryBuilder::new());
+        let mut list = LargeListBuilder::new(LargeBinaryBuilder::new());
         for (i, c) in counted.iter().enumerate() {
             if *c {
                 ids.with_key(i, |k| list.values().append_value(k));

@@ -4,9 +4,8 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::buffer::BooleanBuffer;
-use datafusion::common::{Result, exec_err};
+use datafusion::common::{Result, exec_err, ScalarValue};
 use datafusion::logical_expr::{AggregateUDF, Documentation, Signature, Volatility};
-use datafusion::physical_expr::PhysicalExpr;
 
 use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
 use crate::docs;
@@ -61,7 +60,7 @@ impl SumsKernel<2> for AvgResolutionTime {
     fn required_args(&self) -> &'static [usize] {
         &[0, 1]
     }
-    fn configure(&self, _exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Self> {
+    fn configure(&self, _literals: &[Option<ScalarValue>]) -> Result<Self> {
         Ok(self.clone())
     }
     fn contributions<F: FnMut(usize, [f64; 2])>(
@@ -73,7 +72,13 @@ impl SumsKernel<2> for AvgResolutionTime {
         let opened = time_micros(NAME, "opened_at", &args[0])?;
         let resolved = time_micros(NAME, "resolved_at", &args[1])?;
         for_each_row(opened.len(), mask, |i| {
-            let d = resolved[i] - opened[i];
+            let Some(d) = resolved[i].checked_sub(opened[i]) else {
+                return exec_err!(
+                    "{NAME}: resolved_at {} minus opened_at {} is too far apart to measure",
+                    fmt_time(resolved[i]),
+                    fmt_time(opened[i])
+                );
+            };
             if d < 0 {
                 return exec_err!(
                     "{NAME}: resolved_at {} is before opened_at {}",

@@ -1,14 +1,12 @@
 //! Shared kernel of the "share of true" aggregates: `renewal_rate`,
 //! `upsell_rate`, `trial_conversion_rate` and `first_contact_resolution`.
 
-use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::Result;
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{Documentation, Signature, Volatility};
-use datafusion::physical_expr::PhysicalExpr;
 
 use crate::aggregate::{SumsKernel, for_each_row};
 
@@ -47,7 +45,7 @@ impl SumsKernel<2> for BooleanShare {
     fn required_args(&self) -> &'static [usize] {
         &[0]
     }
-    fn configure(&self, _exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Self> {
+    fn configure(&self, _literals: &[Option<ScalarValue>]) -> Result<Self> {
         Ok(self.clone())
     }
     fn contributions<F: FnMut(usize, [f64; 2])>(

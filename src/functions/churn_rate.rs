@@ -4,9 +4,8 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{Array, ArrayRef};
 use datafusion::arrow::buffer::BooleanBuffer;
-use datafusion::common::{Result, exec_err};
+use datafusion::common::{Result, exec_err, ScalarValue};
 use datafusion::logical_expr::{AggregateUDF, Documentation, Signature, Volatility};
-use datafusion::physical_expr::PhysicalExpr;
 
 use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
 use crate::docs;
@@ -71,7 +70,7 @@ impl SumsKernel<2> for ChurnRate {
     fn required_args(&self) -> &'static [usize] {
         &[0, 2, 3]
     }
-    fn configure(&self, _exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Self> {
+    fn configure(&self, _literals: &[Option<ScalarValue>]) -> Result<Self> {
         Ok(self.clone())
     }
     fn contributions<F: FnMut(usize, [f64; 2])>(

@@ -10,7 +10,7 @@ use crate::functions::survey::{SurveyKernel, SurveyMetric};
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     docs::builder(
-        "CSAT (customer satisfaction) as a percentage: 100 × Σ score / (responses × scale_max), so all-5s on a 1–5 scale is 100. NULL answers are skipped; no answers gives NULL. Answers must lie in [1, scale_max]; scale_max must be a constant whole number ≥ 2 (a planning error otherwise).",
+        "CSAT (customer satisfaction) as a percentage: 100 × Σ score / (responses × scale_max), so all-5s on a 1–5 scale is 100. NULL answers are skipped; no answers gives NULL. Answers must lie in [1, scale_max]; scale_max must be a constant whole number in 2..1000 (a planning error otherwise); fractional answers are accepted.",
         "csat(score [, scale_max])",
     )
     .with_argument("score", "Survey answer (any numeric type).")

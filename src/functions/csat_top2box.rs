@@ -10,7 +10,7 @@ use crate::functions::survey::{SurveyKernel, SurveyMetric};
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     docs::builder(
-        "CSAT top-2-box: the percentage of answers ≥ scale_max − 1 (4 or 5 on a 1–5 scale). NULL answers are skipped; no answers gives NULL. Answers must lie in [1, scale_max]; scale_max must be a constant whole number ≥ 2.",
+        "CSAT top-2-box: the percentage of answers ≥ scale_max − 1 (4 or 5 on a 1–5 scale). NULL answers are skipped; no answers gives NULL. Answers must lie in [1, scale_max]; scale_max must be a constant whole number in 2..1000; fractional answers are accepted.",
         "csat_top2box(score [, scale_max])",
     )
     .with_argument("score", "Survey answer (any numeric type).")

@@ -10,7 +10,7 @@ use crate::functions::survey::{SurveyKernel, SurveyMetric};
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     docs::builder(
-        "Customer Effort Score: the mean answer on a 1..scale_max scale (default 1–7; higher means easier, as in the CES 2.0 agreement wording). NULL answers are skipped; no answers gives NULL. Answers must lie in [1, scale_max]; scale_max must be a constant whole number ≥ 2.",
+        "Customer Effort Score: the mean answer on a 1..scale_max scale (default 1–7; higher means easier, as in the CES 2.0 agreement wording). NULL answers are skipped; no answers gives NULL. Answers must lie in [1, scale_max]; scale_max must be a constant whole number in 2..1000; fractional answers are accepted.",
         "customer_effort_score(score [, scale_max])",
     )
     .with_argument("score", "Survey answer (any numeric type).")

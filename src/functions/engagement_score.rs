@@ -1,21 +1,20 @@
 //! `engagement_score(event_name [, weights [, default_weight]])`: Σ of event weights.
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArrayType};
+use datafusion::arrow::array::builder::make_view;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArrayType, StringViewArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err, ScalarValue, internal_err};
 use datafusion::logical_expr::{
     AggregateUDF, Documentation, EncodingPreservation, Signature, TypeSignature, Volatility,
 };
-use datafusion::physical_expr::PhysicalExpr;
 
 use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
 use crate::docs;
-use crate::util::{literal_arg, numeric, scalar_f64, scalar_str, string};
+use crate::util::{constant_arg, numeric, scalar_f64, scalar_str, string};
 
 /// Parses a weights string such as `'login:1, report_created:5, ticket_opened:-2'`.
 ///
@@ -66,8 +65,23 @@ pub fn parse_weights(owner: &str, text: &str) -> Result<Vec<(String, f64)>> {
 pub struct Weights {
     source: String,
     default: f64,
-    map: HashMap<String, f64>,
+    /// Listed events by byte length, for lookups straight from string views.
+    by_len: Vec<Vec<ViewKey>>,
 }
+
+/// One listed event as a string view would show it.
+#[derive(Debug, Clone)]
+struct ViewKey {
+    /// The whole view for events of at most 12 bytes (stored inline), else
+    /// its low 64 bits (length and 4-byte prefix).
+    view: u128,
+    bytes: Box<[u8]>,
+    weight: f64,
+}
+
+/// Views of strings longer than this keep their bytes in a data buffer.
+const INLINE_LEN: usize = 12;
+const LOW_64: u128 = u64::MAX as u128;
 
 impl PartialEq for Weights {
     fn eq(&self, other: &Self) -> bool {
@@ -85,20 +99,66 @@ impl Hash for Weights {
 impl Weights {
     /// Parses `source` with `default` for unlisted events.
     pub fn new(source: &str, default: f64) -> Result<Self> {
-        let map = parse_weights("engagement_score", source)?
-            .into_iter()
-            .collect();
+        let parsed = parse_weights("engagement_score", source)?;
+        let mut by_len: Vec<Vec<ViewKey>> = vec![];
+        for (name, weight) in &parsed {
+            let bytes = name.as_bytes();
+            if by_len.len() <= bytes.len() {
+                by_len.resize(bytes.len() + 1, vec![]);
+            }
+            let view = make_view(bytes, 0, 0);
+            by_len[bytes.len()].push(ViewKey {
+                view: if bytes.len() <= INLINE_LEN { view } else { view & LOW_64 },
+                bytes: bytes.into(),
+                weight: *weight,
+            });
+        }
         Ok(Self {
             source: source.to_string(),
             default,
-            map,
+            by_len,
         })
     }
 
-    /// Weight of one event.
+    /// Weight of one event (matched exactly, case-sensitive): candidates of
+    /// the same length compared byte by byte; no hashing.
     #[inline]
     pub fn weight(&self, event: &str) -> f64 {
-        self.map.get(event).copied().unwrap_or(self.default)
+        let bytes = event.as_bytes();
+        if let Some(candidates) = self.by_len.get(bytes.len()) {
+            for k in candidates {
+                if *k.bytes == *bytes {
+                    return k.weight;
+                }
+            }
+        }
+        self.default
+    }
+
+    /// Weight of row `i` of a string-view array, resolved from its 16-byte
+    /// view: short strings compare as one integer and long ones by length and
+    /// prefix before their bytes are read, with no hashing.
+    #[inline]
+    fn view_weight(&self, arr: &StringViewArray, i: usize) -> f64 {
+        let view = arr.views()[i];
+        let len = view as u32 as usize;
+        let Some(candidates) = self.by_len.get(len) else {
+            return self.default;
+        };
+        if len <= INLINE_LEN {
+            for k in candidates {
+                if k.view == view {
+                    return k.weight;
+                }
+            }
+        } else {
+            for k in candidates {
+                if k.view == view & LOW_64 && arr.value(i).as_bytes() == &*k.bytes {
+                    return k.weight;
+                }
+            }
+        }
+        self.default
     }
 }
 
@@ -110,8 +170,11 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          'login:1, report_created:5, teammate_invited:10, ticket_opened:-2'); events not \
          listed weigh `default_weight`, else `saasql.engagement_default_weight` (default 0). \
          Unbounded on purpose: negative means churn risk, above 100 a power user. \
-         Rows with a NULL event are skipped; no rows gives NULL. A malformed weights \
-         string is a planning error.",
+         Event names match exactly (case-sensitive, data values are not trimmed); names \
+         in the weights string are trimmed and cannot contain commas. Rows with a NULL \
+         event are skipped; no rows gives NULL. A malformed weights string, or a NULL \
+         weights or default_weight constant, is a planning error. DISTINCT is not \
+         supported (it would count each event name once).",
         "engagement_score(event_name [, weights [, default_weight]])",
     )
     .with_argument("event_name", "Event name column (string or dictionary-encoded string).")
@@ -179,23 +242,20 @@ impl SumsKernel<2> for EngagementScore {
     fn required_args(&self) -> &'static [usize] {
         &[0]
     }
-    fn configure(&self, exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Self> {
+    fn configure(&self, literals: &[Option<ScalarValue>]) -> Result<Self> {
         let name = "engagement_score";
-        let source = match exprs.get(1) {
-            Some(e) => {
-                let v = literal_arg(name, "weights", e)?;
-                match scalar_str(name, "weights", &v)? {
-                    Some(s) => s.to_string(),
-                    None => return plan_err!("{name}: weights must not be NULL"),
-                }
-            }
+        let source = match constant_arg(name, "weights", literals, 1)? {
+            Some(v) => match scalar_str(name, "weights", v)? {
+                Some(s) => s.to_string(),
+                None => return plan_err!("{name}: weights must not be NULL"),
+            },
             None => crate::config::DEFAULT_ENGAGEMENT_WEIGHTS.to_string(),
         };
-        let default = match exprs.get(2) {
-            Some(e) => {
-                let v = literal_arg(name, "default_weight", e)?;
-                scalar_f64(name, "default_weight", &v)?.unwrap_or(0.0)
-            }
+        let default = match constant_arg(name, "default_weight", literals, 2)? {
+            Some(v) => match scalar_f64(name, "default_weight", v)? {
+                Some(d) => d,
+                None => return plan_err!("{name}: default_weight must not be NULL"),
+            },
             None => 0.0,
         };
         Ok(Self {
@@ -210,13 +270,19 @@ impl SumsKernel<2> for EngagementScore {
         mut emit: F,
     ) -> Result<()> {
         let Some(w) = self.weights.as_deref() else {
-            return exec_err!("engagement_score: weights were not configured");
+            return internal_err!("engagement_score: weights were not configured");
         };
         let arr = &args[0];
         match arr.data_type() {
             DataType::Utf8 => add_weights(arr.as_string::<i32>(), w, mask, emit),
             DataType::LargeUtf8 => add_weights(arr.as_string::<i64>(), w, mask, emit),
-            DataType::Utf8View => add_weights(arr.as_string_view(), w, mask, emit),
+            DataType::Utf8View => {
+                let arr = arr.as_string_view();
+                for_each_row(arr.len(), mask, |i| {
+                    emit(i, [1.0, w.view_weight(arr, i)]);
+                    Ok(())
+                })
+            }
             DataType::Dictionary(_, _) => {
                 // Weigh each distinct value once, then look rows up by key.
                 let dict = arr.as_any_dictionary();
@@ -318,6 +384,29 @@ mod tests {
         for a in [utf8, view, dict] {
             let out = check_agree(&udaf(), &[a], &lits, 1);
             assert_eq!(out, vec![ScalarValue::Float64(Some(5.5))]);
+        }
+    }
+
+    #[test]
+    fn view_lookup_matches_the_map_for_short_long_and_unlisted_events() {
+        let w = Weights::new("a:1, twelve_bytes:2, thirteen_byte:3, teammate_invited:10, twelve_bytez:4", -1.0)
+            .unwrap();
+        let events = [
+            "a",
+            "b",
+            "",
+            "twelve_bytes",
+            "twelve_bytez",
+            "twelve_bytex",
+            "thirteen_byte",
+            "thirteen_bytx",
+            "teammate_invited",
+            "teammate_invitee",
+            "a much longer event name than any listed",
+        ];
+        let arr = StringViewArray::from(events.to_vec());
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(w.view_weight(&arr, i), w.weight(e), "{e}");
         }
     }
 

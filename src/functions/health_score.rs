@@ -91,7 +91,8 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          argument, else the `saasql.health_missing` setting: `renormalize` (default; \
          their weights are dropped, as Gainsight does), `zero` (they count as 0) or `null` \
          (any missing component gives NULL). All components NULL, or Σ wᵢ = 0, gives NULL; \
-         a NULL weight gives NULL. A negative or non-finite weight is an error.",
+         a NULL weight gives NULL. A negative or non-finite weight, or a NaN or infinite \
+         value, is an error; the missing policy must be a non-NULL constant.",
         "health_score(value1, weight1 [, value2, weight2, ...] [, missing])",
     )
     .with_argument("valueN", "Component score, usually 0–100 (any numeric type).")
@@ -153,7 +154,9 @@ impl ScalarUDFImpl for HealthScore {
         for (i, t) in arg_types.iter().enumerate() {
             if i == 2 * pairs {
                 if !is_string(t) {
-                    return plan_err!("{NAME}: missing policy must be a string, got {t}");
+                    return plan_err!(
+                        "{NAME}: expects value, weight pairs and optionally a final missing policy string, got {n} arguments ending in {t}"
+                    );
                 }
                 out.push(DataType::Utf8);
             } else if is_numeric(t) {
@@ -175,9 +178,10 @@ impl ScalarUDFImpl for HealthScore {
         for (i, lit) in args.scalar_arguments.iter().enumerate() {
             let Some(lit) = lit else { continue };
             if i == n - 1 && n % 2 == 1 {
-                if let Some(s) = scalar_str(NAME, "missing", lit)? {
-                    MissingPolicy::parse(NAME, s)?;
-                }
+                match scalar_str(NAME, "missing", lit)? {
+                    Some(s) => MissingPolicy::parse(NAME, s)?,
+                    None => return plan_err!("{NAME}: missing policy must not be NULL"),
+                };
             } else if i % 2 == 1
                 && let Some(w) = scalar_f64(NAME, "weight", lit)?
                 && w < 0.0
@@ -201,7 +205,7 @@ impl ScalarUDFImpl for HealthScore {
             match values.pop() {
                 Some(ColumnarValue::Scalar(s)) => match scalar_str(NAME, "missing", &s)? {
                     Some(p) => MissingPolicy::parse(NAME, p)?,
-                    None => MissingPolicy::Renormalize,
+                    None => return plan_err!("{NAME}: missing policy must not be NULL"),
                 },
                 _ => return plan_err!("{NAME}: missing policy must be a constant"),
             }

@@ -53,7 +53,8 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "Health tier of a score. With the default thresholds 40, 70, 100: ≤ 40 'red'; \
          (40, 70] 'yellow'; (70, 100] 'green'; above 100 'power_user' (an expansion \
          candidate). Upper bounds are inclusive, so 40 is red and 40.5 is yellow. NULL \
-         gives NULL (a missing score is never a colour). Thresholds must be strictly \
+         gives NULL (a missing score is never a colour), and so do NULL thresholds. \
+         Thresholds must be strictly \
          increasing: a planning error for constants, an execution error for columns.",
         "health_tier(score [, red_max, yellow_max, green_max])",
     )

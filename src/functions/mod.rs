@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF};
 
 pub mod arpa;
@@ -79,6 +80,25 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
 /// Window functions, in reference order.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
     vec![mrr_movement::udwf()]
+}
+
+/// Checks the constant parameters of a call to a saasql aggregate while the
+/// query is analysed. Returns whether `name` is a saasql aggregate.
+pub fn check_aggregate_constants(name: &str, literals: &[Option<ScalarValue>]) -> Result<bool> {
+    use crate::aggregate::SumsKernel;
+    match name {
+        "engagement_score" => {
+            engagement_score::EngagementScore::default().configure(literals)?;
+        }
+        "csat" | "csat_top2box" | "customer_effort_score" => {
+            crate::util::scale_max_param(name, literals, 1, 5)?;
+        }
+        "stickiness" => {
+            stickiness::days_param(literals)?;
+        }
+        _ => return Ok(aggregate_functions().iter().any(|f| f.name() == name)),
+    }
+    Ok(true)
 }
 
 /// What kind of SQL function an entry is.

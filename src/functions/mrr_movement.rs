@@ -53,7 +53,10 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          (unchanged, paid), or NULL (unpaid and was unpaid). NULL MRR counts as 0 (unpaid). \
          With `month`, a gap of more than one calendar month between rows counts as an \
          unpaid stretch (so the next paid month is a reactivation), and two rows in the \
-         same month, or rows out of month order, are an error. Negative MRR is an error.",
+         same month, or rows out of month order, are an error; a row with a NULL month is \
+         compared with the previous row as if consecutive. Without `month`, rows are \
+         consecutive periods in the window's order. 'retained' means exactly equal MRR. \
+         Negative MRR is an error.",
         "mrr_movement(mrr [, month]) OVER (PARTITION BY customer_id ORDER BY month)",
     )
     .with_argument("mrr", "The customer's MRR in the row's month (any numeric type).")

@@ -5,9 +5,8 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::Float64Type;
-use datafusion::common::{Result, exec_err};
+use datafusion::common::{Result, exec_err, ScalarValue};
 use datafusion::logical_expr::{AggregateUDF, Documentation, Signature, Volatility};
-use datafusion::physical_expr::PhysicalExpr;
 
 use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
 use crate::docs;
@@ -123,7 +122,7 @@ impl SumsKernel<3> for Nps {
     fn required_args(&self) -> &'static [usize] {
         &[0]
     }
-    fn configure(&self, _exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Self> {
+    fn configure(&self, _literals: &[Option<ScalarValue>]) -> Result<Self> {
         Ok(self.clone())
     }
     fn contributions<F: FnMut(usize, [f64; 3])>(

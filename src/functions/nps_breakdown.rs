@@ -5,9 +5,8 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StructArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
-use datafusion::common::Result;
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{AggregateUDF, Documentation, Signature, Volatility};
-use datafusion::physical_expr::PhysicalExpr;
 
 use crate::aggregate::{SumsAggregate, SumsKernel};
 use crate::docs;
@@ -73,7 +72,7 @@ impl SumsKernel<3> for NpsBreakdown {
     fn required_args(&self) -> &'static [usize] {
         &[0]
     }
-    fn configure(&self, _exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Self> {
+    fn configure(&self, _literals: &[Option<ScalarValue>]) -> Result<Self> {
         Ok(self.clone())
     }
     fn contributions<F: FnMut(usize, [f64; 3])>(

@@ -6,14 +6,12 @@
 //! `end_mrr` of NULL counts as 0 (the customer is gone, as in a LEFT JOIN of
 //! the start month to the end month). Negative MRR is an error.
 
-use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::Float64Type;
-use datafusion::common::{Result, exec_err};
+use datafusion::common::{Result, exec_err, ScalarValue};
 use datafusion::logical_expr::{Documentation, Signature, Volatility};
-use datafusion::physical_expr::PhysicalExpr;
 
 use crate::aggregate::{SumsKernel, for_each_row};
 use crate::util::{fmt_num, numeric};
@@ -58,7 +56,7 @@ impl RetentionKernel {
     }
 }
 
-impl SumsKernel<2> for RetentionKernel {
+impl SumsKernel<3> for RetentionKernel {
     fn name(&self) -> &'static str {
         self.name
     }
@@ -68,16 +66,16 @@ impl SumsKernel<2> for RetentionKernel {
     fn documentation(&self) -> &'static Documentation {
         self.doc
     }
-    fn state_names(&self) -> [&'static str; 2] {
-        ["start_mrr", "kept_mrr"]
+    fn state_names(&self) -> [&'static str; 3] {
+        ["customers", "start_mrr", "kept_mrr"]
     }
     fn required_args(&self) -> &'static [usize] {
         &[0]
     }
-    fn configure(&self, _exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Self> {
+    fn configure(&self, _literals: &[Option<ScalarValue>]) -> Result<Self> {
         Ok(self.clone())
     }
-    fn contributions<F: FnMut(usize, [f64; 2])>(
+    fn contributions<F: FnMut(usize, [f64; 3])>(
         &self,
         args: &[ArrayRef],
         mask: Option<&BooleanBuffer>,
@@ -106,13 +104,15 @@ impl SumsKernel<2> for RetentionKernel {
                     RetentionMetric::Net => e,
                     RetentionMetric::Gross => e.min(s),
                 };
-                emit(i, [s, kept]);
+                emit(i, [1.0, s, kept]);
             }
             Ok(())
         })
     }
-    fn finish(&self, s: &[f64; 2]) -> Option<f64> {
-        (s[0] > 0.0).then(|| 100.0 * s[1] / s[0])
+    /// The customer count, not the MRR sum, decides emptiness: in sliding
+    /// windows retracted float sums can leave rounding residue.
+    fn finish(&self, s: &[f64; 3]) -> Option<f64> {
+        (s[0] > 0.0 && s[1] > 0.0).then(|| 100.0 * s[2] / s[1])
     }
 }
 

@@ -4,10 +4,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Float64Array, Int64Builder, ListBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Builder, LargeBinaryBuilder, LargeListBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
-use datafusion::common::{Result, plan_err};
+use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
 use datafusion::logical_expr::{
@@ -18,7 +18,7 @@ use datafusion::logical_expr::{
 use crate::aggregate::{SingleGroup, for_each_row, row_mask};
 use crate::docs;
 use crate::util::{
-    KeyColumn, fmt_num, literal_arg, numeric, scalar_f64, time, time_micros, utc_day,
+    KeyColumn, fmt_num, constant_arg, physical_literals, numeric, scalar_f64, time, time_micros, utc_day,
 };
 
 const NAME: &str = "stickiness";
@@ -28,7 +28,8 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "Stickiness (DAU/MAU) as a percentage: average daily active users ÷ active users × \
          100 = 100 × (distinct (user, UTC day) pairs / days) / distinct users. `days` \
          defaults to the number of calendar days from the group's first to its last active \
-         day, inclusive; pass the period length (e.g. 30) to count inactive days too. Rows \
+         day, inclusive; pass the period length (e.g. 30) to count inactive days too (a \
+         `days` smaller than the active span can give more than 100). Rows \
          with NULL user_id or event_time are skipped; no rows gives NULL. days must be a \
          constant whole number ≥ 1.",
         "stickiness(user_id, event_time [, days])",
@@ -64,18 +65,18 @@ impl Default for Stickiness {
     }
 }
 
-fn days_param(args: &AccumulatorArgs) -> Result<Option<u32>> {
-    let Some(e) = args.exprs.get(2) else {
+/// The optional constant `days` argument.
+pub fn days_param(literals: &[Option<ScalarValue>]) -> Result<Option<u32>> {
+    let Some(v) = constant_arg(NAME, "days", literals, 2)? else {
         return Ok(None);
     };
-    let v = literal_arg(NAME, "days", e)?;
-    match scalar_f64(NAME, "days", &v)? {
+    match scalar_f64(NAME, "days", v)? {
         Some(d) if d >= 1.0 && d.fract() == 0.0 && d <= 1e6 => Ok(Some(d as u32)),
         Some(d) => plan_err!(
             "{NAME}: days {} is not a whole number in 1..1000000",
             fmt_num(d)
         ),
-        None => Ok(None),
+        None => plan_err!("{NAME}: days must not be NULL"),
     }
 }
 
@@ -90,16 +91,15 @@ impl AggregateUDFImpl for Stickiness {
         Ok(DataType::Float64)
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(SingleGroup(StickinessGroups::new(days_param(
-            &args,
-        )?))))
+        let days = days_param(&physical_literals(args.exprs))?;
+        Ok(Box::new(SingleGroup(StickinessGroups::new(days))))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let list = |t: DataType| DataType::List(Arc::new(Field::new_list_field(t, true)));
+        let list = |t: DataType| DataType::LargeList(Arc::new(Field::new_list_field(t, true)));
         Ok(vec![
             Arc::new(Field::new(
                 format_state_name(args.name, "users"),
-                list(DataType::Binary),
+                list(DataType::LargeBinary),
                 true,
             )),
             Arc::new(Field::new(
@@ -116,7 +116,9 @@ impl AggregateUDFImpl for Stickiness {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(StickinessGroups::new(days_param(&args)?)))
+        Ok(Box::new(StickinessGroups::new(days_param(
+            &physical_literals(args.exprs),
+        )?)))
     }
     fn order_sensitivity(&self) -> AggregateOrderSensitivity {
         AggregateOrderSensitivity::Insensitive
@@ -135,6 +137,8 @@ struct Group {
     users: HashMap<Box<[u8]>, u32>,
     order: Vec<Box<[u8]>>,
     pairs: HashSet<(u32, i32)>,
+    /// Bytes held by this group (keys twice, their boxes, table slots).
+    bytes: usize,
 }
 
 impl Group {
@@ -147,13 +151,14 @@ impl Group {
                 let i = self.order.len() as u32;
                 self.users.insert(user.into(), i);
                 self.order.push(user.into());
-                grew += 2 * user.len() + 48;
+                grew += 2 * (user.len() + size_of::<Box<[u8]>>()) + 8;
                 i
             }
         };
         if self.pairs.insert((idx, day)) {
-            grew += 16;
+            grew += 2 * size_of::<(u32, i32)>();
         }
+        self.bytes += grew;
         grew
     }
 
@@ -196,13 +201,7 @@ impl StickinessGroups {
 
     fn take(&mut self, emit_to: EmitTo) -> Vec<Group> {
         let out = emit_to.take_needed(&mut self.groups);
-        if matches!(emit_to, EmitTo::All) {
-            self.bytes = 0;
-        } else {
-            self.bytes = self
-                .bytes
-                .saturating_sub(out.iter().map(|g| g.pairs.len() * 16).sum());
-        }
+        self.bytes -= out.iter().map(|g| g.bytes).sum::<usize>();
         out
     }
 }
@@ -252,8 +251,8 @@ impl GroupsAccumulator for StickinessGroups {
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let groups = self.take(emit_to);
-        let mut users = ListBuilder::new(BinaryBuilder::new());
-        let mut pairs = ListBuilder::new(Int64Builder::new());
+        let mut users = LargeListBuilder::new(LargeBinaryBuilder::new());
+        let mut pairs = LargeListBuilder::new(Int64Builder::new());
         for g in &groups {
             for u in &g.order {
                 users.values().append_value(u);
@@ -274,10 +273,10 @@ impl GroupsAccumulator for StickinessGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.groups.resize_with(total_num_groups, Group::default);
-        let users = values[0].as_list::<i32>();
-        let user_keys = users.values().as_binary::<i32>();
+        let users = values[0].as_list::<i64>();
+        let user_keys = users.values().as_binary::<i64>();
         let user_off = users.value_offsets();
-        let pairs = values[1].as_list::<i32>();
+        let pairs = values[1].as_list::<i64>();
         let pair_vals = pairs.values().as_primitive::<Int64Type>();
         let pair_off = pairs.value_offsets();
         for (row, gi) in group_indices.iter().enumerate() {
@@ -305,8 +304,8 @@ impl GroupsAccumulator for StickinessGroups {
             counted[i] = true;
             Ok(())
         })?;
-        let mut users = ListBuilder::new(BinaryBuilder::new());
-        let mut pairs = ListBuilder::new(Int64Builder::new());
+        let mut users = LargeListBuilder::new(LargeBinaryBuilder::new());
+        let mut pairs = LargeListBuilder::new(Int64Builder::new());
         for (i, c) in counted.iter().enumerate() {
             if *c {
                 ids.with_key(i, |k| users.values().append_value(k));
@@ -335,7 +334,6 @@ mod tests {
     use super::*;
     use crate::aggregate::testing::{check_agree, check_sizes};
     use datafusion::arrow::array::{Int64Array, TimestampSecondArray};
-    use datafusion::common::ScalarValue;
 
     const DAY: i64 = 86_400;
 

@@ -1,14 +1,12 @@
 //! Shared kernel of the survey aggregates on a 1..scale_max scale:
 //! `csat`, `csat_top2box` and `customer_effort_score`.
 
-use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::Float64Type;
-use datafusion::common::{Result, exec_err};
+use datafusion::common::{Result, exec_err, ScalarValue};
 use datafusion::logical_expr::{Documentation, Signature, TypeSignature, Volatility};
-use datafusion::physical_expr::PhysicalExpr;
 
 use crate::aggregate::{SumsKernel, for_each_row};
 use crate::util::{fmt_num, numeric, scale_max_param};
@@ -77,10 +75,9 @@ impl SumsKernel<2> for SurveyKernel {
     fn required_args(&self) -> &'static [usize] {
         &[0]
     }
-    fn configure(&self, exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Self> {
-        let scale = scale_max_param(self.name, exprs, 1, self.scale_max as f64)?;
+    fn configure(&self, literals: &[Option<ScalarValue>]) -> Result<Self> {
         let mut k = self.clone();
-        k.scale_max = scale as u32;
+        k.scale_max = scale_max_param(self.name, literals, 1, self.scale_max)?;
         Ok(k)
     }
     fn contributions<F: FnMut(usize, [f64; 2])>(

@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
 
 use crate::docs;
 use crate::util::{
-    finish_columnar, float_arrays, fmt_num, numeric, scalar_f64, scalar_str, string,
+    check_finite, finish_columnar, float_arrays, fmt_num, numeric, scalar_f64, scalar_str, string,
 };
 
 const NAME: &str = "to_mrr";
@@ -48,8 +48,9 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          interval_count). Months per interval: day 12/365 (so ×365/12), week 12/52 (×52/12), \
          month 1, quarter 3 (÷3), year 12 (÷12); case-insensitive. interval_count \
          (default 1) divides further: every 6 months is ('month', 6). Money keeps the \
-         caller's unit; negative amounts (credits) are allowed. NULL inputs give NULL. An \
-         unknown interval or a count ≤ 0 is an error (a planning error for constants).",
+         caller's unit; negative amounts (credits) are allowed; intervals are trimmed and \
+         fractional counts are allowed. NULL inputs give NULL. An unknown interval, a \
+         count ≤ 0, or a NaN or infinite amount is an error (a planning error for constants).",
         "to_mrr(amount, interval [, interval_count])",
     )
     .with_argument("amount", "Charge per billing interval (any numeric type).")
@@ -135,11 +136,9 @@ impl ScalarUDFImpl for ToMrr {
             if !(n > 0.0 && n.is_finite()) {
                 return exec_err!("{NAME}: interval_count {} is outside (0, ∞)", fmt_num(n));
             }
-            let v = amount.value(i) / (months * n);
-            if v.is_finite() {
-                out[i] = v;
-                valid[i] = true;
-            }
+            let a = check_finite(NAME, "amount", amount.value(i))?;
+            out[i] = a / (months * n);
+            valid[i] = true;
         }
         let arr = Float64Array::new(out.into(), Some(BooleanBuffer::from(valid).into()));
         finish_columnar(Arc::new(arr), all_scalar)

@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""saasql benchmark: each metric timed four ways on the same Parquet files.
+
+    python3 benches/bench.py                # 100 M events, 1 M customers, 10 M surveys
+    python3 benches/bench.py --quick        # a small smoke run (about 2 M events)
+
+  (a) the saasql function (the release `saasql` binary),
+  (b) the same metric in DataFusion plain SQL (same binary, no saasql function),
+  (c) the same plain SQL in DuckDB (Python package, in a venv this script creates),
+  (d) the floor: SELECT customer_id, count(*) FROM events GROUP BY customer_id.
+
+Each is run once to warm up and then --runs times (default 3); the table shows
+medians, the ratios a/b, a/c, a/d, and the peak RSS of the saasql process. The
+numbers of (a), (b) and (c) are compared and any difference fails the run. Data is
+generated with `saasql gen` into bench-data/ (kept between runs). Finally the
+engagement and nps-by-segment queries run again under --memory-limit 1GiB.
+Not part of `cargo test` or CI.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import venv
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WEIGHTS = "login:1, report_created:5, teammate_invited:10, ticket_opened:-2"
+CASE_WEIGHT = ("CASE event_name WHEN 'login' THEN 1 WHEN 'report_created' THEN 5 "
+               "WHEN 'teammate_invited' THEN 10 WHEN 'ticket_opened' THEN -2 ELSE 0 END")
+TIER_CASE = ("CASE WHEN score < 0 THEN 'churn_risk' WHEN score <= 40 THEN 'disengaged' "
+             "WHEN score <= 70 THEN 'somewhat_engaged' WHEN score <= 100 THEN 'highly_engaged' "
+             "ELSE 'power_user' END")
+HEALTH_TIER_CASE = ("CASE WHEN h IS NULL THEN NULL WHEN h <= 40 THEN 'red' WHEN h <= 70 THEN 'yellow' "
+                    "WHEN h <= 100 THEN 'green' ELSE 'power_user' END")
+
+LIFETIMES = ("WITH l AS (SELECT customer_id, min(started_at) AS s, CASE WHEN count(*) FILTER "
+             "(WHERE ended_at IS NULL) > 0 THEN NULL ELSE max(ended_at) END AS e FROM subscriptions "
+             "GROUP BY customer_id), m AS (SELECT DISTINCT date_trunc('month', event_time) AS month FROM events) ")
+
+# name -> (saasql, DataFusion plain SQL, DuckDB plain SQL); each returns a small
+# checksum result so output cost does not dominate.
+METRICS = {
+    "engagement_score per customer": (
+        f"SELECT count(*) AS n, sum(score) AS s FROM (SELECT customer_id, engagement_score(event_name, '{WEIGHTS}') AS score FROM events GROUP BY customer_id)",
+        f"SELECT count(*) AS n, sum(score) AS s FROM (SELECT customer_id, SUM({CASE_WEIGHT}) AS score FROM events GROUP BY customer_id)",
+        f"SELECT count(*) AS n, sum(score) AS s FROM (SELECT customer_id, SUM({CASE_WEIGHT}) AS score FROM events GROUP BY customer_id)",
+    ),
+    "engagement_tier of it": (
+        f"SELECT engagement_tier(score) AS tier, count(*) AS n FROM (SELECT customer_id, engagement_score(event_name, '{WEIGHTS}') AS score FROM events GROUP BY customer_id) GROUP BY 1 ORDER BY 1",
+        f"SELECT {TIER_CASE} AS tier, count(*) AS n FROM (SELECT customer_id, SUM({CASE_WEIGHT}) AS score FROM events GROUP BY customer_id) GROUP BY 1 ORDER BY 1",
+        f"SELECT {TIER_CASE} AS tier, count(*) AS n FROM (SELECT customer_id, SUM({CASE_WEIGHT}) AS score FROM events GROUP BY customer_id) GROUP BY 1 ORDER BY 1",
+    ),
+    "nps by segment": (
+        "SELECT c.segment, nps(s.score) AS nps FROM surveys_bench s JOIN customers c USING (customer_id) GROUP BY c.segment ORDER BY 1",
+        "SELECT c.segment, 100.0 * (count(*) FILTER (WHERE score >= 9) - count(*) FILTER (WHERE score <= 6)) / count(score) AS nps FROM surveys_bench s JOIN customers c USING (customer_id) WHERE score IS NOT NULL GROUP BY c.segment ORDER BY 1",
+        "SELECT c.segment, 100.0 * (count(*) FILTER (WHERE score >= 9) - count(*) FILTER (WHERE score <= 6)) / count(score) AS nps FROM surveys_bench s JOIN customers c USING (customer_id) WHERE score IS NOT NULL GROUP BY c.segment ORDER BY 1",
+    ),
+    "churn_rate by month (calendar cross join)": (
+        LIFETIMES + "SELECT CAST(CAST(m.month AS DATE) AS VARCHAR) AS month, churn_rate(l.s, l.e, m.month, m.month + INTERVAL '1 month') AS churn FROM l CROSS JOIN m GROUP BY m.month ORDER BY 1",
+        LIFETIMES + "SELECT CAST(CAST(m.month AS DATE) AS VARCHAR) AS month, 100.0 * count(*) FILTER (WHERE s < month AND (e IS NULL OR e >= month) AND e < month + INTERVAL '1 month') / nullif(count(*) FILTER (WHERE s < month AND (e IS NULL OR e >= month)), 0) AS churn FROM l CROSS JOIN m GROUP BY m.month ORDER BY 1",
+        LIFETIMES + "SELECT CAST(CAST(m.month AS DATE) AS VARCHAR) AS month, 100.0 * count(*) FILTER (WHERE s < month AND (e IS NULL OR e >= month) AND e < month + INTERVAL '1 month') / nullif(count(*) FILTER (WHERE s < month AND (e IS NULL OR e >= month)), 0) AS churn FROM l CROSS JOIN m GROUP BY m.month ORDER BY 1",
+    ),
+    "stickiness by month": (
+        "SELECT CAST(CAST(date_trunc('month', event_time) AS DATE) AS VARCHAR) AS month, stickiness(user_id, event_time) AS st FROM events GROUP BY 1 ORDER BY 1",
+        "WITH d AS (SELECT DISTINCT date_trunc('month', event_time) AS month, user_id, date_trunc('day', event_time) AS day FROM events) "
+        "SELECT CAST(CAST(month AS DATE) AS VARCHAR) AS month, 100.0 * (count(*) / ((date_part('epoch', max(day)) - date_part('epoch', min(day))) / 86400 + 1)) / count(DISTINCT user_id) AS st FROM d GROUP BY month ORDER BY 1",
+        "WITH d AS (SELECT DISTINCT date_trunc('month', event_time) AS month, user_id, date_trunc('day', event_time) AS day FROM events) "
+        "SELECT CAST(CAST(month AS DATE) AS VARCHAR) AS month, 100.0 * (count(*) / ((epoch(max(day)) - epoch(min(day))) / 86400 + 1)) / count(DISTINCT user_id) AS st FROM d GROUP BY month ORDER BY 1",
+    ),
+    "health_score + health_tier": (
+        f"WITH u AS (SELECT customer_id, least(greatest(engagement_score(event_name, '{WEIGHTS}'), 0), 100) AS usage FROM events GROUP BY customer_id), "
+        "n AS (SELECT customer_id, (nps(score) + 100) / 2 AS nc FROM surveys_bench GROUP BY customer_id) "
+        "SELECT health_tier(health_score(u.usage, 40, n.nc, 10)) AS tier, count(*) AS k FROM customers c LEFT JOIN u ON u.customer_id = c.customer_id LEFT JOIN n ON n.customer_id = c.customer_id GROUP BY 1 ORDER BY 1 NULLS LAST",
+        f"WITH u AS (SELECT customer_id, least(greatest(SUM({CASE_WEIGHT}), 0), 100) AS usage FROM events GROUP BY customer_id), "
+        "n AS (SELECT customer_id, (100.0 * (count(*) FILTER (WHERE score >= 9) - count(*) FILTER (WHERE score <= 6)) / count(score) + 100) / 2 AS nc FROM surveys_bench WHERE score IS NOT NULL GROUP BY customer_id), "
+        "x AS (SELECT (coalesce(u.usage * 40, 0) + coalesce(n.nc * 10, 0)) / nullif(CASE WHEN u.usage IS NULL THEN 0 ELSE 40 END + CASE WHEN n.nc IS NULL THEN 0 ELSE 10 END, 0) AS h FROM customers c LEFT JOIN u ON u.customer_id = c.customer_id LEFT JOIN n ON n.customer_id = c.customer_id) "
+        f"SELECT {HEALTH_TIER_CASE} AS tier, count(*) AS k FROM x GROUP BY 1 ORDER BY 1 NULLS LAST",
+        f"WITH u AS (SELECT customer_id, least(greatest(SUM({CASE_WEIGHT}), 0), 100) AS usage FROM events GROUP BY customer_id), "
+        "n AS (SELECT customer_id, (100.0 * (count(*) FILTER (WHERE score >= 9) - count(*) FILTER (WHERE score <= 6)) / count(score) + 100) / 2 AS nc FROM surveys_bench WHERE score IS NOT NULL GROUP BY customer_id), "
+        "x AS (SELECT (coalesce(u.usage * 40, 0) + coalesce(n.nc * 10, 0)) / nullif(CASE WHEN u.usage IS NULL THEN 0 ELSE 40 END + CASE WHEN n.nc IS NULL THEN 0 ELSE 10 END, 0) AS h FROM customers c LEFT JOIN u ON u.customer_id = c.customer_id LEFT JOIN n ON n.customer_id = c.customer_id) "
+        f"SELECT {HEALTH_TIER_CASE} AS tier, count(*) AS k FROM x GROUP BY 1 ORDER BY 1 NULLS LAST",
+    ),
+}
+FLOOR = "SELECT count(*) AS n, sum(c) AS s FROM (SELECT customer_id, count(*) AS c FROM events GROUP BY customer_id)"
+
+
+def ensure_duckdb():
+    try:
+        import duckdb  # noqa: F401
+        return None
+    except ImportError:
+        pass
+    env = os.path.join(ROOT, ".venv-bench")
+    py = os.path.join(env, "bin", "python")
+    if not os.path.exists(py):
+        print("creating .venv-bench with duckdb …", flush=True)
+        venv.create(env, with_pip=True)
+        subprocess.check_call([py, "-m", "pip", "install", "-q", "duckdb"])
+    return py
+
+
+def run_saasql(args, sql, memory_limit=None):
+    """Runs one query in a fresh saasql process: (seconds, peak RSS bytes, rows)."""
+    cmd = [args.saasql, "--data", args.out, "--format", "ndjson"]
+    if memory_limit:
+        cmd += ["--memory-limit", memory_limit]
+    cmd += ["run", "/dev/stdin"]
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdin.write(sql + ";\n")
+    p.stdin.close()
+    out = p.stdout.read()
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    elapsed = time.perf_counter() - start
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        sys.exit(f"saasql failed ({p.returncode}): {err.strip()}\n{sql}")
+    rows = [tuple(json.loads(l).values()) for l in out.splitlines() if l.strip()]
+    return elapsed, usage.ru_maxrss * 1024, rows
+
+
+def run_duckdb(con, sql):
+    start = time.perf_counter()
+    rows = con.execute(sql).fetchall()
+    return time.perf_counter() - start, rows
+
+
+def same(a, b):
+    if len(a) != len(b):
+        return False
+    for ra, rb in zip(a, b):
+        if len(ra) != len(rb):
+            return False
+        for x, y in zip(ra, rb):
+            if x is None or y is None:
+                if x is not y:
+                    return False
+            elif isinstance(x, (int, float)) and isinstance(y, (int, float)):
+                if abs(float(x) - float(y)) > 1e-9 * max(1.0, abs(float(x))):
+                    return False
+            elif str(x) != str(y):
+                return False
+    return True
+
+
+def median_time(f, runs):
+    f()  # warm-up
+    results = [f() for _ in range(runs)]
+    return statistics.median(r[0] for r in results), results[-1]
+
+
+def generate(args):
+    marker = os.path.join(args.out, ".bench-params")
+    params = f"{args.customers} {args.days} {args.surveys} {args.seed}"
+    if os.path.exists(marker) and open(marker).read() == params:
+        print(f"using cached data in {args.out} ({params})")
+        return
+    print(f"generating {args.customers} customers × {args.days} days into {args.out} …", flush=True)
+    subprocess.check_call([args.saasql, "gen", "--customers", str(args.customers), "--days", str(args.days),
+                           "--seed", str(args.seed), "--out", args.out])
+    # 10 M NPS answers spread over the customers, deterministic.
+    sql = (f"COPY (SELECT (value * 7919) % {args.customers} + 1 AS customer_id, "
+           f"CAST((value * 2654435761) % 11 AS BIGINT) AS score FROM generate_series(1, {args.surveys})) "
+           f"TO '{args.out}/surveys_bench.parquet' STORED AS PARQUET")
+    subprocess.run([args.saasql, "--data", args.out, "run", "/dev/stdin"], input=sql + ";", text=True, check=True,
+                   stdout=subprocess.DEVNULL)
+    open(marker, "w").write(params)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--days", type=int, default=18, help="days of events (18 gives about 100 M events for 1 M customers)")
+    ap.add_argument("--surveys", type=int, default=10_000_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench-data"))
+    ap.add_argument("--saasql", default=None, help="saasql binary (default: build target/release/saasql)")
+    ap.add_argument("--quick", action="store_true", help="small data for a smoke run")
+    ap.add_argument("--only", default=None, help="run only metrics whose name contains this")
+    args = ap.parse_args()
+    if args.quick:
+        args.customers, args.days, args.surveys, args.runs = 20_000, 18, 200_000, 1
+        args.out = os.path.join(ROOT, "bench-data-quick")
+    py = ensure_duckdb()
+    if py:
+        os.execv(py, [py] + sys.argv)
+    import duckdb
+
+    if args.saasql is None:
+        target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+        print("building saasql (release) …", flush=True)
+        subprocess.check_call(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
+        args.saasql = os.path.join(target, "release", "saasql")
+    generate(args)
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for t in ["customers", "subscriptions", "surveys_bench"]:
+        con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{args.out}/{t}.parquet')")
+    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{args.out}/events/*.parquet')")
+    n_events = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    print(f"{n_events:,} events, {args.customers:,} customers, {args.surveys:,} survey rows; "
+          f"{os.cpu_count()} cores; median of {args.runs} after a warm-up\n", flush=True)
+
+    floor_t, (_, floor_rss, _) = median_time(lambda: run_saasql(args, FLOOR), args.runs)
+    rows = []
+    failures = 0
+    for name, (ours, plain_df, plain_duck) in METRICS.items():
+        if args.only and args.only not in name:
+            continue
+        ta, (_, rss, ra) = median_time(lambda: run_saasql(args, ours), args.runs)
+        tb, (_, _, rb) = median_time(lambda: run_saasql(args, plain_df), args.runs)
+        tc, (_, rc) = median_time(lambda: run_duckdb(con, plain_duck), args.runs)
+        ok = same(ra, rb) and same(ra, rc)
+        failures += not ok
+        rows.append((name, ta, tb, tc, floor_t, rss, ok))
+        print(f"  {name}: a={ta:.2f}s b={tb:.2f}s c={tc:.2f}s {'same numbers' if ok else 'DIFFERENT NUMBERS'}", flush=True)
+        if not ok:
+            print(f"    saasql {ra[:5]}\n    df     {rb[:5]}\n    duckdb {rc[:5]}")
+
+    print("\n| metric | (a) saasql s | (b) DataFusion SQL s | (c) DuckDB s | (d) floor s | a/b | a/c | a/d | peak RSS (a) | a=b=c |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for name, ta, tb, tc, td, rss, ok in rows:
+        print(f"| {name} | {ta:.2f} | {tb:.2f} | {tc:.2f} | {td:.2f} | {ta / tb:.2f} | {ta / tc:.2f} | {ta / td:.2f} "
+              f"| {rss / 2**20:.0f} MiB | {'yes' if ok else 'NO'} |")
+    print(f"\nfloor query peak RSS: {floor_rss / 2**20:.0f} MiB")
+
+    print("\nbounded memory (--memory-limit 1GiB):")
+    for name in ["engagement_score per customer", "nps by segment"]:
+        if args.only and args.only not in name:
+            continue
+        t, rss, r = run_saasql(args, METRICS[name][0], memory_limit="1GiB")
+        print(f"  {name}: {t:.2f}s, peak RSS {rss / 2**20:.0f} MiB, result {r[:2]}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
