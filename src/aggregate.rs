@@ -27,7 +27,6 @@ use datafusion::logical_expr::{
     Signature,
 };
 
-
 use crate::util::{combined_validity, finite_or_null, physical_literals, try_for_each_valid};
 
 /// What one "sum of contributions" aggregate computes.
@@ -499,7 +498,8 @@ pub mod testing {
                 let s_first = early.state(EmitTo::First(k)).unwrap();
                 let s_rest = early.state(EmitTo::All).unwrap();
                 let mut re = udaf.create_groups_accumulator(args.clone()).unwrap();
-                re.merge_batch(&s_first, &(0..k).collect::<Vec<_>>(), groups).unwrap();
+                re.merge_batch(&s_first, &(0..k).collect::<Vec<_>>(), groups)
+                    .unwrap();
                 re.merge_batch(&s_rest, &(k..groups).collect::<Vec<_>>(), groups)
                     .unwrap();
                 let re = re.evaluate(EmitTo::All).unwrap();

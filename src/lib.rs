@@ -13,6 +13,8 @@
 //! Or register the functions on your own registry with [`register_all`].
 
 pub mod aggregate;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod config;
 pub mod docs;
 pub mod functions;

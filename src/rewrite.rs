@@ -79,13 +79,13 @@ impl FunctionRewrite for SettingsRewrite {
                 let extra = extra_args(f.func.name(), &f.params.args, config);
                 let changed = extra.is_some();
                 f.params.args.extend(extra.unwrap_or_default());
-                if check_aggregate_constants(f.func.name(), &logical_literals(&f.params.args))? {
-                    if f.params.distinct {
-                        return plan_err!(
-                            "{}: DISTINCT is not supported; remove duplicates in a subquery first",
-                            f.func.name()
-                        );
-                    }
+                if check_aggregate_constants(f.func.name(), &logical_literals(&f.params.args))?
+                    && f.params.distinct
+                {
+                    return plan_err!(
+                        "{}: DISTINCT is not supported; remove duplicates in a subquery first",
+                        f.func.name()
+                    );
                 }
                 if changed {
                     Transformed::yes(Expr::AggregateFunction(f))

@@ -13,8 +13,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::{BooleanBuffer, ScalarBuffer};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Float64Type, Int64Type, TimeUnit, UInt64Type, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
+    DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt64Type,
 };
 use datafusion::common::types::{NativeType, logical_date, logical_float64, logical_string};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
@@ -297,9 +297,10 @@ pub fn time_micros(function: &str, argument: &str, arr: &ArrayRef) -> Result<Sca
             .iter()
             .map(|v| v.saturating_mul(1_000))
             .collect(),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            arr.as_primitive::<TimestampMicrosecondType>().values().clone()
-        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => arr
+            .as_primitive::<TimestampMicrosecondType>()
+            .values()
+            .clone(),
         DataType::Timestamp(TimeUnit::Nanosecond, _) => arr
             .as_primitive::<TimestampNanosecondType>()
             .values()
@@ -359,9 +360,12 @@ impl KeyColumn {
                     .map(|v| *v as i64)
                     .collect(),
             ),
-            t if t.is_integer() => {
-                KeyColumn::Int(cast(arr, &DataType::Int64)?.as_primitive::<Int64Type>().values().clone())
-            }
+            t if t.is_integer() => KeyColumn::Int(
+                cast(arr, &DataType::Int64)?
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .clone(),
+            ),
             DataType::Utf8 => KeyColumn::Utf8(arr.as_string::<i32>().clone()),
             DataType::LargeUtf8 => KeyColumn::LargeUtf8(arr.as_string::<i64>().clone()),
             DataType::Utf8View => KeyColumn::Utf8View(arr.as_string_view().clone()),

@@ -618,3 +618,267 @@ fn batch_writes_all_outputs_or_none() {
         "nothing is written when an output fails: {leftovers:?}"
     );
 }
+
+/// The reports in `sql/` give byte-identical output on a real Ballista
+/// cluster (a `saasql scheduler` and two `saasql executor` processes on
+/// 127.0.0.1) and locally, and a `SET saasql.*` on the client reaches the
+/// cluster's results.
+#[cfg(feature = "cluster")]
+mod cluster {
+    use std::net::{TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::{BIN, Run, scratch};
+
+    /// Each `saasql` run, and the cluster's start-up, must finish within this.
+    const LIMIT: Duration = Duration::from_secs(60);
+
+    /// The cluster's processes; dropping it kills them, also when a test
+    /// assertion fails.
+    struct Cluster {
+        children: Vec<(String, Child)>,
+        dir: PathBuf,
+        url: String,
+    }
+
+    impl Drop for Cluster {
+        fn drop(&mut self) {
+            for (_, child) in &mut self.children {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    impl Cluster {
+        /// Starts a scheduler and two executors on free loopback ports and
+        /// waits until they accept connections.
+        fn start(dir: PathBuf) -> Cluster {
+            // Hold every listener until all ports are chosen, so no port is
+            // picked twice.
+            let listeners: Vec<TcpListener> = (0..5)
+                .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+                .collect();
+            let ports: Vec<u16> = listeners
+                .iter()
+                .map(|l| l.local_addr().expect("local addr").port())
+                .collect();
+            drop(listeners);
+            let mut cluster = Cluster {
+                children: vec![],
+                url: format!("df://127.0.0.1:{}", ports[0]),
+                dir,
+            };
+            let scheduler = format!("127.0.0.1:{}", ports[0]);
+            cluster.spawn("scheduler", &["scheduler", "--bind", &scheduler]);
+            cluster.wait_for_port(ports[0]);
+            for (i, pair) in ports[1..].chunks(2).enumerate() {
+                let name = format!("executor{i}");
+                let work = cluster.dir.join(&name);
+                cluster.spawn(
+                    &name,
+                    &[
+                        "executor",
+                        "--scheduler",
+                        &scheduler,
+                        "--bind",
+                        &format!("127.0.0.1:{}", pair[0]),
+                        "--grpc-port",
+                        &pair[1].to_string(),
+                        "--concurrent-tasks",
+                        "2",
+                        "--work-dir",
+                        work.to_str().expect("utf-8 path"),
+                    ],
+                );
+                cluster.wait_for_port(pair[0]);
+            }
+            cluster
+        }
+
+        fn spawn(&mut self, name: &str, args: &[&str]) {
+            let log = |suffix: &str| {
+                std::fs::File::create(self.dir.join(format!("{name}.{suffix}")))
+                    .expect("create log file")
+            };
+            let child = Command::new(BIN)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(log("out"))
+                .stderr(log("err"))
+                .spawn()
+                .expect("saasql starts");
+            self.children.push((name.to_string(), child));
+        }
+
+        /// Waits until `port` accepts connections, failing early if a
+        /// cluster process exits.
+        fn wait_for_port(&mut self, port: u16) {
+            let deadline = Instant::now() + LIMIT;
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                let exited = self.children.iter_mut().find_map(|(name, child)| {
+                    child
+                        .try_wait()
+                        .ok()
+                        .flatten()
+                        .map(|s| format!("{name} exited with {s}"))
+                });
+                if let Some(exited) = exited {
+                    panic!("{exited}: {}", self.logs());
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "port {port} not ready after {LIMIT:?}: {}",
+                    self.logs()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+
+        /// The cluster processes' output, for failure messages.
+        fn logs(&self) -> String {
+            let mut all = String::new();
+            for (name, _) in &self.children {
+                for suffix in ["out", "err"] {
+                    let text = std::fs::read_to_string(self.dir.join(format!("{name}.{suffix}")))
+                        .unwrap_or_default();
+                    all.push_str(&format!("\n--- {name}.{suffix}\n{text}"));
+                }
+            }
+            all
+        }
+    }
+
+    /// Runs `saasql ARGS` in `cwd` with `stdin` as input, killing it if it
+    /// takes longer than [`LIMIT`] (a stuck Ballista job would otherwise hang
+    /// the test). Its input and output go through files in `io`.
+    fn saasql_bounded(cwd: &Path, io: &Path, args: &[&str], stdin: &str) -> Run {
+        let stdin_file = io.join("run.in");
+        std::fs::write(&stdin_file, stdin).expect("write stdin file");
+        let out = io.join("run.out");
+        let err = io.join("run.err");
+        let mut child = Command::new(BIN)
+            .args(args)
+            .current_dir(cwd)
+            .stdin(std::fs::File::open(&stdin_file).expect("open stdin file"))
+            .stdout(std::fs::File::create(&out).expect("create out"))
+            .stderr(std::fs::File::create(&err).expect("create err"))
+            .spawn()
+            .expect("saasql starts");
+        let deadline = Instant::now() + LIMIT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for saasql") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("saasql {args:?} did not finish within {LIMIT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Run {
+            code: status.code().expect("saasql exits normally"),
+            stdout: std::fs::read_to_string(&out).expect("utf-8 stdout"),
+            stderr: std::fs::read_to_string(&err).expect("utf-8 stderr"),
+        }
+    }
+
+    #[test]
+    fn cluster_results_equal_local() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let data = repo.join("data");
+        let data = data.to_str().expect("utf-8 path");
+        let cluster = Cluster::start(scratch("cluster"));
+        let local = |args: &[&str], stdin: &str| {
+            let mut all = vec!["--data", data, "--format", "csv"];
+            all.extend_from_slice(args);
+            saasql_bounded(repo, &cluster.dir, &all, stdin)
+        };
+        let remote = |args: &[&str], stdin: &str| {
+            let mut all = vec!["--cluster", &cluster.url, "--data", data, "--format", "csv"];
+            all.extend_from_slice(args);
+            saasql_bounded(repo, &cluster.dir, &all, stdin)
+        };
+
+        let mut reports: Vec<PathBuf> = std::fs::read_dir(repo.join("sql"))
+            .expect("read sql/")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+            .collect();
+        reports.sort();
+        assert!(reports.len() >= 10, "{reports:?}");
+        for report in &reports {
+            let file = report.to_str().expect("utf-8 path");
+            let expected = local(&["run", file], "");
+            assert_eq!(
+                (expected.code, expected.stderr.as_str()),
+                (0, ""),
+                "{file} locally"
+            );
+            let got = remote(&["run", file], "");
+            assert_eq!(
+                (got.code, got.stderr.as_str()),
+                (0, ""),
+                "{file} on the cluster:{}",
+                cluster.logs()
+            );
+            assert_eq!(got.stdout, expected.stdout, "{file}: cluster vs local");
+        }
+
+        // Settings are resolved on the client and travel with the plan.
+        let scores = "SELECT customer_id, engagement_score(event_name) AS score \
+                      FROM events GROUP BY customer_id ORDER BY customer_id;";
+        let set = format!("SET saasql.engagement_weights = 'login:3';\n{scores}");
+        let default_weights = remote(&[], scores);
+        let expected = local(&[], &set);
+        let got = remote(&[], &set);
+        assert_eq!((got.code, got.stderr.as_str()), (0, ""), "{got:?}");
+        assert_eq!(got.stdout, expected.stdout);
+        assert_ne!(got.stdout, default_weights.stdout, "SET changed nothing");
+    }
+}
+
+/// Every report in `sql/` runs on the bundled `data/` and prints exactly the
+/// checked-in `tests/expected/<report>.csv`. The key figures were checked
+/// against DuckDB plain SQL (`scripts/crosscheck.py`); `SAASQL_BLESS=1`
+/// rewrites the files after an intended change (review the diff).
+#[test]
+fn every_report_matches_its_expected_output() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let expected_dir = repo.join("tests/expected");
+    let mut reports: Vec<PathBuf> = std::fs::read_dir(repo.join("sql"))
+        .expect("sql/ exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    reports.sort();
+    assert!(reports.len() >= 10, "expected the shipped reports in sql/");
+    let bless = std::env::var_os("SAASQL_BLESS").is_some();
+    for report in reports {
+        let name = report.file_stem().unwrap().to_str().unwrap().to_string();
+        let rel = format!("sql/{name}.sql");
+        let run = saasql_in(
+            repo,
+            &["--data", "data", "--format", "csv", "run", &rel],
+            None,
+        );
+        assert_eq!(run.code, 0, "{rel} failed: {}", run.stderr);
+        assert_eq!(run.stderr, "", "{rel} wrote to stderr");
+        let path = expected_dir.join(format!("{name}.csv"));
+        if bless {
+            std::fs::create_dir_all(&expected_dir).unwrap();
+            std::fs::write(&path, &run.stdout).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            panic!(
+                "{} missing: run SAASQL_BLESS=1 cargo test --test cli",
+                path.display()
+            )
+        });
+        assert_eq!(run.stdout, expected, "{rel} output changed");
+    }
+}

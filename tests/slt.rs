@@ -187,12 +187,10 @@ fn run_file(path: &Path, setup: Setup) -> Result<(), Failed> {
             return Ok(());
         }
         runner.with_column_validator(sqllogictest::strict_column_validator);
-        runner.run_file_async(path).await.map_err(|e| {
-            Failed::from(format!(
-                "{}\n({setup:?})",
-                e.display(false)
-            ))
-        })
+        runner
+            .run_file_async(path)
+            .await
+            .map_err(|e| Failed::from(format!("{}\n({setup:?})", e.display(false))))
     })
 }
 
@@ -209,16 +207,36 @@ fn main() {
     for path in files {
         let name = path.strip_prefix(&root).unwrap().display().to_string();
         let setups = [
-            ("1 partition", Setup { partitions: 1, batch_size: None, skip_partial_aggregation: false }),
-            ("4 partitions, batch 3", Setup { partitions: 4, batch_size: Some(3), skip_partial_aggregation: false }),
+            (
+                "1 partition",
+                Setup {
+                    partitions: 1,
+                    batch_size: None,
+                    skip_partial_aggregation: false,
+                },
+            ),
+            (
+                "4 partitions, batch 3",
+                Setup {
+                    partitions: 4,
+                    batch_size: Some(3),
+                    skip_partial_aggregation: false,
+                },
+            ),
             (
                 "4 partitions, batch 3, no partial aggregation",
-                Setup { partitions: 4, batch_size: Some(3), skip_partial_aggregation: true },
+                Setup {
+                    partitions: 4,
+                    batch_size: Some(3),
+                    skip_partial_aggregation: true,
+                },
             ),
         ];
         for (label, setup) in setups {
             let p = path.clone();
-            trials.push(Trial::test(format!("{name} [{label}]"), move || run_file(&p, setup)));
+            trials.push(Trial::test(format!("{name} [{label}]"), move || {
+                run_file(&p, setup)
+            }));
         }
     }
     run(&args, trials).exit();

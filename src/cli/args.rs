@@ -63,6 +63,14 @@ pub struct GlobalArgs {
     /// Output format of query results [default: table]
     #[arg(long, short = 'f', global = true, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
+
+    /// Run queries on the Ballista cluster whose scheduler is at URL
+    /// (df://HOST:PORT). Table paths must name the same files on this machine,
+    /// the scheduler and every executor; --memory-limit then belongs on
+    /// `saasql executor`
+    #[cfg(feature = "cluster")]
+    #[arg(long, global = true, value_name = "URL")]
+    pub cluster: Option<String>,
 }
 
 /// The subcommands.
@@ -78,6 +86,12 @@ pub enum Command {
     Gen(GenArgs),
     /// Run a batch job (TOML) that writes query results as files
     Batch(BatchArgs),
+    /// Run a Ballista scheduler that knows the saasql functions
+    #[cfg(feature = "cluster")]
+    Scheduler(SchedulerArgs),
+    /// Run a Ballista executor that knows the saasql functions
+    #[cfg(feature = "cluster")]
+    Executor(ExecutorArgs),
 }
 
 /// `saasql run`.
@@ -169,6 +183,54 @@ pub struct BatchArgs {
     /// The job file
     #[arg(value_name = "JOB.toml")]
     pub job: PathBuf,
+}
+
+/// `saasql scheduler`.
+#[cfg(feature = "cluster")]
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Clients connect with `saasql --cluster df://HOST:PORT …`; executors with
+`saasql executor --scheduler HOST:PORT`. Runs until killed.")]
+pub struct SchedulerArgs {
+    /// Address and port to listen on
+    #[arg(long, value_name = "IP:PORT", default_value = "0.0.0.0:50050")]
+    pub bind: std::net::SocketAddr,
+}
+
+/// `saasql executor`.
+#[cfg(feature = "cluster")]
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The executor reads tables by the paths the client registered, so they must
+exist here at the same path (e.g. a shared mount). Waits up to 60 s for the
+scheduler, then runs until killed or Ctrl-C. --memory-limit sets its memory
+pool (default: 70 % of the machine's memory).")]
+pub struct ExecutorArgs {
+    /// The scheduler to register with
+    #[arg(long, value_name = "HOST:PORT", default_value = "localhost:50050")]
+    pub scheduler: String,
+
+    /// Address and Arrow Flight port to listen on (results and shuffle data
+    /// are fetched from it)
+    #[arg(long, value_name = "IP:PORT", default_value = "0.0.0.0:50051")]
+    pub bind: std::net::SocketAddr,
+
+    /// Port of the gRPC service the scheduler sends tasks to
+    #[arg(long, value_name = "PORT", default_value_t = 50052)]
+    pub grpc_port: u16,
+
+    /// Host name under which the client and other executors reach this one
+    /// [default: the address the scheduler sees it connect from]
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+
+    /// Tasks to run at the same time [default: number of CPU cores]
+    #[arg(long, value_name = "N")]
+    pub concurrent_tasks: Option<NonZeroUsize>,
+
+    /// Directory for shuffle files [default: a temporary directory]
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
 }
 
 /// Output formats for query results.

@@ -260,10 +260,13 @@ async fn write_output(
         return Err(CliError::usage("the SQL has no query"));
     };
     let tmp = AtomicPath::create(&output.path, !output.single_file)?;
+    // Absolute: on a cluster the executors write it, from their own cwd.
+    let tmp_path = std::path::absolute(tmp.tmp())
+        .map_err(|e| CliError::write(&tmp.tmp().display().to_string(), &e))?;
     let location = if output.single_file {
-        tmp.tmp().display().to_string()
+        tmp_path.display().to_string()
     } else {
-        format!("{}/", tmp.tmp().display())
+        format!("{}/", tmp_path.display())
     };
     let options = DataFrameWriteOptions::new()
         .with_single_file_output(output.single_file)

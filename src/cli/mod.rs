@@ -5,6 +5,8 @@
 
 pub mod args;
 pub mod batch;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod functions;
@@ -75,6 +77,10 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
             })
             .await
         }
+        #[cfg(feature = "cluster")]
+        Some(Command::Scheduler(args)) => cluster::run_scheduler(args).await,
+        #[cfg(feature = "cluster")]
+        Some(Command::Executor(args)) => cluster::run_executor(args, global.memory_limit).await,
     }
 }
 
@@ -200,8 +206,16 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
         })?;
     }
     let runtime = runtime_env(global.memory_limit.or(file.memory_limit))?;
+    #[cfg(feature = "cluster")]
+    let ctx = match &global.cluster {
+        // Queries run on the executors, which have their own memory limit.
+        Some(url) => cluster::remote_context(url, config).await?,
+        None => saasql::context_with(config, runtime),
+    };
+    #[cfg(not(feature = "cluster"))]
+    let ctx = saasql::context_with(config, runtime);
     // `SELECT * FROM 'file.parquet'` works too.
-    let ctx = saasql::context_with(config, runtime).enable_url_table();
+    let ctx = ctx.enable_url_table();
 
     match global.data.as_ref().or(file.data.as_ref()) {
         Some(dir) => {

@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::arrow::{csv, json};
+use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
@@ -148,7 +149,7 @@ pub async fn write_stream(
             // result is empty.
             let mut started = false;
             while let Some(batch) = stream.next().await {
-                let batch = batch?;
+                let batch = nested_as_text(&batch?)?;
                 rows += batch.num_rows() as u64;
                 writer
                     .write(&batch)
@@ -156,8 +157,9 @@ pub async fn write_stream(
                 started = true;
             }
             if !started {
+                let empty = nested_as_text(&RecordBatch::new_empty(Arc::clone(&schema)))?;
                 writer
-                    .write(&RecordBatch::new_empty(Arc::clone(&schema)))
+                    .write(&empty)
                     .map_err(|e| write_error(&what, &seen, &e))?;
             }
         }
@@ -205,6 +207,37 @@ pub async fn write_stream(
         }
     }
     Ok(rows)
+}
+
+/// CSV has no nested values: lists, structs and maps are written as their
+/// display text (`[a, b]`, `{responses: 5, …}`), like the table format shows them.
+fn nested_as_text(batch: &RecordBatch) -> CliResult<RecordBatch> {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.data_type().is_nested())
+    {
+        return Ok(batch.clone());
+    }
+    let opts = FormatOptions::default();
+    let mut fields = vec![];
+    let mut columns = vec![];
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        if f.data_type().is_nested() {
+            let fmt = ArrayFormatter::try_new(c.as_ref(), &opts).map_err(DataFusionError::from)?;
+            let text: StringArray = (0..c.len())
+                .map(|i| c.is_valid(i).then(|| fmt.value(i).to_string()))
+                .collect();
+            fields.push(Field::new(f.name(), DataType::Utf8, true));
+            columns.push(Arc::new(text) as ArrayRef);
+        } else {
+            fields.push(f.as_ref().clone());
+            columns.push(Arc::clone(c));
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(DataFusionError::from)?)
 }
 
 /// Writes already collected batches like [`write_stream`].

@@ -155,11 +155,18 @@ impl GroupsAccumulator for ArpaGroups {
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let revenue = emit_to.take_needed(&mut self.revenue);
         let customers = emit_to.take_needed(&mut self.customers);
-        self.key_bytes -= emit_to.take_needed(&mut self.group_bytes).iter().sum::<usize>();
+        self.key_bytes -= emit_to
+            .take_needed(&mut self.group_bytes)
+            .iter()
+            .sum::<usize>();
         let out: Float64Array = revenue
             .iter()
             .zip(&customers)
-            .map(|(r, c)| (!c.is_empty()).then(|| r / c.len() as f64).and_then(finite_or_null))
+            .map(|(r, c)| {
+                (!c.is_empty())
+                    .then(|| r / c.len() as f64)
+                    .and_then(finite_or_null)
+            })
             .collect();
         Ok(Arc::new(out))
     }
@@ -167,7 +174,10 @@ impl GroupsAccumulator for ArpaGroups {
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let revenue = emit_to.take_needed(&mut self.revenue);
         let customers = emit_to.take_needed(&mut self.customers);
-        self.key_bytes -= emit_to.take_needed(&mut self.group_bytes).iter().sum::<usize>();
+        self.key_bytes -= emit_to
+            .take_needed(&mut self.group_bytes)
+            .iter()
+            .sum::<usize>();
         let mut list = LargeListBuilder::new(LargeBinaryBuilder::new());
         for set in &customers {
             for k in set {

@@ -4,7 +4,7 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::buffer::BooleanBuffer;
-use datafusion::common::{Result, exec_err, ScalarValue};
+use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{AggregateUDF, Documentation, Signature, Volatility};
 
 use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};

@@ -1,7 +1,6 @@
 //! Shared kernel of the "share of true" aggregates: `renewal_rate`,
 //! `upsell_rate`, `trial_conversion_rate` and `first_contact_resolution`.
 
-
 use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::DataType;

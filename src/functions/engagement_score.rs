@@ -7,7 +7,7 @@ use datafusion::arrow::array::builder::make_view;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArrayType, StringViewArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, exec_err, plan_err, ScalarValue, internal_err};
+use datafusion::common::{Result, ScalarValue, exec_err, internal_err, plan_err};
 use datafusion::logical_expr::{
     AggregateUDF, Documentation, EncodingPreservation, Signature, TypeSignature, Volatility,
 };
@@ -108,7 +108,11 @@ impl Weights {
             }
             let view = make_view(bytes, 0, 0);
             by_len[bytes.len()].push(ViewKey {
-                view: if bytes.len() <= INLINE_LEN { view } else { view & LOW_64 },
+                view: if bytes.len() <= INLINE_LEN {
+                    view
+                } else {
+                    view & LOW_64
+                },
                 bytes: bytes.into(),
                 weight: *weight,
             });
@@ -389,8 +393,11 @@ mod tests {
 
     #[test]
     fn view_lookup_matches_the_map_for_short_long_and_unlisted_events() {
-        let w = Weights::new("a:1, twelve_bytes:2, thirteen_byte:3, teammate_invited:10, twelve_bytez:4", -1.0)
-            .unwrap();
+        let w = Weights::new(
+            "a:1, twelve_bytes:2, thirteen_byte:3, teammate_invited:10, twelve_bytez:4",
+            -1.0,
+        )
+        .unwrap();
         let events = [
             "a",
             "b",

@@ -231,7 +231,11 @@ impl ScalarUDFImpl for HealthScore {
                 } else if v.value(i).is_finite() {
                     Some(v.value(i))
                 } else {
-                    return exec_err!("{NAME}: value{} {} is not a finite number", p + 1, v.value(i));
+                    return exec_err!(
+                        "{NAME}: value{} {} is not a finite number",
+                        p + 1,
+                        v.value(i)
+                    );
                 };
                 row[p] = (v, w);
             }

@@ -6,11 +6,10 @@
 //! `end_mrr` of NULL counts as 0 (the customer is gone, as in a LEFT JOIN of
 //! the start month to the end month). Negative MRR is an error.
 
-
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::Float64Type;
-use datafusion::common::{Result, exec_err, ScalarValue};
+use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{Documentation, Signature, Volatility};
 
 use crate::aggregate::{SumsKernel, for_each_row};

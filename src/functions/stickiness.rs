@@ -4,7 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Builder, LargeBinaryBuilder, LargeListBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Builder, LargeBinaryBuilder,
+    LargeListBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
 use datafusion::common::{Result, ScalarValue, plan_err};
@@ -18,7 +19,8 @@ use datafusion::logical_expr::{
 use crate::aggregate::{SingleGroup, for_each_row, row_mask};
 use crate::docs;
 use crate::util::{
-    KeyColumn, fmt_num, constant_arg, physical_literals, numeric, scalar_f64, time, time_micros, utc_day,
+    KeyColumn, constant_arg, fmt_num, numeric, physical_literals, scalar_f64, time, time_micros,
+    utc_day,
 };
 
 const NAME: &str = "stickiness";

@@ -1,11 +1,10 @@
 //! Shared kernel of the survey aggregates on a 1..scale_max scale:
 //! `csat`, `csat_top2box` and `customer_effort_score`.
 
-
 use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::Float64Type;
-use datafusion::common::{Result, exec_err, ScalarValue};
+use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{Documentation, Signature, TypeSignature, Volatility};
 
 use crate::aggregate::{SumsKernel, for_each_row};
@@ -128,7 +127,13 @@ mod tests {
     use std::sync::Arc;
 
     fn answers() -> Vec<ArrayRef> {
-        vec![Arc::new(Float64Array::from(vec![Some(5.0), Some(4.0), None, Some(3.0), Some(1.0)]))]
+        vec![Arc::new(Float64Array::from(vec![
+            Some(5.0),
+            Some(4.0),
+            None,
+            Some(3.0),
+            Some(1.0),
+        ]))]
     }
 
     fn one(v: f64) -> Vec<ScalarValue> {
@@ -140,9 +145,15 @@ mod tests {
         // Σ = 13 over 4 answers on 1..5: csat = 100 × 13 / 20 = 65
         assert_eq!(check_agree(&csat::udaf(), &answers(), &[], 1), one(65.0));
         // 5 and 4 of 4 → 50 %
-        assert_eq!(check_agree(&csat_top2box::udaf(), &answers(), &[], 1), one(50.0));
+        assert_eq!(
+            check_agree(&csat_top2box::udaf(), &answers(), &[], 1),
+            one(50.0)
+        );
         // mean 13 / 4 on the default 1..7 scale
-        assert_eq!(check_agree(&customer_effort_score::udaf(), &answers(), &[], 1), one(3.25));
+        assert_eq!(
+            check_agree(&customer_effort_score::udaf(), &answers(), &[], 1),
+            one(3.25)
+        );
         // scale 10: csat = 100 × 13 / 40
         let ten = [ScalarValue::Int64(Some(10))];
         assert_eq!(check_agree(&csat::udaf(), &answers(), &ten, 1), one(32.5));
@@ -150,7 +161,11 @@ mod tests {
 
     #[test]
     fn accumulators_agree_on_all_sizes() {
-        for f in [csat::udaf(), csat_top2box::udaf(), customer_effort_score::udaf()] {
+        for f in [
+            csat::udaf(),
+            csat_top2box::udaf(),
+            customer_effort_score::udaf(),
+        ] {
             check_sizes(&f, &[], |n| {
                 let v: Float64Array = (0..n)
                     .map(|i| (i % 7 != 2).then_some((1 + i % 5) as f64))

@@ -1,0 +1,70 @@
+//! `saasql scheduler`, `saasql executor` and the client side of `--cluster`.
+
+use datafusion::prelude::{SessionConfig, SessionContext};
+use saasql::cluster::{DEFAULT_SCHEDULER_PORT, ExecutorOptions};
+
+use super::args::{ExecutorArgs, SchedulerArgs};
+use super::error::{CliError, CliResult};
+
+/// `saasql scheduler`: serves until the process is killed.
+pub async fn run_scheduler(args: &SchedulerArgs) -> CliResult<()> {
+    eprintln!("saasql scheduler listening on {}", args.bind);
+    saasql::cluster::run_scheduler(args.bind)
+        .await
+        .map_err(|e| CliError::query(e.strip_backtrace()).context("scheduler"))
+}
+
+/// `saasql executor`: serves until killed or Ctrl-C.
+pub async fn run_executor(args: &ExecutorArgs, memory_limit: Option<usize>) -> CliResult<()> {
+    let (scheduler_host, scheduler_port) = host_port(&args.scheduler)?;
+    let opts = ExecutorOptions {
+        scheduler_host,
+        scheduler_port,
+        bind_host: args.bind.ip().to_string(),
+        external_host: args.external_host.clone(),
+        flight_port: args.bind.port(),
+        grpc_port: args.grpc_port,
+        concurrent_tasks: args.concurrent_tasks.map_or(0, |n| n.get()),
+        work_dir: args.work_dir.as_ref().map(|d| d.display().to_string()),
+        memory_pool_size: memory_limit.map(|bytes| bytes as u64),
+        ..ExecutorOptions::default()
+    };
+    eprintln!(
+        "saasql executor on {} (scheduler {}:{})",
+        args.bind, opts.scheduler_host, opts.scheduler_port
+    );
+    saasql::cluster::run_executor(opts)
+        .await
+        .map_err(|e| CliError::query(e.strip_backtrace()).context("executor"))
+}
+
+/// A client session whose queries run on the cluster at `url`.
+pub async fn remote_context(url: &str, config: SessionConfig) -> CliResult<SessionContext> {
+    if !url.starts_with("df://") {
+        return Err(CliError::usage(format!(
+            "--cluster {url}: expected df://HOST:PORT"
+        )));
+    }
+    saasql::cluster::remote_context_with(url, config)
+        .await
+        .map_err(|e| CliError::usage(format!("--cluster {url}: {}", e.strip_backtrace())))
+}
+
+/// Splits `HOST:PORT` (the port defaults to 50050).
+fn host_port(s: &str) -> CliResult<(String, u16)> {
+    let s = s.strip_prefix("df://").unwrap_or(s);
+    let (host, port) = match s.rsplit_once(':') {
+        Some((host, port)) => {
+            let port = port.parse().map_err(|_| {
+                CliError::usage(format!("--scheduler {s}: '{port}' is not a port number"))
+            })?;
+            (host, port)
+        }
+        None => (s, DEFAULT_SCHEDULER_PORT),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(CliError::usage(format!("--scheduler {s}: no host name")));
+    }
+    Ok((host.to_string(), port))
+}

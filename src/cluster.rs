@@ -1,0 +1,375 @@
+//! Running saasql on an Apache DataFusion Ballista cluster (feature `cluster`).
+//!
+//! A Ballista query touches three kinds of process, and each needs the saasql
+//! functions:
+//!
+//! * the **client** parses and analyses the SQL, so its session has every
+//!   function and the [`SettingsRewrite`](crate::rewrite::SettingsRewrite)
+//!   ([`remote_context`]). The rewrite turns the client's `saasql.*` settings
+//!   into literal arguments there, before the plan leaves the client;
+//! * the **scheduler** decodes the logical plan by function name and analyses
+//!   and plans it again, with a session built by [`scheduler_session`] from the
+//!   client's settings (Ballista forwards every `ConfigOptions` entry, and
+//!   `saasql.*` entries carry their prefix, so they arrive);
+//! * the **executors** decode their stage's physical plan by function name
+//!   from [`function_registry`].
+//!
+//! [`run_scheduler`] and [`run_executor`] are what `saasql scheduler` and
+//! `saasql executor` run. Tables are read by path on the client (schema), the
+//! scheduler (file listing) and the executors (data), so a path must name the
+//! same files on every machine.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use ballista_core::error::BallistaError;
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::start_server;
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions, new_null_array};
+use datafusion::arrow::datatypes::Schema;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::{DataFusionError, Result, exec_err};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::{functions, register_all, session_config, with_saasql_settings};
+
+/// The port a Ballista scheduler listens on unless told otherwise.
+pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
+
+/// The scheduler's session builder: Ballista's default session (which keeps
+/// Ballista's optimizer rules) for `config`, plus the `saasql.*` settings,
+/// every saasql function and the settings rewrite.
+///
+/// Functions are added to the built state one by one, because Ballista's
+/// builders replace whole function lists.
+pub fn scheduler_session(config: SessionConfig) -> Result<SessionState> {
+    let state = ballista_core::utils::default_session_builder(with_saasql_settings(config))?;
+    let mut state = SessionStateBuilder::new_from_existing(state)
+        .with_physical_optimizer_rule(Arc::new(InMemoryConstantRows))
+        .build();
+    register_all(&mut state)?;
+    Ok(state)
+}
+
+/// A physical optimizer rule for the scheduler: replaces the leaves that
+/// make rows out of nothing (`PlaceholderRowExec`, the single row under
+/// `SELECT 1` or under an aggregate answered from file statistics, and
+/// `EmptyExec`) with an in-memory scan of the same rows.
+///
+/// Ballista 55 splits a `UNION ALL` stage into tasks by giving each task a
+/// copy of the plan restricted to its partitions; it turns a placeholder
+/// leaf outside a task's partitions into an empty in-memory scan. The
+/// in-memory scan reports metrics and the placeholder does not, so the
+/// tasks' metric lists differ in length, the scheduler rejects the task
+/// status ("task metrics array size 18 does not equal with the stage
+/// metrics array size 17") and the job never finishes. With in-memory leaves
+/// from the start every task reports the same list.
+#[derive(Debug, Default)]
+pub struct InMemoryConstantRows;
+
+impl PhysicalOptimizerRule for InMemoryConstantRows {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        plan.transform_up(|node| {
+            let placeholder = node.is::<PlaceholderRowExec>();
+            if !placeholder && !node.is::<EmptyExec>() {
+                return Ok(Transformed::no(node));
+            }
+            let original = node.schema();
+            // Nobody reads a placeholder's columns (it fills them with NULLs
+            // of type Null): keep their types and allow the NULLs.
+            let schema = Arc::new(Schema::new_with_metadata(
+                original
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .collect::<Vec<_>>(),
+                original.metadata().clone(),
+            ));
+            let partition = if placeholder {
+                let columns = schema
+                    .fields()
+                    .iter()
+                    .map(|f| new_null_array(f.data_type(), 1))
+                    .collect();
+                let options = RecordBatchOptions::new().with_row_count(Some(1));
+                match RecordBatch::try_new_with_options(Arc::clone(&schema), columns, &options) {
+                    Ok(batch) => vec![batch],
+                    // A type without a valid NULL row: leave the leaf alone.
+                    Err(_) => return Ok(Transformed::no(node)),
+                }
+            } else {
+                vec![]
+            };
+            let partitions =
+                vec![partition; node.properties().output_partitioning().partition_count()];
+            let scan: Arc<dyn ExecutionPlan> =
+                MemorySourceConfig::try_new_exec(&partitions, schema, None)?;
+            Ok(Transformed::yes(scan))
+        })
+        .data()
+    }
+
+    fn name(&self) -> &str {
+        "saasql_in_memory_constant_rows"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// The base session config of the scheduler and executors: Ballista's
+/// defaults with the adaptive planner off (see [`ballista_config`]) plus the
+/// `saasql.*` settings. The client's values then override it, key by key.
+pub fn config_producer() -> SessionConfig {
+    ballista_config(with_saasql_settings(SessionConfig::new()))
+}
+
+/// Ballista's settings and restrictions on top of `config`, with Ballista's
+/// adaptive query planner turned off.
+///
+/// Ballista 55's adaptive planner can lose a sort order between stages: for
+/// `SELECT x FROM (SELECT 1 AS x UNION ALL SELECT 2) ORDER BY x` it re-plans
+/// the final stage into a plan that fails DataFusion's sanity check, and the
+/// job then never finishes, so the client waits forever. The static planner
+/// runs such queries. `SET ballista.planner.adaptive.enabled = true` turns it
+/// back on for a session.
+pub fn ballista_config(config: SessionConfig) -> SessionConfig {
+    config
+        .upgrade_for_ballista()
+        .with_ballista_adaptive_query_planner(false)
+}
+
+/// The executors' function registry: DataFusion's built-in functions plus
+/// every saasql function. Plans name functions by [`name`](datafusion::logical_expr::ScalarUDF::name),
+/// so aliases are not needed here.
+pub fn function_registry() -> BallistaFunctionRegistry {
+    let mut registry = BallistaFunctionRegistry::default();
+    for f in functions::scalar_functions() {
+        registry.scalar_functions.insert(f.name().to_string(), f);
+    }
+    for f in functions::aggregate_functions() {
+        registry.aggregate_functions.insert(f.name().to_string(), f);
+    }
+    for f in functions::window_functions() {
+        registry.window_functions.insert(f.name().to_string(), f);
+    }
+    registry
+}
+
+fn ballista(e: BallistaError) -> DataFusionError {
+    e.into_datafusion()
+}
+
+/// Runs a Ballista scheduler with the saasql functions on `bind` until the
+/// process ends.
+pub async fn run_scheduler(bind: SocketAddr) -> Result<()> {
+    let config = SchedulerConfig {
+        bind_host: bind.ip().to_string(),
+        bind_port: bind.port(),
+        override_session_builder: Some(Arc::new(scheduler_session)),
+        override_config_producer: Some(Arc::new(config_producer)),
+        ..Default::default()
+    };
+    let cluster = BallistaCluster::new_from_config(&config)
+        .await
+        .map_err(ballista)?;
+    start_server(cluster, bind, Arc::new(config))
+        .await
+        .map_err(ballista)
+}
+
+/// Options of [`run_executor`].
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// Host name or address of the scheduler.
+    pub scheduler_host: String,
+    /// Port of the scheduler.
+    pub scheduler_port: u16,
+    /// How long to wait for the scheduler to accept connections at start-up.
+    pub scheduler_wait: Duration,
+    /// Address the executor's servers bind to.
+    pub bind_host: String,
+    /// Host name under which clients and other executors reach this one
+    /// (default: the address the scheduler sees it connect from).
+    pub external_host: Option<String>,
+    /// Arrow Flight port: results and shuffle data are fetched from it.
+    pub flight_port: u16,
+    /// gRPC port the scheduler pushes tasks to.
+    pub grpc_port: u16,
+    /// Tasks run at the same time; 0 means one per CPU core.
+    pub concurrent_tasks: usize,
+    /// Directory for shuffle files (default: a temporary directory).
+    pub work_dir: Option<String>,
+    /// Memory pool for query execution, in bytes (default: Ballista's, 70 %
+    /// of the machine's memory).
+    pub memory_pool_size: Option<u64>,
+}
+
+impl Default for ExecutorOptions {
+    fn default() -> Self {
+        Self {
+            scheduler_host: "localhost".to_string(),
+            scheduler_port: DEFAULT_SCHEDULER_PORT,
+            scheduler_wait: Duration::from_secs(60),
+            bind_host: "0.0.0.0".to_string(),
+            external_host: None,
+            flight_port: 50051,
+            grpc_port: 50052,
+            concurrent_tasks: 0,
+            work_dir: None,
+            memory_pool_size: None,
+        }
+    }
+}
+
+/// Runs a Ballista executor with the saasql functions until the process
+/// ends. Waits up to `opts.scheduler_wait` for the scheduler first.
+pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
+    wait_for_scheduler(
+        &opts.scheduler_host,
+        opts.scheduler_port,
+        opts.scheduler_wait,
+    )
+    .await?;
+    if let Some(dir) = &opts.work_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DataFusionError::Execution(format!("cannot create {dir}: {e}")))?;
+    }
+    let config = ExecutorProcessConfig {
+        scheduler_host: opts.scheduler_host,
+        scheduler_port: opts.scheduler_port,
+        bind_host: opts.bind_host,
+        external_host: opts.external_host,
+        port: opts.flight_port,
+        grpc_port: opts.grpc_port,
+        vcores: opts.concurrent_tasks,
+        work_dir: opts.work_dir,
+        memory_pool_size: opts.memory_pool_size,
+        override_function_registry: Some(Arc::new(function_registry())),
+        override_config_producer: Some(Arc::new(config_producer)),
+        ..Default::default()
+    };
+    start_executor_process(Arc::new(config))
+        .await
+        .map_err(ballista)
+}
+
+/// Waits until `host:port` accepts TCP connections, for at most `wait`.
+async fn wait_for_scheduler(host: &str, port: u16, wait: Duration) -> Result<()> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match tokio::net::TcpStream::connect((host, port)).await {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => {
+                return exec_err!(
+                    "scheduler {host}:{port} did not accept connections within {}s: {e}",
+                    wait.as_secs()
+                );
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+/// A client session on the Ballista scheduler at `url` (`df://host:port`)
+/// with every saasql function, the settings rewrite and the `saasql.*`
+/// settings at their defaults. Queries run on the cluster; `SET saasql.*`
+/// applies to them.
+pub async fn remote_context(url: &str) -> Result<SessionContext> {
+    remote_context_with(url, session_config()).await
+}
+
+/// Like [`remote_context`], starting from `config` (its `saasql.*` values,
+/// target partitions and other options are kept and sent with every query).
+///
+/// Connecting is lazy: an unreachable scheduler shows up at the first query.
+pub async fn remote_context_with(url: &str, config: SessionConfig) -> Result<SessionContext> {
+    let state = SessionStateBuilder::new()
+        .with_config(ballista_config(with_saasql_settings(config)))
+        .with_default_features()
+        .build();
+    // `remote_with_state` replaces the state's function lists with Ballista's
+    // defaults, so the saasql functions are registered on the result.
+    let mut ctx = SessionContext::remote_with_state(url, state).await?;
+    register_all(&mut ctx)?;
+    Ok(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use datafusion::physical_plan::displayable;
+
+    use super::*;
+    use crate::functions::{FunctionKind, all_functions};
+
+    #[test]
+    fn executors_know_every_function() {
+        let registry = function_registry();
+        for f in all_functions() {
+            let known = match f.kind {
+                FunctionKind::Scalar => registry.scalar_functions.contains_key(&f.name),
+                FunctionKind::Aggregate => registry.aggregate_functions.contains_key(&f.name),
+                FunctionKind::Window => registry.window_functions.contains_key(&f.name),
+            };
+            assert!(known, "{} missing from the executor registry", f.name);
+        }
+        assert!(
+            registry.scalar_functions.contains_key("abs"),
+            "built-ins kept"
+        );
+    }
+
+    async fn rows(ctx: &SessionContext, sql: &str) -> String {
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        pretty_format_batches(&batches).unwrap().to_string()
+    }
+
+    /// The scheduler's session has the functions, the settings rewrite, the
+    /// adaptive planner off, and constant rows as in-memory scans that give
+    /// the same answers.
+    #[tokio::test]
+    async fn scheduler_session_plans_saasql_sql() {
+        let ctx = SessionContext::new_with_state(scheduler_session(config_producer()).unwrap());
+        assert!(
+            !ctx.copied_config()
+                .ballista_adaptive_query_planner_enabled()
+        );
+
+        let sql = "SELECT x FROM (SELECT 1 AS x UNION ALL SELECT 2) ORDER BY x";
+        let plan = ctx
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let plan = displayable(plan.as_ref()).indent(false).to_string();
+        assert!(!plan.contains("PlaceholderRowExec"), "{plan}");
+        assert_eq!(rows(&ctx, sql).await, rows(&crate::context(), sql).await);
+
+        let score = "SELECT engagement_score(e) AS s FROM (VALUES ('login'), ('login')) AS t(e)";
+        assert!(rows(&ctx, score).await.contains("| 2.0 |"));
+        ctx.sql("SET saasql.engagement_weights = 'login:3'")
+            .await
+            .unwrap();
+        assert!(rows(&ctx, score).await.contains("| 6.0 |"));
+    }
+}
