@@ -173,7 +173,7 @@ def generate(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--customers", type=int, default=1_000_000)
-    ap.add_argument("--days", type=int, default=18, help="days of events (18 gives about 100 M events for 1 M customers)")
+    ap.add_argument("--days", type=int, default=14, help="days of events (14 gives about 100 M events for 1 M customers)")
     ap.add_argument("--surveys", type=int, default=10_000_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--runs", type=int, default=3)
@@ -183,7 +183,7 @@ def main():
     ap.add_argument("--only", default=None, help="run only metrics whose name contains this")
     args = ap.parse_args()
     if args.quick:
-        args.customers, args.days, args.surveys, args.runs = 20_000, 18, 200_000, 1
+        args.customers, args.days, args.surveys, args.runs = 20_000, 14, 200_000, 1
         args.out = os.path.join(ROOT, "bench-data-quick")
     py = ensure_duckdb()
     if py:
