@@ -102,24 +102,30 @@ def ensure_duckdb():
 
 
 def run_saasql(args, sql, memory_limit=None):
-    """Runs one query in a fresh saasql process: (seconds, peak RSS bytes, rows)."""
+    """Runs one query in a fresh saasql process: (seconds, peak RSS bytes, rows).
+
+    Peak RSS comes from GNU time run as an intermediate process: a child
+    forked straight from this Python process (which hosts DuckDB) would
+    inherit its high-water mark in ru_maxrss.
+    """
     cmd = [args.saasql, "--data", args.out, "--format", "ndjson"]
     if memory_limit:
         cmd += ["--memory-limit", memory_limit]
     cmd += ["run", "/dev/stdin"]
+    timed = os.path.exists("/usr/bin/time")
+    if timed:
+        cmd = ["/usr/bin/time", "-f", "saasql-peak-rss-kib %M"] + cmd
     start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    p.stdin.write(sql + ";\n")
-    p.stdin.close()
-    out = p.stdout.read()
-    err = p.stderr.read()
-    _, status, usage = os.wait4(p.pid, 0)
+    p = subprocess.run(cmd, input=sql + ";\n", capture_output=True, text=True)
     elapsed = time.perf_counter() - start
-    p.returncode = os.waitstatus_to_exitcode(status)
+    err_lines = p.stderr.strip().splitlines()
+    rss = 0
+    if timed and err_lines and err_lines[-1].startswith("saasql-peak-rss-kib "):
+        rss = int(err_lines.pop().split()[1]) * 1024
     if p.returncode != 0:
-        sys.exit(f"saasql failed ({p.returncode}): {err.strip()}\n{sql}")
-    rows = [tuple(json.loads(l).values()) for l in out.splitlines() if l.strip()]
-    return elapsed, usage.ru_maxrss * 1024, rows
+        sys.exit(f"saasql failed ({p.returncode}): {chr(10).join(err_lines)}\n{sql}")
+    rows = [tuple(json.loads(l).values()) for l in p.stdout.splitlines() if l.strip()]
+    return elapsed, rss, rows
 
 
 def run_duckdb(con, sql):
