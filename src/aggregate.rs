@@ -27,7 +27,7 @@ use datafusion::logical_expr::{
     Signature,
 };
 
-use crate::util::{combined_validity, finite_or_null, physical_literals, try_for_each_valid};
+use crate::util::{combined_validity, finite_or_null, physical_literals};
 
 /// What one "sum of contributions" aggregate computes.
 pub trait SumsKernel<const K: usize>:
@@ -375,14 +375,7 @@ impl<G: GroupsAccumulator + Debug + Sync> Accumulator for SingleGroup<G> {
 }
 
 /// Helper for kernels: calls `f(row)` for every counted row.
-#[inline]
-pub fn for_each_row(
-    len: usize,
-    mask: Option<&BooleanBuffer>,
-    f: impl FnMut(usize) -> Result<()>,
-) -> Result<()> {
-    try_for_each_valid(len, mask, f)
-}
+pub use crate::util::try_for_each_valid as for_each_row;
 
 #[cfg(test)]
 pub mod testing {
