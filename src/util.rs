@@ -4,6 +4,7 @@
 //! Every function file uses these instead of repeating the same parsing and
 //! validation, so that all functions word their errors the same way.
 
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -186,10 +187,21 @@ pub fn try_for_each_valid(
     mask: Option<&BooleanBuffer>,
     mut f: impl FnMut(usize) -> Result<()>,
 ) -> Result<()> {
+    // Plain loops: they inline `f`, where `try_for_each(&mut f)` left a call
+    // per row in the hottest loops (measured: ~45 % of engagement_score's time).
     match mask {
-        None => (0..len).try_for_each(&mut f),
-        Some(m) => m.set_indices().try_for_each(&mut f),
+        None => {
+            for i in 0..len {
+                f(i)?;
+            }
+        }
+        Some(m) => {
+            for i in m.set_indices() {
+                f(i)?;
+            }
+        }
     }
+    Ok(())
 }
 
 /// Row-wise kernel for scalar functions over `N` DOUBLE arguments.
@@ -387,6 +399,26 @@ impl KeyColumn {
         })
     }
 
+    /// Whether rows `a` and `b` hold the same key.
+    #[inline]
+    pub fn same_key(&self, a: usize, b: usize) -> bool {
+        match self {
+            KeyColumn::Int(v) => v[a] == v[b],
+            KeyColumn::Utf8(s) => s.value(a) == s.value(b),
+            KeyColumn::LargeUtf8(s) => s.value(a) == s.value(b),
+            KeyColumn::Utf8View(s) => s.value(a) == s.value(b),
+            KeyColumn::Binary(s) => s.value(a) == s.value(b),
+        }
+    }
+
+    /// Whether a column of type `t` is read as [`KeyColumn::Int`].
+    pub fn is_int(t: &DataType) -> bool {
+        match t {
+            DataType::Dictionary(_, v) => v.is_integer(),
+            t => t.is_integer(),
+        }
+    }
+
     /// Calls `f` with the key bytes of row `i`.
     #[inline]
     pub fn with_key<R>(&self, i: usize, f: impl FnOnce(&[u8]) -> R) -> R {
@@ -439,4 +471,61 @@ mod tests {
         assert_eq!(utc_day(v[0]), 1);
         assert_eq!(utc_day(-1), -1);
     }
+}
+
+/// Distinct byte keys (user or customer ids), each stored once in one buffer
+/// and numbered densely in first-seen order, so per-group state can hold a
+/// small integer instead of a copy of the key.
+#[derive(Debug, Default)]
+pub struct ByteInterner {
+    table: hashbrown::HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+    bytes: Vec<u8>,
+    /// End offset of each key in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl ByteInterner {
+    /// The key numbered `id`.
+    pub fn get(&self, id: u32) -> &[u8] {
+        key_at(&self.bytes, &self.ends, id)
+    }
+
+    /// The number of `key`, adding it if new.
+    #[inline]
+    pub fn intern(&mut self, function: &str, key: &[u8]) -> Result<u32> {
+        let hash = self.hasher.hash_one(key);
+        let Self {
+            table,
+            hasher,
+            bytes,
+            ends,
+        } = self;
+        if let Some(id) = table.find(hash, |id| key_at(bytes, ends, *id) == key) {
+            return Ok(*id);
+        }
+        let Ok(id) = u32::try_from(ends.len()) else {
+            return exec_err!(
+                "{function}: more than {} distinct ids in one query",
+                u32::MAX
+            );
+        };
+        bytes.extend_from_slice(key);
+        ends.push(bytes.len());
+        table.insert_unique(hash, id, |id| hasher.hash_one(key_at(bytes, ends, *id)));
+        Ok(id)
+    }
+
+    /// Bytes held.
+    pub fn size(&self) -> usize {
+        self.bytes.capacity()
+            + self.ends.capacity() * size_of::<usize>()
+            + self.table.capacity() * (size_of::<u32>() + 1)
+    }
+}
+
+fn key_at<'a>(bytes: &'a [u8], ends: &[usize], id: u32) -> &'a [u8] {
+    let i = id as usize;
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    &bytes[start..ends[i]]
 }

@@ -166,6 +166,59 @@ impl Weights {
     }
 }
 
+/// Weights of the string views seen in one batch, direct-mapped by the whole
+/// 16-byte view. Equal views are equal strings (the same inline bytes, or the
+/// same buffer and offset: Parquet dictionary pages decode every occurrence of
+/// an event name to the same view), so a hit costs one comparison and no byte
+/// reads; a miss falls back to [`Weights::view_weight`].
+#[derive(Debug)]
+struct ViewCache {
+    views: [u128; VIEW_SLOTS],
+    weights: [f64; VIEW_SLOTS],
+    filled: u64,
+}
+
+const VIEW_SLOTS: usize = 64;
+
+impl Default for ViewCache {
+    fn default() -> Self {
+        Self {
+            views: [0; VIEW_SLOTS],
+            weights: [0.0; VIEW_SLOTS],
+            filled: 0,
+        }
+    }
+}
+
+impl ViewCache {
+    /// The weight of row `i` of `arr`, whose view is `view`.
+    #[inline]
+    fn weight(&mut self, view: u128, w: &Weights, arr: &StringViewArray, i: usize) -> f64 {
+        let slot = Self::slot(view);
+        if self.filled >> slot & 1 == 1 && self.views[slot] == view {
+            return self.weights[slot];
+        }
+        self.miss(view, w, arr, i)
+    }
+
+    #[inline]
+    fn slot(view: u128) -> usize {
+        let mixed = (view as u64 ^ (view >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed >> 58) as usize
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn miss(&mut self, view: u128, w: &Weights, arr: &StringViewArray, i: usize) -> f64 {
+        let weight = w.view_weight(arr, i);
+        let slot = Self::slot(view);
+        self.views[slot] = view;
+        self.weights[slot] = weight;
+        self.filled |= 1 << slot;
+        weight
+    }
+}
+
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     docs::builder(
         "Engagement score: the sum over the group's events of weight(event_name), that is \
@@ -281,9 +334,18 @@ impl SumsKernel<2> for EngagementScore {
             DataType::Utf8 => add_weights(arr.as_string::<i32>(), w, mask, emit),
             DataType::LargeUtf8 => add_weights(arr.as_string::<i64>(), w, mask, emit),
             DataType::Utf8View => {
+                // Two tight passes (weigh every view, then add the counted rows)
+                // instead of one loop whose body is too big to inline.
                 let arr = arr.as_string_view();
+                let mut cache = ViewCache::default();
+                let weights: Vec<f64> = arr
+                    .views()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| cache.weight(*v, w, arr, i))
+                    .collect();
                 for_each_row(arr.len(), mask, |i| {
-                    emit(i, [1.0, w.view_weight(arr, i)]);
+                    emit(i, [1.0, weights[i]]);
                     Ok(())
                 })
             }
@@ -430,5 +492,42 @@ mod tests {
                 vec![Arc::new(StringArray::from(v)) as ArrayRef]
             },
         );
+    }
+
+    #[test]
+    fn cached_view_weights_tell_apart_long_names_with_one_prefix() {
+        // Long names sharing length and 4-byte prefix, repeated so most rows hit
+        // the per-batch cache; the cache must never hand one name's weight to
+        // another.
+        let w = Weights::new("teammate_invited:10, teammate_invitex:3, login:1", 0.0).unwrap();
+        let names = [
+            "teammate_invited",
+            "teammate_invitex",
+            "login",
+            "logout",
+            "teammate_invitey",
+        ];
+        let rows: Vec<&str> = (0..1000)
+            .map(|i| names[(i * 7 + i / 5) % names.len()])
+            .collect();
+        let plain: ArrayRef = Arc::new(StringViewArray::from(rows.clone()));
+        // As from a Parquet dictionary page: equal names share one view.
+        let dict: DictionaryArray<Int32Type> = rows.iter().copied().collect();
+        let shared = datafusion::arrow::compute::cast(&dict, &DataType::Utf8View).unwrap();
+        let k = EngagementScore {
+            weights: Some(Arc::new(w.clone())),
+            ..Default::default()
+        };
+        let want: Vec<(usize, f64)> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i, w.weight(e)))
+            .collect();
+        for arr in [plain, shared] {
+            let mut got = vec![];
+            k.contributions(&[arr], None, |i, c| got.push((i, c[1])))
+                .unwrap();
+            assert_eq!(got, want);
+        }
     }
 }

@@ -59,13 +59,25 @@ pub fn nps_contributions<F: FnMut(usize, [f64; 3])>(
     mut emit: F,
 ) -> Result<()> {
     let scores = args[0].as_primitive::<Float64Type>().values();
+    // Validate first, so the counting loop below has no error path and
+    // inlines (NaN fails the range check too).
+    let in_range = |s: &f64| (0.0..=10.0).contains(s);
+    if !scores.iter().all(in_range) {
+        for_each_row(scores.len(), mask, |i| {
+            classify(function, scores[i]).map(|_| ())
+        })?;
+    }
     for_each_row(scores.len(), mask, |i| {
-        let c = match classify(function, scores[i])? {
-            NpsClass::Promoter => [1.0, 1.0, 0.0],
-            NpsClass::Passive => [1.0, 0.0, 0.0],
-            NpsClass::Detractor => [1.0, 0.0, 1.0],
-        };
-        emit(i, c);
+        let s = scores[i];
+        // [response, promoter (9..10), detractor (0..6)], as `classify`
+        emit(
+            i,
+            [
+                1.0,
+                f64::from(u8::from(s >= 9.0)),
+                f64::from(u8::from(s <= 6.0)),
+            ],
+        );
         Ok(())
     })
 }

@@ -1,26 +1,27 @@
 //! `stickiness(user_id, event_time [, days])`: DAU/MAU-style stickiness.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Builder, LargeBinaryBuilder,
-    LargeListBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Builder, Int64Builder,
+    LargeBinaryBuilder, LargeListBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int32Type, Int64Type};
+use datafusion::common::{Result, ScalarValue, internal_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Coercion, Documentation, EmitTo,
     GroupsAccumulator, ReversedUDAF, Signature, TypeSignature, TypeSignatureClass, Volatility,
 };
+use hashbrown::hash_map::Entry;
+use hashbrown::{HashMap, HashSet};
 
 use crate::aggregate::{SingleGroup, for_each_row, row_mask};
 use crate::docs;
 use crate::util::{
-    KeyColumn, constant_arg, fmt_num, numeric, physical_literals, scalar_f64, time, time_micros,
-    utc_day,
+    ByteInterner, KeyColumn, constant_arg, fmt_num, numeric, physical_literals, scalar_f64, time,
+    time_micros, utc_day,
 };
 
 const NAME: &str = "stickiness";
@@ -94,21 +95,29 @@ impl AggregateUDFImpl for Stickiness {
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let days = days_param(&physical_literals(args.exprs))?;
-        Ok(Box::new(SingleGroup(StickinessGroups::new(days))))
+        let user_type = args.expr_fields[0].data_type();
+        Ok(Box::new(SingleGroup(StickinessGroups::new(
+            days, user_type,
+        ))))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         let list = |t: DataType| DataType::LargeList(Arc::new(Field::new_list_field(t, true)));
+        let user = if KeyColumn::is_int(args.input_fields[0].data_type()) {
+            DataType::Int64
+        } else {
+            DataType::LargeBinary
+        };
+        let field = |name: &str, t: DataType| {
+            Arc::new(Field::new(
+                format_state_name(args.name, name),
+                list(t),
+                true,
+            ))
+        };
         Ok(vec![
-            Arc::new(Field::new(
-                format_state_name(args.name, "users"),
-                list(DataType::LargeBinary),
-                true,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "user_days"),
-                list(DataType::Int64),
-                true,
-            )),
+            field("users", user),
+            field("blocks", DataType::Int32),
+            field("day_masks", DataType::Int64),
         ])
     }
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
@@ -118,9 +127,10 @@ impl AggregateUDFImpl for Stickiness {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(StickinessGroups::new(days_param(
-            &physical_literals(args.exprs),
-        )?)))
+        Ok(Box::new(StickinessGroups::new(
+            days_param(&physical_literals(args.exprs))?,
+            args.expr_fields[0].data_type(),
+        )))
     }
     fn order_sensitivity(&self) -> AggregateOrderSensitivity {
         AggregateOrderSensitivity::Insensitive
@@ -133,69 +143,107 @@ impl AggregateUDFImpl for Stickiness {
     }
 }
 
-/// One group's distinct users and (user, day) pairs.
+/// Days are kept as one bit per day in 64-day blocks.
+const BLOCK: i32 = 64;
+
+/// One group's active (user, day) pairs: for each user and 64-day block, a
+/// bitmask of the days the user was active. A month of activity is one
+/// entry per user (two when the month straddles a block boundary).
 #[derive(Debug, Default)]
 struct Group {
-    users: HashMap<Box<[u8]>, u32>,
-    order: Vec<Box<[u8]>>,
-    pairs: HashSet<(u32, i32)>,
-    /// Bytes held by this group (keys twice, their boxes, table slots).
+    /// (user, block) → active days in the block. The user is the id itself
+    /// for integer ids, the interned number otherwise.
+    days: HashMap<(i64, i32), u64>,
+    /// The lowest and highest block seen (meaningful when `days` is not empty).
+    lo_block: i32,
+    hi_block: i32,
+    /// Bytes held by `days`.
     bytes: usize,
 }
 
+/// Bytes per slot of [`Group::days`] (entry plus control byte).
+const SLOT: usize = size_of::<((i64, i32), u64)>() + 1;
+
 impl Group {
-    /// Adds one active (user, day); returns the bytes newly held.
-    fn add(&mut self, user: &[u8], day: i32) -> usize {
-        let mut grew = 0;
-        let idx = match self.users.get(user) {
-            Some(i) => *i,
-            None => {
-                let i = self.order.len() as u32;
-                self.users.insert(user.into(), i);
-                self.order.push(user.into());
-                grew += 2 * (user.len() + size_of::<Box<[u8]>>()) + 8;
-                i
+    /// Marks `user` active on the days in `mask` of `block`; returns the
+    /// bytes newly held.
+    #[inline]
+    fn add(&mut self, user: i64, block: i32, mask: u64) -> usize {
+        match self.days.entry((user, block)) {
+            Entry::Occupied(mut o) => {
+                *o.get_mut() |= mask;
+                0
             }
-        };
-        if self.pairs.insert((idx, day)) {
-            grew += 2 * size_of::<(u32, i32)>();
+            Entry::Vacant(v) => {
+                v.insert(mask);
+                if self.days.len() == 1 {
+                    (self.lo_block, self.hi_block) = (block, block);
+                } else {
+                    self.lo_block = self.lo_block.min(block);
+                    self.hi_block = self.hi_block.max(block);
+                }
+                let now = self.days.capacity() * SLOT;
+                let grew = now.saturating_sub(self.bytes);
+                self.bytes = now;
+                grew
+            }
         }
-        self.bytes += grew;
-        grew
     }
 
     fn value(&self, days: Option<u32>) -> Option<f64> {
-        if self.order.is_empty() {
+        if self.days.is_empty() {
             return None;
         }
+        let pairs: u64 = self.days.values().map(|m| m.count_ones() as u64).sum();
+        let users = if self.lo_block == self.hi_block {
+            self.days.len()
+        } else {
+            self.days
+                .keys()
+                .map(|(u, _)| *u)
+                .collect::<HashSet<_>>()
+                .len()
+        };
         let days = match days {
             Some(d) => d as f64,
             None => {
-                let (lo, hi) = self
-                    .pairs
-                    .iter()
-                    .fold((i32::MAX, i32::MIN), |(lo, hi), (_, d)| {
-                        (lo.min(*d), hi.max(*d))
-                    });
-                (hi as i64 - lo as i64 + 1) as f64
+                let day = |block: i32, bit: u32| block as i64 * BLOCK as i64 + bit as i64;
+                let (lo, hi) =
+                    self.days
+                        .iter()
+                        .fold((i64::MAX, i64::MIN), |(lo, hi), ((_, block), mask)| {
+                            (
+                                lo.min(day(*block, mask.trailing_zeros())),
+                                hi.max(day(*block, 63 - mask.leading_zeros())),
+                            )
+                        });
+                (hi - lo + 1) as f64
             }
         };
-        Some(100.0 * (self.pairs.len() as f64 / days) / self.order.len() as f64)
+        Some(100.0 * (pairs as f64 / days) / users as f64)
     }
 }
 
-/// Vectorised accumulator: one [`Group`] per group.
+/// Vectorised accumulator: one [`Group`] per group. String and binary user
+/// ids are interned once per accumulator ([`ByteInterner`]), so each group
+/// holds 8-byte numbers whatever the id length.
 #[derive(Debug)]
 pub struct StickinessGroups {
     days: Option<u32>,
+    /// Whether user ids are integers (state holds them as Int64) rather
+    /// than strings or bytes (state holds LargeBinary).
+    int_users: bool,
+    names: ByteInterner,
     groups: Vec<Group>,
     bytes: usize,
 }
 
 impl StickinessGroups {
-    fn new(days: Option<u32>) -> Self {
+    fn new(days: Option<u32>, user_type: &DataType) -> Self {
         Self {
             days,
+            int_users: KeyColumn::is_int(user_type),
+            names: ByteInterner::default(),
             groups: vec![],
             bytes: 0,
         }
@@ -206,19 +254,96 @@ impl StickinessGroups {
         self.bytes -= out.iter().map(|g| g.bytes).sum::<usize>();
         out
     }
+
+    /// The group-map number of row `i`'s user.
+    #[inline]
+    fn user(&mut self, users: &KeyColumn, i: usize) -> Result<i64> {
+        match users {
+            KeyColumn::Int(v) => Ok(v[i]),
+            other => other
+                .with_key(i, |k| self.names.intern(NAME, k))
+                .map(i64::from),
+        }
+    }
+
+    /// State lists builder: users (Int64 or LargeBinary), blocks, masks.
+    fn state_builder(&self) -> StateBuilder {
+        StateBuilder {
+            users: if self.int_users {
+                UserValues::Int(LargeListBuilder::new(Int64Builder::new()))
+            } else {
+                UserValues::Bytes(LargeListBuilder::new(LargeBinaryBuilder::new()))
+            },
+            blocks: LargeListBuilder::new(Int32Builder::new()),
+            masks: LargeListBuilder::new(Int64Builder::new()),
+        }
+    }
 }
 
-/// Encodes a (user index, day) pair for the state list.
-fn encode(idx: u32, day: i32) -> i64 {
-    ((idx as i64) << 32) | (day as u32 as i64)
+#[derive(Debug)]
+enum UserValues {
+    Int(LargeListBuilder<Int64Builder>),
+    Bytes(LargeListBuilder<LargeBinaryBuilder>),
 }
 
-fn decode(v: i64) -> (u32, i32) {
-    ((v >> 32) as u32, v as u32 as i32)
+#[derive(Debug)]
+struct StateBuilder {
+    users: UserValues,
+    blocks: LargeListBuilder<Int32Builder>,
+    masks: LargeListBuilder<Int64Builder>,
 }
 
-fn day_of(micros: i64) -> i32 {
-    utc_day(micros).clamp(i32::MIN as i64, i32::MAX as i64) as i32
+/// One user id as written to the state.
+#[derive(Debug, Clone, Copy)]
+enum UserRef<'a> {
+    Int(i64),
+    Bytes(&'a [u8]),
+}
+
+impl StateBuilder {
+    fn push(&mut self, user: UserRef, block: i32, mask: u64) -> Result<()> {
+        match (&mut self.users, user) {
+            (UserValues::Int(b), UserRef::Int(v)) => b.values().append_value(v),
+            (UserValues::Bytes(b), UserRef::Bytes(k)) => b.values().append_value(k),
+            (_, user) => {
+                return internal_err!("{NAME}: user id {user:?} does not match the state type");
+            }
+        }
+        self.blocks.values().append_value(block);
+        self.masks.values().append_value(mask as i64);
+        Ok(())
+    }
+
+    fn end_group(&mut self) {
+        match &mut self.users {
+            UserValues::Int(b) => b.append(true),
+            UserValues::Bytes(b) => b.append(true),
+        }
+        self.blocks.append(true);
+        self.masks.append(true);
+    }
+
+    fn finish(mut self) -> Vec<ArrayRef> {
+        let users: ArrayRef = match &mut self.users {
+            UserValues::Int(b) => Arc::new(b.finish()),
+            UserValues::Bytes(b) => Arc::new(b.finish()),
+        };
+        vec![
+            users,
+            Arc::new(self.blocks.finish()),
+            Arc::new(self.masks.finish()),
+        ]
+    }
+}
+
+/// The block of UTC day `day` (days since 1970-01-01) and the day's bit in it.
+#[inline]
+fn block_of(day: i64) -> (i32, u64) {
+    let block = day.div_euclid(BLOCK as i64);
+    (
+        block.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+        1u64 << day.rem_euclid(BLOCK as i64),
+    )
 }
 
 impl GroupsAccumulator for StickinessGroups {
@@ -233,9 +358,24 @@ impl GroupsAccumulator for StickinessGroups {
         let mask = row_mask(values, &[0, 1], opt_filter);
         let users = KeyColumn::new(NAME, "user_id", &values[0])?;
         let times = time_micros(NAME, "event_time", &values[1])?;
+        // Event exports are usually ordered by user or session, so a row
+        // often repeats the previous row's (group, user, day): skip those
+        // without hashing.
+        let mut last: Option<(usize, usize, i64)> = None;
         for_each_row(times.len(), mask.as_ref(), |i| {
-            let g = &mut self.groups[group_indices[i]];
-            self.bytes += users.with_key(i, |k| g.add(k, day_of(times[i])));
+            let g = group_indices[i];
+            let day = utc_day(times[i]);
+            if let Some((row, lg, lday)) = last
+                && lg == g
+                && lday == day
+                && users.same_key(row, i)
+            {
+                return Ok(());
+            }
+            last = Some((i, g, day));
+            let user = self.user(&users, i)?;
+            let (block, bit) = block_of(day);
+            self.bytes += self.groups[g].add(user, block, bit);
             Ok(())
         })
     }
@@ -253,19 +393,19 @@ impl GroupsAccumulator for StickinessGroups {
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let groups = self.take(emit_to);
-        let mut users = LargeListBuilder::new(LargeBinaryBuilder::new());
-        let mut pairs = LargeListBuilder::new(Int64Builder::new());
+        let mut out = self.state_builder();
         for g in &groups {
-            for u in &g.order {
-                users.values().append_value(u);
+            for ((user, block), mask) in &g.days {
+                let user = if self.int_users {
+                    UserRef::Int(*user)
+                } else {
+                    UserRef::Bytes(self.names.get(*user as u32))
+                };
+                out.push(user, *block, *mask)?;
             }
-            users.append(true);
-            for (idx, day) in &g.pairs {
-                pairs.values().append_value(encode(*idx, *day));
-            }
-            pairs.append(true);
+            out.end_group();
         }
-        Ok(vec![Arc::new(users.finish()), Arc::new(pairs.finish())])
+        Ok(out.finish())
     }
 
     fn merge_batch(
@@ -276,17 +416,16 @@ impl GroupsAccumulator for StickinessGroups {
     ) -> Result<()> {
         self.groups.resize_with(total_num_groups, Group::default);
         let users = values[0].as_list::<i64>();
-        let user_keys = users.values().as_binary::<i64>();
-        let user_off = users.value_offsets();
-        let pairs = values[1].as_list::<i64>();
-        let pair_vals = pairs.values().as_primitive::<Int64Type>();
-        let pair_off = pairs.value_offsets();
-        for (row, gi) in group_indices.iter().enumerate() {
-            let base = user_off[row] as usize;
-            let g = &mut self.groups[*gi];
-            for p in pair_off[row] as usize..pair_off[row + 1] as usize {
-                let (idx, day) = decode(pair_vals.value(p));
-                self.bytes += g.add(user_keys.value(base + idx as usize), day);
+        let offsets = users.value_offsets();
+        let users = KeyColumn::new(NAME, "user_id", users.values())?;
+        let blocks = values[1].as_list::<i64>();
+        let blocks = blocks.values().as_primitive::<Int32Type>().values();
+        let masks = values[2].as_list::<i64>();
+        let masks = masks.values().as_primitive::<Int64Type>().values();
+        for (row, g) in group_indices.iter().enumerate() {
+            for p in offsets[row] as usize..offsets[row + 1] as usize {
+                let user = self.user(&users, p)?;
+                self.bytes += self.groups[*g].add(user, blocks[p], masks[p] as u64);
             }
         }
         Ok(())
@@ -306,21 +445,22 @@ impl GroupsAccumulator for StickinessGroups {
             counted[i] = true;
             Ok(())
         })?;
-        let mut users = LargeListBuilder::new(LargeBinaryBuilder::new());
-        let mut pairs = LargeListBuilder::new(Int64Builder::new());
+        let mut out = self.state_builder();
         for (i, c) in counted.iter().enumerate() {
             if *c {
-                ids.with_key(i, |k| users.values().append_value(k));
-                pairs.values().append_value(encode(0, day_of(times[i])));
+                let (block, bit) = block_of(utc_day(times[i]));
+                match &ids {
+                    KeyColumn::Int(v) => out.push(UserRef::Int(v[i]), block, bit)?,
+                    other => other.with_key(i, |k| out.push(UserRef::Bytes(k), block, bit))?,
+                }
             }
-            users.append(true);
-            pairs.append(true);
+            out.end_group();
         }
-        Ok(vec![Arc::new(users.finish()), Arc::new(pairs.finish())])
+        Ok(out.finish())
     }
 
     fn size(&self) -> usize {
-        self.groups.capacity() * size_of::<Group>() + self.bytes
+        self.groups.capacity() * size_of::<Group>() + self.bytes + self.names.size()
     }
 }
 
@@ -335,7 +475,9 @@ pub fn udaf() -> Arc<AggregateUDF> {
 mod tests {
     use super::*;
     use crate::aggregate::testing::{check_agree, check_sizes};
-    use datafusion::arrow::array::{Int64Array, TimestampSecondArray};
+    use datafusion::arrow::array::{
+        Int64Array, StringArray, StringViewArray, TimestampSecondArray,
+    };
 
     const DAY: i64 = 86_400;
 
@@ -376,6 +518,60 @@ mod tests {
                 .collect();
             let t: TimestampSecondArray = (0..n)
                 .map(|i| Some((i as i64 % 31) * DAY + i as i64))
+                .collect();
+            vec![Arc::new(u) as ArrayRef, Arc::new(t) as ArrayRef]
+        });
+    }
+
+    #[test]
+    fn string_ids_and_days_in_different_blocks() {
+        // Days 63 and 64 fall in different 64-day blocks. User "a" is active on
+        // days 63 and 64 (twice), "b" on day 64: pairs {(a,63),(a,64),(b,64)} = 3
+        // over a 2-day span → DAU 1.5; 2 users → 75 %.
+        let ids = [Some("a"), Some("a"), Some("b"), Some("a"), None];
+        let times: ArrayRef = Arc::new(TimestampSecondArray::from(vec![
+            63 * DAY,
+            64 * DAY + 5,
+            64 * DAY,
+            64 * DAY + 7,
+            0,
+        ]));
+        let utf8: ArrayRef = Arc::new(StringArray::from(ids.to_vec()));
+        let view: ArrayRef = Arc::new(StringViewArray::from(ids.to_vec()));
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(1),
+            Some(1),
+            Some(2),
+            Some(1),
+            None,
+        ]));
+        for users in [utf8, view, ints] {
+            assert_eq!(
+                check_agree(&udaf(), &[users, Arc::clone(&times)], &[], 1),
+                vec![ScalarValue::Float64(Some(75.0))]
+            );
+        }
+    }
+
+    #[test]
+    fn days_before_1970() {
+        // 1969-12-31 and 1970-01-01 are consecutive days: one user on both → 100 %.
+        let users: ArrayRef = Arc::new(Int64Array::from(vec![7, 7]));
+        let times: ArrayRef = Arc::new(TimestampSecondArray::from(vec![-1, 0]));
+        assert_eq!(
+            check_agree(&udaf(), &[users, times], &[], 1),
+            vec![ScalarValue::Float64(Some(100.0))]
+        );
+    }
+
+    #[test]
+    fn string_ids_over_many_blocks_agree_on_all_sizes() {
+        check_sizes(&udaf(), &[], |n| {
+            let u: StringArray = (0..n)
+                .map(|i| (i % 7 != 0).then(|| format!("user-{}", i % 41)))
+                .collect();
+            let t: TimestampSecondArray = (0..n)
+                .map(|i| Some((i as i64 % 300 - 100) * DAY + i as i64))
                 .collect();
             vec![Arc::new(u) as ArrayRef, Arc::new(t) as ArrayRef]
         });
