@@ -11,6 +11,11 @@
 //! or zone-less arrays goes further: a value inside the previous value's
 //! period reuses its start, so clustered event times skip the calendar
 //! arithmetic altogether (checked against DataFusion's results in the tests).
+//!
+//! One deliberate difference: DataFusion 55 converts every value to
+//! nanoseconds first, so it rejects second/milli/microsecond timestamps
+//! outside 1677-09-21..2262-04-11 ("out of range"). Arrays of such values are
+//! truncated correctly here instead (scalars still go to DataFusion).
 
 use std::sync::Arc;
 
@@ -27,14 +32,13 @@ use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, Expr, ExpressionPlacement, ReturnFieldArgs, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature,
+    ScalarUDF, ScalarUDFImpl, Signature, StructFieldMapping,
 };
 
-/// Whether `tz` names UTC itself (not merely a zone at offset 0 today).
+/// Whether `tz` names UTC itself (not merely a zone at offset 0 today), as
+/// DataFusion's zone parser spells it.
 fn is_utc(tz: &str) -> bool {
-    ["UTC", "Etc/UTC", "+00:00", "Z"]
-        .iter()
-        .any(|u| tz.eq_ignore_ascii_case(u))
+    matches!(tz, "UTC" | "Etc/UTC" | "+00:00")
 }
 
 /// `value` with its time zone replaced by `tz` (no values change).
@@ -332,6 +336,12 @@ impl ScalarUDFImpl for DateTrunc {
     ) -> Result<Option<Vec<Interval>>> {
         self.imp().propagate_constraints(interval, inputs)
     }
+    fn struct_field_mapping(
+        &self,
+        literal_args: &[Option<ScalarValue>],
+    ) -> Option<StructFieldMapping> {
+        self.imp().struct_field_mapping(literal_args)
+    }
     fn output_ordering(&self, inputs: &[ExprProperties]) -> Result<SortProperties> {
         self.imp().output_ordering(inputs)
     }
@@ -452,6 +462,24 @@ mod tests {
             };
             assert_eq!(m, r, "{g} on a scalar");
         }
+    }
+
+    #[test]
+    fn arrays_outside_the_nanosecond_range_are_truncated() {
+        // 1600-01-15T12:00:00Z; DataFusion 55 rejects it (nanosecond overflow).
+        let a: ArrayRef = Arc::new(
+            PrimitiveArray::<TimestampSecondType>::from(vec![-11_674_843_200]).with_timezone("UTC"),
+        );
+        let ColumnarValue::Array(out) =
+            invoke(&DateTrunc::default(), "month", ColumnarValue::Array(a))
+        else {
+            panic!("array in, array out")
+        };
+        // 1600-01-01T00:00:00Z
+        assert_eq!(
+            out.as_primitive::<TimestampSecondType>().value(0),
+            -11_676_096_000
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BooleanBufferBuilder, Float64Array, LargeStringArray,
-    StringArray, StringViewArray,
+    Array, ArrayRef, AsArray, BinaryArray, BooleanBufferBuilder, Float64Array, LargeBinaryArray,
+    LargeStringArray, StringArray, StringViewArray,
 };
 use datafusion::arrow::buffer::{BooleanBuffer, ScalarBuffer};
 use datafusion::arrow::compute::cast;
@@ -356,8 +356,10 @@ pub enum KeyColumn {
     LargeUtf8(LargeStringArray),
     /// Utf8View ids (DataFusion's default for Parquet strings).
     Utf8View(StringViewArray),
-    /// Binary ids of any kind (Binary, LargeBinary, FixedSizeBinary, BinaryView), as Binary.
+    /// Binary ids of any kind (Binary, FixedSizeBinary, BinaryView), as Binary.
     Binary(BinaryArray),
+    /// LargeBinary ids (e.g. aggregate state), read in place.
+    LargeBinary(LargeBinaryArray),
 }
 
 impl KeyColumn {
@@ -381,10 +383,8 @@ impl KeyColumn {
             DataType::Utf8 => KeyColumn::Utf8(arr.as_string::<i32>().clone()),
             DataType::LargeUtf8 => KeyColumn::LargeUtf8(arr.as_string::<i64>().clone()),
             DataType::Utf8View => KeyColumn::Utf8View(arr.as_string_view().clone()),
-            DataType::Binary
-            | DataType::LargeBinary
-            | DataType::BinaryView
-            | DataType::FixedSizeBinary(_) => {
+            DataType::LargeBinary => KeyColumn::LargeBinary(arr.as_binary::<i64>().clone()),
+            DataType::Binary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
                 KeyColumn::Binary(cast(arr, &DataType::Binary)?.as_binary::<i32>().clone())
             }
             DataType::Dictionary(_, v) => {
@@ -408,6 +408,7 @@ impl KeyColumn {
             KeyColumn::LargeUtf8(s) => s.value(a) == s.value(b),
             KeyColumn::Utf8View(s) => s.value(a) == s.value(b),
             KeyColumn::Binary(s) => s.value(a) == s.value(b),
+            KeyColumn::LargeBinary(s) => s.value(a) == s.value(b),
         }
     }
 
@@ -428,6 +429,7 @@ impl KeyColumn {
             KeyColumn::LargeUtf8(s) => f(s.value(i).as_bytes()),
             KeyColumn::Utf8View(s) => f(s.value(i).as_bytes()),
             KeyColumn::Binary(b) => f(b.value(i)),
+            KeyColumn::LargeBinary(b) => f(b.value(i)),
         }
     }
 }

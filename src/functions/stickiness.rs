@@ -161,8 +161,9 @@ struct Group {
     bytes: usize,
 }
 
-/// Bytes per slot of [`Group::days`] (entry plus control byte).
-const SLOT: usize = size_of::<((i64, i32), u64)>() + 1;
+/// Bytes per entry of [`Group::days`]: the entry and its control byte, with
+/// the table's 1/8 spare buckets.
+const SLOT: usize = (size_of::<((i64, i32), u64)>() + 1) * 8 / 7;
 
 impl Group {
     /// Marks `user` active on the days in `mask` of `block`; returns the
@@ -253,6 +254,15 @@ impl StickinessGroups {
         let out = emit_to.take_needed(&mut self.groups);
         self.bytes -= out.iter().map(|g| g.bytes).sum::<usize>();
         out
+    }
+
+    /// Once every group is emitted no id is referred to any more: drop the
+    /// interned names, so memory is released after emitting or spilling
+    /// everything. Called after the emitted groups' ids were read.
+    fn release_names(&mut self) {
+        if self.groups.is_empty() {
+            self.names = ByteInterner::default();
+        }
     }
 
     /// The group-map number of row `i`'s user.
@@ -383,6 +393,7 @@ impl GroupsAccumulator for StickinessGroups {
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let days = self.days;
         let groups = self.take(emit_to);
+        self.release_names();
         Ok(Arc::new(
             groups
                 .iter()
@@ -405,6 +416,7 @@ impl GroupsAccumulator for StickinessGroups {
             }
             out.end_group();
         }
+        self.release_names();
         Ok(out.finish())
     }
 
