@@ -1,23 +1,23 @@
 //! `arpa(revenue, customer_id)`: average revenue per account.
 
-use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, LargeBinaryBuilder, LargeListBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
-use datafusion::common::Result;
+use datafusion::common::{Result, internal_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Coercion, Documentation, EmitTo,
     GroupsAccumulator, ReversedUDAF, Signature, TypeSignatureClass, Volatility,
 };
+use hashbrown::HashSet;
 
 use crate::aggregate::{SingleGroup, for_each_row, row_mask};
 use crate::docs;
-use crate::util::{KeyColumn, check_finite, finite_or_null, numeric};
+use crate::util::{ByteInterner, KeyColumn, check_finite, finite_or_null, numeric};
 
 const NAME: &str = "arpa";
 
@@ -66,8 +66,10 @@ impl AggregateUDFImpl for Arpa {
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Float64)
     }
-    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(SingleGroup(ArpaGroups::default())))
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(SingleGroup(ArpaGroups::new(
+            args.expr_fields[1].data_type(),
+        ))))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(vec![
@@ -88,9 +90,9 @@ impl AggregateUDFImpl for Arpa {
     }
     fn create_groups_accumulator(
         &self,
-        _args: AccumulatorArgs,
+        args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(ArpaGroups::default()))
+        Ok(Box::new(ArpaGroups::new(args.expr_fields[1].data_type())))
     }
     fn order_sensitivity(&self) -> AggregateOrderSensitivity {
         AggregateOrderSensitivity::Insensitive
@@ -103,31 +105,78 @@ impl AggregateUDFImpl for Arpa {
     }
 }
 
-/// Per group: revenue sum and the set of customers seen.
+/// Per group: revenue sum and the set of customers seen. Integer ids are
+/// kept as themselves; string and binary ids are interned once per
+/// accumulator ([`ByteInterner`]), so a group holds 8 bytes per customer.
 #[derive(Debug, Default)]
 pub struct ArpaGroups {
+    /// Whether customer ids are integers (state holds their 8 little-endian
+    /// bytes) rather than strings or bytes (state holds the bytes).
+    int_ids: bool,
+    names: ByteInterner,
     revenue: Vec<f64>,
-    customers: Vec<HashSet<Box<[u8]>>>,
-    /// Bytes held by each group's keys, and their total (kept O(1) for `size`).
+    customers: Vec<HashSet<i64>>,
+    /// Bytes held by each group's set, and their total (kept O(1) for `size`).
     group_bytes: Vec<usize>,
     key_bytes: usize,
 }
 
+/// Bytes per entry of a customer set: the id and its control byte, with the
+/// table's 1/8 spare buckets.
+const SLOT: usize = (size_of::<i64>() + 1) * 8 / 7;
+
 impl ArpaGroups {
+    fn new(id_type: &DataType) -> Self {
+        Self {
+            int_ids: KeyColumn::is_int(id_type),
+            ..Default::default()
+        }
+    }
+
     fn resize(&mut self, n: usize) {
         self.revenue.resize(n, 0.0);
-        self.customers.resize_with(n, HashSet::new);
+        self.customers.resize_with(n, HashSet::default);
         self.group_bytes.resize(n, 0);
     }
 
-    fn insert(&mut self, g: usize, key: &[u8]) {
+    #[inline]
+    fn insert(&mut self, g: usize, id: i64) {
         let set = &mut self.customers[g];
-        if !set.contains(key) {
-            // the key, its box and the set's slot
-            let b = key.len() + 2 * size_of::<Box<[u8]>>();
-            self.key_bytes += b;
-            self.group_bytes[g] += b;
-            set.insert(key.into());
+        if set.insert(id) {
+            let now = set.capacity() * SLOT;
+            let grew = now.saturating_sub(self.group_bytes[g]);
+            self.group_bytes[g] = now;
+            self.key_bytes += grew;
+        }
+    }
+
+    /// The set member for row `i` of `ids`.
+    #[inline]
+    fn id(&mut self, ids: &KeyColumn, i: usize) -> Result<i64> {
+        match ids {
+            KeyColumn::Int(v) => Ok(v[i]),
+            other => other
+                .with_key(i, |k| self.names.intern(NAME, k))
+                .map(i64::from),
+        }
+    }
+
+    /// Takes the emitted groups' revenue and customer sets.
+    fn take(&mut self, emit_to: EmitTo) -> (Vec<f64>, Vec<HashSet<i64>>) {
+        let revenue = emit_to.take_needed(&mut self.revenue);
+        let customers = emit_to.take_needed(&mut self.customers);
+        self.key_bytes -= emit_to
+            .take_needed(&mut self.group_bytes)
+            .iter()
+            .sum::<usize>();
+        (revenue, customers)
+    }
+
+    /// Once every group is emitted no interned id is referred to any more:
+    /// drop them (called after the emitted groups' ids were read).
+    fn release_names(&mut self) {
+        if self.customers.is_empty() {
+            self.names = ByteInterner::default();
         }
     }
 }
@@ -147,18 +196,15 @@ impl GroupsAccumulator for ArpaGroups {
         for_each_row(revenue.len(), mask.as_ref(), |i| {
             let g = group_indices[i];
             self.revenue[g] += check_finite(NAME, "revenue", revenue[i])?;
-            ids.with_key(i, |k| self.insert(g, k));
+            let id = self.id(&ids, i)?;
+            self.insert(g, id);
             Ok(())
         })
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let revenue = emit_to.take_needed(&mut self.revenue);
-        let customers = emit_to.take_needed(&mut self.customers);
-        self.key_bytes -= emit_to
-            .take_needed(&mut self.group_bytes)
-            .iter()
-            .sum::<usize>();
+        let (revenue, customers) = self.take(emit_to);
+        self.release_names();
         let out: Float64Array = revenue
             .iter()
             .zip(&customers)
@@ -172,19 +218,19 @@ impl GroupsAccumulator for ArpaGroups {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let revenue = emit_to.take_needed(&mut self.revenue);
-        let customers = emit_to.take_needed(&mut self.customers);
-        self.key_bytes -= emit_to
-            .take_needed(&mut self.group_bytes)
-            .iter()
-            .sum::<usize>();
+        let (revenue, customers) = self.take(emit_to);
         let mut list = LargeListBuilder::new(LargeBinaryBuilder::new());
         for set in &customers {
-            for k in set {
-                list.values().append_value(k);
+            for id in set {
+                if self.int_ids {
+                    list.values().append_value(id.to_le_bytes());
+                } else {
+                    list.values().append_value(self.names.get(*id as u32));
+                }
             }
             list.append(true);
         }
+        self.release_names();
         Ok(vec![
             Arc::new(Float64Array::from(revenue)),
             Arc::new(list.finish()),
@@ -207,7 +253,21 @@ impl GroupsAccumulator for ArpaGroups {
                 self.revenue[*g] += revenue.value(row);
             }
             for k in offsets[row] as usize..offsets[row + 1] as usize {
-                self.insert(*g, keys.value(k));
+                let key = keys.value(k);
+                let id = if self.int_ids {
+                    match <[u8; 8]>::try_from(key) {
+                        Ok(b) => i64::from_le_bytes(b),
+                        Err(_) => {
+                            return internal_err!(
+                                "{NAME}: integer customer id state of {} bytes",
+                                key.len()
+                            );
+                        }
+                    }
+                } else {
+                    i64::from(self.names.intern(NAME, key)?)
+                };
+                self.insert(*g, id);
             }
         }
         Ok(())
@@ -244,8 +304,10 @@ impl GroupsAccumulator for ArpaGroups {
 
     fn size(&self) -> usize {
         self.revenue.capacity() * 8
-            + self.customers.capacity() * size_of::<HashSet<Box<[u8]>>>()
+            + self.customers.capacity() * size_of::<HashSet<i64>>()
+            + self.group_bytes.capacity() * size_of::<usize>()
             + self.key_bytes
+            + self.names.size()
     }
 }
 
@@ -290,6 +352,17 @@ mod tests {
         check_sizes(&udaf(), &[], |n| {
             let rev: Float64Array = (0..n).map(|i| (i % 8 != 0).then_some(i as f64)).collect();
             let ids: Int64Array = (0..n).map(|i| Some((i % 37) as i64)).collect();
+            vec![Arc::new(rev) as ArrayRef, Arc::new(ids) as ArrayRef]
+        });
+    }
+
+    #[test]
+    fn string_ids_agree_on_all_sizes() {
+        check_sizes(&udaf(), &[], |n| {
+            let rev: Float64Array = (0..n).map(|i| (i % 9 != 0).then_some(i as f64)).collect();
+            let ids: StringArray = (0..n)
+                .map(|i| (i % 11 != 0).then(|| format!("customer-{}", i % 53)))
+                .collect();
             vec![Arc::new(rev) as ArrayRef, Arc::new(ids) as ArrayRef]
         });
     }
