@@ -19,10 +19,10 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, make_array};
 use datafusion::arrow::datatypes::{
     DataType, Field, FieldRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
+    TimestampSecondType,
 };
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::{ExprSchema, Result, ScalarValue};
@@ -42,34 +42,20 @@ fn is_utc(tz: &str) -> bool {
 }
 
 /// `value` with its time zone replaced by `tz` (no values change).
-fn with_zone(value: ColumnarValue, tz: Option<Arc<str>>) -> ColumnarValue {
-    match value {
-        ColumnarValue::Array(a) => {
-            let a: ArrayRef = match a.data_type() {
-                DataType::Timestamp(TimeUnit::Second, _) => Arc::new(
-                    a.as_primitive::<TimestampSecondType>()
-                        .clone()
-                        .with_timezone_opt(tz),
-                ),
-                DataType::Timestamp(TimeUnit::Millisecond, _) => Arc::new(
-                    a.as_primitive::<TimestampMillisecondType>()
-                        .clone()
-                        .with_timezone_opt(tz),
-                ),
-                DataType::Timestamp(TimeUnit::Microsecond, _) => Arc::new(
-                    a.as_primitive::<TimestampMicrosecondType>()
-                        .clone()
-                        .with_timezone_opt(tz),
-                ),
-                DataType::Timestamp(TimeUnit::Nanosecond, _) => Arc::new(
-                    a.as_primitive::<TimestampNanosecondType>()
-                        .clone()
-                        .with_timezone_opt(tz),
-                ),
-                _ => a,
-            };
-            ColumnarValue::Array(a)
-        }
+fn with_zone(value: ColumnarValue, tz: Option<Arc<str>>) -> Result<ColumnarValue> {
+    Ok(match value {
+        ColumnarValue::Array(a) => match a.data_type() {
+            // Same layout, new type: the buffers are shared, not copied.
+            DataType::Timestamp(unit, _) => {
+                let data = a
+                    .to_data()
+                    .into_builder()
+                    .data_type(DataType::Timestamp(*unit, tz))
+                    .build()?;
+                ColumnarValue::Array(make_array(data))
+            }
+            _ => ColumnarValue::Array(a),
+        },
         ColumnarValue::Scalar(s) => ColumnarValue::Scalar(match s {
             ScalarValue::TimestampSecond(v, _) => ScalarValue::TimestampSecond(v, tz),
             ScalarValue::TimestampMillisecond(v, _) => ScalarValue::TimestampMillisecond(v, tz),
@@ -77,7 +63,7 @@ fn with_zone(value: ColumnarValue, tz: Option<Arc<str>>) -> ColumnarValue {
             ScalarValue::TimestampNanosecond(v, _) => ScalarValue::TimestampNanosecond(v, tz),
             other => other,
         }),
-    }
+    })
 }
 
 fn field_with_zone(field: &FieldRef, tz: Option<Arc<str>>) -> FieldRef {
@@ -292,13 +278,13 @@ impl ScalarUDFImpl for DateTrunc {
             return self.imp().invoke_with_args(args);
         };
         let value = args.args.remove(1);
-        args.args.insert(1, with_zone(value, None));
+        args.args.insert(1, with_zone(value, None)?);
         if let Some(f) = args.arg_fields.get_mut(1) {
             *f = field_with_zone(f, None);
         }
         args.return_field = field_with_zone(&args.return_field, None);
         let out = self.imp().invoke_with_args(args)?;
-        Ok(with_zone(out, Some(zone)))
+        with_zone(out, Some(zone))
     }
     fn with_updated_config(&self, _config: &ConfigOptions) -> Option<ScalarUDF> {
         None
@@ -372,7 +358,7 @@ pub fn replacements() -> Vec<Arc<ScalarUDF>> {
 mod tests {
     use super::*;
     use datafusion::arrow::array::PrimitiveArray;
-    use datafusion::arrow::datatypes::ArrowTimestampType;
+    use datafusion::arrow::datatypes::{ArrowTimestampType, TimestampNanosecondType};
 
     fn invoke(f: &dyn ScalarUDFImpl, granularity: &str, value: ColumnarValue) -> ColumnarValue {
         let arg_fields: Vec<FieldRef> = vec![

@@ -518,6 +518,19 @@ impl ByteInterner {
         Ok(id)
     }
 
+    /// An 8-byte number for row `i`'s key: an integer id itself, any other
+    /// key its interned number. Within one accumulator the column type is
+    /// fixed, so the two kinds never mix.
+    #[inline]
+    pub fn number(&mut self, function: &str, keys: &KeyColumn, i: usize) -> Result<i64> {
+        match keys {
+            KeyColumn::Int(v) => Ok(v[i]),
+            other => other
+                .with_key(i, |k| self.intern(function, k))
+                .map(i64::from),
+        }
+    }
+
     /// Bytes held.
     pub fn size(&self) -> usize {
         self.bytes.capacity()

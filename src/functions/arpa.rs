@@ -150,17 +150,6 @@ impl ArpaGroups {
         }
     }
 
-    /// The set member for row `i` of `ids`.
-    #[inline]
-    fn id(&mut self, ids: &KeyColumn, i: usize) -> Result<i64> {
-        match ids {
-            KeyColumn::Int(v) => Ok(v[i]),
-            other => other
-                .with_key(i, |k| self.names.intern(NAME, k))
-                .map(i64::from),
-        }
-    }
-
     /// Takes the emitted groups' revenue and customer sets.
     fn take(&mut self, emit_to: EmitTo) -> (Vec<f64>, Vec<HashSet<i64>>) {
         let revenue = emit_to.take_needed(&mut self.revenue);
@@ -196,7 +185,7 @@ impl GroupsAccumulator for ArpaGroups {
         for_each_row(revenue.len(), mask.as_ref(), |i| {
             let g = group_indices[i];
             self.revenue[g] += check_finite(NAME, "revenue", revenue[i])?;
-            let id = self.id(&ids, i)?;
+            let id = self.names.number(NAME, &ids, i)?;
             self.insert(g, id);
             Ok(())
         })

@@ -265,17 +265,6 @@ impl StickinessGroups {
         }
     }
 
-    /// The group-map number of row `i`'s user.
-    #[inline]
-    fn user(&mut self, users: &KeyColumn, i: usize) -> Result<i64> {
-        match users {
-            KeyColumn::Int(v) => Ok(v[i]),
-            other => other
-                .with_key(i, |k| self.names.intern(NAME, k))
-                .map(i64::from),
-        }
-    }
-
     /// State lists builder: users (Int64 or LargeBinary), blocks, masks.
     fn state_builder(&self) -> StateBuilder {
         StateBuilder {
@@ -383,7 +372,7 @@ impl GroupsAccumulator for StickinessGroups {
                 return Ok(());
             }
             last = Some((i, g, day));
-            let user = self.user(&users, i)?;
+            let user = self.names.number(NAME, &users, i)?;
             let (block, bit) = block_of(day);
             self.bytes += self.groups[g].add(user, block, bit);
             Ok(())
@@ -436,7 +425,7 @@ impl GroupsAccumulator for StickinessGroups {
         let masks = masks.values().as_primitive::<Int64Type>().values();
         for (row, g) in group_indices.iter().enumerate() {
             for p in offsets[row] as usize..offsets[row + 1] as usize {
-                let user = self.user(&users, p)?;
+                let user = self.names.number(NAME, &users, p)?;
                 self.bytes += self.groups[*g].add(user, blocks[p], masks[p] as u64);
             }
         }
