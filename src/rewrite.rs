@@ -13,6 +13,11 @@
 //! | `ltv(a, c)` | `ltv(a, c, 100, <saasql.ltv_churn_floor>)` |
 //! | `ltv(a, c, m)` | `ltv(a, c, m, <saasql.ltv_churn_floor>)` |
 //!
+//! Constant parameters of saasql aggregates (weights, `scale_max`, `days`)
+//! are then wrapped in one-value dictionaries, which DataFusion expands per
+//! batch without copying the value for every row
+//! ([`constant_literal`](crate::util::constant_literal)).
+//!
 //! Output column names are kept as written (the analyzer restores them).
 //!
 //! The same pass checks the constant parameters of saasql aggregates
@@ -27,8 +32,8 @@ use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
 use datafusion::logical_expr::{Expr, WindowFunctionDefinition, lit};
 
 use crate::config::SaasqlConfig;
-use crate::functions::check_aggregate_constants;
-use crate::util::logical_literals;
+use crate::functions::{check_aggregate_constants, constant_params};
+use crate::util::{constant_literal, logical_literals};
 
 /// The analyzer rewrite that turns `saasql.*` settings into literal arguments.
 #[derive(Debug, Default)]
@@ -63,6 +68,22 @@ fn extra_args(name: &str, args: &[Expr], config: &ConfigOptions) -> Option<Vec<E
     }
 }
 
+/// Wraps the literal constant parameters of aggregate `name` in one-value
+/// dictionaries; true when an argument changed.
+fn wrap_constants(name: &str, args: &mut [Expr]) -> bool {
+    let mut changed = false;
+    for &i in constant_params(name) {
+        if let Some(Expr::Literal(value, meta)) = args.get(i) {
+            let wrapped = constant_literal(value.clone());
+            if wrapped != *value {
+                args[i] = Expr::Literal(wrapped, meta.clone());
+                changed = true;
+            }
+        }
+    }
+    changed
+}
+
 impl FunctionRewrite for SettingsRewrite {
     fn name(&self) -> &str {
         "saasql_settings"
@@ -77,8 +98,9 @@ impl FunctionRewrite for SettingsRewrite {
         Ok(match expr {
             Expr::AggregateFunction(mut f) => {
                 let extra = extra_args(f.func.name(), &f.params.args, config);
-                let changed = extra.is_some();
+                let mut changed = extra.is_some();
                 f.params.args.extend(extra.unwrap_or_default());
+                changed |= wrap_constants(f.func.name(), &mut f.params.args);
                 if check_aggregate_constants(f.func.name(), &logical_literals(&f.params.args))?
                     && f.params.distinct
                 {
@@ -109,8 +131,9 @@ impl FunctionRewrite for SettingsRewrite {
                     return Ok(Transformed::no(Expr::WindowFunction(w)));
                 };
                 let extra = extra_args(&name, &w.params.args, config);
-                let changed = extra.is_some();
+                let mut changed = extra.is_some();
                 w.params.args.extend(extra.unwrap_or_default());
+                changed |= wrap_constants(&name, &mut w.params.args);
                 check_aggregate_constants(&name, &logical_literals(&w.params.args))?;
                 if changed {
                     Transformed::yes(Expr::WindowFunction(w))
@@ -120,5 +143,53 @@ impl FunctionRewrite for SettingsRewrite {
             }
             other => Transformed::no(other),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+
+    use crate::session::context;
+
+    /// The optimised plan of `sql` and its result, as text.
+    async fn plan_and_rows(sql: &str) -> (String, String) {
+        let ctx = context();
+        let df = ctx.sql(sql).await.unwrap();
+        let plan = df.clone().into_optimized_plan().unwrap();
+        let rows = pretty_format_batches(&df.collect().await.unwrap())
+            .unwrap()
+            .to_string();
+        (plan.display_indent().to_string(), rows)
+    }
+
+    #[tokio::test]
+    async fn constant_parameters_reach_the_plan_as_one_value_dictionaries() {
+        let values = "(VALUES ('login', 9), ('export', 10), ('other', 3)) AS t(e, v)";
+        let (plan, rows) = plan_and_rows(&format!(
+            "SELECT engagement_score(e, 'login:1, export:5', 2) AS s, csat(v, 10) AS c FROM {values}"
+        ))
+        .await;
+        assert!(
+            plan.contains(r#"Dictionary(Int8, Utf8("login:1, export:5"))"#),
+            "{plan}"
+        );
+        assert!(plan.contains("Dictionary(Int8, Float64(2))"), "{plan}");
+        assert!(plan.contains("Dictionary(Int8, Float64(10))"), "{plan}");
+        // login 1 + export 5 + other (default 2) = 8; CSAT: mean score 22/3
+        // on a 10-point scale.
+        assert!(rows.contains("| 8.0 | 73.33333333333333 |"), "{rows}");
+
+        let (plan, rows) = plan_and_rows(&format!(
+            "SELECT e, engagement_score(e, 'export:5') OVER (ORDER BY e) AS w FROM {values} ORDER BY e"
+        ))
+        .await;
+        assert!(
+            plan.contains(r#"Dictionary(Int8, Utf8("export:5"))"#),
+            "{plan}"
+        );
+        // Running sums in name order: export 5, login 5, other 5.
+        assert!(rows.contains("| export | 5.0 |"), "{rows}");
+        assert!(rows.contains("| other  | 5.0 |"), "{rows}");
     }
 }

@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
 
 use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
 use crate::docs;
-use crate::util::{constant_arg, numeric, scalar_f64, scalar_str, string};
+use crate::util::{constant, constant_arg, numeric, scalar_f64, scalar_str, string};
 
 /// Parses a weights string such as `'login:1, report_created:5, ticket_opened:-2'`.
 ///
@@ -67,6 +67,9 @@ pub struct Weights {
     default: f64,
     /// Listed events by byte length, for lookups straight from string views.
     by_len: Vec<Vec<ViewKey>>,
+    /// Every weight and the default are whole numbers of at most 2^31 in
+    /// magnitude, so sums over a batch are exact in `i64`.
+    integral: bool,
 }
 
 /// One listed event as a string view would show it.
@@ -117,9 +120,11 @@ impl Weights {
                 weight: *weight,
             });
         }
+        let whole = |w: f64| w.fract() == 0.0 && w.abs() <= f64::from(1u32 << 31);
         Ok(Self {
             source: source.to_string(),
             default,
+            integral: whole(default) && parsed.iter().all(|(_, w)| whole(*w)),
             by_len,
         })
     }
@@ -166,57 +171,156 @@ impl Weights {
     }
 }
 
-/// Weights of the string views seen in one batch, direct-mapped by the whole
-/// 16-byte view. Equal views are equal strings (the same inline bytes, or the
-/// same buffer and offset: Parquet dictionary pages decode every occurrence of
-/// an event name to the same view), so a hit costs one comparison and no byte
-/// reads; a miss falls back to [`Weights::view_weight`].
+/// Weights of the distinct string views of one batch, in an open-addressing
+/// table keyed by the whole 16-byte view. Equal views are equal strings (the
+/// same inline bytes, or the same buffer and offset: Parquet dictionary pages
+/// decode every occurrence of an event name to the same view), so a hit costs
+/// one comparison and no byte reads; the first occurrence of a view is
+/// resolved by [`Weights::view_weight`]. Entries are never evicted, so names
+/// that share a slot do not push each other out; past [`VIEW_TABLE_MAX`]
+/// distinct views (not event-like data) new views are resolved directly.
 #[derive(Debug)]
-struct ViewCache {
+struct ViewTable {
     views: [u128; VIEW_SLOTS],
     weights: [f64; VIEW_SLOTS],
-    filled: u64,
+    used: [bool; VIEW_SLOTS],
+    len: usize,
 }
 
-const VIEW_SLOTS: usize = 64;
+const VIEW_SLOTS: usize = 256;
+const VIEW_TABLE_MAX: usize = VIEW_SLOTS / 2;
 
-impl Default for ViewCache {
+impl Default for ViewTable {
     fn default() -> Self {
         Self {
             views: [0; VIEW_SLOTS],
             weights: [0.0; VIEW_SLOTS],
-            filled: 0,
+            used: [false; VIEW_SLOTS],
+            len: 0,
         }
     }
 }
 
-impl ViewCache {
+impl ViewTable {
     /// The weight of row `i` of `arr`, whose view is `view`.
     #[inline]
     fn weight(&mut self, view: u128, w: &Weights, arr: &StringViewArray, i: usize) -> f64 {
-        let slot = Self::slot(view);
-        if self.filled >> slot & 1 == 1 && self.views[slot] == view {
-            return self.weights[slot];
-        }
-        self.miss(view, w, arr, i)
-    }
-
-    #[inline]
-    fn slot(view: u128) -> usize {
         let mixed = (view as u64 ^ (view >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (mixed >> 58) as usize
+        let mut slot = (mixed >> 56) as usize;
+        // Terminates: at most half the slots are ever used.
+        loop {
+            if !self.used[slot] {
+                return self.insert(slot, view, w, arr, i);
+            }
+            if self.views[slot] == view {
+                return self.weights[slot];
+            }
+            slot = (slot + 1) % VIEW_SLOTS;
+        }
     }
 
     #[cold]
     #[inline(never)]
-    fn miss(&mut self, view: u128, w: &Weights, arr: &StringViewArray, i: usize) -> f64 {
+    fn insert(
+        &mut self,
+        slot: usize,
+        view: u128,
+        w: &Weights,
+        arr: &StringViewArray,
+        i: usize,
+    ) -> f64 {
         let weight = w.view_weight(arr, i);
-        let slot = Self::slot(view);
-        self.views[slot] = view;
-        self.weights[slot] = weight;
-        self.filled |= 1 << slot;
+        if self.len < VIEW_TABLE_MAX {
+            self.views[slot] = view;
+            self.weights[slot] = weight;
+            self.used[slot] = true;
+            self.len += 1;
+        }
         weight
     }
+}
+
+/// The weight of every row of `arr` (any value for rows outside `mask`).
+fn row_weights(arr: &ArrayRef, w: &Weights, mask: Option<&BooleanBuffer>) -> Result<Vec<f64>> {
+    fn strings<'a, S: StringArrayType<'a>>(
+        arr: S,
+        w: &Weights,
+        mask: Option<&BooleanBuffer>,
+    ) -> Result<Vec<f64>> {
+        let mut out = vec![0.0; arr.len()];
+        for_each_row(arr.len(), mask, |i| {
+            out[i] = w.weight(arr.value(i));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+    match arr.data_type() {
+        DataType::Utf8 => strings(arr.as_string::<i32>(), w, mask),
+        DataType::LargeUtf8 => strings(arr.as_string::<i64>(), w, mask),
+        DataType::Utf8View => {
+            let arr = arr.as_string_view();
+            let views = arr.views();
+            let mut table = ViewTable::default();
+            if mask.is_none() {
+                return Ok(views
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| table.weight(*v, w, arr, i))
+                    .collect());
+            }
+            // Views under NULLs may hold anything: look up counted rows only.
+            let mut out = vec![0.0; arr.len()];
+            for_each_row(arr.len(), mask, |i| {
+                out[i] = table.weight(views[i], w, arr, i);
+                Ok(())
+            })?;
+            Ok(out)
+        }
+        DataType::Dictionary(_, _) => {
+            // Weigh each distinct value once, then look rows up by key. Rows
+            // whose value is NULL are outside the mask (logical nulls).
+            let dict = arr.as_any_dictionary();
+            let values = datafusion::arrow::compute::cast(dict.values(), &DataType::Utf8)?;
+            let values = values.as_string::<i32>();
+            let by_key: Vec<f64> = (0..values.len())
+                .map(|k| w.weight(values.value(k)))
+                .collect();
+            // Keys under NULLs may be out of range.
+            Ok(dict
+                .normalized_keys()
+                .iter()
+                .map(|&k| by_key.get(k).copied().unwrap_or(0.0))
+                .collect())
+        }
+        other => exec_err!("engagement_score: event_name must be a string, got {other}"),
+    }
+}
+
+/// Adds `(rows, Σ weight)` of each run of equal group indices to that
+/// group's sums: one store per run instead of a chain of read-modify-writes
+/// through memory per row. `S` is the sum type: `i64` for whole weights
+/// (exact, one-cycle adds), else `f64`.
+fn add_runs<S: Copy + Default + std::ops::AddAssign>(
+    groups: &[usize],
+    rows: impl Iterator<Item = (u64, S)>,
+    to_f64: impl Fn(S) -> f64,
+    sums: &mut [[f64; 2]],
+) {
+    let Some(&first) = groups.first() else {
+        return;
+    };
+    let (mut group, mut n, mut sum) = (first, 0u64, S::default());
+    for (&g, (count, weight)) in groups.iter().zip(rows) {
+        if g != group {
+            sums[group][0] += n as f64;
+            sums[group][1] += to_f64(sum);
+            (group, n, sum) = (g, 0, S::default());
+        }
+        n += count;
+        sum += weight;
+    }
+    sums[group][0] += n as f64;
+    sums[group][1] += to_f64(sum);
 }
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -261,8 +365,8 @@ impl Default for EngagementScore {
             signature: Signature::one_of(
                 vec![
                     TypeSignature::Coercible(vec![event.clone()]),
-                    TypeSignature::Coercible(vec![event.clone(), string()]),
-                    TypeSignature::Coercible(vec![event, string(), numeric()]),
+                    TypeSignature::Coercible(vec![event.clone(), constant(string())]),
+                    TypeSignature::Coercible(vec![event, constant(string()), constant(numeric())]),
                 ],
                 Volatility::Immutable,
             ),
@@ -271,16 +375,13 @@ impl Default for EngagementScore {
     }
 }
 
-fn add_weights<'a, S: StringArrayType<'a>, F: FnMut(usize, [f64; 2])>(
-    arr: S,
-    w: &Weights,
-    mask: Option<&BooleanBuffer>,
-    mut emit: F,
-) -> Result<()> {
-    for_each_row(arr.len(), mask, |i| {
-        emit(i, [1.0, w.weight(arr.value(i))]);
-        Ok(())
-    })
+impl EngagementScore {
+    fn weights(&self) -> Result<&Weights> {
+        match self.weights.as_deref() {
+            Some(w) => Ok(w),
+            None => internal_err!("engagement_score: weights were not configured"),
+        }
+    }
 }
 
 impl SumsKernel<2> for EngagementScore {
@@ -326,55 +427,51 @@ impl SumsKernel<2> for EngagementScore {
         mask: Option<&BooleanBuffer>,
         mut emit: F,
     ) -> Result<()> {
-        let Some(w) = self.weights.as_deref() else {
-            return internal_err!("engagement_score: weights were not configured");
-        };
-        let arr = &args[0];
-        match arr.data_type() {
-            DataType::Utf8 => add_weights(arr.as_string::<i32>(), w, mask, emit),
-            DataType::LargeUtf8 => add_weights(arr.as_string::<i64>(), w, mask, emit),
-            DataType::Utf8View => {
-                // Two tight passes (weigh every view, then add the counted rows)
-                // instead of one loop whose body is too big to inline.
-                let arr = arr.as_string_view();
-                let mut cache = ViewCache::default();
-                let weights: Vec<f64> = arr
-                    .views()
+        let weights = row_weights(&args[0], self.weights()?, mask)?;
+        for_each_row(weights.len(), mask, |i| {
+            emit(i, [1.0, weights[i]]);
+            Ok(())
+        })
+    }
+    fn add_grouped(
+        &self,
+        args: &[ArrayRef],
+        mask: Option<&BooleanBuffer>,
+        group_indices: &[usize],
+        sums: &mut [[f64; 2]],
+    ) -> Result<bool> {
+        let w = self.weights()?;
+        let weights = row_weights(&args[0], w, mask)?;
+        let as_int = |x: f64| x as i64;
+        let int_to_f64 = |s: i64| s as f64;
+        match (mask, w.integral) {
+            (None, true) => add_runs(
+                group_indices,
+                weights.iter().map(|&x| (1, as_int(x))),
+                int_to_f64,
+                sums,
+            ),
+            (None, false) => add_runs(group_indices, weights.iter().map(|&x| (1, x)), |s| s, sums),
+            (Some(m), true) => add_runs(
+                group_indices,
+                weights
                     .iter()
-                    .enumerate()
-                    .map(|(i, v)| cache.weight(*v, w, arr, i))
-                    .collect();
-                for_each_row(arr.len(), mask, |i| {
-                    emit(i, [1.0, weights[i]]);
-                    Ok(())
-                })
-            }
-            DataType::Dictionary(_, _) => {
-                // Weigh each distinct value once, then look rows up by key.
-                let dict = arr.as_any_dictionary();
-                let values = datafusion::arrow::compute::cast(dict.values(), &DataType::Utf8)?;
-                let values = values.as_string::<i32>();
-                let weights: Vec<f64> = (0..values.len())
-                    .map(|k| {
-                        if values.is_null(k) {
-                            0.0
-                        } else {
-                            w.weight(values.value(k))
-                        }
-                    })
-                    .collect();
-                let keys = dict.normalized_keys();
-                let value_nulls = values.logical_nulls();
-                for_each_row(keys.len(), mask, |i| {
-                    let k = keys[i];
-                    if value_nulls.as_ref().is_none_or(|n| n.is_valid(k)) {
-                        emit(i, [1.0, weights[k]]);
-                    }
-                    Ok(())
-                })
-            }
-            other => exec_err!("engagement_score: event_name must be a string, got {other}"),
+                    .zip(m.iter())
+                    .map(|(&x, on)| (u64::from(on), if on { as_int(x) } else { 0 })),
+                int_to_f64,
+                sums,
+            ),
+            (Some(m), false) => add_runs(
+                group_indices,
+                weights
+                    .iter()
+                    .zip(m.iter())
+                    .map(|(&x, on)| (u64::from(on), if on { x } else { 0.0 })),
+                |s| s,
+                sums,
+            ),
         }
+        Ok(true)
     }
     fn finish(&self, s: &[f64; 2]) -> Option<f64> {
         (s[0] > 0.0).then_some(s[1])
@@ -528,6 +625,99 @@ mod tests {
             k.contributions(&[arr], None, |i, c| got.push((i, c[1])))
                 .unwrap();
             assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn grouped_runs_match_row_by_row_sums_on_every_path() {
+        use crate::aggregate::testing::with_args;
+        use datafusion::arrow::array::BooleanArray;
+        use datafusion::logical_expr::EmitTo;
+
+        // 300 distinct names (past the per-batch view table's 128), short and
+        // long, in runs of 1–9 rows per group as in a customer-sorted export,
+        // with NULL events and a FILTER.
+        let names: Vec<String> = (0..300)
+            .map(|i| match i % 3 {
+                0 => format!("e{i}"),
+                _ => format!("a longer event name number {i}"),
+            })
+            .collect();
+        let n = 6000;
+        let mut groups = vec![];
+        for run in 0.. {
+            if groups.len() >= n {
+                break;
+            }
+            groups.extend(std::iter::repeat_n(run % 50, 1 + run * 7 % 9));
+        }
+        groups.truncate(n);
+        let rows: Vec<Option<&str>> = (0..n)
+            .map(|i| (i % 13 != 0).then(|| names[(i / 3 * 31 + i % 3) % 300].as_str()))
+            .collect();
+        let filter = BooleanArray::from((0..n).map(|i| i % 7 != 0).collect::<Vec<_>>());
+        let listed = "e0:2, e3:-1, a longer event name number 1:5, a longer event name number 2:7";
+        let encodings: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(rows.clone())),
+            Arc::new(StringViewArray::from(rows.clone())),
+            Arc::new(rows.iter().copied().collect::<DictionaryArray<Int32Type>>()),
+        ];
+        // Whole weights take the i64 path, a fractional default the f64 one.
+        for default in [1.0, 0.25] {
+            let w = Weights::new(listed, default).unwrap();
+            assert_eq!(w.integral, default == 1.0);
+            for use_filter in [false, true] {
+                let mut want = vec![(0.0, 0.0); 50];
+                for i in 0..n {
+                    if let Some(e) = rows[i]
+                        && (!use_filter || filter.value(i))
+                    {
+                        want[groups[i]].0 += 1.0;
+                        want[groups[i]].1 += w.weight(e);
+                    }
+                }
+                let want: Vec<ScalarValue> = want
+                    .iter()
+                    .map(|&(c, s)| ScalarValue::Float64((c > 0.0).then_some(s)))
+                    .collect();
+                for arr in &encodings {
+                    let lits = [
+                        ScalarValue::from(listed),
+                        ScalarValue::Float64(Some(default)),
+                    ];
+                    let data = [Arc::clone(arr)];
+                    let got = with_args(&data, &lits, DataType::Float64, |args| {
+                        let mut ga = udaf().create_groups_accumulator(args).unwrap();
+                        // Two batches, so runs also continue across a batch.
+                        for (lo, hi) in [(0, n / 2 + 5), (n / 2 + 5, n)] {
+                            let f = use_filter.then(|| filter.slice(lo, hi - lo));
+                            ga.update_batch(
+                                &[arr.slice(lo, hi - lo)],
+                                &groups[lo..hi],
+                                f.as_ref(),
+                                50,
+                            )
+                            .unwrap();
+                        }
+                        ga.evaluate(EmitTo::All).unwrap()
+                    });
+                    let got: Vec<ScalarValue> = (0..50)
+                        .map(|g| ScalarValue::try_from_array(&got, g).unwrap())
+                        .collect();
+                    for (g, (a, b)) in got.iter().zip(&want).enumerate() {
+                        match (a, b) {
+                            (ScalarValue::Float64(Some(x)), ScalarValue::Float64(Some(y))) => {
+                                assert!(
+                                    (x - y).abs() < 1e-9,
+                                    "{} group {g}: {x} vs {y}",
+                                    arr.data_type()
+                                )
+                            }
+                            _ => assert_eq!(a, b, "{} group {g}", arr.data_type()),
+                        }
+                    }
+                }
+            }
         }
     }
 }
