@@ -187,8 +187,8 @@ struct ViewTable {
     len: usize,
 }
 
-const VIEW_SLOTS: usize = 256;
-const VIEW_TABLE_MAX: usize = VIEW_SLOTS / 2;
+const VIEW_SLOTS: usize = 1024;
+const VIEW_TABLE_MAX: usize = VIEW_SLOTS / 4;
 
 impl Default for ViewTable {
     fn default() -> Self {
@@ -206,8 +206,8 @@ impl ViewTable {
     #[inline]
     fn weight(&mut self, view: u128, w: &Weights, arr: &StringViewArray, i: usize) -> f64 {
         let mixed = (view as u64 ^ (view >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut slot = (mixed >> 56) as usize;
-        // Terminates: at most half the slots are ever used.
+        let mut slot = (mixed >> 54) as usize;
+        // Terminates: at most a quarter of the slots are ever used.
         loop {
             if !self.used[slot] {
                 return self.insert(slot, view, w, arr, i);
@@ -321,6 +321,35 @@ fn add_runs<S: Copy + Default + std::ops::AddAssign>(
     }
     sums[group][0] += n as f64;
     sums[group][1] += to_f64(sum);
+}
+
+/// Adds rows of `weights` (one per row; rows outside `mask` do not count) to
+/// their groups, summing in `i64` when every weight is whole.
+fn add_weighted(
+    groups: &[usize],
+    weights: impl Iterator<Item = f64>,
+    mask: Option<&BooleanBuffer>,
+    integral: bool,
+    sums: &mut [[f64; 2]],
+) {
+    let int = |s: i64| s as f64;
+    let float = |s: f64| s;
+    match (mask, integral) {
+        (None, true) => add_runs(groups, weights.map(|x| (1, x as i64)), int, sums),
+        (None, false) => add_runs(groups, weights.map(|x| (1, x)), float, sums),
+        (Some(m), true) => {
+            let rows = weights
+                .zip(m.iter())
+                .map(|(x, on)| (u64::from(on), if on { x as i64 } else { 0 }));
+            add_runs(groups, rows, int, sums)
+        }
+        (Some(m), false) => {
+            let rows = weights
+                .zip(m.iter())
+                .map(|(x, on)| (u64::from(on), if on { x } else { 0.0 }));
+            add_runs(groups, rows, float, sums)
+        }
+    }
 }
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -441,35 +470,20 @@ impl SumsKernel<2> for EngagementScore {
         sums: &mut [[f64; 2]],
     ) -> Result<bool> {
         let w = self.weights()?;
-        let weights = row_weights(&args[0], w, mask)?;
-        let as_int = |x: f64| x as i64;
-        let int_to_f64 = |s: i64| s as f64;
-        match (mask, w.integral) {
-            (None, true) => add_runs(
-                group_indices,
-                weights.iter().map(|&x| (1, as_int(x))),
-                int_to_f64,
-                sums,
-            ),
-            (None, false) => add_runs(group_indices, weights.iter().map(|&x| (1, x)), |s| s, sums),
-            (Some(m), true) => add_runs(
-                group_indices,
-                weights
-                    .iter()
-                    .zip(m.iter())
-                    .map(|(&x, on)| (u64::from(on), if on { as_int(x) } else { 0 })),
-                int_to_f64,
-                sums,
-            ),
-            (Some(m), false) => add_runs(
-                group_indices,
-                weights
-                    .iter()
-                    .zip(m.iter())
-                    .map(|(&x, on)| (u64::from(on), if on { x } else { 0.0 })),
-                |s| s,
-                sums,
-            ),
+        let arr = &args[0];
+        if mask.is_none() && *arr.data_type() == DataType::Utf8View {
+            // One pass: weigh each view as its row is added to its group.
+            let arr = arr.as_string_view();
+            let mut table = ViewTable::default();
+            let weights = arr
+                .views()
+                .iter()
+                .enumerate()
+                .map(move |(i, v)| table.weight(*v, w, arr, i));
+            add_weighted(group_indices, weights, None, w.integral, sums);
+        } else {
+            let weights = row_weights(arr, w, mask)?;
+            add_weighted(group_indices, weights.into_iter(), mask, w.integral, sums);
         }
         Ok(true)
     }
@@ -634,10 +648,10 @@ mod tests {
         use datafusion::arrow::array::BooleanArray;
         use datafusion::logical_expr::EmitTo;
 
-        // 300 distinct names (past the per-batch view table's 128), short and
+        // 600 distinct names (past the per-batch view table's 256), short and
         // long, in runs of 1–9 rows per group as in a customer-sorted export,
         // with NULL events and a FILTER.
-        let names: Vec<String> = (0..300)
+        let names: Vec<String> = (0..600)
             .map(|i| match i % 3 {
                 0 => format!("e{i}"),
                 _ => format!("a longer event name number {i}"),
@@ -652,68 +666,74 @@ mod tests {
             groups.extend(std::iter::repeat_n(run % 50, 1 + run * 7 % 9));
         }
         groups.truncate(n);
-        let rows: Vec<Option<&str>> = (0..n)
-            .map(|i| (i % 13 != 0).then(|| names[(i / 3 * 31 + i % 3) % 300].as_str()))
-            .collect();
-        let filter = BooleanArray::from((0..n).map(|i| i % 7 != 0).collect::<Vec<_>>());
-        let listed = "e0:2, e3:-1, a longer event name number 1:5, a longer event name number 2:7";
-        let encodings: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(rows.clone())),
-            Arc::new(StringViewArray::from(rows.clone())),
-            Arc::new(rows.iter().copied().collect::<DictionaryArray<Int32Type>>()),
-        ];
-        // Whole weights take the i64 path, a fractional default the f64 one.
-        for default in [1.0, 0.25] {
-            let w = Weights::new(listed, default).unwrap();
-            assert_eq!(w.integral, default == 1.0);
-            for use_filter in [false, true] {
-                let mut want = vec![(0.0, 0.0); 50];
-                for i in 0..n {
-                    if let Some(e) = rows[i]
-                        && (!use_filter || filter.value(i))
-                    {
-                        want[groups[i]].0 += 1.0;
-                        want[groups[i]].1 += w.weight(e);
-                    }
-                }
-                let want: Vec<ScalarValue> = want
-                    .iter()
-                    .map(|&(c, s)| ScalarValue::Float64((c > 0.0).then_some(s)))
-                    .collect();
-                for arr in &encodings {
-                    let lits = [
-                        ScalarValue::from(listed),
-                        ScalarValue::Float64(Some(default)),
-                    ];
-                    let data = [Arc::clone(arr)];
-                    let got = with_args(&data, &lits, DataType::Float64, |args| {
-                        let mut ga = udaf().create_groups_accumulator(args).unwrap();
-                        // Two batches, so runs also continue across a batch.
-                        for (lo, hi) in [(0, n / 2 + 5), (n / 2 + 5, n)] {
-                            let f = use_filter.then(|| filter.slice(lo, hi - lo));
-                            ga.update_batch(
-                                &[arr.slice(lo, hi - lo)],
-                                &groups[lo..hi],
-                                f.as_ref(),
-                                50,
-                            )
-                            .unwrap();
+        // Without NULLs or a FILTER, string views take a one-pass path.
+        for with_nulls in [true, false] {
+            let rows: Vec<Option<&str>> = (0..n)
+                .map(|i| {
+                    (i % 13 != 0 || !with_nulls).then(|| names[(i / 3 * 31 + i % 3) % 600].as_str())
+                })
+                .collect();
+            let filter = BooleanArray::from((0..n).map(|i| i % 7 != 0).collect::<Vec<_>>());
+            let listed =
+                "e0:2, e3:-1, a longer event name number 1:5, a longer event name number 2:7";
+            let encodings: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from(rows.clone())),
+                Arc::new(StringViewArray::from(rows.clone())),
+                Arc::new(rows.iter().copied().collect::<DictionaryArray<Int32Type>>()),
+            ];
+            // Whole weights take the i64 path, a fractional default the f64 one.
+            for default in [1.0, 0.25] {
+                let w = Weights::new(listed, default).unwrap();
+                assert_eq!(w.integral, default == 1.0);
+                for use_filter in [false, true] {
+                    let mut want = vec![(0.0, 0.0); 50];
+                    for i in 0..n {
+                        if let Some(e) = rows[i]
+                            && (!use_filter || filter.value(i))
+                        {
+                            want[groups[i]].0 += 1.0;
+                            want[groups[i]].1 += w.weight(e);
                         }
-                        ga.evaluate(EmitTo::All).unwrap()
-                    });
-                    let got: Vec<ScalarValue> = (0..50)
-                        .map(|g| ScalarValue::try_from_array(&got, g).unwrap())
+                    }
+                    let want: Vec<ScalarValue> = want
+                        .iter()
+                        .map(|&(c, s)| ScalarValue::Float64((c > 0.0).then_some(s)))
                         .collect();
-                    for (g, (a, b)) in got.iter().zip(&want).enumerate() {
-                        match (a, b) {
-                            (ScalarValue::Float64(Some(x)), ScalarValue::Float64(Some(y))) => {
-                                assert!(
-                                    (x - y).abs() < 1e-9,
-                                    "{} group {g}: {x} vs {y}",
-                                    arr.data_type()
+                    for arr in &encodings {
+                        let lits = [
+                            ScalarValue::from(listed),
+                            ScalarValue::Float64(Some(default)),
+                        ];
+                        let data = [Arc::clone(arr)];
+                        let got = with_args(&data, &lits, DataType::Float64, |args| {
+                            let mut ga = udaf().create_groups_accumulator(args).unwrap();
+                            // Two batches, so runs also continue across a batch.
+                            for (lo, hi) in [(0, n / 2 + 5), (n / 2 + 5, n)] {
+                                let f = use_filter.then(|| filter.slice(lo, hi - lo));
+                                ga.update_batch(
+                                    &[arr.slice(lo, hi - lo)],
+                                    &groups[lo..hi],
+                                    f.as_ref(),
+                                    50,
                                 )
+                                .unwrap();
                             }
-                            _ => assert_eq!(a, b, "{} group {g}", arr.data_type()),
+                            ga.evaluate(EmitTo::All).unwrap()
+                        });
+                        let got: Vec<ScalarValue> = (0..50)
+                            .map(|g| ScalarValue::try_from_array(&got, g).unwrap())
+                            .collect();
+                        for (g, (a, b)) in got.iter().zip(&want).enumerate() {
+                            match (a, b) {
+                                (ScalarValue::Float64(Some(x)), ScalarValue::Float64(Some(y))) => {
+                                    assert!(
+                                        (x - y).abs() < 1e-9,
+                                        "{} group {g}: {x} vs {y}",
+                                        arr.data_type()
+                                    )
+                                }
+                                _ => assert_eq!(a, b, "{} group {g}", arr.data_type()),
+                            }
                         }
                     }
                 }

@@ -101,14 +101,12 @@ pub fn check_aggregate_constants(name: &str, literals: &[Option<ScalarValue>]) -
     Ok(true)
 }
 
-/// Argument positions of a saasql aggregate that must be constants (weights,
-/// `scale_max`, `days`); the analyzer passes them as one-value dictionaries
-/// (see [`crate::util::constant_literal`]).
-pub fn constant_params(name: &str) -> &'static [usize] {
+/// Argument positions of a saasql aggregate that take a constant string (the
+/// weights); the analyzer passes them as one-value dictionaries (see
+/// [`crate::util::constant_literal`]).
+pub fn string_constant_params(name: &str) -> &'static [usize] {
     match name {
-        "engagement_score" => &[1, 2],
-        "csat" | "csat_top2box" | "customer_effort_score" => &[1],
-        "stickiness" => &[2],
+        "engagement_score" => &[1],
         _ => &[],
     }
 }

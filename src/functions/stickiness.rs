@@ -20,8 +20,8 @@ use hashbrown::{HashMap, HashSet};
 use crate::aggregate::{SingleGroup, for_each_row, row_mask};
 use crate::docs;
 use crate::util::{
-    ByteInterner, KeyColumn, constant, constant_arg, fmt_num, numeric, physical_literals,
-    scalar_f64, time, time_micros, utc_day,
+    ByteInterner, KeyColumn, constant_arg, fmt_num, numeric, physical_literals, scalar_f64, time,
+    time_micros, utc_day,
 };
 
 const NAME: &str = "stickiness";
@@ -60,7 +60,7 @@ impl Default for Stickiness {
             signature: Signature::one_of(
                 vec![
                     TypeSignature::Coercible(vec![user.clone(), time()]),
-                    TypeSignature::Coercible(vec![user, time(), constant(numeric())]),
+                    TypeSignature::Coercible(vec![user, time(), numeric()]),
                 ],
                 Volatility::Immutable,
             ),

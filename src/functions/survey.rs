@@ -8,7 +8,7 @@ use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{Documentation, Signature, TypeSignature, Volatility};
 
 use crate::aggregate::{SumsKernel, for_each_row};
-use crate::util::{constant, fmt_num, numeric, scale_max_param};
+use crate::util::{fmt_num, numeric, scale_max_param};
 
 /// Which survey metric a [`SurveyKernel`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,7 +47,7 @@ impl SurveyKernel {
             signature: Signature::one_of(
                 vec![
                     TypeSignature::Coercible(vec![numeric()]),
-                    TypeSignature::Coercible(vec![numeric(), constant(numeric())]),
+                    TypeSignature::Coercible(vec![numeric(), numeric()]),
                 ],
                 Volatility::Immutable,
             ),
