@@ -64,8 +64,9 @@ pub trait SumsKernel<const K: usize>:
         emit: F,
     ) -> Result<()>;
     /// GROUP BY fast path: adds each counted row's contribution to
-    /// `sums[group_indices[row]]`, as [`Self::contributions`] would, and
-    /// returns `Ok(true)`; `Ok(false)` (the default) means "use
+    /// `sums[group_indices[row]]`, as [`Self::contributions`] would (equal up
+    /// to the rounding of fractional sums, which may be added in another
+    /// order), and returns `Ok(true)`; `Ok(false)` (the default) means "use
     /// `contributions`".
     fn add_grouped(
         &self,
@@ -277,7 +278,8 @@ impl<T: SumsKernel<K>, const K: usize> GroupsAccumulator for SumsGroupsAccumulat
         }
         // Rows of one group often come in runs (exports sorted or clustered
         // by customer): sum a run in registers and store it once, instead of
-        // a load-add-store chain through memory for every row.
+        // a load-add-store chain through memory for every row. Fractional
+        // sums may round differently in the last bit from row-by-row adding.
         let sums = &mut self.sums;
         let mut run_group = usize::MAX;
         let mut run = [0.0; K];

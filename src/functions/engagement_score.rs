@@ -8,13 +8,11 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArrayType, String
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, exec_err, internal_err, plan_err};
-use datafusion::logical_expr::{
-    AggregateUDF, Documentation, EncodingPreservation, Signature, TypeSignature, Volatility,
-};
+use datafusion::logical_expr::{AggregateUDF, Documentation, Signature, TypeSignature, Volatility};
 
 use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
 use crate::docs;
-use crate::util::{constant, constant_arg, numeric, scalar_f64, scalar_str, string};
+use crate::util::{constant_arg, keep_dictionary, numeric, scalar_f64, scalar_str, string};
 
 /// Parses a weights string such as `'login:1, report_created:5, ticket_opened:-2'`.
 ///
@@ -68,7 +66,9 @@ pub struct Weights {
     /// Listed events by byte length, for lookups straight from string views.
     by_len: Vec<Vec<ViewKey>>,
     /// Every weight and the default are whole numbers of at most 2^31 in
-    /// magnitude, so sums over a batch are exact in `i64`.
+    /// magnitude, so a run's sum is exact in `i64`, and exact again as the
+    /// `f64` added to the group for runs of up to 2^22 rows (batches are far
+    /// shorter).
     integral: bool,
 }
 
@@ -178,7 +178,10 @@ impl Weights {
 /// one comparison and no byte reads; the first occurrence of a view is
 /// resolved by [`Weights::view_weight`]. Entries are never evicted, so names
 /// that share a slot do not push each other out; past [`VIEW_TABLE_MAX`]
-/// distinct views (not event-like data) new views are resolved directly.
+/// distinct views new views are resolved directly (long names from sources
+/// that do not share views, such as CSV or plain-encoded Parquet, get a view
+/// per row and end up there: slower, never wrong). Batches shorter than
+/// `VIEW_TABLE_MAX` (window frames) skip the table and its set-up.
 #[derive(Debug)]
 struct ViewTable {
     views: [u128; VIEW_SLOTS],
@@ -189,6 +192,7 @@ struct ViewTable {
 
 const VIEW_SLOTS: usize = 1024;
 const VIEW_TABLE_MAX: usize = VIEW_SLOTS / 4;
+const _: () = assert!(VIEW_SLOTS.is_power_of_two());
 
 impl Default for ViewTable {
     fn default() -> Self {
@@ -206,7 +210,7 @@ impl ViewTable {
     #[inline]
     fn weight(&mut self, view: u128, w: &Weights, arr: &StringViewArray, i: usize) -> f64 {
         let mixed = (view as u64 ^ (view >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut slot = (mixed >> 54) as usize;
+        let mut slot = (mixed >> (64 - VIEW_SLOTS.trailing_zeros())) as usize;
         // Terminates: at most a quarter of the slots are ever used.
         loop {
             if !self.used[slot] {
@@ -215,7 +219,7 @@ impl ViewTable {
             if self.views[slot] == view {
                 return self.weights[slot];
             }
-            slot = (slot + 1) % VIEW_SLOTS;
+            slot = (slot + 1) & (VIEW_SLOTS - 1);
         }
     }
 
@@ -260,6 +264,14 @@ fn row_weights(arr: &ArrayRef, w: &Weights, mask: Option<&BooleanBuffer>) -> Res
         DataType::Utf8View => {
             let arr = arr.as_string_view();
             let views = arr.views();
+            if arr.len() < VIEW_TABLE_MAX {
+                let mut out = vec![0.0; arr.len()];
+                for_each_row(arr.len(), mask, |i| {
+                    out[i] = w.view_weight(arr, i);
+                    Ok(())
+                })?;
+                return Ok(out);
+            }
             let mut table = ViewTable::default();
             if mask.is_none() {
                 return Ok(views
@@ -280,17 +292,16 @@ fn row_weights(arr: &ArrayRef, w: &Weights, mask: Option<&BooleanBuffer>) -> Res
             // Weigh each distinct value once, then look rows up by key. Rows
             // whose value is NULL are outside the mask (logical nulls).
             let dict = arr.as_any_dictionary();
+            if dict.values().is_empty() {
+                // Every row is NULL (normalized_keys needs a value).
+                return Ok(vec![0.0; arr.len()]);
+            }
             let values = datafusion::arrow::compute::cast(dict.values(), &DataType::Utf8)?;
             let values = values.as_string::<i32>();
             let by_key: Vec<f64> = (0..values.len())
                 .map(|k| w.weight(values.value(k)))
                 .collect();
-            // Keys under NULLs may be out of range.
-            Ok(dict
-                .normalized_keys()
-                .iter()
-                .map(|&k| by_key.get(k).copied().unwrap_or(0.0))
-                .collect())
+            Ok(dict.normalized_keys().iter().map(|&k| by_key[k]).collect())
         }
         other => exec_err!("engagement_score: event_name must be a string, got {other}"),
     }
@@ -389,13 +400,13 @@ pub struct EngagementScore {
 
 impl Default for EngagementScore {
     fn default() -> Self {
-        let event = string().with_encoding_preservation(EncodingPreservation::dictionary());
+        let event = keep_dictionary(string());
         Self {
             signature: Signature::one_of(
                 vec![
                     TypeSignature::Coercible(vec![event.clone()]),
-                    TypeSignature::Coercible(vec![event.clone(), constant(string())]),
-                    TypeSignature::Coercible(vec![event, constant(string()), constant(numeric())]),
+                    TypeSignature::Coercible(vec![event.clone(), keep_dictionary(string())]),
+                    TypeSignature::Coercible(vec![event, keep_dictionary(string()), numeric()]),
                 ],
                 Volatility::Immutable,
             ),
@@ -471,7 +482,7 @@ impl SumsKernel<2> for EngagementScore {
     ) -> Result<bool> {
         let w = self.weights()?;
         let arr = &args[0];
-        if mask.is_none() && *arr.data_type() == DataType::Utf8View {
+        if mask.is_none() && *arr.data_type() == DataType::Utf8View && arr.len() >= VIEW_TABLE_MAX {
             // One pass: weigh each view as its row is added to its group.
             let arr = arr.as_string_view();
             let mut table = ViewTable::default();
@@ -565,6 +576,17 @@ mod tests {
     }
 
     #[test]
+    fn all_null_dictionary_with_no_values_gives_null() {
+        // An outer join pads with NULL dictionary arrays that have no values.
+        let nulls = datafusion::arrow::array::new_null_array(
+            &DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            300,
+        );
+        let out = check_agree(&udaf(), &[nulls], &w("login:1"), 3);
+        assert_eq!(out, vec![ScalarValue::Float64(None); 3]);
+    }
+
+    #[test]
     fn view_lookup_matches_the_map_for_short_long_and_unlisted_events() {
         let w = Weights::new(
             "a:1, twelve_bytes:2, thirteen_byte:3, teammate_invited:10, twelve_bytez:4",
@@ -606,9 +628,9 @@ mod tests {
     }
 
     #[test]
-    fn cached_view_weights_tell_apart_long_names_with_one_prefix() {
+    fn view_table_tells_apart_long_names_with_one_prefix() {
         // Long names sharing length and 4-byte prefix, repeated so most rows hit
-        // the per-batch cache; the cache must never hand one name's weight to
+        // the per-batch view table; it must never hand one name's weight to
         // another.
         let w = Weights::new("teammate_invited:10, teammate_invitex:3, login:1", 0.0).unwrap();
         let names = [
