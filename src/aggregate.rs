@@ -516,6 +516,54 @@ pub mod testing {
             let mut ga = udaf.create_groups_accumulator(args.clone()).unwrap();
             ga.update_batch(data, &idx, None, groups).unwrap();
             let direct = ga.evaluate(EmitTo::All).unwrap();
+            let close_to_direct = |other: &ArrayRef| {
+                for g in 0..groups {
+                    assert_close(
+                        &ScalarValue::try_from_array(&direct, g).unwrap(),
+                        &ScalarValue::try_from_array(other, g).unwrap(),
+                        g,
+                    );
+                }
+            };
+            // the same rows ordered by group, so each group is one run (as in
+            // an export sorted by customer)
+            let mut order: Vec<u32> = (0..len as u32).collect();
+            order.sort_by_key(|&i| idx[i as usize]);
+            let order = datafusion::arrow::array::UInt32Array::from(order);
+            let runs: Vec<ArrayRef> = data
+                .iter()
+                .map(|a| datafusion::arrow::compute::take(a, &order, None).unwrap())
+                .collect();
+            let run_idx: Vec<usize> = order.values().iter().map(|&i| idx[i as usize]).collect();
+            let mut ra = udaf.create_groups_accumulator(args.clone()).unwrap();
+            ra.update_batch(&runs, &run_idx, None, groups).unwrap();
+            close_to_direct(&ra.evaluate(EmitTo::All).unwrap());
+            // a FILTER gives the same as filtering the rows first
+            let keep = BooleanArray::from((0..len).map(|i| i % 3 != 1).collect::<Vec<_>>());
+            let mut fa = udaf.create_groups_accumulator(args.clone()).unwrap();
+            fa.update_batch(&runs, &run_idx, Some(&keep), groups)
+                .unwrap();
+            let kept: Vec<ArrayRef> = runs
+                .iter()
+                .map(|a| datafusion::arrow::compute::filter(a, &keep).unwrap())
+                .collect();
+            let kept_idx: Vec<usize> = (0..len)
+                .filter(|&i| keep.value(i))
+                .map(|i| run_idx[i])
+                .collect();
+            let mut pa = udaf.create_groups_accumulator(args.clone()).unwrap();
+            pa.update_batch(&kept, &kept_idx, None, groups).unwrap();
+            let (filtered, prefiltered) = (
+                fa.evaluate(EmitTo::All).unwrap(),
+                pa.evaluate(EmitTo::All).unwrap(),
+            );
+            for g in 0..groups {
+                assert_close(
+                    &ScalarValue::try_from_array(&prefiltered, g).unwrap(),
+                    &ScalarValue::try_from_array(&filtered, g).unwrap(),
+                    g,
+                );
+            }
             // emitting the first groups early (EmitTo::First) gives the same values,
             // both for evaluate and for state merged elsewhere
             if groups > 1 {
