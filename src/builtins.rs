@@ -450,38 +450,32 @@ mod tests {
         }
     }
 
-    #[test]
-    fn arrays_outside_the_nanosecond_range_are_truncated() {
-        // 1600-01-15T12:00:00Z; DataFusion 55 rejects it (nanosecond overflow).
-        let a: ArrayRef = Arc::new(
-            PrimitiveArray::<TimestampSecondType>::from(vec![-11_674_843_200]).with_timezone("UTC"),
-        );
+    /// `date_trunc('month', v)` of one UTC timestamp array value of type `T`.
+    fn month_of<T: ArrowTimestampType>(v: i64) -> i64 {
+        let a: ArrayRef = Arc::new(PrimitiveArray::<T>::from_iter_values([v]).with_timezone("UTC"));
         let ColumnarValue::Array(out) =
             invoke(&DateTrunc::default(), "month", ColumnarValue::Array(a))
         else {
             panic!("array in, array out")
         };
-        // 1600-01-01T00:00:00Z
+        out.as_primitive::<T>().value(0)
+    }
+
+    #[test]
+    fn arrays_outside_the_nanosecond_range_are_truncated() {
+        // 1600-01-15T12:00:00Z → 1600-01-01; DataFusion 55 rejects it
+        // (nanosecond overflow).
         assert_eq!(
-            out.as_primitive::<TimestampSecondType>().value(0),
+            month_of::<TimestampSecondType>(-11_674_843_200),
             -11_676_096_000
         );
     }
 
     #[test]
     fn month_of_a_utc_timestamp() {
-        let a: ArrayRef = Arc::new(
-            PrimitiveArray::<TimestampMicrosecondType>::from(vec![1_741_000_000_000_000])
-                .with_timezone("UTC"),
-        );
-        let ColumnarValue::Array(out) =
-            invoke(&DateTrunc::default(), "month", ColumnarValue::Array(a))
-        else {
-            panic!("array in, array out")
-        };
         // 2025-03-03T11:06:40Z → 2025-03-01T00:00:00Z
         assert_eq!(
-            out.as_primitive::<TimestampMicrosecondType>().value(0),
+            month_of::<TimestampMicrosecondType>(1_741_000_000_000_000),
             1_740_787_200_000_000
         );
     }

@@ -462,47 +462,6 @@ impl KeyColumn {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn map_floats_gives_null_for_null_rows_and_scalar_for_scalars() {
-        let arr: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.0), None, Some(3.0)]));
-        let out = map_floats::<1>(&[ColumnarValue::Array(arr)], 3, |[v]| Ok(Some(v * 2.0)))
-            .unwrap()
-            .to_array(3)
-            .unwrap();
-        let out = out.as_primitive::<Float64Type>();
-        assert_eq!(out.value(0), 2.0);
-        assert!(out.is_null(1));
-        assert_eq!(out.value(2), 6.0);
-
-        let s = map_floats::<1>(
-            &[ColumnarValue::Scalar(ScalarValue::Float64(Some(2.0)))],
-            10,
-            |[v]| Ok(Some(v + 1.0)),
-        )
-        .unwrap();
-        assert!(matches!(
-            s,
-            ColumnarValue::Scalar(ScalarValue::Float64(Some(3.0)))
-        ));
-    }
-
-    #[test]
-    fn time_micros_normalises_units_and_days() {
-        let arr: ArrayRef = Arc::new(
-            datafusion::arrow::array::TimestampSecondArray::from(vec![86_400])
-                .with_timezone("+05:00"),
-        );
-        let v = time_micros("f", "t", &arr).unwrap();
-        assert_eq!(v.to_vec(), vec![86_400_000_000]);
-        assert_eq!(utc_day(v[0]), 1);
-        assert_eq!(utc_day(-1), -1);
-    }
-}
-
 /// Distinct byte keys (user or customer ids), each stored once in one buffer
 /// and numbered densely in first-seen order, so per-group state can hold a
 /// small integer instead of a copy of the key.
@@ -571,4 +530,45 @@ fn key_at<'a>(bytes: &'a [u8], ends: &[usize], id: u32) -> &'a [u8] {
     let i = id as usize;
     let start = if i == 0 { 0 } else { ends[i - 1] };
     &bytes[start..ends[i]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_floats_gives_null_for_null_rows_and_scalar_for_scalars() {
+        let arr: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.0), None, Some(3.0)]));
+        let out = map_floats::<1>(&[ColumnarValue::Array(arr)], 3, |[v]| Ok(Some(v * 2.0)))
+            .unwrap()
+            .to_array(3)
+            .unwrap();
+        let out = out.as_primitive::<Float64Type>();
+        assert_eq!(out.value(0), 2.0);
+        assert!(out.is_null(1));
+        assert_eq!(out.value(2), 6.0);
+
+        let s = map_floats::<1>(
+            &[ColumnarValue::Scalar(ScalarValue::Float64(Some(2.0)))],
+            10,
+            |[v]| Ok(Some(v + 1.0)),
+        )
+        .unwrap();
+        assert!(matches!(
+            s,
+            ColumnarValue::Scalar(ScalarValue::Float64(Some(3.0)))
+        ));
+    }
+
+    #[test]
+    fn time_micros_normalises_units_and_days() {
+        let arr: ArrayRef = Arc::new(
+            datafusion::arrow::array::TimestampSecondArray::from(vec![86_400])
+                .with_timezone("+05:00"),
+        );
+        let v = time_micros("f", "t", &arr).unwrap();
+        assert_eq!(v.to_vec(), vec![86_400_000_000]);
+        assert_eq!(utc_day(v[0]), 1);
+        assert_eq!(utc_day(-1), -1);
+    }
 }

@@ -244,64 +244,61 @@ impl ViewTable {
     }
 }
 
-/// The weight of every row of `arr` (any value for rows outside `mask`).
-fn row_weights(arr: &ArrayRef, w: &Weights, mask: Option<&BooleanBuffer>) -> Result<Vec<f64>> {
+/// Calls `f(row, weight)` for every counted row of `arr` (the rows in `mask`).
+fn for_each_weight(
+    arr: &ArrayRef,
+    w: &Weights,
+    mask: Option<&BooleanBuffer>,
+    mut f: impl FnMut(usize, f64),
+) -> Result<()> {
     fn strings<'a, S: StringArrayType<'a>>(
         arr: S,
         w: &Weights,
         mask: Option<&BooleanBuffer>,
-    ) -> Result<Vec<f64>> {
-        let mut out = vec![0.0; arr.len()];
+        mut f: impl FnMut(usize, f64),
+    ) -> Result<()> {
         for_each_row(arr.len(), mask, |i| {
-            out[i] = w.weight(arr.value(i));
+            f(i, w.weight(arr.value(i)));
             Ok(())
-        })?;
-        Ok(out)
+        })
     }
     match arr.data_type() {
-        DataType::Utf8 => strings(arr.as_string::<i32>(), w, mask),
-        DataType::LargeUtf8 => strings(arr.as_string::<i64>(), w, mask),
+        DataType::Utf8 => strings(arr.as_string::<i32>(), w, mask, f),
+        DataType::LargeUtf8 => strings(arr.as_string::<i64>(), w, mask, f),
         DataType::Utf8View => {
+            // Only counted rows are looked up: views under NULLs may hold anything.
             let arr = arr.as_string_view();
-            let views = arr.views();
             if arr.len() < VIEW_TABLE_MAX {
-                let mut out = vec![0.0; arr.len()];
-                for_each_row(arr.len(), mask, |i| {
-                    out[i] = w.view_weight(arr, i);
+                return for_each_row(arr.len(), mask, |i| {
+                    f(i, w.view_weight(arr, i));
                     Ok(())
-                })?;
-                return Ok(out);
+                });
             }
+            let views = arr.views();
             let mut table = ViewTable::default();
-            if mask.is_none() {
-                return Ok(views
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| table.weight(*v, w, arr, i))
-                    .collect());
-            }
-            // Views under NULLs may hold anything: look up counted rows only.
-            let mut out = vec![0.0; arr.len()];
             for_each_row(arr.len(), mask, |i| {
-                out[i] = table.weight(views[i], w, arr, i);
+                f(i, table.weight(views[i], w, arr, i));
                 Ok(())
-            })?;
-            Ok(out)
+            })
         }
         DataType::Dictionary(_, _) => {
             // Weigh each distinct value once, then look rows up by key. Rows
             // whose value is NULL are outside the mask (logical nulls).
             let dict = arr.as_any_dictionary();
             if dict.values().is_empty() {
-                // Every row is NULL (normalized_keys needs a value).
-                return Ok(vec![0.0; arr.len()]);
+                // Every row is NULL (and normalized_keys needs a value).
+                return Ok(());
             }
             let values = datafusion::arrow::compute::cast(dict.values(), &DataType::Utf8)?;
             let values = values.as_string::<i32>();
             let by_key: Vec<f64> = (0..values.len())
                 .map(|k| w.weight(values.value(k)))
                 .collect();
-            Ok(dict.normalized_keys().iter().map(|&k| by_key[k]).collect())
+            let keys = dict.normalized_keys();
+            for_each_row(keys.len(), mask, |i| {
+                f(i, by_key[keys[i]]);
+                Ok(())
+            })
         }
         other => exec_err!("engagement_score: event_name must be a string, got {other}"),
     }
@@ -467,11 +464,7 @@ impl SumsKernel<2> for EngagementScore {
         mask: Option<&BooleanBuffer>,
         mut emit: F,
     ) -> Result<()> {
-        let weights = row_weights(&args[0], self.weights()?, mask)?;
-        for_each_row(weights.len(), mask, |i| {
-            emit(i, [1.0, weights[i]]);
-            Ok(())
-        })
+        for_each_weight(&args[0], self.weights()?, mask, |i, x| emit(i, [1.0, x]))
     }
     fn add_grouped(
         &self,
@@ -493,7 +486,9 @@ impl SumsKernel<2> for EngagementScore {
                 .map(move |(i, v)| table.weight(*v, w, arr, i));
             add_weighted(group_indices, weights, None, w.integral, sums);
         } else {
-            let weights = row_weights(arr, w, mask)?;
+            // Rows outside the mask keep 0 and do not count.
+            let mut weights = vec![0.0; arr.len()];
+            for_each_weight(arr, w, mask, |i, x| weights[i] = x)?;
             add_weighted(group_indices, weights.into_iter(), mask, w.integral, sums);
         }
         Ok(true)
