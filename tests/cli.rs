@@ -273,6 +273,35 @@ fn bad_params_are_usage_errors() {
         unused.stderr,
         "saasql: error: --param y is not used by any statement (the SQL uses $month)\n"
     );
+    // A date or integer that is not valid is a usage error, not a text or DOUBLE.
+    for (arg, why) in [
+        (
+            "month=2025-02-30",
+            "2025-02-30 is not a valid date (YYYY-MM-DD); write '2025-02-30' to pass it as text",
+        ),
+        (
+            "month=9223372036854775808",
+            "9223372036854775808 is outside the integer (BIGINT) range -9223372036854775808..9223372036854775807; write '9223372036854775808' to pass it as text",
+        ),
+    ] {
+        let run = saasql(&["run", &file, "--param", arg], None);
+        assert_eq!(run.code, 2, "{run:?}");
+        let name = arg.split('=').next().expect("name");
+        assert_eq!(
+            run.stderr,
+            format!("saasql: error: --param {name}: {why}\n")
+        );
+    }
+    let quoted = sql_file("quoted.sql", "SELECT arrow_typeof($x) AS t, $x AS x;");
+    let run = saasql(
+        &["run", &quoted, "-f", "csv", "--param", "x='2025-02-30'"],
+        None,
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "t,x\nUtf8,2025-02-30\n"),
+        "{run:?}"
+    );
     let missing = saasql(&["run", &file], None);
     assert_eq!(missing.code, 2);
     assert_eq!(
@@ -352,8 +381,20 @@ fn missing_inputs_exit_3() {
 fn corrupt_parquet_exits_3() {
     let dir = scratch("corrupt");
     std::fs::write(dir.join("bad.parquet"), b"this is not parquet").expect("write junk");
-    let run = saasql_in(&dir, &["--data", ".", "run", "-"], Some("SELECT 1;"));
-    assert_one_line_error(&run, 3, "saasql: error: table 'bad' (");
+    // Only the queries that use the table fail; the problem is a warning at start.
+    let run = saasql_in(&dir, &["--data", ".", "run", "-"], Some("SELECT 1 AS one;"));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.starts_with("saasql: warning: table 'bad' cannot be read: ./bad.parquet is not a readable Parquet file"),
+        "{run:?}"
+    );
+    let run = saasql_in(
+        &dir,
+        &["--data", ".", "run", "-"],
+        Some("SELECT * FROM bad;"),
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("<stdin>:1: error: "), "{run:?}");
     assert!(run.stderr.contains("Parquet"), "{run:?}");
     // The same file through SQL.
     let run = saasql_in(
@@ -617,6 +658,451 @@ fn batch_writes_all_outputs_or_none() {
         leftovers.is_empty(),
         "nothing is written when an output fails: {leftovers:?}"
     );
+}
+
+/// What `--output` may replace: a device or FIFO is written in place, a
+/// symbolic link is followed and its target replaced, a folder is refused,
+/// and temporaries of killed runs are removed.
+#[test]
+fn output_paths_are_never_destroyed() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = scratch("output_kinds");
+    let file = sql_file("kinds.sql", "SELECT name FROM surveys ORDER BY name;");
+    let expected = "name\nacme\nglobex\ninitech\numbrella\n";
+
+    // A character device stays one.
+    let run = saasql(&["run", &file, "-f", "csv", "--output", "/dev/null"], None);
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+    let null = std::fs::symlink_metadata("/dev/null").expect("stat /dev/null");
+    assert!(null.file_type().is_char_device(), "/dev/null was replaced");
+
+    // A FIFO is written through, streaming, and stays a FIFO.
+    let fifo = dir.join("pipe");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read fifo"))
+    };
+    let run = saasql(
+        &[
+            "run",
+            &file,
+            "-f",
+            "csv",
+            "--output",
+            fifo.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+    assert_eq!(reader.join().expect("reader"), expected);
+    let meta = std::fs::symlink_metadata(&fifo).expect("stat fifo");
+    assert!(meta.file_type().is_fifo(), "the FIFO was replaced");
+
+    // A symbolic link is followed: the link stays, its target is replaced.
+    let target = dir.join("target.csv");
+    std::fs::write(&target, "old\n").expect("write target");
+    let link = dir.join("link.csv");
+    std::os::unix::fs::symlink("target.csv", &link).expect("symlink");
+    let run = saasql(
+        &["run", &file, "--output", link.to_str().expect("utf-8")],
+        None,
+    );
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("stat link")
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&target).expect("target"), expected);
+
+    // A folder is refused and left alone.
+    let folder = dir.join("folder.csv");
+    std::fs::create_dir(&folder).expect("mkdir");
+    let run = saasql(
+        &["run", &file, "--output", folder.to_str().expect("utf-8")],
+        None,
+    );
+    assert_one_line_error(
+        &run,
+        4,
+        &format!(
+            "saasql: error: cannot write {}: it is a directory",
+            folder.display()
+        ),
+    );
+    assert!(folder.is_dir());
+
+    // Temporaries of a process that is gone are removed by the next run
+    // into the folder; those of a running process (PID 1) are kept.
+    let stale = dir.join(".target.csv.saasql-999999999-Ab3dEf.tmp");
+    let live = dir.join(".target.csv.saasql-1-Ab3dEf.tmp");
+    std::fs::write(&stale, "half").expect("write stale");
+    std::fs::write(&live, "busy").expect("write live");
+    let run = saasql(
+        &["run", &file, "--output", target.to_str().expect("utf-8")],
+        None,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !stale.exists(),
+        "a dead process's temporary file is removed"
+    );
+    assert!(live.exists(), "a running process's temporary file is kept");
+}
+
+/// SIGTERM stops a run with exit 143 and leaves no temporary file.
+#[test]
+fn sigterm_removes_temporaries() {
+    let dir = scratch("sigterm");
+    let out = dir.join("slow.csv");
+    let slow = sql_file(
+        "slow.sql",
+        "SELECT count(*) AS n FROM range(1000000000000) a WHERE a.value % 7 = 3;",
+    );
+    let child = Command::new(BIN)
+        .args([
+            "--data",
+            empty_dir(),
+            "run",
+            &slow,
+            "--output",
+            out.to_str().expect("utf-8"),
+        ])
+        .current_dir(fixture())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("saasql starts");
+    // Wait until its temporary file exists, then stop it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_dir(&dir).expect("list").next().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no temporary file appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("saasql exits");
+    assert_eq!(out.status.code(), Some(143), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "saasql: error: terminated\n"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Writes `text` to `dir/NAME` and returns the path.
+fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create parent");
+    }
+    std::fs::write(&path, text).expect("write file");
+    path
+}
+
+/// Outputs that would replace the job's own folder, its inputs or each
+/// other are refused before anything is written; a folder that does not
+/// look like an earlier output is not replaced.
+#[test]
+fn batch_refuses_overlapping_outputs() {
+    let dir = scratch("batch_overlap");
+    let w = dir.join("w");
+    write_file(
+        &w,
+        "job.toml",
+        "[[outputs]]\nname = \"up\"\nsql = \"SELECT 1 AS x\"\npath = \"../w\"\n",
+    );
+    let run = saasql_in(&dir, &["--data", empty_dir(), "batch", "w/job.toml"], None);
+    assert_one_line_error(
+        &run,
+        2,
+        "saasql: error: output 'up': path w/../w would replace the job's own folder",
+    );
+    assert!(w.join("job.toml").is_file(), "the job's folder is intact");
+
+    let events = fixture().join("data/events");
+    write_file(
+        &dir,
+        "into_input.toml",
+        &format!(
+            "[inputs]\nev = \"{e}/\"\n[[outputs]]\nname = \"x\"\nsql = \"SELECT 1 AS x\"\npath = \"{e}/month=2025-05\"\n",
+            e = events.display()
+        ),
+    );
+    let run = saasql_in(
+        &dir,
+        &["--data", empty_dir(), "batch", "into_input.toml"],
+        None,
+    );
+    assert_one_line_error(&run, 2, "saasql: error: output 'x': path ");
+    assert!(run.stderr.contains("overlaps the input"), "{run:?}");
+    assert!(!events.join("month=2025-05").exists());
+
+    write_file(
+        &dir,
+        "nested.toml",
+        "[[outputs]]\nname = \"a\"\nsql = \"SELECT 1 AS x\"\npath = \"out\"\n\n\
+         [[outputs]]\nname = \"b\"\nsql = \"SELECT 2 AS x\"\npath = \"out/b.parquet\"\n",
+    );
+    let run = saasql_in(&dir, &["--data", empty_dir(), "batch", "nested.toml"], None);
+    assert_one_line_error(
+        &run,
+        2,
+        "saasql: error: output 'a': path out overlaps output 'b'",
+    );
+
+    let keep = write_file(&dir, "mine/notes.txt", "precious");
+    write_file(
+        &dir,
+        "folder.toml",
+        "[[outputs]]\nname = \"m\"\nsql = \"SELECT 1 AS x\"\npath = \"mine\"\n",
+    );
+    let run = saasql_in(&dir, &["--data", empty_dir(), "batch", "folder.toml"], None);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("refusing to replace the folder mine: it holds"),
+        "{run:?}"
+    );
+    assert_eq!(std::fs::read_to_string(keep).expect("kept"), "precious");
+}
+
+/// The version tag each output of the crash test holds: one value for a
+/// single file, or the set of values of a folder of CSV files.
+fn versions_in(out: &Path) -> Vec<String> {
+    let mut files = vec![];
+    let mut stack = vec![out.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        match std::fs::read_dir(&p) {
+            Ok(entries) => stack.extend(entries.flatten().map(|e| e.path())),
+            Err(_) if p.is_file() => files.push(p),
+            Err(_) => {}
+        }
+    }
+    let mut versions: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .expect("read output")
+                .lines()
+                .filter(|l| l.starts_with('v'))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    versions.sort();
+    versions.dedup();
+    versions
+}
+
+/// `kill -9` at random points of a three-output job, many times: every
+/// output is always entirely old or entirely new; the next run finishes or
+/// rolls back the commit, so all outputs agree; nothing is left behind.
+#[test]
+fn batch_killed_at_random_points_is_all_or_nothing() {
+    let dir = scratch("batch_crash");
+    let job = dir.join("job.toml");
+    let write_job = |version: &str, fail: bool| {
+        let last = if fail {
+            "SELECT CAST('x' AS INT) AS tag".to_string()
+        } else {
+            format!("SELECT '{version}' AS tag")
+        };
+        std::fs::write(
+            &job,
+            format!(
+                "[[outputs]]\nname = \"a\"\nsql = \"SELECT '{version}' AS tag\"\npath = \"out/a.csv\"\nformat = \"csv\"\n\n\
+                 [[outputs]]\nname = \"b\"\nsql = \"SELECT '{version}' AS tag, k FROM (VALUES (1), (2), (3)) t(k)\"\n\
+                 path = \"out/b\"\nformat = \"csv\"\npartition_by = [\"k\"]\n\n\
+                 [[outputs]]\nname = \"c\"\nsql = \"{last}\"\npath = \"out/c.csv\"\nformat = \"csv\"\n"
+            ),
+        )
+        .expect("write job");
+    };
+    let run_job = |pause: bool| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--data", empty_dir(), "batch", "job.toml"])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if pause {
+            cmd.env("SAASQL_TEST_COMMIT_PAUSE_MS", "100");
+        }
+        cmd.spawn().expect("saasql starts")
+    };
+    let outputs = ["a.csv", "b", "c.csv"];
+    let state = || -> Vec<Vec<String>> {
+        outputs
+            .iter()
+            .map(|o| versions_in(&dir.join("out").join(o)))
+            .collect()
+    };
+    write_job("v0", false);
+    let started = std::time::Instant::now();
+    let first = run_job(true).wait_with_output().expect("first run");
+    assert!(first.status.success(), "{first:?}");
+    let full = started.elapsed();
+    assert_eq!(state(), vec![vec!["v0".to_string()]; 3]);
+
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as u64
+        | 1;
+    let mut current = "v0".to_string();
+    for i in 1..=12 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = full.mul_f64((seed % 1000) as f64 / 1000.0 * 1.2);
+        let new = format!("v{i}");
+        write_job(&new, false);
+        let mut child = run_job(true);
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        let context = format!("seed {seed}, kill after {delay:?} of {full:?}");
+        for (o, versions) in outputs.iter().zip(state()) {
+            assert!(
+                versions == [current.clone()] || versions == [new.clone()],
+                "{context}: output {o} holds {versions:?}, not {current} or {new}"
+            );
+        }
+        // The next run (which fails on its own) finishes or rolls back the commit.
+        write_job("never", true);
+        let next = run_job(false).wait_with_output().expect("next run");
+        assert_eq!(next.status.code(), Some(1), "{context}: {next:?}");
+        let after = state();
+        assert!(
+            after == vec![vec![current.clone()]; 3] || after == vec![vec![new.clone()]; 3],
+            "{context}: outputs disagree after recovery: {after:?}"
+        );
+        current = after[0][0].clone();
+        let mut left: Vec<String> = std::fs::read_dir(dir.join("out"))
+            .expect("list out")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a.csv", "b", "c.csv"], "{context}: left behind");
+        assert!(
+            !dir.join(".job.toml.saasql-journal").exists(),
+            "{context}: journal left"
+        );
+    }
+}
+
+/// A table that cannot be read is named in one warning at start and fails
+/// only the queries that use it (exit 3); the other tables work.
+#[test]
+fn unreadable_tables_fail_only_their_queries() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch("unreadable");
+    std::fs::copy(
+        fixture().join("data/surveys.parquet"),
+        dir.join("good.parquet"),
+    )
+    .expect("copy");
+    std::fs::write(dir.join("junk.parquet"), b"this is not parquet").expect("write");
+    std::fs::write(dir.join("empty.parquet"), b"").expect("write");
+    std::os::unix::fs::symlink("nowhere.parquet", dir.join("dangling.parquet")).expect("link");
+    std::os::unix::fs::symlink("looped.parquet", dir.join("looped.parquet")).expect("link");
+    let odd = std::ffi::OsStr::from_bytes(b"odd\xff.parquet");
+    std::fs::copy(fixture().join("data/surveys.parquet"), dir.join(odd)).expect("copy");
+    // Two tables' files in one folder.
+    let mixed = dir.join("mixed");
+    std::fs::create_dir(&mixed).expect("mkdir");
+    std::fs::copy(
+        fixture().join("data/surveys.parquet"),
+        mixed.join("a.parquet"),
+    )
+    .expect("copy");
+    let run = saasql_in(
+        &dir,
+        &["--data", empty_dir(), "run", "-"],
+        Some(&format!(
+            "COPY (SELECT 1 AS invoice_id, 2.5 AS amount) TO '{}' STORED AS PARQUET;",
+            mixed.join("b.parquet").display()
+        )),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let run = saasql_in(
+        &dir,
+        &["--data", ".", "-f", "csv", "run", "-"],
+        Some("SELECT count(*) AS n FROM good;"),
+    );
+    assert_eq!((run.code, run.stdout.as_str()), (0, "n\n4\n"), "{run:?}");
+    let warnings: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(warnings.len(), 6, "{run:?}");
+    assert!(
+        warnings.iter().all(|w| w.starts_with("saasql: warning: ")),
+        "{run:?}"
+    );
+    for needle in [
+        "table 'junk' cannot be read: ./junk.parquet is not a readable Parquet file",
+        "table 'empty' cannot be read: ./empty.parquet is empty (0 bytes), not a Parquet file",
+        "table 'dangling' cannot be read: ./dangling.parquet: No such file or directory",
+        "table 'looped' cannot be read: ./looped.parquet: ",
+        "odd\u{fffd}.parquet: skipped, the name is not valid UTF-8",
+        "table 'mixed' cannot be read: its files have different columns: ./mixed/a.parquet has (customer_id Int64, name Utf8, score Int64) but ./mixed/b.parquet has (invoice_id Int64, amount Float64)",
+    ] {
+        assert!(run.stderr.contains(needle), "missing {needle:?} in {run:?}");
+    }
+    for (table, file) in [("junk", "./junk.parquet"), ("mixed", "./mixed/a.parquet")] {
+        let run = saasql_in(
+            &dir,
+            &["--data", ".", "run", "-"],
+            Some(&format!("SELECT * FROM {table};")),
+        );
+        assert_eq!(run.code, 3, "{run:?}");
+        let error = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("<stdin>:1: error: "));
+        assert!(
+            error.is_some_and(
+                |l| l.contains(&format!("table '{table}' cannot be read")) && l.contains(file)
+            ),
+            "{run:?}"
+        );
+    }
+    // Opting in to union by name reads the folder, with nullable columns.
+    let config = write_file(&dir, "union.toml", "union_by_name = true\n");
+    let run = saasql_in(
+        &dir,
+        &[
+            "--data",
+            ".",
+            "--config",
+            config.to_str().expect("utf-8"),
+            "-f",
+            "csv",
+            "run",
+            "-",
+        ],
+        Some("SELECT count(*) AS n, count(invoice_id) AS invoices FROM mixed;"),
+    );
+    assert!(run.stdout.ends_with("n,invoices\n5,1\n"), "{run:?}");
 }
 
 /// The reports in `sql/` give byte-identical output on a real Ballista

@@ -4,7 +4,9 @@
 //! and like the second with partial aggregation skipped from the first row
 //! (so aggregates go through `convert_to_state`). Every expected result is so
 //! checked to be independent of partitioning, batch boundaries and the
-//! aggregation path.
+//! aggregation path. A fourth run per file draws its partitions (1–16) and
+//! batch size (1–8192, log-uniform) at random: the seed is in the trial's
+//! name, and `SAASQL_SLT_SEED=N` repeats a run.
 //!
 //! `SAASQL_SLT_COMPLETE=1 cargo test --test slt` rewrites the expected
 //! output of every file (review the diff by hand before committing).
@@ -173,7 +175,10 @@ fn run_file(path: &Path, setup: Setup) -> Result<(), Failed> {
                 ctx: context(setup),
             })
         });
-        if std::env::var_os("SAASQL_SLT_COMPLETE").is_some() && setup.partitions == 1 {
+        if std::env::var_os("SAASQL_SLT_COMPLETE").is_some()
+            && setup.partitions == 1
+            && setup.batch_size.is_none()
+        {
             runner
                 .update_test_file(
                     path,
@@ -194,8 +199,25 @@ fn run_file(path: &Path, setup: Setup) -> Result<(), Failed> {
     })
 }
 
+/// A xorshift step: the random setups need no crate.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 fn main() {
     let args = Arguments::from_args();
+    let seed: u64 = std::env::var("SAASQL_SLT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs())
+        });
+    let mut random = seed | 1;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
     let mut files: Vec<PathBuf> = glob(&format!("{}/**/*.slt", root.display()))
         .expect("glob pattern")
@@ -206,7 +228,20 @@ fn main() {
     let mut trials = vec![];
     for path in files {
         let name = path.strip_prefix(&root).unwrap().display().to_string();
+        let partitions = 1 + (next_random(&mut random) % 16) as usize;
+        // 2^0 … 2^13, then anywhere up to the next power of two.
+        let power = next_random(&mut random) % 14;
+        let batch = ((1u64 << power) + next_random(&mut random) % (1u64 << power)).min(8192);
+        let random_label = format!("random (seed {seed}): {partitions} partitions, batch {batch}");
         let setups = [
+            (
+                random_label.as_str(),
+                Setup {
+                    partitions,
+                    batch_size: Some(batch as usize),
+                    skip_partial_aggregation: false,
+                },
+            ),
             (
                 "1 partition",
                 Setup {

@@ -22,7 +22,8 @@ Exit codes:
   2    usage error (bad flags, --param, config file contents)
   3    input file or table not found or unreadable (including corrupt Parquet)
   4    output could not be written
-  130  interrupted by Ctrl-C (outside the interactive shell)";
+  130  interrupted by Ctrl-C (outside the interactive shell)
+  143  stopped by SIGTERM (temporary files removed, outputs untouched)";
 
 /// SaaS customer metrics (NPS, engagement, churn, LTV, health) in SQL, on Apache DataFusion.
 #[derive(Debug, Parser)]
@@ -177,8 +178,11 @@ Job file:
   format = \"parquet\"                 # parquet (default), csv or json
   partition_by = [\"month\"]           # optional
 
-Relative paths are relative to the job file. Each output is written to
-PATH.tmp-<pid> and renamed to PATH when complete; an existing PATH is replaced.")]
+Relative paths are relative to the job file. Each output is staged next to PATH;
+when every output succeeded they are all put in place at once (journaled in
+.JOB.toml.saasql-journal; a killed commit is rolled back by the next run). Outputs
+that overlap an input, the job's folder or another output are refused, and an
+existing folder is replaced only if it holds nothing but output files.")]
 pub struct BatchArgs {
     /// The job file
     #[arg(value_name = "JOB.toml")]

@@ -1,7 +1,10 @@
 //! `saasql batch JOB.toml`: run queries and write their results as files.
 //!
-//! Every output is first written under `PATH.tmp-PID`; only when all outputs
-//! succeeded are they moved into place, so a failed job changes nothing.
+//! Every output is first staged in a temporary folder next to its path; only
+//! when all outputs succeeded are they put in place, all or nothing, by a
+//! journaled commit ([`super::commit`]), so a failed or killed job changes
+//! nothing. Outputs that overlap the job's inputs, its own folder or each
+//! other are refused before anything runs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -12,16 +15,18 @@ use std::sync::Arc;
 use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::datasource::listing::ListingTable;
 use datafusion::prelude::{DataFrame, SessionContext};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Deserialize;
 
 use super::args::Format;
+use super::commit::{self, Destination, OutputFile, Staged};
 use super::config::resolve_location;
 use super::error::{CliError, CliResult};
-use super::output::{AtomicPath, PrintOptions, Target, path_stats, write_batches};
+use super::output::{PrintOptions, Target, path_stats, write_batches, write_stream};
 use super::report::{Outcome, Script, count_written, parse_script, start};
-use super::tables::register_parquet;
+use super::tables::{ReadOptions, register_parquet};
 
 /// The job file.
 #[derive(Debug, Deserialize)]
@@ -67,6 +72,15 @@ impl FileFormat {
             FileFormat::Json => "json",
         }
     }
+
+    /// The same format for [`write_stream`] (batch JSON is JSON lines).
+    fn print_format(self) -> Format {
+        match self {
+            FileFormat::Parquet => Format::Parquet,
+            FileFormat::Csv => Format::Csv,
+            FileFormat::Json => Format::Ndjson,
+        }
+    }
 }
 
 /// A validated output, ready to run.
@@ -80,6 +94,8 @@ struct PlannedOutput {
     /// A single file (PATH ends in the format's extension, no partitions)
     /// rather than a folder of files.
     single_file: bool,
+    /// The `sql_file` it reads, if any.
+    sql_files: Vec<PathBuf>,
 }
 
 /// Reads and checks the job file: nothing runs if any part is wrong.
@@ -111,10 +127,12 @@ fn load_job(
         if !paths.insert(out_path.clone()) {
             return Err(bad(format!("two outputs write {}", out_path.display())));
         }
+        let mut sql_files = vec![];
         let (script_name, sql) = match (&o.sql, &o.sql_file) {
             (Some(sql), None) => (format!("{}[{}]", path.display(), o.name), sql.clone()),
             (None, Some(file)) => {
                 let file = base.join(file);
+                sql_files.push(file.clone());
                 let sql = fs::read_to_string(&file).map_err(|e| {
                     CliError::input(format!(
                         "output '{}': cannot read {}: {e}",
@@ -158,17 +176,113 @@ fn load_job(
             format: o.format,
             partition_by: o.partition_by,
             single_file,
+            sql_files,
         });
     }
     Ok((inputs, outputs))
 }
 
+/// Every local path the session's tables read (folders, files, the fixed
+/// part of a glob), made real with [`commit::real_path`].
+async fn input_paths(ctx: &SessionContext) -> Vec<PathBuf> {
+    let mut paths = vec![];
+    for catalog in ctx.catalog_names() {
+        let Some(catalog) = ctx.catalog(&catalog) else {
+            continue;
+        };
+        for schema in catalog.schema_names() {
+            let Some(schema) = catalog.schema(&schema) else {
+                continue;
+            };
+            for name in schema.table_names() {
+                let Ok(Some(table)) = schema.table(&name).await else {
+                    continue;
+                };
+                let Some(listing) = table.downcast_ref::<ListingTable>() else {
+                    continue;
+                };
+                for url in listing.table_paths() {
+                    if url.scheme() == "file" {
+                        let path = PathBuf::from(format!("/{}", url.prefix()));
+                        paths.push(commit::real_path(&path));
+                    }
+                }
+            }
+        }
+    }
+    paths
+}
+
+/// Refuses outputs that would replace or write into what the job reads or
+/// is: an input table's files, the job's own folder or file, its SQL files,
+/// or another output. Runs before anything is written.
+fn check_overlaps(job_path: &Path, outputs: &[PlannedOutput], inputs: &[PathBuf]) -> CliResult<()> {
+    let refuse = |o: &PlannedOutput, why: String| {
+        CliError::usage(format!(
+            "output '{}': path {} {why}; nothing was written",
+            o.name,
+            o.path.display()
+        ))
+    };
+    let job_file = commit::real_path(job_path);
+    let job_folder = job_file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let reals: Vec<PathBuf> = outputs.iter().map(|o| commit::real_path(&o.path)).collect();
+    for (i, (o, real)) in outputs.iter().zip(&reals).enumerate() {
+        if commit::contains(real, &job_folder) {
+            return Err(refuse(
+                o,
+                format!(
+                    "would replace the job's own folder {}",
+                    job_folder.display()
+                ),
+            ));
+        }
+        if real == &job_file {
+            return Err(refuse(o, "is the job file itself".into()));
+        }
+        for sql in &o.sql_files {
+            if commit::contains(real, &commit::real_path(sql)) {
+                return Err(refuse(
+                    o,
+                    format!("would replace its SQL file {}", sql.display()),
+                ));
+            }
+        }
+        for input in inputs {
+            if commit::contains(real, input) || commit::contains(input, real) {
+                return Err(refuse(o, format!("overlaps the input {}", input.display())));
+            }
+        }
+        for (other, other_real) in outputs.iter().zip(&reals).skip(i + 1) {
+            if commit::contains(real, other_real) || commit::contains(other_real, real) {
+                return Err(refuse(
+                    o,
+                    format!(
+                        "overlaps output '{}' ({})",
+                        other.name,
+                        other.path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs the job and prints a summary (output, rows, files, bytes, path).
 pub async fn run_batch(ctx: &SessionContext, job_path: &Path, format: Format) -> CliResult<()> {
+    let journal = commit::journal_path(job_path);
+    if let Some(note) = commit::recover(&journal)? {
+        eprintln!("saasql: {}: {note}", job_path.display());
+    }
     let (inputs, outputs) = load_job(ctx, job_path)?;
     for (name, location) in &inputs {
-        register_parquet(ctx, name, location).await?;
+        if let Some(warning) = register_parquet(ctx, name, location, ReadOptions::default()).await?
+        {
+            eprintln!("saasql: warning: {warning}");
+        }
     }
+    check_overlaps(job_path, &outputs, &input_paths(ctx).await)?;
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::with_draw_target(Some(outputs.len() as u64), ProgressDrawTarget::stderr())
     } else {
@@ -181,34 +295,34 @@ pub async fn run_batch(ctx: &SessionContext, job_path: &Path, format: Format) ->
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
 
-    let mut written = vec![];
+    let mut staged = vec![];
+    let mut rows_col = vec![];
     for output in &outputs {
         bar.set_message(output.name.clone());
-        let result = write_output(ctx, output).await;
-        let (tmp, rows) = match result {
-            Ok(ok) => ok,
+        match write_output(ctx, output).await {
+            Ok((stage, rows)) => {
+                staged.extend(stage);
+                rows_col.push(rows);
+            }
             Err(e) => {
                 bar.finish_and_clear();
                 return Err(e.context(format!("output '{}'", output.name)));
             }
-        };
-        written.push((output, tmp, rows));
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
 
-    // Everything was written: move the outputs into place.
-    let mut rows_col = vec![];
+    // Everything was written: put the outputs in place, all or nothing.
+    commit::commit_all(&journal, staged)?;
     let mut files_col = vec![];
     let mut bytes_col = vec![];
     let mut names = vec![];
     let mut paths = vec![];
-    for (output, tmp, rows) in written {
-        tmp.commit()?;
+    for output in &outputs {
         let (files, bytes) = path_stats(&output.path);
         names.push(output.name.clone());
         paths.push(output.path.display().to_string());
-        rows_col.push(rows);
         files_col.push(files);
         bytes_col.push(bytes);
     }
@@ -240,11 +354,13 @@ pub async fn run_batch(ctx: &SessionContext, job_path: &Path, format: Format) ->
     target.finish()
 }
 
-/// Runs one output's SQL and writes its result under a temporary path.
+/// Runs one output's SQL. A file or folder output is written into a staging
+/// folder and returned for the commit; a device, FIFO or socket is written
+/// in place, streaming.
 async fn write_output(
     ctx: &SessionContext,
     output: &PlannedOutput,
-) -> CliResult<(AtomicPath, u64)> {
+) -> CliResult<(Option<Staged>, u64)> {
     let no_params = Default::default();
     let mut query: Option<DataFrame> = None;
     for s in &output.script.statements {
@@ -259,15 +375,49 @@ async fn write_output(
     let Some(df) = query else {
         return Err(CliError::usage("the SQL has no query"));
     };
-    let tmp = AtomicPath::create(&output.path, !output.single_file)?;
+    let shown = output.path.display().to_string();
+    let dest = commit::resolve(&output.path).map_err(|e| CliError::write(&shown, &e))?;
+    match &dest {
+        Destination::Stream(_) | Destination::Socket(_) => {
+            if !output.single_file {
+                return Err(CliError::usage(format!(
+                    "{shown} is a device, FIFO or socket: it takes a single-file output (a path ending in .{} without partition_by)",
+                    output.format.extension()
+                )));
+            }
+            let mut target = Target::File(OutputFile::create(&output.path)?);
+            let print = PrintOptions {
+                format: output.format.print_format(),
+                max_rows: None,
+                footer: false,
+            };
+            let stream = df.execute_stream().await?;
+            let rows = write_stream(stream, &mut target, &print, || None).await?;
+            target.finish()?;
+            return Ok((None, rows));
+        }
+        Destination::Folder(_) if output.single_file => {
+            return Err(CliError::usage(format!(
+                "{shown} is a folder: name a file, or drop the .{} extension to write a folder of files",
+                output.format.extension()
+            )));
+        }
+        Destination::Folder(dir) => {
+            commit::check_replaceable_folder(dir, &[output.format.extension()]).map_err(|why| {
+                CliError::usage(format!("refusing to replace the folder {shown}: {why}"))
+            })?;
+        }
+        Destination::New(_) | Destination::File(_) => {}
+    }
+    let stage = Staged::new(dest.path())?;
     // Absolute: on a cluster the executors write it, from their own cwd.
-    let tmp_path = std::path::absolute(tmp.tmp())
-        .map_err(|e| CliError::write(&tmp.tmp().display().to_string(), &e))?;
+    let staged = stage.path();
     let location = if output.single_file {
-        tmp_path.display().to_string()
+        staged.display().to_string()
     } else {
-        format!("{}/", tmp_path.display())
+        format!("{}/", staged.display())
     };
+    let schema: SchemaRef = Arc::clone(df.schema().inner());
     let options = DataFrameWriteOptions::new()
         .with_single_file_output(output.single_file)
         .with_partition_by(output.partition_by.clone());
@@ -276,5 +426,23 @@ async fn write_output(
         FileFormat::Csv => df.write_csv(&location, options, None).await,
         FileFormat::Json => df.write_json(&location, options, None).await,
     }?;
-    Ok((tmp, count_written(&counts)))
+    if !staged.exists() {
+        // An empty result may write no file: the output is an empty folder,
+        // or a file with the columns and no rows.
+        if output.single_file {
+            let mut target = Target::Memory(vec![]);
+            let print = PrintOptions {
+                format: output.format.print_format(),
+                max_rows: None,
+                footer: false,
+            };
+            write_batches(schema, vec![], &mut target, &print).await?;
+            if let Target::Memory(bytes) = target {
+                fs::write(&staged, bytes).map_err(|e| CliError::write(&shown, &e))?;
+            }
+        } else {
+            fs::create_dir_all(&staged).map_err(|e| CliError::write(&shown, &e))?;
+        }
+    }
+    Ok((Some(stage), count_written(&counts)))
 }

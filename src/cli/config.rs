@@ -4,6 +4,8 @@
 //! data = "data"                        # the data directory (like --data)
 //! memory_limit = "2GiB"                # like --memory-limit
 //! target_partitions = 4                # like --target-partitions
+//! union_by_name = false                # true: a folder whose files have different
+//!                                      # columns is one table (else it is refused)
 //!
 //! [tables]                             # more tables: name = file, folder or glob
 //! events = "/warehouse/events/"
@@ -36,6 +38,9 @@ pub struct FileConfig {
     pub memory_limit: Option<String>,
     /// Target partitions.
     pub target_partitions: Option<usize>,
+    /// Read folders whose files have different columns as one table.
+    #[serde(default)]
+    pub union_by_name: bool,
     /// Extra tables: name → path, folder or glob.
     #[serde(default)]
     pub tables: BTreeMap<String, String>,
@@ -55,6 +60,8 @@ pub struct LoadedConfig {
     pub memory_limit: Option<usize>,
     /// Target partitions.
     pub target_partitions: Option<usize>,
+    /// Read folders whose files have different columns as one table.
+    pub union_by_name: bool,
     /// Tables: name → location.
     pub tables: BTreeMap<String, String>,
     /// Settings as `(full key, value)`.
@@ -123,6 +130,7 @@ impl LoadedConfig {
             data: file.data.map(|d| base.join(d)),
             memory_limit,
             target_partitions: file.target_partitions,
+            union_by_name: file.union_by_name,
             tables,
             settings,
         })

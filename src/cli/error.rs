@@ -24,6 +24,8 @@ pub enum Code {
     Output = 4,
     /// Interrupted by Ctrl-C outside the interactive shell.
     Interrupted = 130,
+    /// Stopped by SIGTERM; temporary files were removed.
+    Terminated = 143,
 }
 
 /// A failure of the `saasql` command.
@@ -77,6 +79,11 @@ impl CliError {
     /// Interrupted by Ctrl-C (exit 130).
     pub fn interrupted() -> Self {
         Self::new(Code::Interrupted, "interrupted")
+    }
+
+    /// Stopped by SIGTERM (exit 143).
+    pub fn terminated() -> Self {
+        Self::new(Code::Terminated, "terminated")
     }
 
     /// Writing `what` failed. A broken pipe on stdout becomes [`CliError::BrokenPipe`].
@@ -202,7 +209,9 @@ fn classify(err: &DataFusionError) -> Code {
                 DataFusionError::IoError(io) => return io_code(io),
                 _ => {}
             }
-        } else if e.downcast_ref::<ParquetError>().is_some() {
+        } else if e.downcast_ref::<ParquetError>().is_some()
+            || e.downcast_ref::<super::tables::UnreadableTable>().is_some()
+        {
             return Code::Input;
         } else if let Some(io) = e.downcast_ref::<io::Error>() {
             return io_code(io);

@@ -7,6 +7,7 @@ pub mod args;
 pub mod batch;
 #[cfg(feature = "cluster")]
 pub mod cluster;
+pub mod commit;
 pub mod config;
 pub mod error;
 pub mod functions;
@@ -84,12 +85,22 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
     }
 }
 
-/// Runs `work` until it finishes or Ctrl-C is pressed (exit 130). Dropping
-/// the work on Ctrl-C cancels its queries and removes its temporary files.
+/// Runs `work` until it finishes, Ctrl-C is pressed (exit 130) or SIGTERM
+/// arrives (exit 143). Dropping the work cancels its queries and removes its
+/// temporary files and staged outputs.
 async fn interruptible(work: impl Future<Output = CliResult<()>>) -> CliResult<()> {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
     tokio::select! {
         result = work => result,
         _ = tokio::signal::ctrl_c() => Err(CliError::interrupted()),
+        _ = terminate => Err(CliError::terminated()),
     }
 }
 
@@ -217,6 +228,11 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
     // `SELECT * FROM 'file.parquet'` works too.
     let ctx = ctx.enable_url_table();
 
+    tables::guard_default_schema(&ctx)?;
+    let read = tables::ReadOptions {
+        union_by_name: file.union_by_name,
+    };
+    let mut warnings = vec![];
     match global.data.as_ref().or(file.data.as_ref()) {
         Some(dir) => {
             if !dir.is_dir() {
@@ -225,16 +241,20 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
                     dir.display()
                 )));
             }
-            tables::register_data_dir(&ctx, dir).await?;
+            warnings.extend(tables::register_data_dir(&ctx, dir, read).await?);
         }
         None => {
             if let Some(dir) = tables::default_data_dir() {
-                tables::register_data_dir(&ctx, &dir).await?;
+                warnings.extend(tables::register_data_dir(&ctx, &dir, read).await?);
             }
         }
     }
     for (name, location) in &file.tables {
-        tables::register_parquet(&ctx, name, location).await?;
+        warnings.extend(tables::register_parquet(&ctx, name, location, read).await?);
+    }
+    // Each problem once, at start; queries that use such a table fail with it.
+    for w in warnings {
+        eprintln!("saasql: warning: {w}");
     }
     Ok(ctx)
 }

@@ -2,9 +2,9 @@
 //! output files.
 
 use std::error::Error as StdError;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 
 use super::args::Format;
+use super::commit::OutputFile;
 use super::error::{CliError, CliResult};
 
 /// How one result set is printed.
@@ -41,8 +42,8 @@ pub struct PrintOptions {
 pub enum Target {
     /// Standard output.
     Stdout(BufWriter<io::Stdout>),
-    /// A file that appears at its path only when committed.
-    File(AtomicFile),
+    /// A file (replaced only when committed), device, FIFO or socket.
+    File(OutputFile),
     /// A buffer (the shell formats results in the query task).
     Memory(Vec<u8>),
 }
@@ -57,7 +58,7 @@ impl Target {
     pub fn describe(&self) -> String {
         match self {
             Target::Stdout(_) => "stdout".to_string(),
-            Target::File(f) => f.path.display().to_string(),
+            Target::File(f) => f.path().display().to_string(),
             Target::Memory(_) => "output".to_string(),
         }
     }
@@ -65,7 +66,7 @@ impl Target {
     fn writer(&mut self) -> &mut (dyn Write + Send) {
         match self {
             Target::Stdout(w) => w,
-            Target::File(f) => &mut f.file,
+            Target::File(f) => f,
             Target::Memory(v) => v,
         }
     }
@@ -424,154 +425,6 @@ impl Write for Tracked<'_> {
     fn flush(&mut self) -> io::Result<()> {
         let result = self.inner.flush();
         self.note(result)
-    }
-}
-
-/// A file written under a temporary name in the destination's directory and
-/// renamed over the destination on [`commit`](AtomicFile::commit). Dropped
-/// without a commit, it removes the temporary file, so a failed run leaves no
-/// output and an existing file at the destination untouched.
-#[derive(Debug)]
-pub struct AtomicFile {
-    path: PathBuf,
-    tmp: PathBuf,
-    file: BufWriter<File>,
-    committed: bool,
-}
-
-impl AtomicFile {
-    /// Creates `.NAME.saasql-PID.tmp` next to `path`.
-    pub fn create(path: &Path) -> CliResult<Self> {
-        let name = path.file_name().ok_or_else(|| {
-            CliError::usage(format!("--output {}: not a file path", path.display()))
-        })?;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if path.is_dir() {
-            return Err(CliError::new(
-                super::error::Code::Output,
-                format!("cannot write {}: it is a directory", path.display()),
-            ));
-        }
-        let tmp = dir.join(format!(
-            ".{}.saasql-{}.tmp",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| CliError::write(&path.display().to_string(), &e))?;
-        Ok(AtomicFile {
-            path: path.to_path_buf(),
-            tmp,
-            file: BufWriter::new(file),
-            committed: false,
-        })
-    }
-
-    /// Flushes, syncs and renames the temporary file over the destination.
-    pub fn commit(mut self) -> CliResult<()> {
-        let what = self.path.display().to_string();
-        self.file.flush().map_err(|e| CliError::write(&what, &e))?;
-        self.file
-            .get_ref()
-            .sync_all()
-            .map_err(|e| CliError::write(&what, &e))?;
-        fs::rename(&self.tmp, &self.path).map_err(|e| CliError::write(&what, &e))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.tmp);
-        }
-    }
-}
-
-/// A file or directory built under `PATH.tmp-PID` and moved to `PATH` on
-/// [`commit`](AtomicPath::commit), replacing whatever was there; removed if
-/// dropped uncommitted.
-#[derive(Debug)]
-pub struct AtomicPath {
-    path: PathBuf,
-    tmp: PathBuf,
-    committed: bool,
-}
-
-impl AtomicPath {
-    /// Reserves `PATH.tmp-PID` (creating it as an empty directory if `dir`)
-    /// and `PATH`'s parent directories.
-    pub fn create(path: &Path, dir: bool) -> CliResult<Self> {
-        let what = path.display().to_string();
-        let tmp = PathBuf::from(format!("{}.tmp-{}", path.display(), std::process::id()));
-        remove_path(&tmp).map_err(|e| CliError::write(&what, &e))?;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(|e| CliError::write(&what, &e))?;
-        }
-        if dir {
-            fs::create_dir(&tmp).map_err(|e| CliError::write(&what, &e))?;
-        }
-        Ok(AtomicPath {
-            path: path.to_path_buf(),
-            tmp,
-            committed: false,
-        })
-    }
-
-    /// The temporary path to write to.
-    pub fn tmp(&self) -> &Path {
-        &self.tmp
-    }
-
-    /// Moves the temporary path to its destination, replacing what was there.
-    pub fn commit(mut self) -> CliResult<()> {
-        let what = self.path.display().to_string();
-        let old = PathBuf::from(format!(
-            "{}.old-{}",
-            self.path.display(),
-            std::process::id()
-        ));
-        let had_old = fs::symlink_metadata(&self.path).is_ok();
-        if had_old {
-            remove_path(&old).map_err(|e| CliError::write(&what, &e))?;
-            fs::rename(&self.path, &old).map_err(|e| CliError::write(&what, &e))?;
-        }
-        if let Err(e) = fs::rename(&self.tmp, &self.path) {
-            if had_old {
-                let _ = fs::rename(&old, &self.path);
-            }
-            return Err(CliError::write(&what, &e));
-        }
-        self.committed = true;
-        if had_old {
-            remove_path(&old).map_err(|e| CliError::write(&old.display().to_string(), &e))?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for AtomicPath {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = remove_path(&self.tmp);
-        }
-    }
-}
-
-/// Removes a file or directory tree; a missing path is fine.
-fn remove_path(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
     }
 }
 

@@ -21,8 +21,9 @@ use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect, dialect_from_
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::args::{Format, parse_date};
+use super::commit::OutputFile;
 use super::error::{CliError, CliResult};
-use super::output::{AtomicFile, PrintOptions, Target, write_stream};
+use super::output::{PrintOptions, Target, write_stream};
 
 /// One parsed statement of a script.
 #[derive(Debug, Clone)]
@@ -258,7 +259,8 @@ pub fn count_written(batches: &[RecordBatch]) -> u64 {
 
 /// Parses `--param NAME=VALUE` arguments into typed values: integers become
 /// BIGINT, decimals DOUBLE, true/false BOOLEAN, YYYY-MM-DD DATE, anything else
-/// VARCHAR. Integers with leading zeros (`007`) stay text.
+/// VARCHAR ([`typed_value`]). Integers with leading zeros (`007`) and values
+/// in single quotes stay text.
 pub fn parse_params(raw: &[String]) -> CliResult<HashMap<String, ScalarValue>> {
     let mut out = HashMap::new();
     for arg in raw {
@@ -274,42 +276,68 @@ pub fn parse_params(raw: &[String]) -> CliResult<HashMap<String, ScalarValue>> {
                 "--param '{arg}': parameter names use letters, digits and _"
             )));
         }
-        if out.insert(name.to_string(), typed_value(value)).is_some() {
+        let value =
+            typed_value(value).map_err(|why| CliError::usage(format!("--param {name}: {why}")))?;
+        if out.insert(name.to_string(), value).is_some() {
             return Err(CliError::usage(format!("--param {name} is given twice")));
         }
     }
     Ok(out)
 }
 
-/// The typed value of a `--param`.
-pub fn typed_value(value: &str) -> ScalarValue {
+/// The typed value of a `--param`, or why it is refused: a value that looks
+/// like an integer or a `YYYY-MM-DD` date must be a valid one (an integer
+/// outside BIGINT or `2025-02-30` is an error, not silently a DOUBLE or a
+/// text). A value in single quotes (`'2025-02-30'`) is always text.
+pub fn typed_value(value: &str) -> Result<ScalarValue, String> {
+    if let Some(text) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+        return Ok(ScalarValue::Utf8(Some(text.to_string())));
+    }
     let digits = value.strip_prefix('-').unwrap_or(value);
-    let plain_integer = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits == "0" || !digits.starts_with('0'));
-    if plain_integer && let Ok(i) = value.parse::<i64>() {
-        return ScalarValue::Int64(Some(i));
+    let all_digits = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    let plain_integer = all_digits && (digits == "0" || !digits.starts_with('0'));
+    if plain_integer {
+        return value.parse::<i64>().map(|i| ScalarValue::Int64(Some(i))).map_err(|_| {
+            format!(
+                "{value} is outside the integer (BIGINT) range {}..{}; write '{value}' to pass it as text",
+                i64::MIN,
+                i64::MAX
+            )
+        });
     }
     let decimal = digits.bytes().any(|b| b.is_ascii_digit())
         && digits
             .bytes()
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && !(digits.starts_with('0') && digits.len() > 1 && !digits.starts_with("0."));
-    if decimal
-        && let Ok(f) = value.parse::<f64>()
-        && f.is_finite()
-    {
-        return ScalarValue::Float64(Some(f));
+    if decimal && let Ok(f) = value.parse::<f64>() {
+        if !f.is_finite() {
+            return Err(format!(
+                "{value} is outside the DOUBLE range; write '{value}' to pass it as text"
+            ));
+        }
+        return Ok(ScalarValue::Float64(Some(f)));
     }
     match value {
-        "true" | "TRUE" | "True" => return ScalarValue::Boolean(Some(true)),
-        "false" | "FALSE" | "False" => return ScalarValue::Boolean(Some(false)),
+        "true" | "TRUE" | "True" => return Ok(ScalarValue::Boolean(Some(true))),
+        "false" | "FALSE" | "False" => return Ok(ScalarValue::Boolean(Some(false))),
         _ => {}
     }
-    if let Some(days) = parse_date(value) {
-        return ScalarValue::Date32(Some(days));
+    let date_shaped = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if date_shaped {
+        return parse_date(value)
+            .map(|days| ScalarValue::Date32(Some(days)))
+            .ok_or_else(|| {
+                format!(
+                    "{value} is not a valid date (YYYY-MM-DD); write '{value}' to pass it as text"
+                )
+            });
     }
-    ScalarValue::Utf8(Some(value.to_string()))
+    Ok(ScalarValue::Utf8(Some(value.to_string())))
 }
 
 /// How a report run writes its results.
@@ -389,7 +417,7 @@ pub async fn run_report(
 ) -> CliResult<()> {
     check_report(scripts, opts)?;
     let mut target = match &opts.output {
-        Some(path) => Target::File(AtomicFile::create(path)?),
+        Some(path) => Target::File(OutputFile::create(path)?),
         None => Target::stdout(),
     };
     let print = PrintOptions {
