@@ -404,6 +404,36 @@ fn corrupt_parquet_exits_3() {
     );
     assert_eq!(run.code, 3, "{run:?}");
     assert!(run.stderr.starts_with("<stdin>:1: error: "), "{run:?}");
+
+    // Corruption inside a readable file, found while the query reads it (a
+    // damaged page header; damaged compressed data), also exits 3.
+    let inner = scratch("corrupt_inner");
+    let run = saasql_in(
+        &inner,
+        &["--data", empty_dir(), "run", "-"],
+        Some(
+            "COPY (SELECT value AS id, value * 3 AS v, 'name ' || value AS s FROM range(5000))
+             TO 'base.parquet' STORED AS PARQUET;",
+        ),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let base = std::fs::read(inner.join("base.parquet")).expect("read base");
+    std::fs::create_dir(inner.join("data")).expect("mkdir");
+    for (offset, what) in [
+        (8, "compressed_page_size"),
+        (40, "Data corruption detected"),
+    ] {
+        let mut bytes = base.clone();
+        bytes[offset] ^= 0xff;
+        std::fs::write(inner.join("data/t.parquet"), bytes).expect("write");
+        let run = saasql_in(
+            &inner,
+            &["--data", "data", "run", "-"],
+            Some("SELECT * FROM t WHERE id % 1000 = 7;"),
+        );
+        assert_eq!(run.code, 3, "offset {offset}: {run:?}");
+        assert!(run.stderr.contains(what), "offset {offset}: {run:?}");
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::fmt;
 use std::io;
 use std::process::ExitCode;
 
+use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use datafusion::parquet::errors::ParquetError;
 
@@ -98,6 +99,14 @@ impl CliError {
     /// A DataFusion error, classified: missing or unreadable inputs exit 3,
     /// everything else is a query error (exit 1).
     pub fn datafusion(err: &DataFusionError) -> Self {
+        let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+        while let Some(e) = current {
+            // Its own message says it all (no "External error: " prefix).
+            if let Some(unreadable) = e.downcast_ref::<super::tables::UnreadableTable>() {
+                return Self::new(Code::Input, unreadable.to_string());
+            }
+            current = e.source();
+        }
         Self::new(classify(err), one_line(&err.strip_backtrace()))
     }
 
@@ -197,6 +206,12 @@ fn classify(err: &DataFusionError) -> Code {
             match df {
                 DataFusionError::Plan(msg) if is_missing_table(msg) => return Code::Input,
                 DataFusionError::ParquetError(_) => return Code::Input,
+                // Corrupt data found while decoding a Parquet file.
+                DataFusionError::ArrowError(arrow, _)
+                    if matches!(**arrow, ArrowError::ParquetError(_)) =>
+                {
+                    return Code::Input;
+                }
                 DataFusionError::ObjectStore(os) => {
                     if matches!(
                         **os,
@@ -210,6 +225,10 @@ fn classify(err: &DataFusionError) -> Code {
                 _ => {}
             }
         } else if e.downcast_ref::<ParquetError>().is_some()
+            || matches!(
+                e.downcast_ref::<ArrowError>(),
+                Some(ArrowError::ParquetError(_))
+            )
             || e.downcast_ref::<super::tables::UnreadableTable>().is_some()
         {
             return Code::Input;

@@ -323,14 +323,32 @@ fn parquet_columns(path: &Path) -> std::result::Result<Vec<(String, DataType)>, 
             path.display()
         ));
     }
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| format!("{} is not a readable Parquet file: {e}", path.display()))?;
-    Ok(reader
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| (f.name().clone(), f.data_type().clone()))
-        .collect())
+    // A damaged footer can make the Arrow schema decoder panic (arrow-ipc
+    // 59 unwraps some fields): catch it quietly, it is one more way for a
+    // file to be unreadable.
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(move || {
+        ParquetRecordBatchReaderBuilder::try_new(file).map(|r| {
+            r.schema()
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().clone()))
+                .collect::<Vec<_>>()
+        })
+    });
+    std::panic::set_hook(quiet);
+    match opened {
+        Ok(Ok(columns)) => Ok(columns),
+        Ok(Err(e)) => Err(format!(
+            "{} is not a readable Parquet file: {e}",
+            path.display()
+        )),
+        Err(_) => Err(format!(
+            "{} is not a readable Parquet file: its footer is damaged",
+            path.display()
+        )),
+    }
 }
 
 fn one_line(message: &str) -> String {
