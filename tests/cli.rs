@@ -321,12 +321,14 @@ fn sql_error_stops_the_run_at_its_line() {
     // Nothing ran: the file is parsed before the first statement runs.
     assert_eq!(run.stdout, "");
     let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{run:?}");
+    assert_eq!(lines.len(), 3, "{run:?}");
     assert!(
         lines[0].starts_with("syntax.sql:3: error: SQL error: "),
         "{run:?}"
     );
+    // Carets under the word the parser stopped at.
     assert_eq!(lines[1], "  | SELEC oops;");
+    assert_eq!(lines[2], "  | ^^^^^");
 
     let file = sql_file(
         "plan_error.sql",
@@ -357,7 +359,14 @@ fn unknown_table_is_an_input_error() {
     assert_eq!(run.stdout, "one\n1\n");
     assert_eq!(
         run.stderr,
-        "unknown.sql:2: error: Error during planning: table 'datafusion.public.nope' not found\n  | SELECT * FROM nope\n"
+        "unknown.sql:2: error: Error during planning: table 'datafusion.public.nope' not found\n  | SELECT * FROM nope;\n  |               ^^^^\n"
+    );
+    // A near miss gets a suggestion.
+    let run = saasql(&["-c", "SELECT * FROM survey"], None);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "-c#1:1: error: Error during planning: table 'datafusion.public.survey' not found. Did you mean 'surveys'?\n  | SELECT * FROM survey\n  |               ^^^^^^\n"
     );
 }
 
@@ -836,6 +845,187 @@ fn sigterm_removes_temporaries() {
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Spill files live in `saasql-spill-PID` in the temporary folder: removed
+/// at exit, and by a later run when their process was killed.
+#[test]
+fn spill_folders_of_killed_runs_are_removed() {
+    let tmp = scratch("spill_tmp");
+    let stale = tmp.join("saasql-spill-999999999");
+    std::fs::create_dir(&stale).expect("mkdir");
+    std::fs::write(stale.join("datafusion-x.arrow"), vec![0u8; 4096]).expect("write");
+    let other = tmp.join("unrelated");
+    std::fs::create_dir(&other).expect("mkdir");
+    let out = Command::new(BIN)
+        .args(["--data", empty_dir(), "--memory-limit", "20MiB", "-f", "csv", "run", "-"])
+        .env("TMPDIR", &tmp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"SELECT count(*) AS n FROM (SELECT value FROM range(2000000) ORDER BY value DESC);")?;
+            child.wait_with_output()
+        })
+        .expect("saasql runs");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "n\n2000000\n");
+    let mut left: Vec<String> = std::fs::read_dir(&tmp)
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["unrelated"]);
+}
+
+/// `-c` runs SQL without a file; `--param` binds `$name` in `-c`, on stdin
+/// and in batch jobs too.
+#[test]
+fn dash_c_and_params_everywhere() {
+    let run = saasql(
+        &[
+            "-f",
+            "csv",
+            "-c",
+            "SELECT 1 AS a",
+            "-c",
+            "SELECT name FROM surveys WHERE customer_id = $id",
+            "-p",
+            "id=3",
+        ],
+        None,
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (0, "a\n1\n\nname\ninitech\n", ""),
+        "{run:?}"
+    );
+    let run = saasql(&["-c", "SELEC 1"], None);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.starts_with("-c#1:1: error: "), "{run:?}");
+    let run = saasql(&["-c", "SELECT 1", "functions"], None);
+    assert_one_line_error(&run, 2, "saasql: error: -c runs its SQL on its own");
+    let run = saasql(
+        &["-f", "csv", "--param", "who=globex"],
+        Some("SELECT customer_id FROM surveys WHERE name = $who;"),
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "customer_id\n2\n"),
+        "{run:?}"
+    );
+
+    let dir = scratch("batch_params");
+    write_file(
+        &dir,
+        "job.toml",
+        "[[outputs]]\nname = \"one\"\nsql = \"SELECT $n * 2 AS x\"\npath = \"one.csv\"\nformat = \"csv\"\n",
+    );
+    let run = saasql_in(
+        &dir,
+        &[
+            "--data",
+            empty_dir(),
+            "batch",
+            "job.toml",
+            "--param",
+            "n=21",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("one.csv")).expect("one.csv"),
+        "x\n42\n"
+    );
+    let run = saasql_in(&dir, &["--data", empty_dir(), "batch", "job.toml"], None);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("no value for $n; pass --param n=VALUE"),
+        "{run:?}"
+    );
+}
+
+/// The shell in a real terminal: parameters, expanded rows, commands inside
+/// an unfinished statement, dot commands, `\i`, `\o` and tab completion.
+#[test]
+fn shell_in_a_terminal() {
+    use expectrl::{Eof, Expect, Session};
+    let dir = scratch("shell");
+    write_file(&dir, "q.sql", "SELECT count(*) AS included FROM surveys;\n");
+    let data = fixture().join("data");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--data", data.to_str().expect("utf-8")])
+        .current_dir(&dir)
+        .env("HOME", &dir)
+        .env("XDG_DATA_HOME", &dir)
+        .env("TERM", "xterm");
+    let log = std::fs::File::create(dir.join("pty.log")).expect("create pty log");
+    let p = Session::spawn(cmd).expect("saasql starts in a pty");
+    // Everything the terminal saw, for a failing expectation.
+    let mut p = expectrl::session::log(p, log).expect("log the session");
+    p.set_expect_timeout(Some(std::time::Duration::from_secs(60)));
+    // Typed-ahead input is dropped when the line editor takes the terminal,
+    // so each line waits for a prompt (`saasql> ` or `   ...> `), as a
+    // person does, and each expectation reads up to what it names.
+    let line = |p: &mut Session<_, _>, text: &str| {
+        p.expect("> ").expect("a prompt");
+        p.send(text).expect("send");
+        p.send("\r").expect("send");
+    };
+
+    line(&mut p, "\\set who 2");
+    line(&mut p, "SELECT name FROM surveys WHERE customer_id = $who;");
+    p.expect("globex").expect("a parameter is bound");
+
+    line(&mut p, "\\x");
+    p.expect("Expanded display is on.").expect("\\x");
+    line(
+        &mut p,
+        "SELECT customer_id, name FROM surveys WHERE customer_id = 1;",
+    );
+    p.expect("-[ RECORD 1 ]-").expect("expanded record");
+    p.expect("name        | acme").expect("expanded value");
+    line(&mut p, "\\x off");
+    p.expect("Expanded display is off.").expect("\\x off");
+
+    // A command inside an unfinished statement runs, and the statement goes on.
+    line(&mut p, "SELECT count(*) AS n");
+    line(&mut p, ".tables");
+    p.expect("surveys").expect(".tables lists tables");
+    line(&mut p, "FROM surveys;");
+    p.expect("1 row").expect("the statement finished");
+
+    line(&mut p, "\\i q.sql");
+    p.expect("included").expect("\\i runs the file");
+
+    line(&mut p, ".mode csv");
+    p.expect("Format is csv.").expect(".mode");
+    line(&mut p, "\\o out.csv");
+    line(&mut p, "SELECT name FROM surveys ORDER BY name LIMIT 2;");
+    line(&mut p, "\\o");
+    p.expect("Results written to out.csv.")
+        .expect("\\o closes the file");
+
+    // Tab completes a table name.
+    p.expect("> ").expect("a prompt");
+    p.send("SELECT count(*) AS k FROM surv").expect("send");
+    p.send("\t").expect("send tab");
+    p.send(";\r").expect("send");
+    p.expect("k\r\n4\r\n").expect("the completed query ran");
+
+    line(&mut p, ".quit");
+    p.expect(Eof).expect("the shell quits");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.csv")).expect("out.csv"),
+        "name\nacme\nglobex\n"
+    );
 }
 
 /// Writes `text` to `dir/NAME` and returns the path.

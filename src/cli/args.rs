@@ -65,6 +65,19 @@ pub struct GlobalArgs {
     #[arg(long, short = 'f', global = true, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
 
+    /// Run SQL and exit, like `psql -c` (repeatable; run in order, like the
+    /// statements of a report file)
+    #[arg(long = "command", short = 'c', value_name = "SQL")]
+    pub commands: Vec<String>,
+
+    /// Bind `$NAME` in the SQL to VALUE, e.g. --param month=2025-03 (in `run`,
+    /// `-c`, SQL on stdin, batch jobs, and as the shell's first `\set`). VALUE is
+    /// typed: integer → BIGINT, decimal → DOUBLE, true/false → BOOLEAN,
+    /// YYYY-MM-DD → DATE, 'quoted' or anything else → VARCHAR; a malformed
+    /// integer or date is an error. Repeatable; in reports every NAME must be used
+    #[arg(long = "param", short = 'p', global = true, value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+
     /// Run queries on the Ballista cluster whose scheduler is at URL
     /// (df://HOST:PORT). Table paths must name the same files on this machine,
     /// the scheduler and every executor; --memory-limit then belongs on
@@ -109,12 +122,6 @@ pub struct RunArgs {
     /// SQL files to run, in order (`-` reads stdin)
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-
-    /// Bind `$NAME` in the SQL to VALUE, e.g. --param month=2025-03. VALUE is typed:
-    /// integer → BIGINT, decimal → DOUBLE, true/false → BOOLEAN, YYYY-MM-DD → DATE,
-    /// anything else → VARCHAR. Repeatable; every NAME must be used
-    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
-    pub params: Vec<String>,
 
     /// Write the result to PATH instead of stdout (required for parquet)
     #[arg(long, short = 'o', value_name = "PATH")]

@@ -6,7 +6,7 @@
 //! nothing. Outputs that overlap the job's inputs, its own folder or each
 //! other are refused before anything runs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::listing::ListingTable;
 use datafusion::prelude::{DataFrame, SessionContext};
@@ -102,6 +103,7 @@ struct PlannedOutput {
 fn load_job(
     ctx: &SessionContext,
     path: &Path,
+    params: &HashMap<String, ScalarValue>,
 ) -> CliResult<(BTreeMap<String, String>, Vec<PlannedOutput>)> {
     let text = fs::read_to_string(path)
         .map_err(|e| CliError::input(format!("cannot read job file {}: {e}", path.display())))?;
@@ -118,6 +120,7 @@ fn load_job(
         .collect();
     let mut names = BTreeSet::new();
     let mut paths = BTreeSet::new();
+    let mut used = BTreeSet::new();
     let mut outputs = vec![];
     for o in job.outputs {
         let out_path = base.join(&o.path);
@@ -161,9 +164,14 @@ fn load_job(
                 o.name
             )));
         }
-        if let Some(s) = script.statements.iter().find(|s| !s.params.is_empty()) {
-            return Err(CliError::usage("batch jobs take no $parameters")
+        for s in &script.statements {
+            if let Some(missing) = s.params.iter().find(|p| !params.contains_key(*p)) {
+                return Err(CliError::usage(format!(
+                    "no value for ${missing}; pass --param {missing}=VALUE"
+                ))
                 .at(script.location(s), Some(s.first_line.clone())));
+            }
+            used.extend(s.params.iter().cloned());
         }
         let single_file = o.partition_by.is_empty()
             && out_path
@@ -178,6 +186,14 @@ fn load_job(
             single_file,
             sql_files,
         });
+    }
+    let mut unused: Vec<&String> = params.keys().filter(|p| !used.contains(*p)).collect();
+    unused.sort();
+    if let Some(name) = unused.first() {
+        return Err(CliError::usage(format!(
+            "--param {name} is not used by any output of {}",
+            path.display()
+        )));
     }
     Ok((inputs, outputs))
 }
@@ -270,12 +286,17 @@ fn check_overlaps(job_path: &Path, outputs: &[PlannedOutput], inputs: &[PathBuf]
 }
 
 /// Runs the job and prints a summary (output, rows, files, bytes, path).
-pub async fn run_batch(ctx: &SessionContext, job_path: &Path, format: Format) -> CliResult<()> {
+pub async fn run_batch(
+    ctx: &SessionContext,
+    job_path: &Path,
+    format: Format,
+    params: &HashMap<String, ScalarValue>,
+) -> CliResult<()> {
     let journal = commit::journal_path(job_path);
     if let Some(note) = commit::recover(&journal)? {
         eprintln!("saasql: {}: {note}", job_path.display());
     }
-    let (inputs, outputs) = load_job(ctx, job_path)?;
+    let (inputs, outputs) = load_job(ctx, job_path, params)?;
     for (name, location) in &inputs {
         if let Some(warning) = register_parquet(ctx, name, location, ReadOptions::default()).await?
         {
@@ -299,7 +320,7 @@ pub async fn run_batch(ctx: &SessionContext, job_path: &Path, format: Format) ->
     let mut rows_col = vec![];
     for output in &outputs {
         bar.set_message(output.name.clone());
-        match write_output(ctx, output).await {
+        match write_output(ctx, output, params).await {
             Ok((stage, rows)) => {
                 staged.extend(stage);
                 rows_col.push(rows);
@@ -349,6 +370,7 @@ pub async fn run_batch(ctx: &SessionContext, job_path: &Path, format: Format) ->
         format,
         max_rows: None,
         footer: false,
+        expanded: false,
     };
     write_batches(schema, vec![batch], &mut target, &print).await?;
     target.finish()
@@ -360,15 +382,16 @@ pub async fn run_batch(ctx: &SessionContext, job_path: &Path, format: Format) ->
 async fn write_output(
     ctx: &SessionContext,
     output: &PlannedOutput,
+    params: &HashMap<String, ScalarValue>,
 ) -> CliResult<(Option<Staged>, u64)> {
-    let no_params = Default::default();
     let mut query: Option<DataFrame> = None;
     for s in &output.script.statements {
-        let at = |e: CliError| e.at(output.script.location(s), Some(s.first_line.clone()));
-        match start(ctx, s, &no_params).await.map_err(|e| at(e.into()))? {
+        let located =
+            |e: DataFusionError| output.script.error(s, CliError::datafusion(&e), Some(&e));
+        match start(ctx, s, params).await.map_err(located)? {
             Outcome::Rows(df) => query = Some(df),
             Outcome::Write(df) | Outcome::Done(df) => {
-                df.collect().await.map_err(|e| at(e.into()))?;
+                df.collect().await.map_err(located)?;
             }
         }
     }
@@ -390,6 +413,7 @@ async fn write_output(
                 format: output.format.print_format(),
                 max_rows: None,
                 footer: false,
+                expanded: false,
             };
             let stream = df.execute_stream().await?;
             let rows = write_stream(stream, &mut target, &print, || None).await?;
@@ -435,6 +459,7 @@ async fn write_output(
                 format: output.format.print_format(),
                 max_rows: None,
                 footer: false,
+                expanded: false,
             };
             write_batches(schema, vec![], &mut target, &print).await?;
             if let Target::Memory(bytes) = target {

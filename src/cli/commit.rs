@@ -129,7 +129,7 @@ fn temp_owner(name: &str) -> Option<u32> {
 
 /// Whether process `pid` is running. Unknown (no `/proc`) counts as running,
 /// so nothing is removed that might be in use.
-fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     let proc = Path::new("/proc");
     !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }

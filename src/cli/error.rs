@@ -249,5 +249,6 @@ fn io_code(err: &io::Error) -> Code {
 
 /// DataFusion's message for an unknown table: `table 'x' not found`.
 fn is_missing_table(msg: &str) -> bool {
-    msg.starts_with("table '") && msg.ends_with("' not found")
+    msg.starts_with("table '")
+        && (msg.ends_with("' not found") || msg.contains("' not found. Did you mean '"))
 }

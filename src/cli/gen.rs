@@ -78,6 +78,7 @@ pub async fn run_gen(args: &GenArgs, format: Format) -> CliResult<()> {
         format,
         max_rows: None,
         footer: false,
+        expanded: false,
     };
     write_batches(schema, vec![batch], &mut target, &print).await?;
     target.finish()?;

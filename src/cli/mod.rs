@@ -42,21 +42,71 @@ pub fn run(cli: Cli) -> CliResult<()> {
     let result = runtime.block_on(dispatch(cli));
     // Do not wait for cancelled query tasks.
     runtime.shutdown_background();
+    let _ = std::fs::remove_dir_all(spill_dir());
     result
+}
+
+/// This process's folder for spill files (`saasql-spill-PID` in the OS
+/// temporary folder): removed at exit, and by a later run if the process
+/// was killed.
+fn spill_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("saasql-spill-{}", std::process::id()))
+}
+
+/// Removes the spill folders of saasql processes that are gone.
+fn sweep_spill_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let pid = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_prefix("saasql-spill-"))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !commit::alive(pid)
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 async fn dispatch(cli: Cli) -> CliResult<()> {
     let global = &cli.global;
+    if !global.commands.is_empty() && cli.command.is_some() {
+        return Err(CliError::usage(
+            "-c runs its SQL on its own: use it without a subcommand",
+        ));
+    }
     match &cli.command {
+        None if !global.commands.is_empty() => {
+            let opts = ReportOptions {
+                format: global.format.unwrap_or(Format::Table),
+                output: None,
+                params: parse_params(&global.params)?,
+            };
+            interruptible(async {
+                let ctx = build_context(global).await?;
+                let mut scripts = vec![];
+                for (i, sql) in global.commands.iter().enumerate() {
+                    scripts.push(parse_script(&ctx, &format!("-c#{}", i + 1), sql)?);
+                }
+                run_report(&ctx, &scripts, &opts).await
+            })
+            .await
+        }
         None | Some(Command::Repl) => {
+            let params = parse_params(&global.params)?;
             if std::io::stdin().is_terminal() {
                 let ctx = build_context(global).await?;
-                repl::run_shell(ctx, global.format.unwrap_or(Format::Table)).await
+                repl::run_shell(ctx, global.format.unwrap_or(Format::Table), params).await
             } else {
                 let opts = ReportOptions {
                     format: global.format.unwrap_or(Format::Table),
                     output: None,
-                    params: Default::default(),
+                    params,
                 };
                 interruptible(async {
                     let ctx = build_context(global).await?;
@@ -72,9 +122,10 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
         Some(Command::Gen(args)) => r#gen::run_gen(args, not_parquet(global.format)?).await,
         Some(Command::Batch(args)) => {
             let format = not_parquet(global.format)?;
+            let params = parse_params(&global.params)?;
             interruptible(async {
                 let ctx = build_context(global).await?;
-                batch::run_batch(&ctx, &args.job, format).await
+                batch::run_batch(&ctx, &args.job, format, &params).await
             })
             .await
         }
@@ -116,7 +167,7 @@ fn not_parquet(format: Option<Format>) -> CliResult<Format> {
 
 /// `saasql run`.
 async fn run_command(global: &GlobalArgs, args: &RunArgs) -> CliResult<()> {
-    let params = parse_params(&args.params)?;
+    let params = parse_params(&global.params)?;
     let format = global
         .format
         .or_else(|| args.output.as_deref().and_then(format_from_extension))
@@ -185,6 +236,7 @@ async fn functions_command(args: &FunctionsArgs, format: Option<Format>) -> CliR
                 format: not_parquet(format)?,
                 max_rows: None,
                 footer: false,
+                expanded: false,
             };
             write_batches(schema, vec![batch], &mut target, &print).await?;
         }
@@ -200,6 +252,8 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
         None => LoadedConfig::default(),
     };
     let mut config = saasql::session_config();
+    // Spans let errors point at the failing part of a statement.
+    config.options_mut().sql_parser.collect_spans = true;
     if let Some(n) = global
         .target_partitions
         .map(NonZeroUsize::get)
@@ -260,11 +314,16 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
 }
 
 /// The runtime: with a memory limit, a fair spilling pool that names the
-/// largest consumers when it runs out; spill files go to the OS temp dir.
+/// largest consumers when it runs out; spill files go to [`spill_dir`].
 fn runtime_env(memory_limit: Option<usize>) -> CliResult<Arc<RuntimeEnv>> {
-    let mut builder = RuntimeEnvBuilder::new().with_disk_manager_builder(
-        DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
-    );
+    sweep_spill_dirs();
+    let dir = spill_dir();
+    let mode = match std::fs::create_dir_all(&dir) {
+        Ok(()) => DiskManagerMode::Directories(vec![dir]),
+        Err(_) => DiskManagerMode::OsTmpDirectory,
+    };
+    let mut builder = RuntimeEnvBuilder::new()
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode));
     if let Some(bytes) = memory_limit {
         let top = NonZeroUsize::new(5).expect("5 is not zero");
         builder = builder.with_memory_pool(Arc::new(TrackConsumersPool::new(

@@ -1,5 +1,6 @@
-//! Result formats (table, CSV, JSON, NDJSON, Markdown, Parquet) and atomic
-//! output files.
+//! Result formats (table, CSV, JSON, NDJSON, Markdown, Parquet) and where
+//! they are written (stdout, a buffer, or an output file of
+//! [`super::commit`]).
 
 use std::error::Error as StdError;
 use std::fs;
@@ -35,6 +36,9 @@ pub struct PrintOptions {
     pub max_rows: Option<usize>,
     /// Table format only: print `N rows` under the table.
     pub footer: bool,
+    /// Table format only: one block of `column | value` lines per row
+    /// (the shell's `\x`).
+    pub expanded: bool,
 }
 
 /// Where results go: stdout or an atomically written file.
@@ -129,7 +133,9 @@ pub async fn write_stream(
                     batches.push(batch.slice(0, take));
                 }
             }
-            let text = if opts.format == Format::Table {
+            let text = if opts.format == Format::Table && opts.expanded {
+                render_expanded(&schema, &batches)?
+            } else if opts.format == Format::Table {
                 render_table(&schema, &batches)?
             } else {
                 render_markdown(&schema, &batches)?
@@ -338,6 +344,27 @@ pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch]) -> CliResult<St
         }
     }
     Ok(table.to_string())
+}
+
+/// Rows as blocks of `column | value` lines under a `-[ RECORD n ]-` rule,
+/// as psql's `\x` shows them.
+pub fn render_expanded(schema: &SchemaRef, batches: &[RecordBatch]) -> CliResult<String> {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (i, row) in cells(schema, batches, "NULL")?.into_iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!("-[ RECORD {} ]-", i + 1));
+        for (name, value) in names.iter().zip(row) {
+            out.push_str(&format!("\n{name:<width$} | {value}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("(0 rows)");
+    }
+    Ok(out)
 }
 
 /// A GitHub-flavoured Markdown table; `|` in values is escaped.

@@ -1,44 +1,68 @@
 //! The interactive shell: rustyline with history, multi-line statements,
-//! `\` commands, and Ctrl-C to cancel a running query.
+//! tab completion, `\` commands (with SQLite-style `.` aliases), `$name`
+//! parameters, and Ctrl-C to cancel a running query.
 
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use clap::ValueEnum;
-use datafusion::common::ScalarValue;
+use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::prelude::SessionContext;
-use rustyline::DefaultEditor;
+use datafusion::sql::sqlparser::keywords::ALL_KEYWORDS;
+use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{Context, Editor, Helper};
 
 use super::args::Format;
+use super::commit::OutputFile;
 use super::error::{CliError, CliResult};
 use super::functions::{function_doc, function_list};
 use super::output::{PrintOptions, Target, footer, human_duration, write_batches, write_stream};
-use super::report::{Outcome, ScriptStatement, finish_write, is_complete, parse_script, start};
+use super::report::{
+    Outcome, ScriptStatement, finish_write, is_complete, parse_script, start, typed_value,
+};
 
 /// Rows shown by a table in the shell; the rest are counted.
 const MAX_TABLE_ROWS: usize = 1000;
 
 const HELP: &str = "\
-Statements end with ';' and may span lines. Ctrl-C cancels a running query or
-clears the current input; Ctrl-D quits.
+Statements end with ';' and may span lines. Commands start a line, also in the
+middle of a statement. Tab completes keywords, tables, columns, functions and
+settings. Ctrl-C cancels a running query or clears the current input; Ctrl-D quits.
 
   \\h             list saasql functions
   \\h NAME        documentation of function NAME
-  \\d             list tables
-  \\d TABLE       columns of TABLE
+  \\d             list tables                          (.tables)
+  \\d TABLE       columns of TABLE                     (.schema TABLE)
+  \\i FILE        run the statements in FILE           (\\include, .read)
+  \\o FILE        send results to FILE; \\o alone: back to the screen
+  \\x             toggle expanded rows (also \\x on|off)
+  \\set NAME VAL  set parameter $NAME (typed like --param); \\set lists them
+  \\unset NAME    remove parameter $NAME
   \\timing        toggle query timing (also \\timing on|off)
-  \\format FMT    output format: table, csv, json, ndjson, markdown
-  \\q             quit
-  \\?             this help";
+  \\format FMT    output format: table, csv, json, ndjson, markdown (.mode)
+  \\q             quit                                 (.quit, .exit)
+  \\?             this help                            (.help)";
 
 /// The shell's state.
 struct Shell {
     ctx: SessionContext,
     format: Format,
     timing: bool,
+    expanded: bool,
+    /// `$name` parameters from `\set`.
+    params: HashMap<String, ScalarValue>,
+    /// Where results go after `\o FILE` (put in place at `\o` or quit).
+    output: Option<OutputFile>,
+    /// What tab completion offers, refreshed after each statement.
+    words: Arc<RwLock<BTreeSet<String>>>,
 }
 
 enum Flow {
@@ -47,7 +71,11 @@ enum Flow {
 }
 
 /// Runs the shell until `\q` or Ctrl-D.
-pub async fn run_shell(ctx: SessionContext, format: Format) -> CliResult<()> {
+pub async fn run_shell(
+    ctx: SessionContext,
+    format: Format,
+    params: HashMap<String, ScalarValue>,
+) -> CliResult<()> {
     if format == Format::Parquet {
         return Err(CliError::usage(
             "the shell cannot print parquet; use `saasql run --format parquet --output PATH`",
@@ -58,8 +86,12 @@ pub async fn run_shell(ctx: SessionContext, format: Format) -> CliResult<()> {
         .max_history_size(10_000)
         .map_err(|e| CliError::usage(format!("shell: {e}")))?
         .build();
-    let mut editor = DefaultEditor::with_config(config)
+    let words = Arc::new(RwLock::new(BTreeSet::new()));
+    let mut editor: Editor<ShellHelper, DefaultHistory> = Editor::with_config(config)
         .map_err(|e| CliError::input(format!("cannot start the shell: {e}")))?;
+    editor.set_helper(Some(ShellHelper {
+        words: Arc::clone(&words),
+    }));
     let history = history_path();
     if let Some(path) = &history {
         // A missing history file is normal on first use.
@@ -73,7 +105,12 @@ pub async fn run_shell(ctx: SessionContext, format: Format) -> CliResult<()> {
         ctx,
         format,
         timing: true,
+        expanded: false,
+        params,
+        output: None,
+        words,
     };
+    shell.refresh_words().await;
     let mut buffer = String::new();
     loop {
         let prompt = if buffer.is_empty() {
@@ -83,7 +120,9 @@ pub async fn run_shell(ctx: SessionContext, format: Format) -> CliResult<()> {
         };
         match editor.readline(prompt) {
             Ok(line) => {
-                if buffer.is_empty() && line.trim_start().starts_with('\\') {
+                // A command works at the start of any line, also inside an
+                // unfinished statement (which it leaves as it is).
+                if is_command(&line) {
                     let _ = editor.add_history_entry(line.trim());
                     match shell.command(line.trim()).await {
                         Flow::Quit => break,
@@ -98,7 +137,7 @@ pub async fn run_shell(ctx: SessionContext, format: Format) -> CliResult<()> {
                 if is_complete(&shell.ctx, &buffer) {
                     let sql = std::mem::take(&mut buffer);
                     let _ = editor.add_history_entry(sql.trim_end());
-                    shell.execute(&sql).await;
+                    shell.execute(&sql, "<shell>").await;
                 }
             }
             Err(ReadlineError::Interrupted) => buffer.clear(),
@@ -106,6 +145,7 @@ pub async fn run_shell(ctx: SessionContext, format: Format) -> CliResult<()> {
             Err(e) => return Err(CliError::input(format!("cannot read input: {e}"))),
         }
     }
+    shell.close_output();
     if let Some(path) = &history
         && let Err(e) = editor.save_history(path)
     {
@@ -116,6 +156,86 @@ pub async fn run_shell(ctx: SessionContext, format: Format) -> CliResult<()> {
     }
     Ok(())
 }
+
+/// The dot commands, as in the SQLite and DuckDB shells.
+const DOT_COMMANDS: [&str; 8] = [
+    ".tables", ".schema", ".read", ".quit", ".exit", ".mode", ".help", ".timer",
+];
+
+/// Whether `line` is a shell command: `\…`, or a known `.` command.
+fn is_command(line: &str) -> bool {
+    let line = line.trim_start();
+    line.starts_with('\\') || {
+        let word = line.split_whitespace().next().unwrap_or_default();
+        DOT_COMMANDS.contains(&word)
+    }
+}
+
+/// The shell's rustyline helper: completion from a word list that the shell
+/// refreshes after each statement (tables and columns change).
+struct ShellHelper {
+    words: Arc<RwLock<BTreeSet<String>>>,
+}
+
+impl Completer for ShellHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let before = &line[..pos];
+        let start = before
+            .rfind(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '\\')))
+            .map_or(0, |i| {
+                i + before[i..].chars().next().map_or(1, char::len_utf8)
+            });
+        let word = &before[start..];
+        if word.is_empty() {
+            return Ok((pos, vec![]));
+        }
+        let lower = word.to_lowercase();
+        let upper_case =
+            word.chars().any(char::is_uppercase) && !word.chars().any(char::is_lowercase);
+        let words = self.words.read().map(|w| w.clone()).unwrap_or_default();
+        let mut candidates: Vec<Pair> = words
+            .iter()
+            .filter(|w| w.to_lowercase().starts_with(&lower))
+            .map(|w| Pair {
+                display: w.clone(),
+                replacement: w.clone(),
+            })
+            .collect();
+        for k in ALL_KEYWORDS {
+            let k = if upper_case {
+                k.to_string()
+            } else {
+                k.to_lowercase()
+            };
+            if k.to_lowercase().starts_with(&lower) && !words.contains(&k) {
+                candidates.push(Pair {
+                    display: k.clone(),
+                    replacement: k,
+                });
+            }
+        }
+        candidates.sort_by(|a, b| a.display.cmp(&b.display));
+        candidates.dedup_by(|a, b| a.display == b.display);
+        Ok((start, candidates))
+    }
+}
+
+impl Hinter for ShellHelper {
+    type Hint = String;
+}
+
+impl Highlighter for ShellHelper {}
+
+impl Validator for ShellHelper {}
+
+impl Helper for ShellHelper {}
 
 /// `<data dir>/saasql/history`, creating the folder.
 fn history_path() -> Option<PathBuf> {
@@ -132,10 +252,17 @@ fn history_path() -> Option<PathBuf> {
     }
 }
 
-/// Prints an error in the shell (which carries on).
+/// Prints an error in the shell (which carries on), with carets under the
+/// failing part of the statement when DataFusion points at one.
 fn print_error(e: &CliError) {
-    if let CliError::Failed { message, .. } = e {
+    if let CliError::Failed {
+        message, statement, ..
+    } = e
+    {
         eprintln!("error: {message}");
+        if let Some(shown) = statement.as_deref().filter(|s| s.contains('\n')) {
+            eprintln!("  | {shown}");
+        }
     }
 }
 
@@ -158,22 +285,38 @@ impl Shell {
             format: self.format,
             max_rows: Some(MAX_TABLE_ROWS),
             footer: true,
+            expanded: self.expanded,
         }
     }
 
     /// Runs the statements in `sql` one by one; each runs in its own task so
     /// Ctrl-C can cancel it. Stops at the first error.
-    async fn execute(&mut self, sql: &str) {
-        let script = match parse_script(&self.ctx, "<shell>", sql) {
+    async fn execute(&mut self, sql: &str, name: &str) {
+        let script = match parse_script(&self.ctx, name, sql) {
             Ok(s) => s,
             Err(e) => return print_error(&e),
         };
-        for statement in script.statements {
+        let script = Arc::new(script);
+        for (index, statement) in script.statements.iter().enumerate() {
+            if let Some(missing) = statement
+                .params
+                .iter()
+                .find(|p| !self.params.contains_key(*p))
+            {
+                eprintln!("error: no value for ${missing}; \\set {missing} VALUE");
+                return;
+            }
             let ctx = self.ctx.clone();
             let opts = self.print_options();
             let timing = self.timing;
-            let mut task =
-                tokio::spawn(async move { run_statement(ctx, statement, opts, timing).await });
+            let params = self.params.clone();
+            let script = Arc::clone(&script);
+            let mut task = tokio::spawn(async move {
+                let statement = &script.statements[index];
+                run_statement(ctx, statement, opts, timing, &params)
+                    .await
+                    .map_err(|(e, df)| script.error(statement, e, df.as_ref()))
+            });
             let result = tokio::select! {
                 joined = &mut task => joined.unwrap_or_else(|e| {
                     Err(CliError::query(format!("the query failed: {e}")))
@@ -186,21 +329,120 @@ impl Shell {
             };
             match result {
                 Ok(printed) => {
-                    print_out(&printed.output);
+                    self.print(&printed.output);
                     if let Some(note) = printed.note {
                         eprintln!("{note}");
                     }
                 }
-                Err(e) => return print_error(&e),
+                Err(e) => {
+                    print_error(&e);
+                    self.refresh_words().await;
+                    return;
+                }
+            }
+        }
+        self.refresh_words().await;
+    }
+
+    /// Prints results to the screen, or to the `\o` file.
+    fn print(&mut self, bytes: &[u8]) {
+        match &mut self.output {
+            Some(file) => {
+                if let Err(e) = file.write_all(bytes) {
+                    eprintln!(
+                        "error: cannot write {}: {e}; results go to the screen again",
+                        file.path().display()
+                    );
+                    self.output = None;
+                }
+            }
+            None => print_out(bytes),
+        }
+    }
+
+    /// Puts the `\o` file in place (it is written under a temporary name
+    /// until then).
+    fn close_output(&mut self) {
+        if let Some(file) = self.output.take() {
+            let path = file.path().display().to_string();
+            match file.commit() {
+                Ok(()) => eprintln!("Results written to {path}."),
+                Err(e) => print_error(&e),
             }
         }
     }
 
-    /// Runs a backslash command.
+    /// Refreshes what tab completion offers: tables, their columns,
+    /// functions, settings and commands.
+    async fn refresh_words(&self) {
+        let mut words = BTreeSet::new();
+        let state = self.ctx.state();
+        words.extend(state.scalar_functions().keys().cloned());
+        words.extend(state.aggregate_functions().keys().cloned());
+        words.extend(state.window_functions().keys().cloned());
+        words.extend(
+            state
+                .config()
+                .options()
+                .entries()
+                .into_iter()
+                .map(|e| e.key),
+        );
+        words.extend(DOT_COMMANDS.iter().map(|c| c.to_string()));
+        words.extend(
+            [
+                "\\h",
+                "\\d",
+                "\\i",
+                "\\include",
+                "\\o",
+                "\\x",
+                "\\set",
+                "\\unset",
+                "\\timing",
+                "\\format",
+                "\\q",
+                "\\?",
+            ]
+            .map(String::from),
+        );
+        for catalog in self.ctx.catalog_names() {
+            let Some(catalog) = self.ctx.catalog(&catalog) else {
+                continue;
+            };
+            for schema in catalog.schema_names() {
+                let Some(schema) = catalog.schema(&schema) else {
+                    continue;
+                };
+                for table in schema.table_names() {
+                    if let Ok(Some(provider)) = schema.table(&table).await {
+                        words.extend(provider.schema().fields().iter().map(|f| f.name().clone()));
+                    }
+                    words.insert(table);
+                }
+            }
+        }
+        if let Ok(mut w) = self.words.write() {
+            *w = words;
+        }
+    }
+
+    /// Runs a backslash or dot command.
     async fn command(&mut self, line: &str) -> Flow {
         let (name, arg) = match line.split_once(char::is_whitespace) {
             Some((n, a)) => (n, Some(a.trim()).filter(|a| !a.is_empty())),
             None => (line, None),
+        };
+        let name = match name {
+            ".tables" => "\\d",
+            ".schema" if arg.is_some() => "\\d",
+            ".schema" => "\\d",
+            ".read" => "\\i",
+            ".quit" | ".exit" => "\\q",
+            ".mode" => "\\format",
+            ".help" => "\\?",
+            ".timer" => "\\timing",
+            other => other,
         };
         match (name, arg) {
             ("\\q" | "\\quit", _) => return Flow::Quit,
@@ -234,15 +476,65 @@ impl Shell {
                     eprintln!("error: no table named '{table}'; \\d lists tables");
                 }
             }
-            ("\\timing", arg) => {
-                self.timing = match arg {
-                    None => !self.timing,
-                    Some("on") => true,
-                    Some("off") => false,
-                    Some(other) => {
-                        eprintln!("error: \\timing takes on or off, not '{other}'");
-                        return Flow::Continue;
+            ("\\i" | "\\include", None) => eprintln!("error: \\i needs a file name"),
+            ("\\i" | "\\include", Some(file)) => match std::fs::read_to_string(file) {
+                Ok(sql) => self.execute(&sql, file).await,
+                Err(e) => eprintln!("error: cannot read {file}: {e}"),
+            },
+            ("\\o", target) => {
+                self.close_output();
+                if let Some(path) = target {
+                    match OutputFile::create(Path::new(path)) {
+                        Ok(file) => self.output = Some(file),
+                        Err(e) => print_error(&e),
                     }
+                }
+            }
+            ("\\x", arg) => {
+                self.expanded = match on_off(arg, self.expanded, "\\x") {
+                    Some(v) => v,
+                    None => return Flow::Continue,
+                };
+                println!(
+                    "Expanded display is {}.",
+                    if self.expanded { "on" } else { "off" }
+                );
+            }
+            ("\\set", None) => {
+                let mut names: Vec<_> = self.params.iter().collect();
+                names.sort_by(|a, b| a.0.cmp(b.0));
+                for (name, value) in names {
+                    println!("${name} = {value} ({})", value.data_type());
+                }
+            }
+            ("\\set", Some(rest)) => {
+                let (name, value) = match rest.split_once(char::is_whitespace) {
+                    Some((n, v)) => (n, v.trim()),
+                    None => (rest, ""),
+                };
+                let name = name.strip_prefix('$').unwrap_or(name);
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    eprintln!("error: parameter names use letters, digits and _");
+                } else {
+                    match typed_value(value) {
+                        Ok(v) => {
+                            self.params.insert(name.to_string(), v);
+                        }
+                        Err(why) => eprintln!("error: \\set {name}: {why}"),
+                    }
+                }
+            }
+            ("\\unset", Some(name)) => {
+                let name = name.strip_prefix('$').unwrap_or(name);
+                if self.params.remove(name).is_none() {
+                    eprintln!("error: no parameter ${name}");
+                }
+            }
+            ("\\unset", None) => eprintln!("error: \\unset needs a parameter name"),
+            ("\\timing", arg) => {
+                self.timing = match on_off(arg, self.timing, "\\timing") {
+                    Some(v) => v,
+                    None => return Flow::Continue,
                 };
                 println!("Timing is {}.", if self.timing { "on" } else { "off" });
             }
@@ -263,7 +555,7 @@ impl Shell {
 
     /// Prints batches in the current format; returns the row count.
     async fn print_batches(
-        &self,
+        &mut self,
         schema: datafusion::arrow::datatypes::SchemaRef,
         batches: Vec<datafusion::arrow::array::RecordBatch>,
     ) -> Option<u64> {
@@ -275,7 +567,7 @@ impl Shell {
         match write_batches(schema, batches, &mut target, &opts).await {
             Ok(rows) => {
                 if let Target::Memory(bytes) = target {
-                    print_out(&bytes);
+                    self.print(&bytes);
                 }
                 Some(rows)
             }
@@ -288,7 +580,7 @@ impl Shell {
 
     /// Runs an internal query with an optional `$1` and prints its rows
     /// unless there are none; returns the row count.
-    async fn print_query(&self, sql: &str, param: Option<&str>) -> Option<u64> {
+    async fn print_query(&mut self, sql: &str, param: Option<&str>) -> Option<u64> {
         let result = async {
             let mut df = self.ctx.sql(sql).await?;
             if let Some(p) = param {
@@ -314,21 +606,25 @@ impl Shell {
     }
 }
 
-/// Plans, runs and formats one statement (inside the query task).
+/// Plans, runs and formats one statement (inside the query task). A failure
+/// keeps DataFusion's error, whose diagnostic points into the statement.
 async fn run_statement(
     ctx: SessionContext,
-    statement: ScriptStatement,
+    statement: &ScriptStatement,
     opts: PrintOptions,
     timing: bool,
-) -> CliResult<Printed> {
+    params: &HashMap<String, ScalarValue>,
+) -> Result<Printed, (CliError, Option<DataFusionError>)> {
+    let df_error = |e: DataFusionError| (CliError::datafusion(&e), Some(e));
     let started = Instant::now();
     let elapsed = || timing.then(|| started.elapsed());
-    let no_params = Default::default();
-    match start(&ctx, &statement, &no_params).await? {
+    match start(&ctx, statement, params).await.map_err(df_error)? {
         Outcome::Rows(df) => {
-            let stream = df.execute_stream().await?;
+            let stream = df.execute_stream().await.map_err(df_error)?;
             let mut target = Target::Memory(vec![]);
-            let rows = write_stream(stream, &mut target, &opts, elapsed).await?;
+            let rows = write_stream(stream, &mut target, &opts, elapsed)
+                .await
+                .map_err(|e| (e, None))?;
             let output = match target {
                 Target::Memory(bytes) => bytes,
                 _ => vec![],
@@ -338,7 +634,7 @@ async fn run_statement(
             Ok(Printed { output, note })
         }
         Outcome::Write(df) => {
-            let rows = finish_write(df).await?;
+            let rows = finish_write(df).await.map_err(df_error)?;
             let mut line = format!("{rows} {} written", if rows == 1 { "row" } else { "rows" });
             if let Some(d) = elapsed() {
                 line.push_str(&format!(" ({})", human_duration(d)));
@@ -350,7 +646,7 @@ async fn run_statement(
             })
         }
         Outcome::Done(df) => {
-            df.collect().await?;
+            df.collect().await.map_err(df_error)?;
             let mut line = "OK".to_string();
             if let Some(d) = elapsed() {
                 line.push_str(&format!(" ({})", human_duration(d)));
@@ -360,6 +656,19 @@ async fn run_statement(
                 output: line.into_bytes(),
                 note: None,
             })
+        }
+    }
+}
+
+/// `on`, `off`, or a toggle of `current` without an argument.
+fn on_off(arg: Option<&str>, current: bool, command: &str) -> Option<bool> {
+    match arg {
+        None => Some(!current),
+        Some("on") => Some(true),
+        Some("off") => Some(false),
+        Some(other) => {
+            eprintln!("error: {command} takes on or off, not '{other}'");
+            None
         }
     }
 }

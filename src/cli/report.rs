@@ -8,11 +8,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::common::ScalarValue;
-use datafusion::common::{ParamValues, Result as DFResult};
+use datafusion::common::{DataFusionError, ParamValues, Result as DFResult};
 use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
 use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
@@ -80,6 +81,8 @@ pub struct Script {
     pub name: String,
     /// The statements, in order.
     pub statements: Vec<ScriptStatement>,
+    /// The script's text, for carets under errors.
+    pub source: Arc<str>,
 }
 
 impl Script {
@@ -87,6 +90,59 @@ impl Script {
     pub fn location(&self, s: &ScriptStatement) -> String {
         format!("{}:{}", self.name, s.line)
     }
+
+    /// `err` from running statement `s`, located at `file:line`: under the
+    /// message, the line DataFusion points at with carets under the failing
+    /// span (its `Diagnostic`), else the statement's first line.
+    pub fn error(
+        &self,
+        s: &ScriptStatement,
+        err: CliError,
+        df: Option<&DataFusionError>,
+    ) -> CliError {
+        let span = df
+            .and_then(DataFusionError::diagnostic)
+            .and_then(|d| d.span);
+        match span {
+            Some(span) if span.start.line > 0 => {
+                let line = span.start.line;
+                let end = if span.end.line == line {
+                    span.end.column
+                } else {
+                    u64::MAX
+                };
+                let shown = carets(&self.source, line, span.start.column, end);
+                err.at(format!("{}:{line}", self.name), Some(shown))
+            }
+            _ => err.at(self.location(s), Some(s.first_line.clone())),
+        }
+    }
+}
+
+/// Line `line` of `source` and, under it, carets from `column` up to (not
+/// including) `end` (1-based columns, counted in characters).
+fn carets(source: &str, line: u64, column: u64, end: u64) -> String {
+    let text = source
+        .lines()
+        .nth(line.saturating_sub(1) as usize)
+        .unwrap_or_default()
+        .trim_end();
+    let len = text.chars().count() as u64;
+    let start = column.saturating_sub(1).min(len);
+    let width = end.saturating_sub(column).clamp(1, (len - start).max(1));
+    format!(
+        "{text}\n  | {}{}",
+        " ".repeat(start as usize),
+        "^".repeat(width as usize)
+    )
+}
+
+/// A parser error's `at Line: L, Column: C`, if it has one.
+fn parser_location(message: &str) -> Option<(u64, u64)> {
+    let rest = &message[message.rfind("at Line: ")? + "at Line: ".len()..];
+    let (line, rest) = rest.split_once(", Column: ")?;
+    let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((line.trim().parse().ok()?, column.parse().ok()?))
 }
 
 /// The SQL dialect configured in the session (`datafusion.sql_parser.dialect`).
@@ -139,10 +195,28 @@ pub fn parse_script(ctx: &SessionContext, name: &str, sql: &str) -> CliResult<Sc
         let start_index = parser.parser.index();
         let (line, column) = (start.span.start.line, start.span.start.column);
         let statement = parser.parse_statement().map_err(|e| {
-            CliError::datafusion(&e).at(
-                format!("{name}:{line}"),
-                Some(first_line_at(line, column, None)),
-            )
+            let error = CliError::datafusion(&e);
+            match parser_location(&e.to_string()) {
+                Some((at_line, at_column)) => {
+                    // Under the whole word the parser stopped at.
+                    let word = sql
+                        .lines()
+                        .nth(at_line.saturating_sub(1) as usize)
+                        .unwrap_or_default()
+                        .chars()
+                        .skip(at_column.saturating_sub(1) as usize)
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .count() as u64;
+                    error.at(
+                        format!("{name}:{at_line}"),
+                        Some(carets(sql, at_line, at_column, at_column + word.max(1))),
+                    )
+                }
+                None => error.at(
+                    format!("{name}:{line}"),
+                    Some(first_line_at(line, column, None)),
+                ),
+            }
         })?;
         let end = parser.parser.get_current_token().span.end;
         let end_index = parser.parser.index();
@@ -176,6 +250,7 @@ pub fn parse_script(ctx: &SessionContext, name: &str, sql: &str) -> CliResult<Sc
     Ok(Script {
         name: name.to_string(),
         statements,
+        source: Arc::from(sql),
     })
 }
 
@@ -222,7 +297,10 @@ pub async fn start(
     params: &HashMap<String, ScalarValue>,
 ) -> DFResult<Outcome> {
     let state = ctx.state();
-    let mut plan = state.statement_to_plan(statement.statement.clone()).await?;
+    let mut plan = state
+        .statement_to_plan(statement.statement.clone())
+        .await
+        .map_err(|e| suggest_table(ctx, e))?;
     let is_prepare = matches!(plan, LogicalPlan::Statement(PlanStatement::Prepare(_)));
     if !is_prepare && !plan.get_parameter_types()?.is_empty() {
         plan = plan.with_param_values(ParamValues::from(params.clone()))?;
@@ -240,6 +318,51 @@ pub async fn start(
         Some(false) => Outcome::Write(df),
         None => Outcome::Done(df),
     })
+}
+
+/// Adds "Did you mean 'events'?" to DataFusion's "table 'x' not found",
+/// choosing the closest table name (by edit distance) when one is close.
+fn suggest_table(ctx: &SessionContext, err: DataFusionError) -> DataFusionError {
+    // With spans collected the error comes wrapped in its diagnostic.
+    let (diagnostic, inner) = match err {
+        DataFusionError::Diagnostic(d, inner) => (Some(d), *inner),
+        other => (None, other),
+    };
+    let rewrap = |e: DataFusionError| match &diagnostic {
+        Some(d) => DataFusionError::Diagnostic(d.clone(), Box::new(e)),
+        None => e,
+    };
+    let DataFusionError::Plan(message) = &inner else {
+        return rewrap(inner);
+    };
+    let Some(missing) = message
+        .strip_prefix("table '")
+        .and_then(|m| m.strip_suffix("' not found"))
+    else {
+        return rewrap(inner);
+    };
+    let wanted = missing.rsplit('.').next().unwrap_or(missing).to_lowercase();
+    let mut names = vec![];
+    for catalog in ctx.catalog_names() {
+        if let Some(catalog) = ctx.catalog(&catalog) {
+            for schema in catalog.schema_names() {
+                if let Some(schema) = catalog.schema(&schema) {
+                    names.extend(schema.table_names());
+                }
+            }
+        }
+    }
+    let best = names
+        .into_iter()
+        .map(|n| (strsim::levenshtein(&wanted, &n.to_lowercase()), n))
+        .filter(|(d, n)| *d <= (n.chars().count() / 3).max(1))
+        .min();
+    match best {
+        Some((_, name)) => rewrap(DataFusionError::Plan(format!(
+            "{message}. Did you mean '{name}'?"
+        ))),
+        None => rewrap(inner),
+    }
 }
 
 /// Runs a write (INSERT/COPY) and returns how many rows it wrote.
@@ -424,15 +547,14 @@ pub async fn run_report(
         format: opts.format,
         max_rows: None,
         footer: true,
+        expanded: false,
     };
     let mut results = 0usize;
     for script in scripts {
         for s in &script.statements {
             let at = |e: CliError| e.at(script.location(s), Some(s.first_line.clone()));
-            match start(ctx, s, &opts.params)
-                .await
-                .map_err(|e| at(e.into()))?
-            {
+            let df_error = |e: DataFusionError| script.error(s, CliError::datafusion(&e), Some(&e));
+            match start(ctx, s, &opts.params).await.map_err(df_error)? {
                 Outcome::Rows(df) => {
                     if results > 0 {
                         if matches!(target, Target::File(_)) {
@@ -445,17 +567,17 @@ pub async fn run_report(
                         }
                     }
                     results += 1;
-                    let stream = df.execute_stream().await.map_err(|e| at(e.into()))?;
+                    let stream = df.execute_stream().await.map_err(df_error)?;
                     write_stream(stream, &mut target, &print, || None)
                         .await
                         .map_err(at)?;
                     target.flush().map_err(at)?;
                 }
                 Outcome::Write(df) => {
-                    finish_write(df).await.map_err(|e| at(e.into()))?;
+                    finish_write(df).await.map_err(df_error)?;
                 }
                 Outcome::Done(df) => {
-                    df.collect().await.map_err(|e| at(e.into()))?;
+                    df.collect().await.map_err(df_error)?;
                 }
             }
         }
