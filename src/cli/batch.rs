@@ -202,26 +202,18 @@ fn load_job(
 /// part of a glob), made real with [`commit::real_path`].
 async fn input_paths(ctx: &SessionContext) -> Vec<PathBuf> {
     let mut paths = vec![];
-    for catalog in ctx.catalog_names() {
-        let Some(catalog) = ctx.catalog(&catalog) else {
-            continue;
-        };
-        for schema in catalog.schema_names() {
-            let Some(schema) = catalog.schema(&schema) else {
+    for schema in super::tables::schemas(ctx) {
+        for name in schema.table_names() {
+            let Ok(Some(table)) = schema.table(&name).await else {
                 continue;
             };
-            for name in schema.table_names() {
-                let Ok(Some(table)) = schema.table(&name).await else {
-                    continue;
-                };
-                let Some(listing) = table.downcast_ref::<ListingTable>() else {
-                    continue;
-                };
-                for url in listing.table_paths() {
-                    if url.scheme() == "file" {
-                        let path = PathBuf::from(format!("/{}", url.prefix()));
-                        paths.push(commit::real_path(&path));
-                    }
+            let Some(listing) = table.downcast_ref::<ListingTable>() else {
+                continue;
+            };
+            for url in listing.table_paths() {
+                if url.scheme() == "file" {
+                    let path = PathBuf::from(format!("/{}", url.prefix()));
+                    paths.push(commit::real_path(&path));
                 }
             }
         }

@@ -189,7 +189,7 @@ impl From<DataFusionError> for CliError {
 }
 
 /// Joins a multi-line message into one line.
-fn one_line(message: &str) -> String {
+pub fn one_line(message: &str) -> String {
     let lines: Vec<&str> = message
         .lines()
         .map(str::trim)

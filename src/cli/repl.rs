@@ -406,20 +406,12 @@ impl Shell {
             ]
             .map(String::from),
         );
-        for catalog in self.ctx.catalog_names() {
-            let Some(catalog) = self.ctx.catalog(&catalog) else {
-                continue;
-            };
-            for schema in catalog.schema_names() {
-                let Some(schema) = catalog.schema(&schema) else {
-                    continue;
-                };
-                for table in schema.table_names() {
-                    if let Ok(Some(provider)) = schema.table(&table).await {
-                        words.extend(provider.schema().fields().iter().map(|f| f.name().clone()));
-                    }
-                    words.insert(table);
+        for schema in super::tables::schemas(&self.ctx) {
+            for table in schema.table_names() {
+                if let Ok(Some(provider)) = schema.table(&table).await {
+                    words.extend(provider.schema().fields().iter().map(|f| f.name().clone()));
                 }
+                words.insert(table);
             }
         }
         if let Ok(mut w) = self.words.write() {
@@ -434,9 +426,7 @@ impl Shell {
             None => (line, None),
         };
         let name = match name {
-            ".tables" => "\\d",
-            ".schema" if arg.is_some() => "\\d",
-            ".schema" => "\\d",
+            ".tables" | ".schema" => "\\d",
             ".read" => "\\i",
             ".quit" | ".exit" => "\\q",
             ".mode" => "\\format",

@@ -342,18 +342,9 @@ fn suggest_table(ctx: &SessionContext, err: DataFusionError) -> DataFusionError 
         return rewrap(inner);
     };
     let wanted = missing.rsplit('.').next().unwrap_or(missing).to_lowercase();
-    let mut names = vec![];
-    for catalog in ctx.catalog_names() {
-        if let Some(catalog) = ctx.catalog(&catalog) {
-            for schema in catalog.schema_names() {
-                if let Some(schema) = catalog.schema(&schema) {
-                    names.extend(schema.table_names());
-                }
-            }
-        }
-    }
-    let best = names
-        .into_iter()
+    let best = super::tables::schemas(ctx)
+        .iter()
+        .flat_map(|schema| schema.table_names())
         .map(|n| (strsim::levenshtein(&wanted, &n.to_lowercase()), n))
         .filter(|(d, n)| *d <= (n.chars().count() / 3).max(1))
         .min();

@@ -26,7 +26,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::SessionContext;
 
-use super::error::{CliError, CliResult};
+use super::error::{CliError, CliResult, one_line};
 
 /// How deep folders are searched for table files.
 const MAX_DEPTH: usize = 32;
@@ -351,15 +351,6 @@ fn parquet_columns(path: &Path) -> std::result::Result<Vec<(String, DataType)>, 
     }
 }
 
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Why a table cannot be read; the error every query using it gets.
 #[derive(Debug)]
 pub struct UnreadableTable(pub String);
@@ -432,6 +423,21 @@ impl SchemaProvider for GuardedSchema {
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name)
     }
+}
+
+/// Every schema of every catalog of the session (to list or search tables).
+pub fn schemas(ctx: &SessionContext) -> Vec<Arc<dyn SchemaProvider>> {
+    ctx.catalog_names()
+        .iter()
+        .filter_map(|c| ctx.catalog(c))
+        .flat_map(|catalog| {
+            catalog
+                .schema_names()
+                .iter()
+                .filter_map(|s| catalog.schema(s))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Wraps the session's default schema in a [`GuardedSchema`] (once), and
