@@ -23,6 +23,7 @@ pub mod generate;
 pub mod rewrite;
 pub mod session;
 pub mod util;
+pub mod window_calls;
 
 use std::sync::Arc;
 
@@ -33,8 +34,9 @@ pub use datafusion;
 pub use session::{context, context_with, session_config, with_saasql_settings};
 
 /// Registers every saasql function (scalar, aggregate and window), the
-/// analyzer rewrite that resolves `saasql.*` settings at planning time, and
-/// saasql's faster drop-in `date_trunc` ([`builtins`]).
+/// analyzer rewrite that resolves `saasql.*` settings at planning time,
+/// saasql's faster drop-in `date_trunc` ([`builtins`]), and the planner hook
+/// that explains a window function called without OVER ([`window_calls`]).
 ///
 /// The registry's session should also carry the settings extension
 /// ([`with_saasql_settings`]); without it the defaults apply.
@@ -48,6 +50,10 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
     for f in functions::window_functions() {
         registry.register_udwf(f)?;
     }
+    for f in window_calls::stand_ins() {
+        registry.register_udaf(f)?;
+    }
+    registry.register_expr_planner(Arc::new(window_calls::WindowCalls))?;
     for f in builtins::replacements() {
         registry.register_udf(f)?;
     }
