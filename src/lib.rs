@@ -13,6 +13,7 @@
 //! Or register the functions on your own registry with [`register_all`].
 
 pub mod aggregate;
+pub mod args;
 pub mod builtins;
 #[cfg(feature = "cluster")]
 pub mod cluster;

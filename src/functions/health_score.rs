@@ -11,6 +11,7 @@ use datafusion::logical_expr::{
     Signature, Volatility,
 };
 
+use crate::args::{Kind, count_error, type_error};
 use crate::docs;
 use crate::util::{finish_columnar, float_arrays, fmt_num, scalar_f64, scalar_str};
 
@@ -49,19 +50,26 @@ impl MissingPolicy {
 }
 
 /// The weighted mean of one row's `(value, weight)` pairs under `policy`.
-/// `None` components are missing values. Weights are already checked.
+/// `None` components are missing values. Values are finite and weights
+/// finite and ≥ 0 (already checked), so the mean is finite: when a product
+/// or sum leaves the DOUBLE range, it is computed again with weights relative
+/// to the largest one, and then values scaled by 2⁻³² as well.
 pub fn weighted_mean(pairs: &[(Option<f64>, f64)], policy: MissingPolicy) -> Option<f64> {
-    let (mut num, mut den, mut present) = (0.0, 0.0, 0usize);
+    let (mut num, mut den, mut present, mut w_max) = (0.0, 0.0, 0usize, 0.0f64);
     for (v, w) in pairs {
         match v {
             Some(v) => {
                 num += w * v;
                 den += w;
                 present += 1;
+                w_max = w_max.max(*w);
             }
             None => match policy {
                 MissingPolicy::Renormalize => {}
-                MissingPolicy::Zero => den += w,
+                MissingPolicy::Zero => {
+                    den += w;
+                    w_max = w_max.max(*w);
+                }
                 MissingPolicy::Null => return None,
             },
         }
@@ -70,7 +78,30 @@ pub fn weighted_mean(pairs: &[(Option<f64>, f64)], policy: MissingPolicy) -> Opt
         return None;
     }
     let r = num / den;
-    r.is_finite().then_some(r)
+    if num.is_finite() && den.is_finite() {
+        return Some(r);
+    }
+    // Weights become ≤ 1, so Σ w ≤ pairs; values scaled by a power of two
+    // keep Σ w·v in range. Scaling is exact, the division by w_max is not.
+    for scale in [1.0, 1.0 / 4_294_967_296.0] {
+        let (mut num, mut den) = (0.0, 0.0);
+        for (v, w) in pairs {
+            let w = w / w_max;
+            match v {
+                Some(v) => {
+                    num += w * (v * scale);
+                    den += w;
+                }
+                None if policy == MissingPolicy::Zero => den += w,
+                None => {}
+            }
+        }
+        let r = num / den / scale;
+        if num.is_finite() && r.is_finite() {
+            return Some(r);
+        }
+    }
+    None
 }
 
 fn check_weight(w: f64, pair: usize) -> Result<f64> {
@@ -91,8 +122,10 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          argument, else the `saasql.health_missing` setting: `renormalize` (default; \
          their weights are dropped, as Gainsight does), `zero` (they count as 0) or `null` \
          (any missing component gives NULL). All components NULL, or Σ wᵢ = 0, gives NULL; \
-         a NULL weight gives NULL. A negative or non-finite weight, or a NaN or infinite \
-         value, is an error; the missing policy must be a non-NULL constant.",
+         a NULL weight gives NULL. Weights and values up to ±1.8e308 are fine (the \
+         weights are taken relative to the largest, so sums cannot overflow). A negative \
+         or non-finite weight, or a NaN or infinite value, is an error; the missing \
+         policy must be a non-NULL constant.",
         "health_score(value1, weight1 [, value2, weight2, ...] [, missing])",
     )
     .with_argument("valueN", "Component score, usually 0–100 (any numeric type).")
@@ -122,15 +155,41 @@ impl Default for HealthScore {
     }
 }
 
-fn is_numeric(t: &DataType) -> bool {
-    t.is_numeric() || t.is_null()
-}
-
-fn is_string(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-    )
+/// A planning error unless `types` is value, weight pairs with an optional
+/// final missing policy string.
+fn check_types(types: &[DataType]) -> Result<()> {
+    let n = types.len();
+    if n < 2 {
+        return Err(count_error(
+            NAME,
+            "value, weight pairs and an optional missing policy \
+             (value1, weight1 [, value2, weight2, …] [, missing])",
+            n,
+        ));
+    }
+    for (i, t) in types.iter().enumerate() {
+        if n % 2 == 1 && i == n - 1 {
+            if !Kind::Text.accepts(t) {
+                return Err(type_error(
+                    NAME,
+                    i,
+                    "missing",
+                    "a string ('renormalize', 'zero' or 'null') after the value, weight pairs",
+                    t,
+                ));
+            }
+        } else if !Kind::Number.accepts(t) {
+            let what = if i % 2 == 0 { "value" } else { "weight" };
+            return Err(type_error(
+                NAME,
+                i,
+                &format!("{what}{}", i / 2 + 1),
+                Kind::Number.expected(),
+                t,
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl ScalarUDFImpl for HealthScore {
@@ -142,38 +201,37 @@ impl ScalarUDFImpl for HealthScore {
         &self.signature
     }
 
+    /// A wrong call is let through unchanged, to be reported by
+    /// [`check_types`] from the return type: DataFusion wraps errors raised
+    /// here in two more messages.
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if check_types(arg_types).is_err() {
+            return Ok(arg_types.to_vec());
+        }
         let n = arg_types.len();
-        let pairs = n / 2;
-        if n < 2 {
-            return plan_err!(
-                "{NAME}: expects value, weight pairs (and optionally a missing policy), got {n} argument(s)"
-            );
-        }
-        let mut out = Vec::with_capacity(n);
-        for (i, t) in arg_types.iter().enumerate() {
-            if i == 2 * pairs {
-                if !is_string(t) {
-                    return plan_err!(
-                        "{NAME}: expects value, weight pairs and optionally a final missing policy string, got {n} arguments ending in {t}"
-                    );
+        Ok((0..n)
+            .map(|i| {
+                if n % 2 == 1 && i == n - 1 {
+                    DataType::Utf8
+                } else {
+                    DataType::Float64
                 }
-                out.push(DataType::Utf8);
-            } else if is_numeric(t) {
-                out.push(DataType::Float64);
-            } else {
-                let what = if i % 2 == 0 { "value" } else { "weight" };
-                return plan_err!("{NAME}: {what}{} must be numeric, got {t}", i / 2 + 1);
-            }
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        check_types(arg_types)?;
         Ok(DataType::Float64)
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        check_types(&types)?;
         let n = args.arg_fields.len();
         for (i, lit) in args.scalar_arguments.iter().enumerate() {
             let Some(lit) = lit else { continue };
@@ -286,6 +344,31 @@ mod tests {
             weighted_mean(&[(Some(5.0), 0.0)], MissingPolicy::Renormalize),
             None
         );
+    }
+
+    #[test]
+    fn huge_weights_and_values_do_not_overflow() {
+        // Σ w·v and Σ w overflow; the mean is 50
+        let pairs = [(Some(50.0), 1e308), (Some(50.0), 1e308)];
+        assert_eq!(
+            weighted_mean(&pairs, MissingPolicy::Renormalize),
+            Some(50.0)
+        );
+        // Σ w·v overflows with ordinary weights
+        let pairs = [(Some(1e308), 1.0), (Some(1.5e308), 1.0)];
+        assert_eq!(
+            weighted_mean(&pairs, MissingPolicy::Renormalize),
+            Some(1.25e308)
+        );
+        // both at once, with a missing component counted as 0
+        let pairs = [
+            (Some(1.6e308), 1e308),
+            (None, 1e308),
+            (Some(-1e308), 1.7e308),
+        ];
+        let v = weighted_mean(&pairs, MissingPolicy::Zero).unwrap();
+        let want = (1.6 * 1.0 - 1.0 * 1.7) / 3.7 * 1e308;
+        assert!((v - want).abs() <= 1e-12 * want.abs(), "{v} vs {want}");
     }
 
     #[test]
