@@ -21,10 +21,10 @@ pub mod config;
 pub mod docs;
 pub mod functions;
 pub mod generate;
+pub mod planner;
 pub mod rewrite;
 pub mod session;
 pub mod util;
-pub mod window_calls;
 
 use std::sync::Arc;
 
@@ -36,8 +36,9 @@ pub use session::{context, context_with, session_config, with_saasql_settings};
 
 /// Registers every saasql function (scalar, aggregate and window), the
 /// analyzer rewrite that resolves `saasql.*` settings at planning time,
-/// saasql's faster drop-in `date_trunc` ([`builtins`]), and the planner hook
-/// that explains a window function called without OVER ([`window_calls`]).
+/// saasql's faster drop-in `date_trunc` ([`builtins`]), and the SQL planner
+/// hook that checks constant parameters early and explains a window function
+/// called without OVER ([`planner`]).
 ///
 /// The registry's session should also carry the settings extension
 /// ([`with_saasql_settings`]); without it the defaults apply.
@@ -51,10 +52,15 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
     for f in functions::window_functions() {
         registry.register_udwf(f)?;
     }
-    for f in window_calls::stand_ins() {
+    for f in planner::stand_ins() {
         registry.register_udaf(f)?;
     }
-    registry.register_expr_planner(Arc::new(window_calls::WindowCalls))?;
+    // Only registries that plan SQL (session states and contexts) take
+    // planners; an executor's plain registry needs none.
+    match registry.register_expr_planner(Arc::new(planner::SaasqlPlanner)) {
+        Ok(()) | Err(datafusion::error::DataFusionError::NotImplemented(_)) => {}
+        Err(e) => return Err(e),
+    }
     for f in builtins::replacements() {
         registry.register_udf(f)?;
     }
