@@ -365,6 +365,7 @@ mod tests {
     /// 1e308 overflow unless handled), per group, and over no rows.
     #[tokio::test]
     async fn bad_numbers_give_null_a_finite_number_or_a_one_line_error() {
+        use datafusion::arrow::array::Array;
         let ctx = crate::session::context();
         let bad = [
             "NULL",
@@ -379,6 +380,8 @@ mod tests {
         ];
         let rows = "FROM (VALUES (1, 1), (2, 1)) AS t(k, g)";
         let mut sqls: Vec<(String, String)> = vec![];
+        // (one row, two equal rows) of the same aggregate call
+        let mut pairs: Vec<(String, String)> = vec![];
         let kinds = scalar_functions()
             .iter()
             .map(|f| {
@@ -448,6 +451,9 @@ mod tests {
                         for sql in shapes {
                             sqls.push((name.clone(), sql));
                         }
+                        if *kind == FunctionKind::Aggregate {
+                            pairs.push((format!("SELECT {call}"), format!("SELECT {call} {rows}")));
+                        }
                     }
                 }
             }
@@ -487,6 +493,25 @@ mod tests {
                         failures.push(format!("{sql}\n    {}", full.replace('\n', "\n    ")));
                     }
                 }
+            }
+        }
+        // Overflowing sums must not turn an answer into NULL: when one row
+        // has a value, two equal rows have one too (or fail).
+        let value = |batches: &[datafusion::arrow::array::RecordBatch]| {
+            batches
+                .first()
+                .is_some_and(|b| b.num_rows() > 0 && b.column(0).is_valid(0))
+        };
+        for (one, two) in &pairs {
+            let run = |sql: String| {
+                let ctx = ctx.clone();
+                async move { ctx.sql(&sql).await?.collect().await }
+            };
+            if let (Ok(a), Ok(b)) = (run(one.clone()).await, run(two.clone()).await)
+                && value(&a)
+                && !value(&b)
+            {
+                failures.push(format!("{two}: NULL, but one row gives a value"));
             }
         }
         assert!(sqls.len() > 1000, "only {} queries", sqls.len());
