@@ -51,11 +51,15 @@ impl MissingPolicy {
 
 /// The weighted mean of one row's `(value, weight)` pairs under `policy`.
 /// `None` components are missing values. Values are finite and weights
-/// finite and ≥ 0 (already checked), so the mean is finite: when a product
-/// or sum leaves the DOUBLE range, it is computed again with weights relative
-/// to the largest one, and then values scaled by 2⁻³² as well.
+/// finite and ≥ 0 (already checked), so the mean is finite. When Σ w·v or
+/// Σ w leaves the normal DOUBLE range (overflows, or falls below 2⁻⁹⁶⁰,
+/// where products lose precision), it is computed again with weights
+/// relative to the largest weight and values relative to the largest value.
 pub fn weighted_mean(pairs: &[(Option<f64>, f64)], policy: MissingPolicy) -> Option<f64> {
-    let (mut num, mut den, mut present, mut w_max) = (0.0, 0.0, 0usize, 0.0f64);
+    /// 2⁻⁹⁶⁰.
+    const TINY: f64 = f64::from_bits(63 << 52);
+    let (mut num, mut den, mut present) = (0.0, 0.0, 0usize);
+    let (mut w_max, mut v_max) = (0.0f64, 0.0f64);
     for (v, w) in pairs {
         match v {
             Some(v) => {
@@ -63,6 +67,7 @@ pub fn weighted_mean(pairs: &[(Option<f64>, f64)], policy: MissingPolicy) -> Opt
                 den += w;
                 present += 1;
                 w_max = w_max.max(*w);
+                v_max = v_max.max(v.abs());
             }
             None => match policy {
                 MissingPolicy::Renormalize => {}
@@ -77,31 +82,27 @@ pub fn weighted_mean(pairs: &[(Option<f64>, f64)], policy: MissingPolicy) -> Opt
     if present == 0 || den == 0.0 {
         return None;
     }
-    let r = num / den;
-    if num.is_finite() && den.is_finite() {
-        return Some(r);
+    if num.is_finite() && den.is_finite() && num.abs() >= TINY && den >= TINY {
+        return Some(num / den);
     }
-    // Weights become ≤ 1, so Σ w ≤ pairs; values scaled by a power of two
-    // keep Σ w·v in range. Scaling is exact, the division by w_max is not.
-    for scale in [1.0, 1.0 / 4_294_967_296.0] {
-        let (mut num, mut den) = (0.0, 0.0);
-        for (v, w) in pairs {
-            let w = w / w_max;
-            match v {
-                Some(v) => {
-                    num += w * (v * scale);
-                    den += w;
-                }
-                None if policy == MissingPolicy::Zero => den += w,
-                None => {}
+    if v_max == 0.0 {
+        return Some(0.0);
+    }
+    // |w/w_max · v/v_max| ≤ 1 and the largest weight counts 1 in Σ w, so
+    // neither sum can overflow, and only negligible products underflow.
+    let (mut num, mut den) = (0.0, 0.0);
+    for (v, w) in pairs {
+        let w = w / w_max;
+        match v {
+            Some(v) => {
+                num += w * (v / v_max);
+                den += w;
             }
-        }
-        let r = num / den / scale;
-        if num.is_finite() && r.is_finite() {
-            return Some(r);
+            None if policy == MissingPolicy::Zero => den += w,
+            None => {}
         }
     }
-    None
+    Some(num / den * v_max)
 }
 
 fn check_weight(w: f64, pair: usize) -> Result<f64> {
@@ -122,8 +123,9 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          argument, else the `saasql.health_missing` setting: `renormalize` (default; \
          their weights are dropped, as Gainsight does), `zero` (they count as 0) or `null` \
          (any missing component gives NULL). All components NULL, or Σ wᵢ = 0, gives NULL; \
-         a NULL weight gives NULL. Weights and values up to ±1.8e308 are fine (the \
-         weights are taken relative to the largest, so sums cannot overflow). A negative \
+         a NULL weight gives NULL. Weights and values anywhere in the DOUBLE range \
+         are fine: when sums would overflow (or underflow), weights and values are \
+         taken relative to the largest ones. A negative \
          or non-finite weight, or a NaN or infinite value, is an error; the missing \
          policy must be a non-NULL constant.",
         "health_score(value1, weight1 [, value2, weight2, ...] [, missing])",
@@ -356,9 +358,13 @@ mod tests {
         );
         // Σ w·v overflows with ordinary weights
         let pairs = [(Some(1e308), 1.0), (Some(1.5e308), 1.0)];
+        let v = weighted_mean(&pairs, MissingPolicy::Renormalize).unwrap();
+        assert!((v / 1.25e308 - 1.0).abs() < 1e-15, "{v}");
+        // the product is below the DOUBLE range: 6.5e-156 × 7.8e-194
+        let pairs = [(Some(6.529007673802674e-156), 7.804259118650677e-194)];
         assert_eq!(
             weighted_mean(&pairs, MissingPolicy::Renormalize),
-            Some(1.25e308)
+            Some(6.529007673802674e-156)
         );
         // both at once, with a missing component counted as 0
         let pairs = [
@@ -369,6 +375,56 @@ mod tests {
         let v = weighted_mean(&pairs, MissingPolicy::Zero).unwrap();
         let want = (1.6 * 1.0 - 1.0 * 1.7) / 3.7 * 1e308;
         assert!((v - want).abs() <= 1e-12 * want.abs(), "{v} vs {want}");
+    }
+
+    /// Any finite number, with the extremes and ordinary scores well represented.
+    fn finite() -> impl proptest::strategy::Strategy<Value = f64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::num::f64::NORMAL | proptest::num::f64::ZERO,
+            -1000.0..1000.0,
+            Just(f64::MAX),
+            Just(f64::MIN),
+        ]
+    }
+
+    /// Any finite weight ≥ 0.
+    fn weight() -> impl proptest::strategy::Strategy<Value = f64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::num::f64::POSITIVE | proptest::num::f64::NORMAL | proptest::num::f64::ZERO,
+            0.0..100.0,
+            Just(f64::MAX),
+        ]
+    }
+
+    proptest::proptest! {
+        // No regression files: a failure found here becomes a named unit test.
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// The weighted mean of finite values lies between the smallest and
+        /// the largest of them, whatever the magnitudes; NULL only when the
+        /// weights sum to 0.
+        #[test]
+        fn weighted_mean_lies_between_the_values(
+            pairs in proptest::collection::vec((finite(), weight()), 1..6)
+        ) {
+            let rows: Vec<(Option<f64>, f64)> = pairs.iter().map(|(v, w)| (Some(*v), *w)).collect();
+            let r = weighted_mean(&rows, MissingPolicy::Renormalize);
+            if pairs.iter().all(|(_, w)| *w == 0.0) {
+                proptest::prop_assert_eq!(r, None);
+            } else {
+                let r = r.expect("a mean");
+                let lo = pairs.iter().map(|p| p.0).fold(f64::MAX, f64::min);
+                let hi = pairs.iter().map(|p| p.0).fold(f64::MIN, f64::max);
+                let tol = 1e-9 * lo.abs().max(hi.abs());
+                proptest::prop_assert!(r.is_finite() && lo - tol <= r && r <= hi + tol, "{r} not in [{lo}, {hi}]");
+            }
+        }
     }
 
     #[test]

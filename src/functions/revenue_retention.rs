@@ -226,6 +226,44 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        // No regression files: a failure found here becomes a named unit test.
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 64,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Whatever the magnitudes (up to the largest DOUBLE), GRR and MRR
+        /// churn stay within 0..100 and every accumulator path agrees.
+        #[test]
+        fn shares_stay_within_0_to_100(
+            rows in proptest::collection::vec(
+                (0.0..=f64::MAX, proptest::option::of(0.0..=f64::MAX)),
+                1..40,
+            )
+        ) {
+            let data: Vec<ArrayRef> = vec![
+                Arc::new(rows.iter().map(|r| Some(r.0)).collect::<Float64Array>()),
+                Arc::new(rows.iter().map(|r| r.1).collect::<Float64Array>()),
+            ];
+            for f in [gross_revenue_retention::udaf(), mrr_churn_rate::udaf()] {
+                let groups = 1 + rows.len() % 3;
+                for v in check_agree(&f, &data, &[], groups) {
+                    match v {
+                        ScalarValue::Float64(Some(v)) => proptest::prop_assert!(
+                            (0.0..=100.0 + 1e-9).contains(&v),
+                            "{}: {v}",
+                            f.name()
+                        ),
+                        ScalarValue::Float64(None) => {}
+                        other => proptest::prop_assert!(false, "{other:?}"),
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn accumulators_agree_on_all_sizes() {
         for f in [

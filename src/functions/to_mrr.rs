@@ -201,6 +201,38 @@ mod tests {
         assert!((10.0 / months_per_unit("day").unwrap() - 10.0 * 365.0 / 12.0).abs() < 1e-9);
     }
 
+    proptest::proptest! {
+        // No regression files: a failure found here becomes a named unit test.
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// A finite amount and count > 0 give a finite monthly amount of the
+        /// amount's sign, or an error exactly when the true answer (judged
+        /// in log scale, away from the boundary) is beyond the DOUBLE range.
+        #[test]
+        fn monthly_is_finite_or_an_error_when_the_answer_is(
+            amount in proptest::num::f64::NORMAL | proptest::num::f64::ZERO,
+            count in proptest::num::f64::POSITIVE | proptest::num::f64::NORMAL,
+            unit in proptest::sample::select(vec!["day", "week", "month", "quarter", "year"]),
+        ) {
+            let months = months_per_unit(unit).unwrap();
+            let log2 = amount.abs().log2() - months.log2() - count.log2();
+            match monthly(amount, unit, months, count) {
+                Ok(v) => {
+                    proptest::prop_assert!(v.is_finite());
+                    proptest::prop_assert!(v == 0.0 || v.signum() == amount.signum());
+                    proptest::prop_assert!(amount == 0.0 || log2 < 1024.5, "{v} from 2^{log2}");
+                }
+                Err(e) => {
+                    proptest::prop_assert!(log2 > 1023.5, "{e} for 2^{log2}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn monthly_amount_beyond_double_range_is_an_error_not_infinity() {
         let day = months_per_unit("day").unwrap();
