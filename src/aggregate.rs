@@ -11,6 +11,15 @@
 //!
 //! A group with no counted rows has all-zero sums, and every kernel maps that
 //! to NULL, so no separate null tracking is needed.
+//!
+//! Sums are kept scaled by [`SUM_SCALE`] (2⁻⁶⁴): a power of two, so scaling
+//! is exact and rounds every addition exactly as the unscaled sum would, but
+//! no sum of fewer than 2⁶⁴ finite contributions can overflow. Without it two
+//! rows of 1e308 MRR made `net_revenue_retention` ∞/∞ = NULL instead of 100.
+//! Ratios of sums need no unscaling; a kernel that returns a sum itself
+//! multiplies by [`SUM_UNSCALE`], and a result beyond the DOUBLE range is an
+//! execution error (never ±∞, NaN or NULL). The state columns hold the
+//! scaled sums, in the `Accumulator` and the `GroupsAccumulator` alike.
 
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -27,7 +36,13 @@ use datafusion::logical_expr::{
     Signature,
 };
 
-use crate::util::{combined_validity, finite_or_null, physical_literals};
+use crate::args::Params;
+use crate::util::{combined_validity, finite_result, physical_literals};
+
+/// The scale of every running sum: 2⁻⁶⁴ (see the module documentation).
+pub const SUM_SCALE: f64 = 1.0 / 18_446_744_073_709_551_616.0;
+/// The inverse of [`SUM_SCALE`]: 2⁶⁴.
+pub const SUM_UNSCALE: f64 = 18_446_744_073_709_551_616.0;
 
 /// What one "sum of contributions" aggregate computes.
 pub trait SumsKernel<const K: usize>:
@@ -35,8 +50,8 @@ pub trait SumsKernel<const K: usize>:
 {
     /// SQL name.
     fn name(&self) -> &'static str;
-    /// Accepted argument types.
-    fn signature(&self) -> &Signature;
+    /// Accepted arguments (and the signature built from them).
+    fn params(&self) -> &Params;
     /// Generated documentation.
     fn documentation(&self) -> &'static Documentation;
     /// Names of the `K` sums, used for the state fields.
@@ -63,8 +78,8 @@ pub trait SumsKernel<const K: usize>:
         mask: Option<&BooleanBuffer>,
         emit: F,
     ) -> Result<()>;
-    /// GROUP BY fast path: adds each counted row's contribution to
-    /// `sums[group_indices[row]]`, as [`Self::contributions`] would (equal up
+    /// GROUP BY fast path: adds each counted row's contribution, times
+    /// [`SUM_SCALE`], to `sums[group_indices[row]]`, as [`Self::contributions`] would (equal up
     /// to the rounding of fractional sums, which may be added in another
     /// order), and returns `Ok(true)`; `Ok(false)` (the default) means "use
     /// `contributions`".
@@ -77,16 +92,20 @@ pub trait SumsKernel<const K: usize>:
     ) -> Result<bool> {
         Ok(false)
     }
-    /// The result for one group's sums (NULL when undefined; a non-finite
-    /// result, e.g. from overflowing sums, is also turned into NULL).
+    /// The result for one group's sums, which are scaled by [`SUM_SCALE`]
+    /// (NULL when undefined). A non-finite result is an execution error.
     fn finish(&self, sums: &[f64; K]) -> Option<f64>;
     /// The results for many groups; override for non-DOUBLE results.
     fn evaluate(&self, sums: &[[f64; K]]) -> Result<ArrayRef> {
-        Ok(Arc::new(
-            sums.iter()
-                .map(|s| self.finish(s).and_then(finite_or_null))
-                .collect::<Float64Array>(),
-        ))
+        let out = sums
+            .iter()
+            .map(|s| {
+                self.finish(s)
+                    .map(|v| finite_result(self.name(), v, || "the result".into()))
+                    .transpose()
+            })
+            .collect::<Result<Float64Array>>()?;
+        Ok(Arc::new(out))
     }
 }
 
@@ -126,10 +145,15 @@ impl<T: SumsKernel<K>, const K: usize> AggregateUDFImpl for SumsAggregate<T, K> 
     }
 
     fn signature(&self) -> &Signature {
-        self.0.signature()
+        self.0.params().signature()
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.0.params().coerce(arg_types)
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.0.params().check(arg_types)?;
         Ok(self.0.return_type())
     }
 
@@ -208,7 +232,7 @@ impl<T: SumsKernel<K>, const K: usize> Accumulator for SumsAccumulator<T, K> {
         let sums = &mut self.sums;
         self.kernel.contributions(values, mask.as_ref(), |_, c| {
             for k in 0..K {
-                sums[k] += c[k];
+                sums[k] += c[k] * SUM_SCALE;
             }
         })
     }
@@ -218,7 +242,7 @@ impl<T: SumsKernel<K>, const K: usize> Accumulator for SumsAccumulator<T, K> {
         let sums = &mut self.sums;
         self.kernel.contributions(values, mask.as_ref(), |_, c| {
             for k in 0..K {
-                sums[k] -= c[k];
+                sums[k] -= c[k] * SUM_SCALE;
             }
         })
     }
@@ -295,7 +319,7 @@ impl<T: SumsKernel<K>, const K: usize> GroupsAccumulator for SumsGroupsAccumulat
                 run = [0.0; K];
             }
             for k in 0..K {
-                run[k] += c[k];
+                run[k] += c[k] * SUM_SCALE;
             }
         })?;
         if let Some(s) = sums.get_mut(run_group) {
@@ -348,7 +372,7 @@ impl<T: SumsKernel<K>, const K: usize> GroupsAccumulator for SumsGroupsAccumulat
         let mask = row_mask(values, self.kernel.required_args(), opt_filter);
         self.kernel.contributions(values, mask.as_ref(), |row, c| {
             for k in 0..K {
-                cols[k][row] = c[k];
+                cols[k][row] = c[k] * SUM_SCALE;
             }
         })?;
         Ok(cols

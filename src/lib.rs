@@ -13,6 +13,7 @@
 //! Or register the functions on your own registry with [`register_all`].
 
 pub mod aggregate;
+pub mod args;
 pub mod builtins;
 #[cfg(feature = "cluster")]
 pub mod cluster;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod docs;
 pub mod functions;
 pub mod generate;
+pub mod planner;
 pub mod rewrite;
 pub mod session;
 pub mod util;
@@ -33,8 +35,10 @@ pub use datafusion;
 pub use session::{context, context_with, session_config, with_saasql_settings};
 
 /// Registers every saasql function (scalar, aggregate and window), the
-/// analyzer rewrite that resolves `saasql.*` settings at planning time, and
-/// saasql's faster drop-in `date_trunc` ([`builtins`]).
+/// analyzer rewrite that resolves `saasql.*` settings at planning time,
+/// saasql's faster drop-in `date_trunc` ([`builtins`]), and the SQL planner
+/// hook that checks constant parameters early and explains a window function
+/// called without OVER ([`planner`]).
 ///
 /// The registry's session should also carry the settings extension
 /// ([`with_saasql_settings`]); without it the defaults apply.
@@ -47,6 +51,15 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
     }
     for f in functions::window_functions() {
         registry.register_udwf(f)?;
+    }
+    for f in planner::stand_ins() {
+        registry.register_udaf(f)?;
+    }
+    // Only registries that plan SQL (session states and contexts) take
+    // planners; an executor's plain registry needs none.
+    match registry.register_expr_planner(Arc::new(planner::SaasqlPlanner)) {
+        Ok(()) | Err(datafusion::error::DataFusionError::NotImplemented(_)) => {}
+        Err(e) => return Err(e),
     }
     for f in builtins::replacements() {
         registry.register_udf(f)?;

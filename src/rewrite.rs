@@ -35,6 +35,18 @@ use crate::config::SaasqlConfig;
 use crate::functions::{check_aggregate_constants, string_constant_params};
 use crate::util::{constant_literal, logical_literals};
 
+/// Checks a call of aggregate `name` with `args`: the constant parameters of
+/// a saasql aggregate, and that it is not DISTINCT. Run here and, earlier,
+/// while SQL is planned ([`crate::planner`]).
+pub fn check_aggregate_call(name: &str, args: &[Expr], distinct: bool) -> Result<()> {
+    if check_aggregate_constants(name, &logical_literals(args))? && distinct {
+        return plan_err!(
+            "{name}: DISTINCT is not supported; remove duplicates in a subquery first"
+        );
+    }
+    Ok(())
+}
+
 /// The analyzer rewrite that turns `saasql.*` settings into literal arguments.
 #[derive(Debug, Default)]
 pub struct SettingsRewrite;
@@ -101,14 +113,7 @@ impl FunctionRewrite for SettingsRewrite {
                 let mut changed = extra.is_some();
                 f.params.args.extend(extra.unwrap_or_default());
                 changed |= wrap_constants(f.func.name(), &mut f.params.args);
-                if check_aggregate_constants(f.func.name(), &logical_literals(&f.params.args))?
-                    && f.params.distinct
-                {
-                    return plan_err!(
-                        "{}: DISTINCT is not supported; remove duplicates in a subquery first",
-                        f.func.name()
-                    );
-                }
+                check_aggregate_call(f.func.name(), &f.params.args, f.params.distinct)?;
                 if changed {
                     Transformed::yes(Expr::AggregateFunction(f))
                 } else {
@@ -134,7 +139,7 @@ impl FunctionRewrite for SettingsRewrite {
                 let mut changed = extra.is_some();
                 w.params.args.extend(extra.unwrap_or_default());
                 changed |= wrap_constants(&name, &mut w.params.args);
-                check_aggregate_constants(&name, &logical_literals(&w.params.args))?;
+                check_aggregate_call(&name, &w.params.args, false)?;
                 if changed {
                     Transformed::yes(Expr::WindowFunction(w))
                 } else {

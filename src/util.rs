@@ -84,9 +84,15 @@ pub fn time() -> Coercion {
     )
 }
 
-/// Formats a number the way error messages show it: `11`, `-2.5`.
+/// Formats a number the way error messages show it: `11`, `-2.5`, and very
+/// large or small magnitudes in scientific notation (`1e308`, `5e-324`).
 pub fn fmt_num(v: f64) -> String {
-    format!("{v}")
+    let a = v.abs();
+    if a.is_finite() && a != 0.0 && !(1e-6..1e16).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
 }
 
 /// The constant values of a call's physical arguments (`None` where an
@@ -313,10 +319,21 @@ pub fn check_non_negative(function: &str, argument: &str, v: f64) -> Result<f64>
     }
 }
 
-/// Turns a finite-or-not result into the NULL-not-NaN convention.
+/// `v` when it is finite, else an execution error saying that `what()` (the
+/// result, described with its inputs) does not fit a DOUBLE:
+/// `to_mrr: amount 1e308 per 1 day as monthly revenue is beyond the DOUBLE range (±1.8e308)`.
+/// Functions compute their results so that this only happens when the true
+/// answer is beyond ±1.8e308, never from an overflowing intermediate value.
 #[inline]
-pub fn finite_or_null(v: f64) -> Option<f64> {
-    v.is_finite().then_some(v)
+pub fn finite_result(function: &str, v: f64, what: impl FnOnce() -> String) -> Result<f64> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        exec_err!(
+            "{function}: {} is beyond the DOUBLE range (±1.8e308)",
+            what()
+        )
+    }
 }
 
 /// Timestamps (any unit, any time zone) as UTC microseconds since the epoch
@@ -391,10 +408,12 @@ pub enum KeyColumn {
 }
 
 impl KeyColumn {
-    /// Reads `arr`: any integer, string, binary or dictionary-encoded type.
+    /// Reads `arr`: any integer, string, binary or dictionary-encoded type,
+    /// or an all-NULL column (read as integer ids; no row of it counts).
     pub fn new(function: &str, argument: &str, arr: &ArrayRef) -> Result<Self> {
         let t = arr.data_type();
         Ok(match t {
+            DataType::Null => KeyColumn::Int(vec![0; arr.len()].into()),
             DataType::UInt64 => KeyColumn::Int(
                 arr.as_primitive::<UInt64Type>()
                     .values()
@@ -443,8 +462,8 @@ impl KeyColumn {
     /// Whether a column of type `t` is read as [`KeyColumn::Int`].
     pub fn is_int(t: &DataType) -> bool {
         match t {
-            DataType::Dictionary(_, v) => v.is_integer(),
-            t => t.is_integer(),
+            DataType::Dictionary(_, v) => v.is_integer() || v.is_null(),
+            t => t.is_integer() || t.is_null(),
         }
     }
 

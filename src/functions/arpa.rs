@@ -10,14 +10,15 @@ use datafusion::common::{Result, internal_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Coercion, Documentation, EmitTo,
-    GroupsAccumulator, ReversedUDAF, Signature, TypeSignatureClass, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator,
+    ReversedUDAF, Signature,
 };
 use hashbrown::HashSet;
 
-use crate::aggregate::{SingleGroup, for_each_row, row_mask};
+use crate::aggregate::{SUM_SCALE, SUM_UNSCALE, SingleGroup, for_each_row, row_mask};
+use crate::args::{Param, Params};
 use crate::docs;
-use crate::util::{ByteInterner, KeyColumn, check_finite, finite_or_null, numeric};
+use crate::util::{ByteInterner, KeyColumn, check_finite, finite_result};
 
 const NAME: &str = "arpa";
 
@@ -26,8 +27,10 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "Average revenue per account: Σ revenue / number of distinct customers, in the unit \
          of revenue. Rows with NULL revenue or NULL customer_id are skipped (a customer \
          whose rows are all NULL revenue is not counted); no rows gives NULL. Negative \
-         revenue (refunds, credits) is allowed. For monthly ARPA, feed one month of MRR or \
-         paid invoices per group.",
+         revenue (refunds, credits) is allowed; NaN or infinite revenue is an error. Sums \
+         of revenue near ±1.8e308 do not overflow; revenue per customer beyond the DOUBLE \
+         range is an error. For monthly ARPA, feed one month of MRR or paid invoices per \
+         group.",
         "arpa(revenue, customer_id)",
     )
     .with_argument("revenue", "Revenue of the row (any numeric type).")
@@ -42,16 +45,14 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
 /// The `arpa` aggregate function.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Arpa {
-    signature: Signature,
+    params: Params,
 }
 
 impl Default for Arpa {
     fn default() -> Self {
+        const PARAMS: [Param; 2] = [Param::number("revenue"), Param::id("customer_id")];
         Self {
-            signature: Signature::coercible(
-                vec![numeric(), Coercion::new_exact(TypeSignatureClass::Any)],
-                Volatility::Immutable,
-            ),
+            params: Params::new(NAME, &PARAMS, &[2]),
         }
     }
 }
@@ -61,9 +62,13 @@ impl AggregateUDFImpl for Arpa {
         NAME
     }
     fn signature(&self) -> &Signature {
-        &self.signature
+        self.params.signature()
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.params.coerce(arg_types)
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.params.check(arg_types)?;
         Ok(DataType::Float64)
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
@@ -105,7 +110,8 @@ impl AggregateUDFImpl for Arpa {
     }
 }
 
-/// Per group: revenue sum and the set of customers seen. Integer ids are
+/// Per group: revenue sum (scaled by [`SUM_SCALE`], so that it cannot
+/// overflow; the state holds it scaled too) and the set of customers seen. Integer ids are
 /// kept as themselves; string and binary ids are interned once per
 /// accumulator ([`ByteInterner`]), so a group holds 8 bytes per customer.
 #[derive(Debug, Default)]
@@ -184,7 +190,7 @@ impl GroupsAccumulator for ArpaGroups {
         let ids = KeyColumn::new(NAME, "customer_id", &values[1])?;
         for_each_row(revenue.len(), mask.as_ref(), |i| {
             let g = group_indices[i];
-            self.revenue[g] += check_finite(NAME, "revenue", revenue[i])?;
+            self.revenue[g] += check_finite(NAME, "revenue", revenue[i])? * SUM_SCALE;
             let id = self.names.number(NAME, &ids, i)?;
             self.insert(g, id);
             Ok(())
@@ -194,15 +200,20 @@ impl GroupsAccumulator for ArpaGroups {
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let (revenue, customers) = self.take(emit_to);
         self.release_names();
-        let out: Float64Array = revenue
+        // The mean of finite revenues is finite unless refunds and charges
+        // leave a sum beyond ±1.8e308 per customer.
+        let out = revenue
             .iter()
             .zip(&customers)
             .map(|(r, c)| {
                 (!c.is_empty())
-                    .then(|| r / c.len() as f64)
-                    .and_then(finite_or_null)
+                    .then(|| {
+                        let v = r / c.len() as f64 * SUM_UNSCALE;
+                        finite_result(NAME, v, || "the revenue per customer".into())
+                    })
+                    .transpose()
             })
-            .collect();
+            .collect::<Result<Float64Array>>()?;
         Ok(Arc::new(out))
     }
 
@@ -274,7 +285,7 @@ impl GroupsAccumulator for ArpaGroups {
         let mut sums = vec![0.0; len];
         let mut counted = vec![false; len];
         for_each_row(len, mask.as_ref(), |i| {
-            sums[i] = check_finite(NAME, "revenue", revenue[i])?;
+            sums[i] = check_finite(NAME, "revenue", revenue[i])? * SUM_SCALE;
             counted[i] = true;
             Ok(())
         })?;
@@ -333,6 +344,40 @@ mod tests {
         assert_eq!(
             check_agree(&udaf(), &[rev, ids], &[], 1),
             vec![ScalarValue::Float64(Some(90.0))]
+        );
+    }
+
+    #[test]
+    fn revenue_near_the_double_limit_does_not_overflow() {
+        // (1e308 + 1e308) / 2 customers
+        let rev: ArrayRef = Arc::new(Float64Array::from(vec![1e308, 1e308]));
+        let ids: ArrayRef = Arc::new(Int64Array::from(vec![1, 2]));
+        assert_eq!(
+            check_agree(&udaf(), &[rev, ids], &[], 1),
+            vec![ScalarValue::Float64(Some(1e308))]
+        );
+        // a refund brings the one customer's running sum back into range
+        let rev: ArrayRef = Arc::new(Float64Array::from(vec![1.5e308, 1.5e308, -1.5e308]));
+        let ids: ArrayRef = Arc::new(Int64Array::from(vec![1, 1, 1]));
+        assert_eq!(
+            check_agree(&udaf(), &[rev, ids], &[], 1),
+            vec![ScalarValue::Float64(Some(1.5e308))]
+        );
+    }
+
+    #[test]
+    fn revenue_per_customer_beyond_double_range_is_an_error() {
+        let rev: ArrayRef = Arc::new(Float64Array::from(vec![1e308, 1e308]));
+        let ids: ArrayRef = Arc::new(Int64Array::from(vec![7, 7]));
+        let data = [rev, ids];
+        let err = crate::aggregate::testing::with_args(&data, &[], DataType::Float64, |args| {
+            let mut acc = udaf().accumulator(args).unwrap();
+            acc.update_batch(&data).unwrap();
+            acc.evaluate().unwrap_err()
+        });
+        assert_eq!(
+            err.strip_backtrace(),
+            "Execution error: arpa: the revenue per customer is beyond the DOUBLE range (±1.8e308)"
         );
     }
 

@@ -5,11 +5,12 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::common::{Result, ScalarValue, exec_err};
-use datafusion::logical_expr::{AggregateUDF, Documentation, Signature, Volatility};
+use datafusion::logical_expr::{AggregateUDF, Documentation};
 
 use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
+use crate::args::{Param, Params};
 use crate::docs;
-use crate::util::{MICROS_PER_MINUTE, fmt_time, time, time_micros};
+use crate::util::{MICROS_PER_MINUTE, fmt_time, time_micros};
 
 const NAME: &str = "avg_resolution_time";
 
@@ -33,13 +34,14 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
 /// The `avg_resolution_time` kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AvgResolutionTime {
-    signature: Signature,
+    params: Params,
 }
 
 impl Default for AvgResolutionTime {
     fn default() -> Self {
+        const PARAMS: [Param; 2] = [Param::time("opened_at"), Param::time("resolved_at")];
         Self {
-            signature: Signature::coercible(vec![time(), time()], Volatility::Immutable),
+            params: Params::new(NAME, &PARAMS, &[2]),
         }
     }
 }
@@ -48,8 +50,8 @@ impl SumsKernel<2> for AvgResolutionTime {
     fn name(&self) -> &'static str {
         NAME
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn params(&self) -> &Params {
+        &self.params
     }
     fn documentation(&self) -> &'static Documentation {
         &DOC

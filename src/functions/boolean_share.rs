@@ -3,27 +3,31 @@
 
 use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::buffer::BooleanBuffer;
-use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::{Documentation, Signature, Volatility};
+use datafusion::logical_expr::Documentation;
 
 use crate::aggregate::{SumsKernel, for_each_row};
+use crate::args::{Param, Params};
 
 /// 100 × true rows / non-NULL rows.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BooleanShare {
     name: &'static str,
     doc: &'static Documentation,
-    signature: Signature,
+    params: Params,
 }
 
 impl BooleanShare {
-    /// The kernel named `name`.
-    pub fn new(name: &'static str, doc: &'static Documentation) -> Self {
+    /// The kernel named `name`, with its one BOOLEAN parameter.
+    pub fn new(
+        name: &'static str,
+        params: &'static [Param; 1],
+        doc: &'static Documentation,
+    ) -> Self {
         Self {
             name,
             doc,
-            signature: Signature::exact(vec![DataType::Boolean], Volatility::Immutable),
+            params: Params::new(name, params, &[1]),
         }
     }
 }
@@ -32,8 +36,8 @@ impl SumsKernel<2> for BooleanShare {
     fn name(&self) -> &'static str {
         self.name
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn params(&self) -> &Params {
+        &self.params
     }
     fn documentation(&self) -> &'static Documentation {
         self.doc

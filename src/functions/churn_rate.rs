@@ -5,11 +5,12 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{Array, ArrayRef};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::common::{Result, ScalarValue, exec_err};
-use datafusion::logical_expr::{AggregateUDF, Documentation, Signature, Volatility};
+use datafusion::logical_expr::{AggregateUDF, Documentation};
 
 use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
+use crate::args::{Param, Params};
 use crate::docs;
-use crate::util::{fmt_time, time, time_micros};
+use crate::util::{fmt_time, time_micros};
 
 const NAME: &str = "churn_rate";
 
@@ -40,16 +41,19 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
 /// The `churn_rate` kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChurnRate {
-    signature: Signature,
+    params: Params,
 }
 
 impl Default for ChurnRate {
     fn default() -> Self {
+        const PARAMS: [Param; 4] = [
+            Param::time("started_at"),
+            Param::time("ended_at"),
+            Param::time("period_start"),
+            Param::time("period_end"),
+        ];
         Self {
-            signature: Signature::coercible(
-                vec![time(), time(), time(), time()],
-                Volatility::Immutable,
-            ),
+            params: Params::new(NAME, &PARAMS, &[4]),
         }
     }
 }
@@ -58,8 +62,8 @@ impl SumsKernel<2> for ChurnRate {
     fn name(&self) -> &'static str {
         NAME
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn params(&self) -> &Params {
+        &self.params
     }
     fn documentation(&self) -> &'static Documentation {
         &DOC

@@ -8,11 +8,12 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArrayType, String
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, exec_err, internal_err, plan_err};
-use datafusion::logical_expr::{AggregateUDF, Documentation, Signature, TypeSignature, Volatility};
+use datafusion::logical_expr::{AggregateUDF, Documentation};
 
-use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
+use crate::aggregate::{SUM_SCALE, SUM_UNSCALE, SumsAggregate, SumsKernel, for_each_row};
+use crate::args::{Param, Params};
 use crate::docs;
-use crate::util::{constant_arg, keep_dictionary, numeric, scalar_f64, scalar_str, string};
+use crate::util::{constant_arg, scalar_f64, scalar_str};
 
 /// Parses a weights string such as `'login:1, report_created:5, ticket_opened:-2'`.
 ///
@@ -305,9 +306,11 @@ fn for_each_weight(
 }
 
 /// Adds `(rows, Σ weight)` of each run of equal group indices to that
-/// group's sums: one store per run instead of a chain of read-modify-writes
-/// through memory per row. `S` is the sum type: `i64` for whole weights
-/// (exact, one-cycle adds), else `f64`.
+/// group's sums, scaled by [`SUM_SCALE`]: one store per run instead of a
+/// chain of read-modify-writes through memory per row. `S` is the sum type:
+/// `i64` for whole weights (exact, one-cycle adds), else `f64` of weights
+/// already scaled (so that a run of huge weights cannot overflow);
+/// `to_f64` turns a run's sum into the scaled `f64` to add.
 fn add_runs<S: Copy + Default + std::ops::AddAssign>(
     groups: &[usize],
     rows: impl Iterator<Item = (u64, S)>,
@@ -320,14 +323,14 @@ fn add_runs<S: Copy + Default + std::ops::AddAssign>(
     let (mut group, mut n, mut sum) = (first, 0u64, S::default());
     for (&g, (count, weight)) in groups.iter().zip(rows) {
         if g != group {
-            sums[group][0] += n as f64;
+            sums[group][0] += n as f64 * SUM_SCALE;
             sums[group][1] += to_f64(sum);
             (group, n, sum) = (g, 0, S::default());
         }
         n += count;
         sum += weight;
     }
-    sums[group][0] += n as f64;
+    sums[group][0] += n as f64 * SUM_SCALE;
     sums[group][1] += to_f64(sum);
 }
 
@@ -340,11 +343,11 @@ fn add_weighted(
     integral: bool,
     sums: &mut [[f64; 2]],
 ) {
-    let int = |s: i64| s as f64;
+    let int = |s: i64| s as f64 * SUM_SCALE;
     let float = |s: f64| s;
     match (mask, integral) {
         (None, true) => add_runs(groups, weights.map(|x| (1, x as i64)), int, sums),
-        (None, false) => add_runs(groups, weights.map(|x| (1, x)), float, sums),
+        (None, false) => add_runs(groups, weights.map(|x| (1, x * SUM_SCALE)), float, sums),
         (Some(m), true) => {
             let rows = weights
                 .zip(m.iter())
@@ -354,7 +357,7 @@ fn add_weighted(
         (Some(m), false) => {
             let rows = weights
                 .zip(m.iter())
-                .map(|(x, on)| (u64::from(on), if on { x } else { 0.0 }));
+                .map(|(x, on)| (u64::from(on), if on { x * SUM_SCALE } else { 0.0 }));
             add_runs(groups, rows, float, sums)
         }
     }
@@ -371,8 +374,9 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          Event names match exactly (case-sensitive, data values are not trimmed); names \
          in the weights string are trimmed and cannot contain commas. Rows with a NULL \
          event are skipped; no rows gives NULL. A malformed weights string, or a NULL \
-         weights or default_weight constant, is a planning error. DISTINCT is not \
-         supported (it would count each event name once).",
+         weights or default_weight constant, is a planning error. A score beyond the \
+         DOUBLE range (±1.8e308; only with huge weights) is an execution error. DISTINCT \
+         is not supported (it would count each event name once).",
         "engagement_score(event_name [, weights [, default_weight]])",
     )
     .with_argument("event_name", "Event name column (string or dictionary-encoded string).")
@@ -391,22 +395,21 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
 /// The `engagement_score` kernel; `weights` is set per call by `configure`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EngagementScore {
-    signature: Signature,
+    params: Params,
     weights: Option<Arc<Weights>>,
 }
 
 impl Default for EngagementScore {
     fn default() -> Self {
-        let event = keep_dictionary(string());
+        // Strings stay dictionary-encoded: event columns are read by key, and
+        // the weights constant travels as a one-value dictionary.
+        const PARAMS: [Param; 3] = [
+            Param::dict_text("event_name"),
+            Param::dict_text("weights"),
+            Param::number("default_weight"),
+        ];
         Self {
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Coercible(vec![event.clone()]),
-                    TypeSignature::Coercible(vec![event.clone(), keep_dictionary(string())]),
-                    TypeSignature::Coercible(vec![event, keep_dictionary(string()), numeric()]),
-                ],
-                Volatility::Immutable,
-            ),
+            params: Params::new("engagement_score", &PARAMS, &[1, 2, 3]),
             weights: None,
         }
     }
@@ -425,8 +428,8 @@ impl SumsKernel<2> for EngagementScore {
     fn name(&self) -> &'static str {
         "engagement_score"
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn params(&self) -> &Params {
+        &self.params
     }
     fn documentation(&self) -> &'static Documentation {
         &DOC
@@ -454,7 +457,7 @@ impl SumsKernel<2> for EngagementScore {
             None => 0.0,
         };
         Ok(Self {
-            signature: self.signature.clone(),
+            params: self.params.clone(),
             weights: Some(Arc::new(Weights::new(&source, default)?)),
         })
     }
@@ -494,7 +497,8 @@ impl SumsKernel<2> for EngagementScore {
         Ok(true)
     }
     fn finish(&self, s: &[f64; 2]) -> Option<f64> {
-        (s[0] > 0.0).then_some(s[1])
+        // ±∞ when the sum of weights is beyond the DOUBLE range: an error.
+        (s[0] > 0.0).then_some(s[1] * SUM_UNSCALE)
     }
 }
 
@@ -568,6 +572,37 @@ mod tests {
             let out = check_agree(&udaf(), &[a], &lits, 1);
             assert_eq!(out, vec![ScalarValue::Float64(Some(5.5))]);
         }
+    }
+
+    #[test]
+    fn huge_weights_sum_exactly_or_fail_when_the_score_does() {
+        use crate::aggregate::testing::with_args;
+        // 1e308 + 1e308 − 1.5e308 passes 2e308 on the way; the score fits
+        let lits = w("big:1e308, minus:-1.5e308");
+        let rows = |v: Vec<&str>| -> ArrayRef { Arc::new(StringArray::from(v)) };
+        assert_eq!(
+            check_agree(&udaf(), &[rows(vec!["big", "big", "minus"])], &lits, 1),
+            // = 2 × (1e308 − 0.75e308), rounded as the sum without overflow
+            vec![ScalarValue::Float64(Some((1e308 - 0.75e308) * 2.0))]
+        );
+        // 2e308 does not fit: an error, not ∞ or NULL (plain and grouped)
+        let data = [rows(vec!["big", "big"])];
+        let (plain, grouped) = with_args(&data, &lits, DataType::Float64, |args| {
+            let mut acc = udaf().accumulator(args.clone()).unwrap();
+            acc.update_batch(&data).unwrap();
+            let mut ga = udaf().create_groups_accumulator(args).unwrap();
+            ga.update_batch(&data, &[0, 0], None, 1).unwrap();
+            (
+                acc.evaluate().unwrap_err().strip_backtrace(),
+                ga.evaluate(datafusion::logical_expr::EmitTo::All)
+                    .unwrap_err()
+                    .strip_backtrace(),
+            )
+        });
+        let want =
+            "Execution error: engagement_score: the result is beyond the DOUBLE range (±1.8e308)";
+        assert_eq!(plain, want);
+        assert_eq!(grouped, want);
     }
 
     #[test]

@@ -6,11 +6,11 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
 };
 
+use crate::args::{Param, Params};
 use crate::docs;
-use crate::util::{check_finite, map_floats_to_label, numeric};
+use crate::util::{check_finite, map_floats_to_label};
 
 /// The tier of one engagement score.
 pub fn tier(score: f64) -> Result<&'static str> {
@@ -47,13 +47,14 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
 /// The `engagement_tier` scalar function.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct EngagementTier {
-    signature: Signature,
+    params: Params,
 }
 
 impl Default for EngagementTier {
     fn default() -> Self {
+        const PARAMS: [Param; 1] = [Param::number("score")];
         Self {
-            signature: Signature::coercible(vec![numeric()], Volatility::Immutable),
+            params: Params::new("engagement_tier", &PARAMS, &[1]),
         }
     }
 }
@@ -63,9 +64,13 @@ impl ScalarUDFImpl for EngagementTier {
         "engagement_tier"
     }
     fn signature(&self) -> &Signature {
-        &self.signature
+        self.params.signature()
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.params.coerce(arg_types)
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.params.check(arg_types)?;
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

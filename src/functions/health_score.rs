@@ -11,6 +11,7 @@ use datafusion::logical_expr::{
     Signature, Volatility,
 };
 
+use crate::args::{Kind, count_error, type_error};
 use crate::docs;
 use crate::util::{finish_columnar, float_arrays, fmt_num, scalar_f64, scalar_str};
 
@@ -49,19 +50,31 @@ impl MissingPolicy {
 }
 
 /// The weighted mean of one row's `(value, weight)` pairs under `policy`.
-/// `None` components are missing values. Weights are already checked.
+/// `None` components are missing values. Values are finite and weights
+/// finite and ≥ 0 (already checked), so the mean is finite. When Σ w·v or
+/// Σ w leaves the normal DOUBLE range (overflows, or falls below 2⁻⁹⁶⁰,
+/// where products lose precision), it is computed again with weights
+/// relative to the largest weight and values relative to the largest value.
 pub fn weighted_mean(pairs: &[(Option<f64>, f64)], policy: MissingPolicy) -> Option<f64> {
+    /// 2⁻⁹⁶⁰.
+    const TINY: f64 = f64::from_bits(63 << 52);
     let (mut num, mut den, mut present) = (0.0, 0.0, 0usize);
+    let (mut w_max, mut v_max) = (0.0f64, 0.0f64);
     for (v, w) in pairs {
         match v {
             Some(v) => {
                 num += w * v;
                 den += w;
                 present += 1;
+                w_max = w_max.max(*w);
+                v_max = v_max.max(v.abs());
             }
             None => match policy {
                 MissingPolicy::Renormalize => {}
-                MissingPolicy::Zero => den += w,
+                MissingPolicy::Zero => {
+                    den += w;
+                    w_max = w_max.max(*w);
+                }
                 MissingPolicy::Null => return None,
             },
         }
@@ -69,8 +82,27 @@ pub fn weighted_mean(pairs: &[(Option<f64>, f64)], policy: MissingPolicy) -> Opt
     if present == 0 || den == 0.0 {
         return None;
     }
-    let r = num / den;
-    r.is_finite().then_some(r)
+    if num.is_finite() && den.is_finite() && num.abs() >= TINY && den >= TINY {
+        return Some(num / den);
+    }
+    if v_max == 0.0 {
+        return Some(0.0);
+    }
+    // |w/w_max · v/v_max| ≤ 1 and the largest weight counts 1 in Σ w, so
+    // neither sum can overflow, and only negligible products underflow.
+    let (mut num, mut den) = (0.0, 0.0);
+    for (v, w) in pairs {
+        let w = w / w_max;
+        match v {
+            Some(v) => {
+                num += w * (v / v_max);
+                den += w;
+            }
+            None if policy == MissingPolicy::Zero => den += w,
+            None => {}
+        }
+    }
+    Some(num / den * v_max)
 }
 
 fn check_weight(w: f64, pair: usize) -> Result<f64> {
@@ -91,8 +123,11 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          argument, else the `saasql.health_missing` setting: `renormalize` (default; \
          their weights are dropped, as Gainsight does), `zero` (they count as 0) or `null` \
          (any missing component gives NULL). All components NULL, or Σ wᵢ = 0, gives NULL; \
-         a NULL weight gives NULL. A negative or non-finite weight, or a NaN or infinite \
-         value, is an error; the missing policy must be a non-NULL constant.",
+         a NULL weight gives NULL. Weights and values anywhere in the DOUBLE range \
+         are fine: when sums would overflow (or underflow), weights and values are \
+         taken relative to the largest ones. A negative \
+         or non-finite weight, or a NaN or infinite value, is an error; the missing \
+         policy must be a non-NULL constant.",
         "health_score(value1, weight1 [, value2, weight2, ...] [, missing])",
     )
     .with_argument("valueN", "Component score, usually 0–100 (any numeric type).")
@@ -122,15 +157,41 @@ impl Default for HealthScore {
     }
 }
 
-fn is_numeric(t: &DataType) -> bool {
-    t.is_numeric() || t.is_null()
-}
-
-fn is_string(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-    )
+/// A planning error unless `types` is value, weight pairs with an optional
+/// final missing policy string.
+fn check_types(types: &[DataType]) -> Result<()> {
+    let n = types.len();
+    if n < 2 {
+        return Err(count_error(
+            NAME,
+            "value, weight pairs and an optional missing policy \
+             (value1, weight1 [, value2, weight2, …] [, missing])",
+            n,
+        ));
+    }
+    for (i, t) in types.iter().enumerate() {
+        if n % 2 == 1 && i == n - 1 {
+            if !Kind::Text.accepts(t) {
+                return Err(type_error(
+                    NAME,
+                    i,
+                    "missing",
+                    "a string ('renormalize', 'zero' or 'null') after the value, weight pairs",
+                    t,
+                ));
+            }
+        } else if !Kind::Number.accepts(t) {
+            let what = if i % 2 == 0 { "value" } else { "weight" };
+            return Err(type_error(
+                NAME,
+                i,
+                &format!("{what}{}", i / 2 + 1),
+                Kind::Number.expected(),
+                t,
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl ScalarUDFImpl for HealthScore {
@@ -142,38 +203,37 @@ impl ScalarUDFImpl for HealthScore {
         &self.signature
     }
 
+    /// A wrong call is let through unchanged, to be reported by
+    /// [`check_types`] from the return type: DataFusion wraps errors raised
+    /// here in two more messages.
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if check_types(arg_types).is_err() {
+            return Ok(arg_types.to_vec());
+        }
         let n = arg_types.len();
-        let pairs = n / 2;
-        if n < 2 {
-            return plan_err!(
-                "{NAME}: expects value, weight pairs (and optionally a missing policy), got {n} argument(s)"
-            );
-        }
-        let mut out = Vec::with_capacity(n);
-        for (i, t) in arg_types.iter().enumerate() {
-            if i == 2 * pairs {
-                if !is_string(t) {
-                    return plan_err!(
-                        "{NAME}: expects value, weight pairs and optionally a final missing policy string, got {n} arguments ending in {t}"
-                    );
+        Ok((0..n)
+            .map(|i| {
+                if n % 2 == 1 && i == n - 1 {
+                    DataType::Utf8
+                } else {
+                    DataType::Float64
                 }
-                out.push(DataType::Utf8);
-            } else if is_numeric(t) {
-                out.push(DataType::Float64);
-            } else {
-                let what = if i % 2 == 0 { "value" } else { "weight" };
-                return plan_err!("{NAME}: {what}{} must be numeric, got {t}", i / 2 + 1);
-            }
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        check_types(arg_types)?;
         Ok(DataType::Float64)
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        check_types(&types)?;
         let n = args.arg_fields.len();
         for (i, lit) in args.scalar_arguments.iter().enumerate() {
             let Some(lit) = lit else { continue };
@@ -286,6 +346,85 @@ mod tests {
             weighted_mean(&[(Some(5.0), 0.0)], MissingPolicy::Renormalize),
             None
         );
+    }
+
+    #[test]
+    fn huge_weights_and_values_do_not_overflow() {
+        // Σ w·v and Σ w overflow; the mean is 50
+        let pairs = [(Some(50.0), 1e308), (Some(50.0), 1e308)];
+        assert_eq!(
+            weighted_mean(&pairs, MissingPolicy::Renormalize),
+            Some(50.0)
+        );
+        // Σ w·v overflows with ordinary weights
+        let pairs = [(Some(1e308), 1.0), (Some(1.5e308), 1.0)];
+        let v = weighted_mean(&pairs, MissingPolicy::Renormalize).unwrap();
+        assert!((v / 1.25e308 - 1.0).abs() < 1e-15, "{v}");
+        // the product is below the DOUBLE range: 6.5e-156 × 7.8e-194
+        let pairs = [(Some(6.529007673802674e-156), 7.804259118650677e-194)];
+        assert_eq!(
+            weighted_mean(&pairs, MissingPolicy::Renormalize),
+            Some(6.529007673802674e-156)
+        );
+        // both at once, with a missing component counted as 0
+        let pairs = [
+            (Some(1.6e308), 1e308),
+            (None, 1e308),
+            (Some(-1e308), 1.7e308),
+        ];
+        let v = weighted_mean(&pairs, MissingPolicy::Zero).unwrap();
+        let want = (1.6 * 1.0 - 1.0 * 1.7) / 3.7 * 1e308;
+        assert!((v - want).abs() <= 1e-12 * want.abs(), "{v} vs {want}");
+    }
+
+    /// Any finite number, with the extremes and ordinary scores well represented.
+    fn finite() -> impl proptest::strategy::Strategy<Value = f64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::num::f64::NORMAL | proptest::num::f64::ZERO,
+            -1000.0..1000.0,
+            Just(f64::MAX),
+            Just(f64::MIN),
+        ]
+    }
+
+    /// Any finite weight ≥ 0.
+    fn weight() -> impl proptest::strategy::Strategy<Value = f64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::num::f64::POSITIVE | proptest::num::f64::NORMAL | proptest::num::f64::ZERO,
+            0.0..100.0,
+            Just(f64::MAX),
+        ]
+    }
+
+    proptest::proptest! {
+        // No regression files: a failure found here becomes a named unit test.
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// The weighted mean of finite values lies between the smallest and
+        /// the largest of them, whatever the magnitudes; NULL only when the
+        /// weights sum to 0.
+        #[test]
+        fn weighted_mean_lies_between_the_values(
+            pairs in proptest::collection::vec((finite(), weight()), 1..6)
+        ) {
+            let rows: Vec<(Option<f64>, f64)> = pairs.iter().map(|(v, w)| (Some(*v), *w)).collect();
+            let r = weighted_mean(&rows, MissingPolicy::Renormalize);
+            if pairs.iter().all(|(_, w)| *w == 0.0) {
+                proptest::prop_assert_eq!(r, None);
+            } else {
+                let r = r.expect("a mean");
+                let lo = pairs.iter().map(|p| p.0).fold(f64::MAX, f64::min);
+                let hi = pairs.iter().map(|p| p.0).fold(f64::MIN, f64::max);
+                let tol = 1e-9 * lo.abs().max(hi.abs());
+                proptest::prop_assert!(r.is_finite() && lo - tol <= r && r <= hi + tol, "{r} not in [{lo}, {hi}]");
+            }
+        }
     }
 
     #[test]

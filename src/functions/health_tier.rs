@@ -6,11 +6,12 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, TypeSignature, Volatility,
+    Signature,
 };
 
+use crate::args::{Param, Params};
 use crate::docs;
-use crate::util::{check_finite, fmt_num, map_floats_to_label, numeric, scalar_f64};
+use crate::util::{check_finite, fmt_num, map_floats_to_label, scalar_f64};
 
 const NAME: &str = "health_tier";
 const DEFAULTS: [f64; 3] = [40.0, 70.0, 100.0];
@@ -75,19 +76,19 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
 /// The `health_tier` scalar function.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct HealthTier {
-    signature: Signature,
+    params: Params,
 }
 
 impl Default for HealthTier {
     fn default() -> Self {
+        const PARAMS: [Param; 4] = [
+            Param::number("score"),
+            Param::number("red_max"),
+            Param::number("yellow_max"),
+            Param::number("green_max"),
+        ];
         Self {
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Coercible(vec![numeric()]),
-                    TypeSignature::Coercible(vec![numeric(), numeric(), numeric(), numeric()]),
-                ],
-                Volatility::Immutable,
-            ),
+            params: Params::new(NAME, &PARAMS, &[1, 4]),
         }
     }
 }
@@ -97,12 +98,22 @@ impl ScalarUDFImpl for HealthTier {
         NAME
     }
     fn signature(&self) -> &Signature {
-        &self.signature
+        self.params.signature()
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.params.coerce(arg_types)
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.params.check(arg_types)?;
         Ok(DataType::Utf8)
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        self.params.check(&types)?;
         // Constant thresholds are checked while planning.
         if args.scalar_arguments.len() == 4 {
             let lits: Vec<Option<f64>> = args.scalar_arguments[1..]

@@ -5,9 +5,10 @@ use std::sync::{Arc, LazyLock};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{Documentation, ScalarUDF};
 
+use crate::args::Param;
 use crate::docs;
 use crate::functions::simple_scalar::FloatScalar;
-use crate::util::{check_non_negative, finite_or_null, fmt_num};
+use crate::util::{check_non_negative, finite_result, fmt_num};
 
 const NAME: &str = "ltv";
 
@@ -36,7 +37,27 @@ pub fn ltv_row(row: &[f64]) -> Result<Option<f64>> {
     if churn == 0.0 {
         return Ok(None);
     }
-    Ok(finite_or_null(arpa * (margin / 100.0) / (churn / 100.0)))
+    if arpa == 0.0 || margin == 0.0 {
+        return Ok(Some(0.0));
+    }
+    // arpa × (margin/100) ≤ arpa cannot overflow, but churn/100 loses
+    // precision (or becomes 0) below 2.2e-306: then cancel the percents.
+    let mut v = arpa * (margin / 100.0) / (churn / 100.0);
+    if !v.is_finite() || churn < 1e-300 {
+        v = arpa / churn * margin;
+        if !v.is_finite() {
+            v = arpa * margin / churn;
+        }
+    }
+    finite_result(NAME, v, || {
+        format!(
+            "the lifetime value of arpa {} at churn_rate_pct {} and gross_margin_pct {}",
+            fmt_num(arpa),
+            fmt_num(churn),
+            fmt_num(margin)
+        )
+    })
+    .map(Some)
 }
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -46,7 +67,8 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          gross_margin_pct defaults to 100. Churn 0 gives NULL unless a churn floor is set \
          (the churn_floor_pct argument, else the saasql.ltv_churn_floor setting, e.g. \
          1.67), which replaces any smaller churn. NULL inputs give NULL. Negative arpa or \
-         churn, or a margin or floor outside 0..100, is an error.",
+         churn, a margin or floor outside 0..100, or a lifetime value beyond the DOUBLE \
+         range (±1.8e308), is an error.",
         "ltv(arpa, churn_rate_pct [, gross_margin_pct [, churn_floor_pct]])",
     )
     .with_argument("arpa", "Average revenue per account per period (≥ 0).")
@@ -71,8 +93,15 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
 /// The `ltv` scalar function.
 pub fn udf() -> Arc<ScalarUDF> {
     static UDF: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
+        const PARAMS: [Param; 4] = [
+            Param::number("arpa"),
+            Param::number("churn_rate_pct"),
+            Param::number("gross_margin_pct"),
+            Param::number("churn_floor_pct"),
+        ];
         Arc::new(ScalarUDF::from(FloatScalar::new(
             NAME,
+            &PARAMS,
             &[2, 3, 4],
             &DOC,
             ltv_row,
@@ -101,5 +130,23 @@ mod tests {
             ltv_row(&[1.0, 1.0, 101.0]).unwrap_err().strip_backtrace(),
             "Execution error: ltv: gross_margin_pct 101 is outside 0..100"
         );
+    }
+
+    #[test]
+    fn lifetime_value_beyond_double_range_is_an_error_not_null() {
+        assert_eq!(
+            ltv_row(&[1e308, 0.5]).unwrap_err().strip_backtrace(),
+            "Execution error: ltv: the lifetime value of arpa 1e308 at churn_rate_pct 0.5 and gross_margin_pct 100 is beyond the DOUBLE range (±1.8e308)"
+        );
+        // 1e308 at 100 % churn and 50 % margin is 5e307
+        assert_eq!(ltv_row(&[1e308, 100.0, 50.0]).unwrap(), Some(5e307));
+        // churn / 100 would underflow to 0; the answer is finite
+        let v = ltv_row(&[1e-20, 1e-322]).unwrap().unwrap();
+        assert!(
+            v.is_finite() && (v / (1e-20 / 1e-322 * 100.0) - 1.0).abs() < 0.1,
+            "{v}"
+        );
+        // no revenue: 0 whatever the churn
+        assert_eq!(ltv_row(&[0.0, 5e-324]).unwrap(), Some(0.0));
     }
 }

@@ -204,6 +204,325 @@ mod tests {
         }
     }
 
+    /// A sample argument of the class a declarative form asks for, and one
+    /// of the wrong type (string for a number, number for a string or time…).
+    fn samples(c: &datafusion::logical_expr::Coercion) -> (&'static str, &'static str) {
+        use datafusion::common::types::NativeType;
+        use datafusion::logical_expr::TypeSignatureClass;
+        match c.desired_type() {
+            TypeSignatureClass::Native(l) => match l.native() {
+                NativeType::Float64 => ("50", "'x'"),
+                NativeType::String => ("'month'", "50"),
+                NativeType::Boolean => ("true", "50"),
+                other => panic!("no sample for {other:?}"),
+            },
+            TypeSignatureClass::Timestamp => ("TIMESTAMP '2025-01-01 00:00:00'", "50"),
+            TypeSignatureClass::Any => ("1", "true"),
+            other => panic!("no sample for {other:?}"),
+        }
+    }
+
+    /// The declarative forms of a function: each a list of argument classes.
+    fn forms(sig: &datafusion::logical_expr::Signature) -> Vec<Vec<(&'static str, &'static str)>> {
+        use datafusion::arrow::datatypes::DataType;
+        use datafusion::logical_expr::TypeSignature;
+        let form = |s: &TypeSignature| match s {
+            TypeSignature::Coercible(c) => Some(c.iter().map(samples).collect()),
+            TypeSignature::Exact(types) => Some(
+                types
+                    .iter()
+                    .map(|t| match t {
+                        DataType::Boolean => ("true", "50"),
+                        other => panic!("no sample for {other}"),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        match &sig.type_signature {
+            TypeSignature::OneOf(sigs) => sigs.iter().filter_map(form).collect(),
+            other => form(other).into_iter().collect(),
+        }
+    }
+
+    /// Every function with no arguments, one too many, and each argument of
+    /// each form of the wrong type: a one-line planning error naming the
+    /// function (never DataFusion's "Internal error … bug in DataFusion").
+    #[tokio::test]
+    async fn wrong_arguments_are_one_line_planning_errors() {
+        let ctx = crate::session::context();
+        let mut calls: Vec<(String, String, String)> = vec![];
+        let mut add = |name: &str, window: bool, args: &[&str], expect: String| {
+            let over = if window { " OVER ()" } else { "" };
+            let sql = format!("SELECT {name}({}){over}", args.join(", "));
+            calls.push((name.to_string(), sql, expect));
+        };
+        let sigs: Vec<(String, bool, datafusion::logical_expr::Signature)> = scalar_functions()
+            .iter()
+            .map(|f| (f.name().to_string(), false, f.signature().clone()))
+            .chain(
+                aggregate_functions()
+                    .iter()
+                    .map(|f| (f.name().to_string(), false, f.signature().clone())),
+            )
+            .chain(
+                window_functions()
+                    .iter()
+                    .map(|f| (f.name().to_string(), true, f.signature().clone())),
+            )
+            .collect();
+        let mut checked = 0;
+        for (name, window, sig) in &sigs {
+            let forms = forms(sig);
+            if name == "health_score" {
+                let cases: [&[&str]; 5] = [
+                    &[],
+                    &["50"],
+                    &["'x'", "1"],
+                    &["50", "'x'"],
+                    &["50", "1", "50"],
+                ];
+                for args in cases {
+                    add(name, false, args, String::new());
+                }
+                continue;
+            }
+            assert!(!forms.is_empty(), "{name}: no declarative forms");
+            checked += 1;
+            add(name, *window, &[], "takes".into());
+            let longest = forms.iter().max_by_key(|f| f.len()).unwrap();
+            let mut too_many: Vec<&str> = longest.iter().map(|s| s.0).collect();
+            too_many.push("1");
+            add(name, *window, &too_many, "takes".into());
+            for form in &forms {
+                for i in 0..form.len() {
+                    let args: Vec<&str> = form
+                        .iter()
+                        .enumerate()
+                        .map(|(k, s)| if k == i { s.1 } else { s.0 })
+                        .collect();
+                    add(name, *window, &args, format!("argument {} (", i + 1));
+                }
+            }
+        }
+        assert_eq!(checked, all_functions().len() - 1);
+        let mut failures = vec![];
+        for (name, sql, expect) in calls {
+            let err = match ctx.sql(&sql).await {
+                Ok(df) => match df.into_optimized_plan() {
+                    Ok(_) => {
+                        failures.push(format!("{sql}: planned without error"));
+                        continue;
+                    }
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            }
+            .strip_backtrace();
+            let prefix = format!("Error during planning: {name}: ");
+            let internal = [
+                "Internal error",
+                "bug in DataFusion",
+                "likely caused by a bug",
+            ]
+            .iter()
+            .any(|bad| err.contains(bad));
+            if internal || !err.starts_with(&prefix) || !err.contains(&expect) || err.contains('\n')
+            {
+                failures.push(format!("{sql}\n    {}", err.replace('\n', "\n    ")));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} bad errors:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
+    /// Whether every DOUBLE in `arr` (also inside structs) is NULL or finite.
+    fn all_finite_or_null(arr: &dyn datafusion::arrow::array::Array) -> bool {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::{DataType, Float64Type};
+        match arr.data_type() {
+            DataType::Float64 => arr
+                .as_primitive::<Float64Type>()
+                .iter()
+                .all(|v| v.is_none_or(f64::is_finite)),
+            DataType::Struct(_) => arr
+                .as_struct()
+                .columns()
+                .iter()
+                .all(|c| all_finite_or_null(c.as_ref())),
+            _ => true,
+        }
+    }
+
+    /// Every numeric argument of every form set to NULL, NaN, ±∞, ±1e308, 0,
+    /// −1 and 1e-300 (the others valid): the answer is NULL, a finite number
+    /// or a one-line error naming the function; never ±∞, NaN, an internal
+    /// error or a panic. Aggregates run over two equal rows (so sums of
+    /// 1e308 overflow unless handled), per group, and over no rows.
+    #[tokio::test]
+    async fn bad_numbers_give_null_a_finite_number_or_a_one_line_error() {
+        use datafusion::arrow::array::Array;
+        let ctx = crate::session::context();
+        let bad = [
+            "NULL",
+            "CAST('NaN' AS DOUBLE)",
+            "CAST('Infinity' AS DOUBLE)",
+            "CAST('-Infinity' AS DOUBLE)",
+            "1e308",
+            "-1e308",
+            "0",
+            "-1",
+            "1e-300",
+        ];
+        let rows = "FROM (VALUES (1, 1), (2, 1)) AS t(k, g)";
+        let mut sqls: Vec<(String, String)> = vec![];
+        // (one row, two equal rows) of the same aggregate call
+        let mut pairs: Vec<(String, String)> = vec![];
+        let kinds = scalar_functions()
+            .iter()
+            .map(|f| {
+                (
+                    f.name().to_string(),
+                    FunctionKind::Scalar,
+                    f.signature().clone(),
+                )
+            })
+            .chain(aggregate_functions().iter().map(|f| {
+                (
+                    f.name().to_string(),
+                    FunctionKind::Aggregate,
+                    f.signature().clone(),
+                )
+            }))
+            .chain(window_functions().iter().map(|f| {
+                (
+                    f.name().to_string(),
+                    FunctionKind::Window,
+                    f.signature().clone(),
+                )
+            }))
+            .collect::<Vec<_>>();
+        for (name, kind, sig) in &kinds {
+            let mut forms = forms(sig);
+            if name == "health_score" {
+                forms = vec![vec![("50", "'x'"); 4]];
+            }
+            for mut form in forms {
+                if name == "engagement_score" && form.len() > 1 {
+                    // events named 'month' weigh 1e308: two rows overflow
+                    form[1].0 = "'month:1e308'";
+                }
+                let numeric: Vec<usize> = (0..form.len()).filter(|&i| form[i].1 == "'x'").collect();
+                for v in bad {
+                    // one numeric argument bad, then all of them
+                    let mut variants: Vec<Vec<&str>> = numeric
+                        .iter()
+                        .map(|&i| {
+                            (0..form.len())
+                                .map(|k| if k == i { v } else { form[k].0 })
+                                .collect()
+                        })
+                        .collect();
+                    variants.push(
+                        (0..form.len())
+                            .map(|k| if numeric.contains(&k) { v } else { form[k].0 })
+                            .collect(),
+                    );
+                    for args in variants {
+                        let call = format!("{name}({})", args.join(", "));
+                        let shapes = match kind {
+                            FunctionKind::Scalar => vec![format!("SELECT {call}")],
+                            FunctionKind::Aggregate => vec![
+                                format!("SELECT {call} {rows}"),
+                                format!("SELECT g, {call} {rows} GROUP BY g"),
+                                format!("SELECT {call} {rows} WHERE k > 5"),
+                                format!("SELECT {call} OVER (ORDER BY k) {rows}"),
+                            ],
+                            FunctionKind::Window => {
+                                vec![format!(
+                                    "SELECT {call} OVER (PARTITION BY g ORDER BY k) {rows}"
+                                )]
+                            }
+                        };
+                        for sql in shapes {
+                            sqls.push((name.clone(), sql));
+                        }
+                        if *kind == FunctionKind::Aggregate {
+                            pairs.push((format!("SELECT {call}"), format!("SELECT {call} {rows}")));
+                        }
+                    }
+                }
+            }
+        }
+        let mut failures = vec![];
+        for (name, sql) in &sqls {
+            let result = match ctx.sql(sql).await {
+                Ok(df) => df.collect().await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(batches) => {
+                    if !batches
+                        .iter()
+                        .all(|b| b.columns().iter().all(|c| all_finite_or_null(c.as_ref())))
+                    {
+                        failures.push(format!("{sql}: a non-finite result"));
+                    }
+                }
+                Err(e) => {
+                    // DataFusion wraps errors raised while it analyses or
+                    // optimises a plan in its rule's name ("Optimizer rule
+                    // '…' failed caused by …"): judge the error inside.
+                    let full = e.strip_backtrace();
+                    let err = e.find_root().strip_backtrace();
+                    let named = err.starts_with(&format!("Execution error: {name}: "))
+                        || err.starts_with(&format!("Error during planning: {name}: "))
+                        || err.starts_with(&format!("Error during planning: {name} "));
+                    let internal = [
+                        "Internal error",
+                        "bug in DataFusion",
+                        "likely caused by a bug",
+                    ]
+                    .iter()
+                    .any(|bad| full.contains(bad));
+                    if !named || internal || err.contains('\n') {
+                        failures.push(format!("{sql}\n    {}", full.replace('\n', "\n    ")));
+                    }
+                }
+            }
+        }
+        // Overflowing sums must not turn an answer into NULL: when one row
+        // has a value, two equal rows have one too (or fail).
+        let value = |batches: &[datafusion::arrow::array::RecordBatch]| {
+            batches
+                .first()
+                .is_some_and(|b| b.num_rows() > 0 && b.column(0).is_valid(0))
+        };
+        for (one, two) in &pairs {
+            let run = |sql: String| {
+                let ctx = ctx.clone();
+                async move { ctx.sql(&sql).await?.collect().await }
+            };
+            if let (Ok(a), Ok(b)) = (run(one.clone()).await, run(two.clone()).await)
+                && value(&a)
+                && !value(&b)
+            {
+                failures.push(format!("{two}: NULL, but one row gives a value"));
+            }
+        }
+        assert!(sqls.len() > 1000, "only {} queries", sqls.len());
+        assert!(
+            failures.is_empty(),
+            "{} bad answers:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
     #[test]
     fn checked_in_reference_is_fresh() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/functions.md");

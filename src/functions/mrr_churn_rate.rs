@@ -10,7 +10,7 @@ use crate::functions::revenue_retention::{RetentionKernel, RetentionMetric};
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     docs::builder(
-        "MRR churn rate (gross MRR churn) as a percentage: 100 × Σ start_mrr of customers whose end_mrr is 0 or NULL / Σ start_mrr over customers with start_mrr > 0. One row per customer. Customers with start_mrr NULL or 0 (new in the period) are left out; contraction is not churn here (see gross_revenue_retention). No customer with start_mrr > 0 gives NULL; negative MRR is an error.",
+        "MRR churn rate (gross MRR churn) as a percentage: 100 × Σ start_mrr of customers whose end_mrr is 0 or NULL / Σ start_mrr over customers with start_mrr > 0. One row per customer. Customers with start_mrr NULL or 0 (new in the period) are left out; contraction is not churn here (see gross_revenue_retention). No customer with start_mrr > 0 gives NULL; negative or non-finite MRR is an error. Sums of MRR up to ±1.8e308 per customer do not overflow.",
         "mrr_churn_rate(start_mrr, end_mrr)",
     )
     .with_argument("start_mrr", "The customer's MRR at the start of the period (any numeric type).")

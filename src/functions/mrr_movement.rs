@@ -8,12 +8,12 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldArgs};
 use datafusion::logical_expr::{
-    Documentation, PartitionEvaluator, Signature, TypeSignature, Volatility, WindowUDF,
-    WindowUDFImpl,
+    Documentation, PartitionEvaluator, Signature, WindowUDF, WindowUDFImpl,
 };
 
+use crate::args::{Param, Params};
 use crate::docs;
-use crate::util::{fmt_num, fmt_time, numeric, time, time_micros, utc_day};
+use crate::util::{fmt_num, fmt_time, time_micros, utc_day};
 
 const NAME: &str = "mrr_movement";
 
@@ -71,19 +71,14 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
 /// The `mrr_movement` window function.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct MrrMovement {
-    signature: Signature,
+    params: Params,
 }
 
 impl Default for MrrMovement {
     fn default() -> Self {
+        const PARAMS: [Param; 2] = [Param::number("mrr"), Param::time("month")];
         Self {
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Coercible(vec![numeric()]),
-                    TypeSignature::Coercible(vec![numeric(), time()]),
-                ],
-                Volatility::Immutable,
-            ),
+            params: Params::new(NAME, &PARAMS, &[1, 2]),
         }
     }
 }
@@ -93,7 +88,10 @@ impl WindowUDFImpl for MrrMovement {
         NAME
     }
     fn signature(&self) -> &Signature {
-        &self.signature
+        self.params.signature()
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.params.coerce(arg_types)
     }
     fn partition_evaluator(
         &self,
@@ -102,6 +100,12 @@ impl WindowUDFImpl for MrrMovement {
         Ok(Box::new(MovementEvaluator))
     }
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
+        let types: Vec<DataType> = field_args
+            .input_fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        self.params.check(&types)?;
         Ok(Arc::new(Field::new(
             field_args.name(),
             DataType::Utf8,

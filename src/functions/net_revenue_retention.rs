@@ -10,7 +10,7 @@ use crate::functions::revenue_retention::{RetentionKernel, RetentionMetric};
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     docs::builder(
-        "Net revenue retention (NRR) as a percentage: 100 × Σ end_mrr / Σ start_mrr over customers with start_mrr > 0. New customers (start_mrr NULL or 0) are excluded; expansion counts, so NRR can exceed 100. An end_mrr of NULL counts as 0 (churned). No customer with start_mrr > 0 gives NULL; negative MRR is an error.",
+        "Net revenue retention (NRR) as a percentage: 100 × Σ end_mrr / Σ start_mrr over customers with start_mrr > 0. New customers (start_mrr NULL or 0) are excluded; expansion counts, so NRR can exceed 100. An end_mrr of NULL counts as 0 (churned). No customer with start_mrr > 0 gives NULL; negative or non-finite MRR is an error. Sums of MRR up to ±1.8e308 per customer do not overflow. A ratio beyond the DOUBLE range (a tiny start MRR, a huge end MRR) is an error.",
         "net_revenue_retention(start_mrr, end_mrr)",
     )
     .with_argument("start_mrr", "The customer's MRR at the start of the period (any numeric type).")

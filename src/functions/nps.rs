@@ -6,11 +6,12 @@ use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::common::{Result, ScalarValue, exec_err};
-use datafusion::logical_expr::{AggregateUDF, Documentation, Signature, Volatility};
+use datafusion::logical_expr::{AggregateUDF, Documentation};
 
 use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
+use crate::args::{Param, Params};
 use crate::docs;
-use crate::util::{fmt_num, numeric};
+use crate::util::fmt_num;
 
 /// Promoter/passive/detractor class of one 0–10 answer, or an error naming
 /// `function` when the score is outside 0..10. Shared by `nps`,
@@ -82,7 +83,11 @@ pub fn nps_contributions<F: FnMut(usize, [f64; 3])>(
     })
 }
 
-/// NPS from `[responses, promoters, detractors]`; NULL without responses.
+/// The one parameter of `nps`, `nps_breakdown` and `nps_category`.
+pub const SCORE: [Param; 1] = [Param::number("score")];
+
+/// NPS from `[responses, promoters, detractors]` (counts, scaled or not);
+/// NULL without responses.
 pub fn nps_value(s: &[f64; 3]) -> Option<f64> {
     (s[0] > 0.0).then(|| 100.0 * (s[1] - s[2]) / s[0])
 }
@@ -107,13 +112,13 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
 /// The `nps` kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Nps {
-    signature: Signature,
+    params: Params,
 }
 
 impl Default for Nps {
     fn default() -> Self {
         Self {
-            signature: Signature::coercible(vec![numeric()], Volatility::Immutable),
+            params: Params::new("nps", &SCORE, &[1]),
         }
     }
 }
@@ -122,8 +127,8 @@ impl SumsKernel<3> for Nps {
     fn name(&self) -> &'static str {
         "nps"
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn params(&self) -> &Params {
+        &self.params
     }
     fn documentation(&self) -> &'static Documentation {
         &DOC

@@ -6,12 +6,12 @@ use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StructArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::{AggregateUDF, Documentation, Signature, Volatility};
+use datafusion::logical_expr::{AggregateUDF, Documentation};
 
-use crate::aggregate::{SumsAggregate, SumsKernel};
+use crate::aggregate::{SUM_UNSCALE, SumsAggregate, SumsKernel};
+use crate::args::Params;
 use crate::docs;
-use crate::functions::nps::{nps_contributions, nps_value};
-use crate::util::numeric;
+use crate::functions::nps::{SCORE, nps_contributions, nps_value};
 
 fn fields() -> Fields {
     Fields::from(vec![
@@ -42,13 +42,13 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
 /// The `nps_breakdown` kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NpsBreakdown {
-    signature: Signature,
+    params: Params,
 }
 
 impl Default for NpsBreakdown {
     fn default() -> Self {
         Self {
-            signature: Signature::coercible(vec![numeric()], Volatility::Immutable),
+            params: Params::new("nps_breakdown", &SCORE, &[1]),
         }
     }
 }
@@ -57,8 +57,8 @@ impl SumsKernel<3> for NpsBreakdown {
     fn name(&self) -> &'static str {
         "nps_breakdown"
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn params(&self) -> &Params {
+        &self.params
     }
     fn documentation(&self) -> &'static Documentation {
         &DOC
@@ -87,12 +87,17 @@ impl SumsKernel<3> for NpsBreakdown {
         nps_value(s)
     }
     fn evaluate(&self, sums: &[[f64; 3]]) -> Result<ArrayRef> {
+        // The sums are scaled counts: unscaling is exact.
         let count = |k: usize| -> ArrayRef {
-            Arc::new(sums.iter().map(|s| s[k] as i64).collect::<Int64Array>())
+            Arc::new(
+                sums.iter()
+                    .map(|s| (s[k] * SUM_UNSCALE) as i64)
+                    .collect::<Int64Array>(),
+            )
         };
         let passives: ArrayRef = Arc::new(
             sums.iter()
-                .map(|s| (s[0] - s[1] - s[2]) as i64)
+                .map(|s| ((s[0] - s[1] - s[2]) * SUM_UNSCALE) as i64)
                 .collect::<Int64Array>(),
         );
         let nps: ArrayRef = Arc::new(sums.iter().map(nps_value).collect::<Float64Array>());

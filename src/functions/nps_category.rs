@@ -6,12 +6,12 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
 };
 
+use crate::args::Params;
 use crate::docs;
-use crate::functions::nps::classify;
-use crate::util::{map_floats_to_label, numeric};
+use crate::functions::nps::{SCORE, classify};
+use crate::util::map_floats_to_label;
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     docs::builder(
@@ -31,13 +31,13 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
 /// The `nps_category` scalar function.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct NpsCategory {
-    signature: Signature,
+    params: Params,
 }
 
 impl Default for NpsCategory {
     fn default() -> Self {
         Self {
-            signature: Signature::coercible(vec![numeric()], Volatility::Immutable),
+            params: Params::new("nps_category", &SCORE, &[1]),
         }
     }
 }
@@ -47,9 +47,13 @@ impl ScalarUDFImpl for NpsCategory {
         "nps_category"
     }
     fn signature(&self) -> &Signature {
-        &self.signature
+        self.params.signature()
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.params.coerce(arg_types)
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.params.check(arg_types)?;
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

@@ -5,38 +5,55 @@ use std::sync::{Arc, LazyLock};
 use datafusion::common::Result;
 use datafusion::logical_expr::{Documentation, ScalarUDF};
 
+use crate::args::Param;
 use crate::docs;
 use crate::functions::simple_scalar::FloatScalar;
-use crate::util::{check_non_negative, finite_or_null};
+use crate::util::{check_non_negative, finite_result, fmt_num};
 
 const NAME: &str = "quick_ratio";
-const ARGS: [&str; 5] = [
-    "new_mrr",
-    "expansion_mrr",
-    "reactivation_mrr",
-    "contraction_mrr",
-    "churned_mrr",
+const PARAMS: [Param; 5] = [
+    Param::number("new_mrr"),
+    Param::number("expansion_mrr"),
+    Param::number("reactivation_mrr"),
+    Param::number("contraction_mrr"),
+    Param::number("churned_mrr"),
 ];
 
 fn row(r: &[f64]) -> Result<Option<f64>> {
     let mut v = [0.0; 5];
-    for (k, name) in ARGS.iter().enumerate() {
-        v[k] = check_non_negative(NAME, name, r[k])?;
+    for (k, p) in PARAMS.iter().enumerate() {
+        v[k] = check_non_negative(NAME, p.name, r[k])?;
     }
-    let lost = v[3] + v[4];
-    Ok(if lost == 0.0 {
-        None
-    } else {
-        finite_or_null((v[0] + v[1] + v[2]) / lost)
+    let (mut gained, mut lost) = (v[0] + v[1] + v[2], v[3] + v[4]);
+    if lost == 0.0 {
+        return Ok(None);
+    }
+    if !gained.is_finite() || !lost.is_finite() {
+        // Sums of amounts near 1.8e308 overflow: sum quarters instead (exact
+        // scaling by a power of two; the ratio is the same).
+        gained = v[0] * 0.25 + v[1] * 0.25 + v[2] * 0.25;
+        lost = v[3] * 0.25 + v[4] * 0.25;
+    }
+    finite_result(NAME, gained / lost, || {
+        format!(
+            "(new + expansion + reactivation) / (contraction + churned) = ({} + {} + {}) / ({} + {})",
+            fmt_num(v[0]),
+            fmt_num(v[1]),
+            fmt_num(v[2]),
+            fmt_num(v[3]),
+            fmt_num(v[4])
+        )
     })
+    .map(Some)
 }
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     docs::builder(
         "SaaS quick ratio: (new + expansion + reactivation MRR) / (contraction + churned \
          MRR). All amounts are positive numbers (pass contraction and churn as amounts \
-         lost, not as negative MRR; a negative input is an error). No lost MRR gives \
-         NULL; NULL inputs give NULL.",
+         lost, not as negative MRR; a negative or non-finite input is an error). No lost \
+         MRR gives NULL; NULL inputs give NULL. Sums of amounts near 1.8e308 do not \
+         overflow; a ratio beyond the DOUBLE range (±1.8e308) is an error.",
         "quick_ratio(new_mrr, expansion_mrr, reactivation_mrr, contraction_mrr, churned_mrr)",
     )
     .with_argument("new_mrr", "MRR from new customers (≥ 0).")
@@ -56,8 +73,15 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
 
 /// The `quick_ratio` scalar function.
 pub fn udf() -> Arc<ScalarUDF> {
-    static UDF: LazyLock<Arc<ScalarUDF>> =
-        LazyLock::new(|| Arc::new(ScalarUDF::from(FloatScalar::new(NAME, &[5], &DOC, row))));
+    static UDF: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
+        Arc::new(ScalarUDF::from(FloatScalar::new(
+            NAME,
+            &PARAMS,
+            &[5],
+            &DOC,
+            row,
+        )))
+    });
     Arc::clone(&UDF)
 }
 
@@ -75,6 +99,21 @@ mod tests {
                 .unwrap_err()
                 .strip_backtrace(),
             "Execution error: quick_ratio: contraction_mrr -5 is outside 0..∞"
+        );
+    }
+
+    #[test]
+    fn sums_near_the_double_limit_do_not_overflow() {
+        // (1e308 + 1e308 + 1e308) / (1e308 + 1e308) = 1.5
+        assert_eq!(
+            super::row(&[1e308, 1e308, 1e308, 1e308, 1e308]).unwrap(),
+            Some(1.5)
+        );
+        assert_eq!(
+            super::row(&[1e308, 0.0, 0.0, 1e-10, 0.0])
+                .unwrap_err()
+                .strip_backtrace(),
+            "Execution error: quick_ratio: (new + expansion + reactivation) / (contraction + churned) = (1e308 + 0 + 0) / (1e-10 + 0) is beyond the DOUBLE range (±1.8e308)"
         );
     }
 }

@@ -5,6 +5,7 @@ use std::sync::{Arc, LazyLock};
 use datafusion::logical_expr::{AggregateUDF, Documentation};
 
 use crate::aggregate::SumsAggregate;
+use crate::args::Param;
 use crate::docs;
 use crate::functions::boolean_share::BooleanShare;
 
@@ -21,11 +22,14 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
+const PARAMS: [Param; 1] = [Param::boolean("renewed")];
+
 /// The `renewal_rate` aggregate function.
 pub fn udaf() -> Arc<AggregateUDF> {
     static UDAF: LazyLock<Arc<AggregateUDF>> = LazyLock::new(|| {
         Arc::new(AggregateUDF::from(SumsAggregate(BooleanShare::new(
             "renewal_rate",
+            &PARAMS,
             &DOC,
         ))))
     });

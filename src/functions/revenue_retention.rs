@@ -10,10 +10,11 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::common::{Result, ScalarValue, exec_err};
-use datafusion::logical_expr::{Documentation, Signature, Volatility};
+use datafusion::logical_expr::Documentation;
 
 use crate::aggregate::{SumsKernel, for_each_row};
-use crate::util::{fmt_num, numeric};
+use crate::args::{Param, Params};
+use crate::util::fmt_num;
 
 /// Which ratio a [`RetentionKernel`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,8 +33,10 @@ pub struct RetentionKernel {
     name: &'static str,
     metric: RetentionMetric,
     doc: &'static Documentation,
-    signature: Signature,
+    params: Params,
 }
+
+const PARAMS: [Param; 2] = [Param::number("start_mrr"), Param::number("end_mrr")];
 
 impl RetentionKernel {
     /// The kernel for `metric`, named `name`.
@@ -42,7 +45,7 @@ impl RetentionKernel {
             name,
             metric,
             doc,
-            signature: Signature::coercible(vec![numeric(), numeric()], Volatility::Immutable),
+            params: Params::new(name, &PARAMS, &[2]),
         }
     }
 
@@ -59,8 +62,8 @@ impl SumsKernel<3> for RetentionKernel {
     fn name(&self) -> &'static str {
         self.name
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn params(&self) -> &Params {
+        &self.params
     }
     fn documentation(&self) -> &'static Documentation {
         self.doc
@@ -167,6 +170,98 @@ mod tests {
             check_agree(&gross_revenue_retention::udaf(), &sample(), &[], 1),
             one(100.0 * 350.0 / 650.0)
         );
+    }
+
+    #[test]
+    fn mrr_near_the_double_limit_does_not_overflow() {
+        // Σ start = Σ end = 2e308: NRR and GRR 100, nothing churned
+        let big = || -> Vec<ArrayRef> {
+            vec![
+                Arc::new(Float64Array::from(vec![1e308, 1e308])),
+                Arc::new(Float64Array::from(vec![1e308, 1e308])),
+            ]
+        };
+        assert_eq!(
+            check_agree(&net_revenue_retention::udaf(), &big(), &[], 1),
+            one(100.0)
+        );
+        assert_eq!(
+            check_agree(&gross_revenue_retention::udaf(), &big(), &[], 1),
+            one(100.0)
+        );
+        assert_eq!(
+            check_agree(&mrr_churn_rate::udaf(), &big(), &[], 1),
+            one(0.0)
+        );
+        // one of the two churned: 50 %
+        let half: Vec<ArrayRef> = vec![
+            Arc::new(Float64Array::from(vec![1.5e308, 1.5e308])),
+            Arc::new(Float64Array::from(vec![Some(1.5e308), None])),
+        ];
+        for f in [mrr_churn_rate::udaf(), net_revenue_retention::udaf()] {
+            let v = check_agree(&f, &half, &[], 1);
+            let ScalarValue::Float64(Some(v)) = v[0] else {
+                panic!("{}: {v:?}", f.name())
+            };
+            assert!((v - 50.0).abs() < 1e-12, "{}: {v}", f.name());
+        }
+    }
+
+    #[test]
+    fn retention_beyond_double_range_is_an_error() {
+        use crate::aggregate::testing::with_args;
+        use datafusion::arrow::datatypes::DataType;
+        let data: Vec<ArrayRef> = vec![
+            Arc::new(Float64Array::from(vec![1e-300])),
+            Arc::new(Float64Array::from(vec![1e308])),
+        ];
+        let err = with_args(&data, &[], DataType::Float64, |args| {
+            let mut acc = net_revenue_retention::udaf().accumulator(args).unwrap();
+            acc.update_batch(&data).unwrap();
+            acc.evaluate().unwrap_err()
+        });
+        assert_eq!(
+            err.strip_backtrace(),
+            "Execution error: net_revenue_retention: the result is beyond the DOUBLE range (±1.8e308)"
+        );
+    }
+
+    proptest::proptest! {
+        // No regression files: a failure found here becomes a named unit test.
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 64,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Whatever the magnitudes (up to the largest DOUBLE), GRR and MRR
+        /// churn stay within 0..100 and every accumulator path agrees.
+        #[test]
+        fn shares_stay_within_0_to_100(
+            rows in proptest::collection::vec(
+                (0.0..=f64::MAX, proptest::option::of(0.0..=f64::MAX)),
+                1..40,
+            )
+        ) {
+            let data: Vec<ArrayRef> = vec![
+                Arc::new(rows.iter().map(|r| Some(r.0)).collect::<Float64Array>()),
+                Arc::new(rows.iter().map(|r| r.1).collect::<Float64Array>()),
+            ];
+            for f in [gross_revenue_retention::udaf(), mrr_churn_rate::udaf()] {
+                let groups = 1 + rows.len() % 3;
+                for v in check_agree(&f, &data, &[], groups) {
+                    match v {
+                        ScalarValue::Float64(Some(v)) => proptest::prop_assert!(
+                            (0.0..=100.0 + 1e-9).contains(&v),
+                            "{}: {v}",
+                            f.name()
+                        ),
+                        ScalarValue::Float64(None) => {}
+                        other => proptest::prop_assert!(false, "{other:?}"),
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -8,11 +8,11 @@ use std::hash::{Hash, Hasher};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature,
-    Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
 };
 
-use crate::util::{map_floats, numeric};
+use crate::args::{Param, Params};
+use crate::util::map_floats;
 
 /// The row kernel: the arguments of one row (NULL-free) → result.
 pub type RowKernel = fn(&[f64]) -> Result<Option<f64>>;
@@ -21,26 +21,24 @@ pub type RowKernel = fn(&[f64]) -> Result<Option<f64>>;
 pub struct FloatScalar {
     name: &'static str,
     doc: &'static Documentation,
-    signature: Signature,
+    params: Params,
     kernel: RowKernel,
 }
 
 impl FloatScalar {
-    /// A function accepting each arity in `arities`.
+    /// A function of the numeric `params`, taking the first `n` of them for
+    /// each `n` in `counts`.
     pub fn new(
         name: &'static str,
-        arities: &[usize],
+        params: &'static [Param],
+        counts: &'static [usize],
         doc: &'static Documentation,
         kernel: RowKernel,
     ) -> Self {
-        let sigs = arities
-            .iter()
-            .map(|n| TypeSignature::Coercible(vec![numeric(); *n]))
-            .collect();
         Self {
             name,
             doc,
-            signature: Signature::one_of(sigs, Volatility::Immutable),
+            params: Params::new(name, params, counts),
             kernel,
         }
     }
@@ -80,9 +78,13 @@ impl ScalarUDFImpl for FloatScalar {
         self.name
     }
     fn signature(&self) -> &Signature {
-        &self.signature
+        self.params.signature()
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.params.coerce(arg_types)
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.params.check(arg_types)?;
         Ok(DataType::Float64)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

@@ -11,17 +11,18 @@ use datafusion::common::{Result, ScalarValue, internal_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Coercion, Documentation, EmitTo,
-    GroupsAccumulator, ReversedUDAF, Signature, TypeSignature, TypeSignatureClass, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator,
+    ReversedUDAF, Signature,
 };
 use hashbrown::hash_map::Entry;
 use hashbrown::{HashMap, HashSet};
 
 use crate::aggregate::{SingleGroup, for_each_row, row_mask};
+use crate::args::{Param, Params};
 use crate::docs;
 use crate::util::{
-    ByteInterner, KeyColumn, constant_arg, fmt_num, numeric, physical_literals, scalar_f64, time,
-    time_micros, utc_day,
+    ByteInterner, KeyColumn, constant_arg, fmt_num, physical_literals, scalar_f64, time_micros,
+    utc_day,
 };
 
 const NAME: &str = "stickiness";
@@ -50,20 +51,18 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
 /// The `stickiness` aggregate function.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Stickiness {
-    signature: Signature,
+    params: Params,
 }
 
 impl Default for Stickiness {
     fn default() -> Self {
-        let user = Coercion::new_exact(TypeSignatureClass::Any);
+        const PARAMS: [Param; 3] = [
+            Param::id("user_id"),
+            Param::time("event_time"),
+            Param::number("days"),
+        ];
         Self {
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Coercible(vec![user.clone(), time()]),
-                    TypeSignature::Coercible(vec![user, time(), numeric()]),
-                ],
-                Volatility::Immutable,
-            ),
+            params: Params::new(NAME, &PARAMS, &[2, 3]),
         }
     }
 }
@@ -88,9 +87,13 @@ impl AggregateUDFImpl for Stickiness {
         NAME
     }
     fn signature(&self) -> &Signature {
-        &self.signature
+        self.params.signature()
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.params.coerce(arg_types)
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.params.check(arg_types)?;
         Ok(DataType::Float64)
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {

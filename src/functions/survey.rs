@@ -5,10 +5,11 @@ use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::common::{Result, ScalarValue, exec_err};
-use datafusion::logical_expr::{Documentation, Signature, TypeSignature, Volatility};
+use datafusion::logical_expr::Documentation;
 
 use crate::aggregate::{SumsKernel, for_each_row};
-use crate::util::{fmt_num, numeric, scale_max_param};
+use crate::args::{Param, Params};
+use crate::util::{fmt_num, scale_max_param};
 
 /// Which survey metric a [`SurveyKernel`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,6 +22,8 @@ pub enum SurveyMetric {
     Effort,
 }
 
+const PARAMS: [Param; 2] = [Param::number("score"), Param::number("scale_max")];
+
 /// A survey aggregate over answers on a 1..scale_max scale.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SurveyKernel {
@@ -28,7 +31,7 @@ pub struct SurveyKernel {
     metric: SurveyMetric,
     scale_max: u32,
     doc: &'static Documentation,
-    signature: Signature,
+    params: Params,
 }
 
 impl SurveyKernel {
@@ -44,13 +47,7 @@ impl SurveyKernel {
             metric,
             scale_max: default_scale,
             doc,
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Coercible(vec![numeric()]),
-                    TypeSignature::Coercible(vec![numeric(), numeric()]),
-                ],
-                Volatility::Immutable,
-            ),
+            params: Params::new(name, &PARAMS, &[1, 2]),
         }
     }
 }
@@ -59,8 +56,8 @@ impl SumsKernel<2> for SurveyKernel {
     fn name(&self) -> &'static str {
         self.name
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn params(&self) -> &Params {
+        &self.params
     }
     fn documentation(&self) -> &'static Documentation {
         self.doc

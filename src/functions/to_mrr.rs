@@ -9,12 +9,13 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, TypeSignature, Volatility,
+    Signature,
 };
 
+use crate::args::{Param, Params};
 use crate::docs;
 use crate::util::{
-    check_finite, finish_columnar, float_arrays, fmt_num, numeric, scalar_f64, scalar_str, string,
+    check_finite, finish_columnar, finite_result, float_arrays, fmt_num, scalar_f64, scalar_str,
 };
 
 const NAME: &str = "to_mrr";
@@ -38,6 +39,27 @@ pub fn months_per_unit(interval: &str) -> Option<f64> {
     }
 }
 
+/// Monthly revenue of `amount` charged every `count` × `interval`
+/// (`months` months per interval): `amount / (months × count)`, or an error
+/// when that is beyond the DOUBLE range.
+pub fn monthly(amount: f64, interval: &str, months: f64, count: f64) -> Result<f64> {
+    let per = months * count;
+    let v = if per.is_finite() && per != 0.0 {
+        amount / per
+    } else {
+        // months × count left the DOUBLE range (a huge or tiny count).
+        amount / months / count
+    };
+    finite_result(NAME, v, || {
+        format!(
+            "monthly revenue of amount {} per {} {}",
+            fmt_num(amount),
+            fmt_num(count),
+            interval.trim()
+        )
+    })
+}
+
 fn unknown_interval(interval: &str) -> String {
     format!("{NAME}: interval '{interval}' is not one of day, week, month, quarter, year")
 }
@@ -50,7 +72,8 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          (default 1) divides further: every 6 months is ('month', 6). Money keeps the \
          caller's unit; negative amounts (credits) are allowed; intervals are trimmed and \
          fractional counts are allowed. NULL inputs give NULL. An unknown interval, a \
-         count ≤ 0, or a NaN or infinite amount is an error (a planning error for constants).",
+         count ≤ 0, or a NaN or infinite amount is an error (a planning error for constants), \
+         and so is a monthly amount beyond the DOUBLE range (±1.8e308), such as 1e308 a day.",
         "to_mrr(amount, interval [, interval_count])",
     )
     .with_argument("amount", "Charge per billing interval (any numeric type).")
@@ -66,19 +89,18 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
 /// The `to_mrr` scalar function.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ToMrr {
-    signature: Signature,
+    params: Params,
 }
 
 impl Default for ToMrr {
     fn default() -> Self {
+        const PARAMS: [Param; 3] = [
+            Param::number("amount"),
+            Param::text("interval"),
+            Param::number("interval_count"),
+        ];
         Self {
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Coercible(vec![numeric(), string()]),
-                    TypeSignature::Coercible(vec![numeric(), string(), numeric()]),
-                ],
-                Volatility::Immutable,
-            ),
+            params: Params::new(NAME, &PARAMS, &[2, 3]),
         }
     }
 }
@@ -88,12 +110,22 @@ impl ScalarUDFImpl for ToMrr {
         NAME
     }
     fn signature(&self) -> &Signature {
-        &self.signature
+        self.params.signature()
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.params.coerce(arg_types)
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.params.check(arg_types)?;
         Ok(DataType::Float64)
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        self.params.check(&types)?;
         if let Some(Some(i)) = args.scalar_arguments.get(1)
             && let Some(s) = scalar_str(NAME, "interval", i)?
             && months_per_unit(s).is_none()
@@ -137,7 +169,7 @@ impl ScalarUDFImpl for ToMrr {
                 return exec_err!("{NAME}: interval_count {} is outside (0, ∞)", fmt_num(n));
             }
             let a = check_finite(NAME, "amount", amount.value(i))?;
-            out[i] = a / (months * n);
+            out[i] = monthly(a, interval.value(i), months, n)?;
             valid[i] = true;
         }
         let arr = Float64Array::new(out.into(), Some(BooleanBuffer::from(valid).into()));
@@ -167,5 +199,57 @@ mod tests {
         // 1200 a year = 100 a month; 10 a day = 10*365/12
         assert_eq!(1200.0 / months_per_unit("year").unwrap(), 100.0);
         assert!((10.0 / months_per_unit("day").unwrap() - 10.0 * 365.0 / 12.0).abs() < 1e-9);
+    }
+
+    proptest::proptest! {
+        // No regression files: a failure found here becomes a named unit test.
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// A finite amount and count > 0 give a finite monthly amount of the
+        /// amount's sign, or an error exactly when the true answer (judged
+        /// in log scale, away from the boundary) is beyond the DOUBLE range.
+        #[test]
+        fn monthly_is_finite_or_an_error_when_the_answer_is(
+            amount in proptest::num::f64::NORMAL | proptest::num::f64::ZERO,
+            count in proptest::num::f64::POSITIVE | proptest::num::f64::NORMAL,
+            unit in proptest::sample::select(vec!["day", "week", "month", "quarter", "year"]),
+        ) {
+            let months = months_per_unit(unit).unwrap();
+            let log2 = amount.abs().log2() - months.log2() - count.log2();
+            match monthly(amount, unit, months, count) {
+                Ok(v) => {
+                    proptest::prop_assert!(v.is_finite());
+                    proptest::prop_assert!(v == 0.0 || v.signum() == amount.signum());
+                    proptest::prop_assert!(amount == 0.0 || log2 < 1024.5, "{v} from 2^{log2}");
+                }
+                Err(e) => {
+                    proptest::prop_assert!(log2 > 1023.5, "{e} for 2^{log2}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn monthly_amount_beyond_double_range_is_an_error_not_infinity() {
+        let day = months_per_unit("day").unwrap();
+        assert_eq!(
+            monthly(1e308, " day", day, 1.0)
+                .unwrap_err()
+                .strip_backtrace(),
+            "Execution error: to_mrr: monthly revenue of amount 1e308 per 1 day is beyond the DOUBLE range (±1.8e308)"
+        );
+        // a year's charge is smaller a month: fine
+        assert_eq!(monthly(1.2e308, "year", 12.0, 1.0).unwrap(), 1e307);
+        // months × count overflows, the answer does not: 1e300 / (12 × 1e300) …
+        let v = monthly(1e300, "year", 12.0, 1e300).unwrap();
+        assert!((v - 1.0 / 12.0).abs() < 1e-15, "{v}");
+        // … or underflows to 0: 1e-300 every 1e-300 weeks
+        let week = months_per_unit("week").unwrap();
+        let v = monthly(1e-300, "week", week, 1e-300).unwrap();
+        assert!((v - 52.0 / 12.0).abs() < 1e-12, "{v}");
     }
 }
