@@ -25,6 +25,8 @@ fn saasql_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
     let mut child = Command::new(BIN)
         .args(args)
         .current_dir(dir)
+        // No user config file from the machine running the tests.
+        .env("XDG_CONFIG_HOME", root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -921,6 +923,34 @@ fn dash_c_and_params_everywhere() {
         "{run:?}"
     );
 
+    // The user's config file and SAASQL_* variables (flags win over both).
+    let home = scratch("user_config");
+    write_file(
+        &home,
+        "saasql/config.toml",
+        &format!("data = \"{}\"\n", fixture().join("data").display()),
+    );
+    let out = Command::new(BIN)
+        .args(["-c", "SELECT count(*) AS n FROM surveys"])
+        .env("XDG_CONFIG_HOME", &home)
+        .env("SAASQL_FORMAT", "csv")
+        .current_dir(&home)
+        .output()
+        .expect("saasql runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "n\n4\n", "{out:?}");
+    let out = Command::new(BIN)
+        .args(["-c", "SELECT count(*) AS n FROM surveys", "-f", "json"])
+        .env("XDG_CONFIG_HOME", &home)
+        .env("SAASQL_FORMAT", "csv")
+        .current_dir(&home)
+        .output()
+        .expect("saasql runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "[{\"n\":4}]\n",
+        "{out:?}"
+    );
+
     let dir = scratch("batch_params");
     write_file(
         &dir,
@@ -959,6 +989,8 @@ fn shell_in_a_terminal() {
     use expectrl::{Eof, Expect, Session};
     let dir = scratch("shell");
     write_file(&dir, "q.sql", "SELECT count(*) AS included FROM surveys;\n");
+    // Run at start, like ~/.psqlrc.
+    write_file(&dir, ".saasqlrc", "\\set who 2\n");
     let data = fixture().join("data");
     let mut cmd = Command::new(BIN);
     cmd.args(["--data", data.to_str().expect("utf-8")])
@@ -980,7 +1012,6 @@ fn shell_in_a_terminal() {
         p.send("\r").expect("send");
     };
 
-    line(&mut p, "\\set who 2");
     line(&mut p, "SELECT name FROM surveys WHERE customer_id = $who;");
     p.expect("globex").expect("a parameter is bound");
 

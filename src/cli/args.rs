@@ -16,6 +16,11 @@ Tables: every *.parquet file and every folder of Parquet files in the data direc
 is a table named after the file stem or folder; key=value sub-folders (month=2025-03/)
 become partition columns. Add more with [tables] in --config or CREATE EXTERNAL TABLE.
 
+Configuration: ~/.config/saasql/config.toml (the --config format) is read first if
+it exists, then --config; SAASQL_DATA, SAASQL_CONFIG, SAASQL_MEMORY_LIMIT,
+SAASQL_TARGET_PARTITIONS and SAASQL_FORMAT set the flags of the same name (a flag
+wins). The shell runs ~/.saasqlrc (statements and \\ commands) at start.
+
 Exit codes:
   0    success (also when the reader of stdout goes away, e.g. `| head`)
   1    query or data error (bad SQL, type error, failed execution)
@@ -44,25 +49,37 @@ pub struct Cli {
 pub struct GlobalArgs {
     /// Directory whose Parquet files and folders become tables
     /// [default: ./data if it exists, else the bundled sample data]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", env = "SAASQL_DATA")]
     pub data: Option<PathBuf>,
 
     /// TOML file with `data = "dir"`, `[tables] name = "path or glob"` and
     /// `[settings] key = value` (applied as `SET saasql.key`)
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", env = "SAASQL_CONFIG")]
     pub config: Option<PathBuf>,
 
     /// Memory for query execution, e.g. 512MiB, 2GiB or 1G (powers of 1024);
     /// sorts, joins and aggregates spill to the OS temp directory beyond it
-    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size, env = "SAASQL_MEMORY_LIMIT")]
     pub memory_limit: Option<usize>,
 
     /// Number of partitions a query is split into [default: number of CPU cores]
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "SAASQL_TARGET_PARTITIONS"
+    )]
     pub target_partitions: Option<NonZeroUsize>,
 
     /// Output format of query results [default: table]
-    #[arg(long, short = 'f', global = true, value_enum, value_name = "FORMAT")]
+    #[arg(
+        long,
+        short = 'f',
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        env = "SAASQL_FORMAT"
+    )]
     pub format: Option<Format>,
 
     /// Run SQL and exit, like `psql -c` (repeatable; run in order, like the

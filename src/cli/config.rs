@@ -137,6 +137,20 @@ impl LoadedConfig {
     }
 }
 
+impl LoadedConfig {
+    /// Lays `other` over this config: its values win, its tables and
+    /// settings are added (replacing those of the same name).
+    pub fn merge(&mut self, other: LoadedConfig) {
+        self.path = other.path;
+        self.data = other.data.or(self.data.take());
+        self.memory_limit = other.memory_limit.or(self.memory_limit);
+        self.target_partitions = other.target_partitions.or(self.target_partitions);
+        self.union_by_name |= other.union_by_name;
+        self.tables.extend(other.tables);
+        self.settings.extend(other.settings);
+    }
+}
+
 /// Resolves a relative local path against `base`; URLs and absolute paths are
 /// kept. A folder gets a trailing `/` so it is listed as a table of files.
 pub fn resolve_location(base: &Path, location: &str) -> String {

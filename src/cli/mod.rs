@@ -247,10 +247,14 @@ async fn functions_command(args: &FunctionsArgs, format: Option<Format>) -> CliR
 /// A session with the saasql functions, the memory limit, the settings and
 /// the tables of the data directory and config file.
 async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
-    let file = match &global.config {
-        Some(path) => LoadedConfig::load(path)?,
+    // The user's config file, then --config over it.
+    let mut file = match user_config_file() {
+        Some(path) => LoadedConfig::load(&path)?,
         None => LoadedConfig::default(),
     };
+    if let Some(path) = &global.config {
+        file.merge(LoadedConfig::load(path)?);
+    }
     let mut config = saasql::session_config();
     // Spans let errors point at the failing part of a statement.
     config.options_mut().sql_parser.collect_spans = true;
@@ -311,6 +315,13 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
         eprintln!("saasql: warning: {w}");
     }
     Ok(ctx)
+}
+
+/// `~/.config/saasql/config.toml` (the platform's config folder), if it
+/// exists: read before `--config`, which overrides it.
+fn user_config_file() -> Option<std::path::PathBuf> {
+    let path = dirs::config_dir()?.join("saasql").join("config.toml");
+    path.is_file().then_some(path)
 }
 
 /// The runtime: with a memory limit, a fair spilling pool that names the

@@ -111,6 +111,12 @@ pub async fn run_shell(
         words,
     };
     shell.refresh_words().await;
+    // ~/.saasqlrc: statements and commands run at start, like psql's ~/.psqlrc.
+    if let Some(rc) = dirs::home_dir().map(|h| h.join(".saasqlrc"))
+        && let Ok(text) = std::fs::read_to_string(&rc)
+    {
+        shell.feed(&text, &rc.display().to_string()).await;
+    }
     let mut buffer = String::new();
     loop {
         let prompt = if buffer.is_empty() {
@@ -344,6 +350,30 @@ impl Shell {
         self.refresh_words().await;
     }
 
+    /// Runs a file's text as if typed: commands at the start of a line,
+    /// statements up to their `;`. Stops at `\q`.
+    async fn feed(&mut self, text: &str, name: &str) -> Flow {
+        let mut buffer = String::new();
+        for line in text.lines() {
+            if is_command(line) {
+                if let Flow::Quit = self.command(line.trim()).await {
+                    return Flow::Quit;
+                }
+                continue;
+            }
+            buffer.push_str(line);
+            buffer.push('\n');
+            if is_complete(&self.ctx, &buffer) {
+                let sql = std::mem::take(&mut buffer);
+                self.execute(&sql, name).await;
+            }
+        }
+        if !buffer.trim().is_empty() {
+            self.execute(&buffer, name).await;
+        }
+        Flow::Continue
+    }
+
     /// Prints results to the screen, or to the `\o` file.
     fn print(&mut self, bytes: &[u8]) {
         match &mut self.output {
@@ -468,7 +498,7 @@ impl Shell {
             }
             ("\\i" | "\\include", None) => eprintln!("error: \\i needs a file name"),
             ("\\i" | "\\include", Some(file)) => match std::fs::read_to_string(file) {
-                Ok(sql) => self.execute(&sql, file).await,
+                Ok(text) => return Box::pin(self.feed(&text, file)).await,
                 Err(e) => eprintln!("error: cannot read {file}: {e}"),
             },
             ("\\o", target) => {
