@@ -178,7 +178,7 @@ fn ballista(e: BallistaError) -> DataFusionError {
 }
 
 /// Runs a Ballista scheduler with the saasql functions on `bind` until the
-/// process ends.
+/// process ends. `bind` is the only address it listens on.
 pub async fn run_scheduler(bind: SocketAddr) -> Result<()> {
     let config = SchedulerConfig {
         bind_host: bind.ip().to_string(),
@@ -204,7 +204,8 @@ pub struct ExecutorOptions {
     pub scheduler_port: u16,
     /// How long to wait for the scheduler to accept connections at start-up.
     pub scheduler_wait: Duration,
-    /// Address the executor's servers bind to.
+    /// Address both of the executor's servers (Arrow Flight and gRPC) bind
+    /// to; 127.0.0.1 unless told otherwise.
     pub bind_host: String,
     /// Host name under which clients and other executors reach this one
     /// (default: the address the scheduler sees it connect from).
@@ -228,7 +229,7 @@ impl Default for ExecutorOptions {
             scheduler_host: "localhost".to_string(),
             scheduler_port: DEFAULT_SCHEDULER_PORT,
             scheduler_wait: Duration::from_secs(60),
-            bind_host: "0.0.0.0".to_string(),
+            bind_host: "127.0.0.1".to_string(),
             external_host: None,
             flight_port: 50051,
             grpc_port: 50052,

@@ -630,7 +630,7 @@ mod cluster {
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use super::{BIN, Run, scratch};
+    use super::{BIN, Run, root, saasql_in, scratch};
 
     /// Each `saasql` run, and the cluster's start-up, must finish within this.
     const LIMIT: Duration = Duration::from_secs(60);
@@ -640,7 +640,10 @@ mod cluster {
     struct Cluster {
         children: Vec<(String, Child)>,
         dir: PathBuf,
+        /// `df://127.0.0.1:PORT`, for clients.
         url: String,
+        /// `127.0.0.1:PORT`, for executors.
+        scheduler: String,
     }
 
     impl Drop for Cluster {
@@ -652,59 +655,84 @@ mod cluster {
         }
     }
 
+    /// `n` free loopback ports. Every listener is held until all are
+    /// chosen, so no port is picked twice.
+    fn free_ports(n: usize) -> Vec<u16> {
+        let listeners: Vec<TcpListener> = (0..n)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+            .collect();
+        listeners
+            .iter()
+            .map(|l| l.local_addr().expect("local addr").port())
+            .collect()
+    }
+
     impl Cluster {
         /// Starts a scheduler and two executors on free loopback ports and
         /// waits until they accept connections.
         fn start(dir: PathBuf) -> Cluster {
-            // Hold every listener until all ports are chosen, so no port is
-            // picked twice.
-            let listeners: Vec<TcpListener> = (0..5)
-                .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-                .collect();
-            let ports: Vec<u16> = listeners
-                .iter()
-                .map(|l| l.local_addr().expect("local addr").port())
-                .collect();
-            drop(listeners);
-            let mut cluster = Cluster {
-                children: vec![],
-                url: format!("df://127.0.0.1:{}", ports[0]),
-                dir,
-            };
-            let scheduler = format!("127.0.0.1:{}", ports[0]);
-            cluster.spawn("scheduler", &["scheduler", "--bind", &scheduler]);
-            cluster.wait_for_port(ports[0]);
-            for (i, pair) in ports[1..].chunks(2).enumerate() {
-                let name = format!("executor{i}");
-                let work = cluster.dir.join(&name);
-                cluster.spawn(
-                    &name,
-                    &[
-                        "executor",
-                        "--scheduler",
-                        &scheduler,
-                        "--bind",
-                        &format!("127.0.0.1:{}", pair[0]),
-                        "--grpc-port",
-                        &pair[1].to_string(),
-                        "--concurrent-tasks",
-                        "2",
-                        "--work-dir",
-                        work.to_str().expect("utf-8 path"),
-                    ],
-                );
-                cluster.wait_for_port(pair[0]);
+            let mut cluster = Cluster::scheduler(dir, &[], &[]);
+            for i in 0..2 {
+                cluster.executor(&format!("executor{i}"), &[], &[]);
             }
             cluster
         }
 
-        fn spawn(&mut self, name: &str, args: &[&str]) {
+        /// Starts a scheduler on a free loopback port with `args` and
+        /// environment `env`, and waits until it accepts connections.
+        fn scheduler(dir: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Cluster {
+            let port = free_ports(1)[0];
+            let mut cluster = Cluster {
+                children: vec![],
+                url: format!("df://127.0.0.1:{port}"),
+                scheduler: format!("127.0.0.1:{port}"),
+                dir,
+            };
+            let bind = cluster.scheduler.clone();
+            let mut all = vec!["scheduler", "--bind", &bind];
+            all.extend_from_slice(args);
+            cluster.spawn("scheduler", &all, env);
+            cluster.wait_for_port(port);
+            cluster
+        }
+
+        /// Starts an executor called `name` with `args` and environment
+        /// `env` on two free loopback ports, and waits until both accept
+        /// connections. Returns its ports (Flight, gRPC).
+        fn executor(&mut self, name: &str, args: &[&str], env: &[(&str, &str)]) -> [u16; 2] {
+            let ports = free_ports(2);
+            let work = self.dir.join(name);
+            let (flight, grpc) = (ports[0].to_string(), ports[1].to_string());
+            let scheduler = self.scheduler.clone();
+            let mut all = vec![
+                "executor",
+                "--scheduler",
+                &scheduler,
+                "--bind",
+                &flight,
+                "--grpc-port",
+                &grpc,
+                "--concurrent-tasks",
+                "2",
+                "--work-dir",
+                work.to_str().expect("utf-8 path"),
+            ];
+            all.extend_from_slice(args);
+            self.spawn(name, &all, env);
+            self.wait_for_port(ports[0]);
+            self.wait_for_port(ports[1]);
+            [ports[0], ports[1]]
+        }
+
+        fn spawn(&mut self, name: &str, args: &[&str], env: &[(&str, &str)]) {
             let log = |suffix: &str| {
                 std::fs::File::create(self.dir.join(format!("{name}.{suffix}")))
                     .expect("create log file")
             };
             let child = Command::new(BIN)
                 .args(args)
+                .envs(env.iter().copied())
+                .current_dir(&self.dir)
                 .stdin(Stdio::null())
                 .stdout(log("out"))
                 .stderr(log("err"))
@@ -784,6 +812,75 @@ mod cluster {
             stdout: std::fs::read_to_string(&out).expect("utf-8 stdout"),
             stderr: std::fs::read_to_string(&err).expect("utf-8 stderr"),
         }
+    }
+
+    /// The local address the TCP socket listening on `port` is bound to, as
+    /// Linux shows it in `/proc/net/tcp` (`0100007F` is 127.0.0.1) — or
+    /// `tcp6` when it listens on IPv6, which includes every address.
+    #[cfg(target_os = "linux")]
+    fn listening_address(port: u16) -> Vec<String> {
+        let port = format!(":{port:04X}");
+        let mut found = vec![];
+        for table in ["tcp", "tcp6"] {
+            let text = std::fs::read_to_string(format!("/proc/net/{table}")).unwrap_or_default();
+            for line in text.lines().skip(1) {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                // fields: sl, local_address, rem_address, st (0A = LISTEN)
+                if fields.len() > 3 && fields[3] == "0A" && fields[1].ends_with(&port) {
+                    let ip = fields[1].trim_end_matches(&port);
+                    found.push(if table == "tcp" {
+                        ip.to_string()
+                    } else {
+                        format!("tcp6 {ip}")
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    /// The scheduler and the executor's two ports listen on 127.0.0.1 when
+    /// `--bind` gives only a port, and `--help` says that is the default.
+    #[test]
+    fn servers_listen_on_loopback_by_default() {
+        for (sub, default) in [
+            ("scheduler", "127.0.0.1:50050"),
+            ("executor", "127.0.0.1:50051"),
+        ] {
+            let help = saasql_in(root(), &[sub, "--help"], None);
+            assert_eq!(help.code, 0, "{help:?}");
+            assert!(
+                help.stdout.contains(&format!("[default: {default}]")),
+                "{}",
+                help.stdout
+            );
+            assert!(
+                help.stdout
+                    .contains("127.0.0.1 unless --bind names another address"),
+                "{}",
+                help.stdout
+            );
+        }
+
+        let port = free_ports(1)[0];
+        let mut cluster = Cluster {
+            children: vec![],
+            url: format!("df://127.0.0.1:{port}"),
+            scheduler: format!("127.0.0.1:{port}"),
+            dir: scratch("loopback"),
+        };
+        cluster.spawn(
+            "scheduler",
+            &["scheduler", "--bind", &port.to_string()],
+            &[],
+        );
+        cluster.wait_for_port(port);
+        let [flight, grpc] = cluster.executor("executor", &[], &[]);
+        #[cfg(target_os = "linux")]
+        for port in [port, flight, grpc] {
+            assert_eq!(listening_address(port), ["0100007F"], "port {port}");
+        }
+        let _ = (flight, grpc);
     }
 
     #[test]

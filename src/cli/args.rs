@@ -190,10 +190,12 @@ pub struct BatchArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Clients connect with `saasql --cluster df://HOST:PORT …`; executors with
-`saasql executor --scheduler HOST:PORT`. Runs until killed.")]
+`saasql executor --scheduler HOST:PORT`. Runs until killed.
+
+Listens on 127.0.0.1 unless --bind names another address.")]
 pub struct SchedulerArgs {
-    /// Address and port to listen on
-    #[arg(long, value_name = "IP:PORT", default_value = "0.0.0.0:50050")]
+    /// Address and port to listen on; a bare PORT means 127.0.0.1:PORT
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:50050", value_parser = parse_bind)]
     pub bind: std::net::SocketAddr,
 }
 
@@ -204,18 +206,22 @@ pub struct SchedulerArgs {
 The executor reads tables by the paths the client registered, so they must
 exist here at the same path (e.g. a shared mount). Waits up to 60 s for the
 scheduler, then runs until killed or Ctrl-C. --memory-limit sets its memory
-pool (default: 70 % of the machine's memory).")]
+pool (default: 70 % of the machine's memory).
+
+Both of its ports (Arrow Flight and gRPC) listen on the address of --bind:
+127.0.0.1 unless --bind names another address.")]
 pub struct ExecutorArgs {
     /// The scheduler to register with
     #[arg(long, value_name = "HOST:PORT", default_value = "localhost:50050")]
     pub scheduler: String,
 
     /// Address and Arrow Flight port to listen on (results and shuffle data
-    /// are fetched from it)
-    #[arg(long, value_name = "IP:PORT", default_value = "0.0.0.0:50051")]
+    /// are fetched from it); a bare PORT means 127.0.0.1:PORT
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:50051", value_parser = parse_bind)]
     pub bind: std::net::SocketAddr,
 
-    /// Port of the gRPC service the scheduler sends tasks to
+    /// Port of the gRPC service the scheduler sends tasks to (on the address
+    /// of --bind)
     #[arg(long, value_name = "PORT", default_value_t = 50052)]
     pub grpc_port: u16,
 
@@ -289,6 +295,16 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         return Err(format!("'{s}' is not a usable memory size"));
     }
     Ok(bytes as usize)
+}
+
+/// Parses a listening address: `IP:PORT`, or a bare `PORT` on 127.0.0.1.
+#[cfg(feature = "cluster")]
+fn parse_bind(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok((std::net::Ipv4Addr::LOCALHOST, port).into());
+    }
+    s.parse()
+        .map_err(|_| format!("'{s}' is not IP:PORT or PORT (e.g. 127.0.0.1:50050)"))
 }
 
 /// Parses `YYYY-MM-DD` into days since 1970-01-01.
