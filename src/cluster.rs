@@ -45,6 +45,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::{functions, register_all, session_config, with_saasql_settings};
 
+mod client;
+
+pub use client::{ClientOptions, DEFAULT_EXECUTOR_WAIT, WatchedExec};
+
 /// The port a Ballista scheduler listens on unless told otherwise.
 pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 
@@ -294,21 +298,37 @@ async fn wait_for_scheduler(host: &str, port: u16, wait: Duration) -> Result<()>
 /// settings at their defaults. Queries run on the cluster; `SET saasql.*`
 /// applies to them.
 pub async fn remote_context(url: &str) -> Result<SessionContext> {
-    remote_context_with(url, session_config()).await
+    remote_context_with(url, session_config(), ClientOptions::default()).await
 }
 
 /// Like [`remote_context`], starting from `config` (its `saasql.*` values,
-/// target partitions and other options are kept and sent with every query).
+/// target partitions and other options are kept and sent with every query)
+/// and with `options`.
 ///
 /// Connecting is lazy: an unreachable scheduler shows up at the first query.
-pub async fn remote_context_with(url: &str, config: SessionConfig) -> Result<SessionContext> {
+/// A query fails when the scheduler has no live executor for
+/// `options.executor_wait` (see [`WatchedExec`]).
+pub async fn remote_context_with(
+    url: &str,
+    config: SessionConfig,
+    options: ClientOptions,
+) -> Result<SessionContext> {
+    let scheduler = client::Scheduler::new(url, options)?;
     let state = SessionStateBuilder::new()
         .with_config(ballista_config(with_saasql_settings(config)))
         .with_default_features()
         .build();
     // `remote_with_state` replaces the state's function lists with Ballista's
     // defaults, so the saasql functions are registered on the result.
-    let mut ctx = SessionContext::remote_with_state(url, state).await?;
+    let state = SessionContext::remote_with_state(url, state).await?.state();
+    let planner = client::WatchedPlanner {
+        inner: Arc::clone(state.query_planner()),
+        scheduler,
+    };
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_query_planner(Arc::new(planner))
+        .build();
+    let mut ctx = SessionContext::new_with_state(state);
     register_all(&mut ctx)?;
     Ok(ctx)
 }

@@ -630,7 +630,7 @@ mod cluster {
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use super::{BIN, Run, root, saasql_in, scratch};
+    use super::{BIN, Run, empty_dir, root, saasql_in, scratch};
 
     /// Each `saasql` run, and the cluster's start-up, must finish within this.
     const LIMIT: Duration = Duration::from_secs(60);
@@ -881,6 +881,34 @@ mod cluster {
             assert_eq!(listening_address(port), ["0100007F"], "port {port}");
         }
         let _ = (flight, grpc);
+    }
+
+    /// With no executor, a cluster query fails once `--timeout` has passed,
+    /// with an error that names the cause, instead of waiting forever.
+    #[test]
+    fn no_executor_fails_within_the_timeout() {
+        let cluster = Cluster::scheduler(scratch("no-executor"), &[], &[]);
+        let started = Instant::now();
+        let args = [
+            "--cluster",
+            &cluster.url,
+            "--data",
+            empty_dir(),
+            "--timeout",
+            "2",
+        ];
+        let run = saasql_bounded(&cluster.dir, &cluster.dir, &args, "SELECT 1 AS x;");
+        assert_eq!(run.code, 1, "{run:?}");
+        let cause = format!(
+            "<stdin>:1: error: Execution error: cluster {}: no executor registered within 2 s\n",
+            cluster.url
+        );
+        assert!(run.stderr.starts_with(&cause), "{run:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -71,6 +71,14 @@ pub struct GlobalArgs {
     #[cfg(feature = "cluster")]
     #[arg(long, global = true, value_name = "URL")]
     pub cluster: Option<String>,
+
+    /// With --cluster: a query fails when the scheduler has had no live
+    /// executor, or has not answered, for SECS seconds (a query that
+    /// executors are running is never cut short)
+    #[cfg(feature = "cluster")]
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
 }
 
 /// The subcommands.

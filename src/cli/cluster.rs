@@ -1,7 +1,9 @@
 //! `saasql scheduler`, `saasql executor` and the client side of `--cluster`.
 
+use std::time::Duration;
+
 use datafusion::prelude::{SessionConfig, SessionContext};
-use saasql::cluster::{DEFAULT_SCHEDULER_PORT, ExecutorOptions};
+use saasql::cluster::{ClientOptions, DEFAULT_SCHEDULER_PORT, ExecutorOptions};
 
 use super::args::{ExecutorArgs, SchedulerArgs};
 use super::error::{CliError, CliResult};
@@ -38,14 +40,22 @@ pub async fn run_executor(args: &ExecutorArgs, memory_limit: Option<usize>) -> C
         .map_err(|e| CliError::query(e.strip_backtrace()).context("executor"))
 }
 
-/// A client session whose queries run on the cluster at `url`.
-pub async fn remote_context(url: &str, config: SessionConfig) -> CliResult<SessionContext> {
+/// A client session whose queries run on the cluster at `url` and fail when
+/// it has had no live executor for `timeout_secs`.
+pub async fn remote_context(
+    url: &str,
+    config: SessionConfig,
+    timeout_secs: u64,
+) -> CliResult<SessionContext> {
     if !url.starts_with("df://") {
         return Err(CliError::usage(format!(
             "--cluster {url}: expected df://HOST:PORT"
         )));
     }
-    saasql::cluster::remote_context_with(url, config)
+    let options = ClientOptions {
+        executor_wait: Duration::from_secs(timeout_secs),
+    };
+    saasql::cluster::remote_context_with(url, config, options)
         .await
         .map_err(|e| CliError::usage(format!("--cluster {url}: {}", e.strip_backtrace())))
 }

@@ -209,7 +209,7 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
     #[cfg(feature = "cluster")]
     let ctx = match &global.cluster {
         // Queries run on the executors, which have their own memory limit.
-        Some(url) => cluster::remote_context(url, config).await?,
+        Some(url) => cluster::remote_context(url, config, global.timeout).await?,
         None => saasql::context_with(config, runtime),
     };
     #[cfg(not(feature = "cluster"))]
