@@ -20,6 +20,7 @@
 //! same files on every machine.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,8 +47,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use crate::{functions, register_all, session_config, with_saasql_settings};
 
 mod client;
+mod paths;
 
 pub use client::{ClientOptions, DEFAULT_EXECUTOR_WAIT, WatchedExec};
+pub use paths::{AllowedPaths, CheckedEngine};
 
 /// The port a Ballista scheduler listens on unless told otherwise.
 pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
@@ -225,6 +228,11 @@ pub struct ExecutorOptions {
     /// Memory pool for query execution, in bytes (default: Ballista's, 70 %
     /// of the machine's memory).
     pub memory_pool_size: Option<u64>,
+    /// The only directories whose files the executor reads (and, with
+    /// `allow_write`, writes); empty means the current directory.
+    pub allowed_paths: Vec<PathBuf>,
+    /// Whether plans may write files (`COPY … TO`, batch outputs).
+    pub allow_write: bool,
 }
 
 impl Default for ExecutorOptions {
@@ -240,13 +248,23 @@ impl Default for ExecutorOptions {
             concurrent_tasks: 0,
             work_dir: None,
             memory_pool_size: None,
+            allowed_paths: vec![],
+            allow_write: false,
         }
     }
 }
 
 /// Runs a Ballista executor with the saasql functions until the process
-/// ends. Waits up to `opts.scheduler_wait` for the scheduler first.
+/// ends. Waits up to `opts.scheduler_wait` for the scheduler first. It runs
+/// only plans whose files lie under `opts.allowed_paths` (see
+/// [`AllowedPaths`]).
 pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
+    let roots = if opts.allowed_paths.is_empty() {
+        vec![std::env::current_dir()?]
+    } else {
+        opts.allowed_paths.clone()
+    };
+    let allowed = AllowedPaths::new(&roots, opts.allow_write)?;
     wait_for_scheduler(
         &opts.scheduler_host,
         opts.scheduler_port,
@@ -269,6 +287,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         memory_pool_size: opts.memory_pool_size,
         override_function_registry: Some(Arc::new(function_registry())),
         override_config_producer: Some(Arc::new(config_producer)),
+        override_execution_engine: Some(Arc::new(CheckedEngine::new(allowed))),
         ..Default::default()
     };
     start_executor_process(Arc::new(config))

@@ -630,7 +630,7 @@ mod cluster {
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use super::{BIN, Run, empty_dir, root, saasql_in, scratch};
+    use super::{BIN, Run, empty_dir, fixture, root, saasql_in, scratch};
 
     /// Each `saasql` run, and the cluster's start-up, must finish within this.
     const LIMIT: Duration = Duration::from_secs(60);
@@ -671,9 +671,11 @@ mod cluster {
         /// Starts a scheduler and two executors on free loopback ports and
         /// waits until they accept connections.
         fn start(dir: PathBuf) -> Cluster {
+            let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+            let data = data.to_str().expect("utf-8 path");
             let mut cluster = Cluster::scheduler(dir, &[], &[]);
             for i in 0..2 {
-                cluster.executor(&format!("executor{i}"), &[], &[]);
+                cluster.executor(&format!("executor{i}"), &["--data", data], &[]);
             }
             cluster
         }
@@ -681,6 +683,7 @@ mod cluster {
         /// Starts a scheduler on a free loopback port with `args` and
         /// environment `env`, and waits until it accepts connections.
         fn scheduler(dir: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Cluster {
+            std::fs::create_dir_all(&dir).expect("create cluster dir");
             let port = free_ports(1)[0];
             let mut cluster = Cluster {
                 children: vec![],
@@ -909,6 +912,86 @@ mod cluster {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    /// Executors read only under `--allow-path` (after resolving `..` and
+    /// symlinks), and write only with `--allow-write`, under the same roots.
+    #[test]
+    fn executors_touch_only_allowed_paths() {
+        let dir = scratch("allowed-paths");
+        let allowed = dir.join("allowed");
+        let outside = dir.join("outside");
+        for d in [&allowed, &outside] {
+            std::fs::create_dir_all(d).expect("create dir");
+        }
+        let surveys = fixture().join("data/surveys.parquet");
+        std::fs::copy(&surveys, allowed.join("surveys.parquet")).expect("copy");
+        std::fs::copy(&surveys, outside.join("secret.parquet")).expect("copy");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(outside.join("secret.parquet"), allowed.join("link.parquet"))
+            .expect("symlink");
+        let allowed = std::fs::canonicalize(&allowed).expect("canonical");
+        let outside = std::fs::canonicalize(&outside).expect("canonical");
+        let (a, o) = (allowed.display(), outside.display());
+        let query = |cluster: &Cluster, sql: &str| {
+            let args = [
+                "--cluster",
+                &cluster.url,
+                "--data",
+                empty_dir(),
+                "--format",
+                "csv",
+            ];
+            saasql_bounded(&cluster.dir, &cluster.dir, &args, sql)
+        };
+        let refused = |run: &Run, message: &str| {
+            assert_eq!(run.code, 1, "{run:?}");
+            let first = run.stderr.lines().next().unwrap_or_default();
+            assert!(
+                first.starts_with("<stdin>:1: error: Execution error: cluster df://127.0.0.1:")
+                    && first.ends_with(&format!(": {message}")),
+                "{message:?} in {run:?}"
+            );
+            assert!(!run.stdout.contains("acme"), "{run:?}");
+        };
+        let outside_message =
+            format!("executor: path {o}/secret.parquet is outside the allowed roots {a}");
+
+        let allow = allowed.to_str().expect("utf-8 path");
+        let mut reader = Cluster::scheduler(dir.join("reader"), &[], &[]);
+        reader.executor("executor", &["--allow-path", allow], &[]);
+        let ok = query(
+            &reader,
+            &format!("SELECT name FROM '{a}/surveys.parquet' ORDER BY name;"),
+        );
+        assert_eq!((ok.code, ok.stderr.as_str()), (0, ""), "{ok:?}");
+        assert!(ok.stdout.starts_with("name\nacme\n"), "{ok:?}");
+        refused(
+            &query(&reader, &format!("SELECT name FROM '{o}/secret.parquet';")),
+            &outside_message,
+        );
+        #[cfg(unix)]
+        refused(
+            &query(&reader, &format!("SELECT name FROM '{a}/link.parquet';")),
+            &outside_message,
+        );
+        let copy = format!("COPY (SELECT 1 AS x) TO '{a}/out.parquet' STORED AS PARQUET;");
+        refused(
+            &query(&reader, &copy),
+            "executor: writing files is not allowed; start the executor with --allow-write",
+        );
+        assert!(!allowed.join("out.parquet").exists());
+        drop(reader);
+
+        let mut writer = Cluster::scheduler(dir.join("writer"), &[], &[]);
+        writer.executor("executor", &["--allow-path", allow, "--allow-write"], &[]);
+        let run = query(&writer, &copy);
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+        assert!(allowed.join("out.parquet").exists());
+        let copy = format!("COPY (SELECT 1 AS x) TO '{o}/out.parquet' STORED AS PARQUET;");
+        let message = format!("executor: path {o}/out.parquet is outside the allowed roots {a}");
+        refused(&query(&writer, &copy), &message);
+        assert!(!outside.join("out.parquet").exists());
     }
 
     #[test]

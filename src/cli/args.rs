@@ -200,7 +200,11 @@ pub struct BatchArgs {
 Clients connect with `saasql --cluster df://HOST:PORT …`; executors with
 `saasql executor --scheduler HOST:PORT`. Runs until killed.
 
-Listens on 127.0.0.1 unless --bind names another address.")]
+Listens on 127.0.0.1 unless --bind names another address.
+
+It reads only files under --allow-path (default: --data, else the current
+directory; .. and symlinks are resolved first) and writes files only with
+--allow-write, under the same directories.")]
 pub struct SchedulerArgs {
     /// Address and port to listen on; a bare PORT means 127.0.0.1:PORT
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:50050", value_parser = parse_bind)]
@@ -217,7 +221,11 @@ scheduler, then runs until killed or Ctrl-C. --memory-limit sets its memory
 pool (default: 70 % of the machine's memory).
 
 Both of its ports (Arrow Flight and gRPC) listen on the address of --bind:
-127.0.0.1 unless --bind names another address.")]
+127.0.0.1 unless --bind names another address.
+
+It reads only files under --allow-path (default: --data, else the current
+directory; .. and symlinks are resolved first) and writes files only with
+--allow-write, under the same directories.")]
 pub struct ExecutorArgs {
     /// The scheduler to register with
     #[arg(long, value_name = "HOST:PORT", default_value = "localhost:50050")]
@@ -245,6 +253,17 @@ pub struct ExecutorArgs {
     /// Directory for shuffle files [default: a temporary directory]
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+
+    /// A directory whose files queries may read (and write, with
+    /// --allow-write); repeatable. A plan that names any other path is
+    /// refused [default: --data, else the current directory]
+    #[arg(long = "allow-path", value_name = "DIR")]
+    pub allow_paths: Vec<PathBuf>,
+
+    /// Let queries write files (COPY … TO, batch outputs) under the allowed
+    /// paths; without it a plan that writes is refused
+    #[arg(long)]
+    pub allow_write: bool,
 }
 
 /// Output formats for query results.

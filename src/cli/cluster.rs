@@ -1,5 +1,6 @@
 //! `saasql scheduler`, `saasql executor` and the client side of `--cluster`.
 
+use std::path::Path;
 use std::time::Duration;
 
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -16,9 +17,29 @@ pub async fn run_scheduler(args: &SchedulerArgs) -> CliResult<()> {
         .map_err(|e| CliError::query(e.strip_backtrace()).context("scheduler"))
 }
 
-/// `saasql executor`: serves until killed or Ctrl-C.
-pub async fn run_executor(args: &ExecutorArgs, memory_limit: Option<usize>) -> CliResult<()> {
+/// `saasql executor`: serves until killed or Ctrl-C. Reads only under
+/// `--allow-path`, else `data`, else the current directory.
+pub async fn run_executor(
+    args: &ExecutorArgs,
+    memory_limit: Option<usize>,
+    data: Option<&Path>,
+) -> CliResult<()> {
     let (scheduler_host, scheduler_port) = host_port(&args.scheduler)?;
+    let allowed_paths = match (&args.allow_paths[..], data) {
+        ([], Some(data)) => vec![data.to_path_buf()],
+        ([], None) => vec![std::env::current_dir().map_err(|e| {
+            CliError::usage(format!("executor: cannot read the current directory: {e}"))
+        })?],
+        (paths, _) => paths.to_vec(),
+    };
+    for path in &allowed_paths {
+        if !path.is_dir() {
+            return Err(CliError::usage(format!(
+                "executor: allowed path {} is not a directory",
+                path.display()
+            )));
+        }
+    }
     let opts = ExecutorOptions {
         scheduler_host,
         scheduler_port,
@@ -29,11 +50,22 @@ pub async fn run_executor(args: &ExecutorArgs, memory_limit: Option<usize>) -> C
         concurrent_tasks: args.concurrent_tasks.map_or(0, |n| n.get()),
         work_dir: args.work_dir.as_ref().map(|d| d.display().to_string()),
         memory_pool_size: memory_limit.map(|bytes| bytes as u64),
+        allowed_paths,
+        allow_write: args.allow_write,
         ..ExecutorOptions::default()
     };
+    let roots: Vec<String> = opts
+        .allowed_paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     eprintln!(
-        "saasql executor on {} (scheduler {}:{})",
-        args.bind, opts.scheduler_host, opts.scheduler_port
+        "saasql executor on {} (scheduler {}:{}); reads{} under {}",
+        args.bind,
+        opts.scheduler_host,
+        opts.scheduler_port,
+        if opts.allow_write { " and writes" } else { "" },
+        roots.join(", ")
     );
     saasql::cluster::run_executor(opts)
         .await

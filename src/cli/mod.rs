@@ -80,7 +80,9 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
         #[cfg(feature = "cluster")]
         Some(Command::Scheduler(args)) => cluster::run_scheduler(args).await,
         #[cfg(feature = "cluster")]
-        Some(Command::Executor(args)) => cluster::run_executor(args, global.memory_limit).await,
+        Some(Command::Executor(args)) => {
+            cluster::run_executor(args, global.memory_limit, global.data.as_deref()).await
+        }
     }
 }
 

@@ -262,6 +262,7 @@ impl ExecutionPlan for WatchedExec {
             error
         };
         Ok(Box::pin(WatchedStream {
+            url: self.scheduler.url.clone(),
             schema: self.input.schema(),
             input,
             watchdog: Some(Box::pin(watchdog)),
@@ -286,11 +287,27 @@ fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
     id
 }
 
+/// Ballista reports a task's error inside several layers of its own
+/// (`Job … failed: … Task failed due to runtime execution error:
+/// DataFusionError(Execution("executor: …"))`); the saasql executors' own
+/// refusals are shown as `cluster URL: executor: …` instead.
+fn tidy(url: &str, error: DataFusionError) -> DataFusionError {
+    const MARKER: &str = "Execution(\"";
+    let text = error.to_string();
+    let Some(start) = text.find(&format!("{MARKER}executor: ")) else {
+        return error;
+    };
+    let rest = &text[start + MARKER.len()..];
+    let end = rest.find("\")").unwrap_or(rest.len());
+    DataFusionError::Execution(format!("cluster {url}: {}", &rest[..end]))
+}
+
 type Watchdog = Pin<Box<dyn Future<Output = DataFusionError> + Send>>;
 
 /// The cluster's result stream, raced against the watchdog until the first
 /// batch arrives (Ballista sends results only once the job has finished).
 struct WatchedStream {
+    url: String,
     schema: SchemaRef,
     input: SendableRecordBatchStream,
     watchdog: Option<Watchdog>,
@@ -307,7 +324,7 @@ impl Stream for WatchedStream {
         }
         if let Poll::Ready(item) = this.input.as_mut().poll_next(cx) {
             this.watchdog = None;
-            return Poll::Ready(item);
+            return Poll::Ready(item.map(|item| item.map_err(|e| tidy(&this.url, e))));
         }
         if let Some(watchdog) = this.watchdog.as_mut()
             && let Poll::Ready(error) = watchdog.as_mut().poll(cx)
