@@ -15,7 +15,11 @@
 //!   from [`function_registry`].
 //!
 //! [`run_scheduler`] and [`run_executor`] are what `saasql scheduler` and
-//! `saasql executor` run. Tables are read by path on the client (schema), the
+//! `saasql executor` run. They listen where they are told (the CLI's default
+//! is 127.0.0.1), require the cluster [`Token`] of every request when they
+//! have one, and executors run only plans whose files lie under their
+//! [`AllowedPaths`]; clients fail when no executor is there
+//! ([`WatchedExec`]). Tables are read by path on the client (schema), the
 //! scheduler (file listing) and the executors (data), so a path must name the
 //! same files on every machine.
 
@@ -25,12 +29,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::error::BallistaError;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
-use ballista_scheduler::scheduler_process::start_server;
+use ballista_scheduler::scheduler_process::create_scheduler;
 use datafusion::arrow::array::{RecordBatch, RecordBatchOptions, new_null_array};
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::config::ConfigOptions;
@@ -43,12 +48,16 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use crate::{functions, register_all, session_config, with_saasql_settings};
 
+mod auth;
 mod client;
 mod paths;
+mod server;
 
+pub use auth::{MIN_TOKEN_LEN, TOKEN_ENV, Token, TokenCheck};
 pub use client::{ClientOptions, DEFAULT_EXECUTOR_WAIT, WatchedExec};
 pub use paths::{AllowedPaths, CheckedEngine};
 
@@ -148,6 +157,18 @@ pub fn config_producer() -> SessionConfig {
     ballista_config(with_saasql_settings(SessionConfig::new()))
 }
 
+/// `config`, sending `token` (if any) with every gRPC request Ballista makes
+/// from a session with this config (to the scheduler, and to executors for
+/// results and shuffle data).
+fn with_token(config: SessionConfig, token: Option<&Token>) -> SessionConfig {
+    match token {
+        Some(token) => {
+            config.with_ballista_override_create_grpc_client_endpoint(token.endpoint_override())
+        }
+        None => config,
+    }
+}
+
 /// Ballista's settings and restrictions on top of `config`, with Ballista's
 /// adaptive query planner turned off.
 ///
@@ -185,21 +206,31 @@ fn ballista(e: BallistaError) -> DataFusionError {
 }
 
 /// Runs a Ballista scheduler with the saasql functions on `bind` until the
-/// process ends. `bind` is the only address it listens on.
-pub async fn run_scheduler(bind: SocketAddr) -> Result<()> {
-    let config = SchedulerConfig {
+/// process ends. `bind` is the only address it listens on. With a `token`,
+/// it serves only requests that carry it and sends it with its own.
+///
+/// The cluster runs pull-staged: executors ask for tasks, so they open no
+/// gRPC server that the scheduler would push tasks to (Ballista 55 has no
+/// hook to check the token there).
+pub async fn run_scheduler(bind: SocketAddr, token: Option<Token>) -> Result<()> {
+    let config = Arc::new(SchedulerConfig {
         bind_host: bind.ip().to_string(),
         bind_port: bind.port(),
+        scheduling_policy: TaskSchedulingPolicy::PullStaged,
         override_session_builder: Some(Arc::new(scheduler_session)),
         override_config_producer: Some(Arc::new(config_producer)),
+        override_create_grpc_client_endpoint: token.as_ref().map(Token::endpoint_override),
         ..Default::default()
-    };
+    });
+    config.validate().map_err(ballista)?;
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(ballista)?;
-    start_server(cluster, bind, Arc::new(config))
+    let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, config)
         .await
-        .map_err(ballista)
+        .map_err(ballista)?;
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    server::serve_scheduler(listener, scheduler, token).await
 }
 
 /// Options of [`run_executor`].
@@ -233,6 +264,9 @@ pub struct ExecutorOptions {
     pub allowed_paths: Vec<PathBuf>,
     /// Whether plans may write files (`COPY … TO`, batch outputs).
     pub allow_write: bool,
+    /// The cluster token: required on the executor's Flight server and sent
+    /// with its requests to the scheduler and other executors.
+    pub token: Option<Token>,
 }
 
 impl Default for ExecutorOptions {
@@ -250,6 +284,7 @@ impl Default for ExecutorOptions {
             memory_pool_size: None,
             allowed_paths: vec![],
             allow_write: false,
+            token: None,
         }
     }
 }
@@ -265,6 +300,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         opts.allowed_paths.clone()
     };
     let allowed = AllowedPaths::new(&roots, opts.allow_write)?;
+    let token = opts.token.clone();
     wait_for_scheduler(
         &opts.scheduler_host,
         opts.scheduler_port,
@@ -285,9 +321,14 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         vcores: opts.concurrent_tasks,
         work_dir: opts.work_dir,
         memory_pool_size: opts.memory_pool_size,
+        task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
         override_function_registry: Some(Arc::new(function_registry())),
-        override_config_producer: Some(Arc::new(config_producer)),
+        override_config_producer: Some(Arc::new(move || {
+            with_token(config_producer(), token.as_ref())
+        })),
         override_execution_engine: Some(Arc::new(CheckedEngine::new(allowed))),
+        override_create_grpc_client_endpoint: opts.token.as_ref().map(Token::endpoint_override),
+        override_arrow_flight_service: Some(server::flight_server(opts.token.clone())),
         ..Default::default()
     };
     start_executor_process(Arc::new(config))
@@ -332,6 +373,7 @@ pub async fn remote_context_with(
     config: SessionConfig,
     options: ClientOptions,
 ) -> Result<SessionContext> {
+    let config = with_token(config, options.token.as_ref());
     let scheduler = client::Scheduler::new(url, options)?;
     let state = SessionStateBuilder::new()
         .with_config(ballista_config(with_saasql_settings(config)))

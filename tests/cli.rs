@@ -723,7 +723,6 @@ mod cluster {
             all.extend_from_slice(args);
             self.spawn(name, &all, env);
             self.wait_for_port(ports[0]);
-            self.wait_for_port(ports[1]);
             [ports[0], ports[1]]
         }
 
@@ -786,12 +785,24 @@ mod cluster {
     /// takes longer than [`LIMIT`] (a stuck Ballista job would otherwise hang
     /// the test). Its input and output go through files in `io`.
     fn saasql_bounded(cwd: &Path, io: &Path, args: &[&str], stdin: &str) -> Run {
+        saasql_bounded_env(cwd, io, args, stdin, &[])
+    }
+
+    /// [`saasql_bounded`] with extra environment variables.
+    fn saasql_bounded_env(
+        cwd: &Path,
+        io: &Path,
+        args: &[&str],
+        stdin: &str,
+        env: &[(&str, &str)],
+    ) -> Run {
         let stdin_file = io.join("run.in");
         std::fs::write(&stdin_file, stdin).expect("write stdin file");
         let out = io.join("run.out");
         let err = io.join("run.err");
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(cwd)
             .stdin(std::fs::File::open(&stdin_file).expect("open stdin file"))
             .stdout(std::fs::File::create(&out).expect("create out"))
@@ -842,7 +853,7 @@ mod cluster {
         found
     }
 
-    /// The scheduler and the executor's two ports listen on 127.0.0.1 when
+    /// The scheduler and the executor's Flight port listen on 127.0.0.1 when
     /// `--bind` gives only a port, and `--help` says that is the default.
     #[test]
     fn servers_listen_on_loopback_by_default() {
@@ -880,8 +891,12 @@ mod cluster {
         cluster.wait_for_port(port);
         let [flight, grpc] = cluster.executor("executor", &[], &[]);
         #[cfg(target_os = "linux")]
-        for port in [port, flight, grpc] {
-            assert_eq!(listening_address(port), ["0100007F"], "port {port}");
+        {
+            for port in [port, flight] {
+                assert_eq!(listening_address(port), ["0100007F"], "port {port}");
+            }
+            // Executors ask the scheduler for tasks: no gRPC server at all.
+            assert!(listening_address(grpc).is_empty(), "gRPC port {grpc}");
         }
         let _ = (flight, grpc);
     }
@@ -992,6 +1007,126 @@ mod cluster {
         let message = format!("executor: path {o}/out.parquet is outside the allowed roots {a}");
         refused(&query(&writer, &copy), &message);
         assert!(!outside.join("out.parquet").exists());
+    }
+
+    /// Binding to a non-loopback address needs the cluster token; with a
+    /// token, the scheduler and executors serve only requests that carry it,
+    /// and no message shows it.
+    #[test]
+    fn cluster_token_is_required_and_checked() {
+        const TOKEN: &str = "cluster-test-token-0123456789abcdef";
+        const WRONG: &str = "cluster-test-token-wrong-wrong-wrong";
+        let needs_token = "needs the cluster token: set SAASQL_CLUSTER_TOKEN or --token-file";
+        for args in [
+            &["scheduler", "--bind", "0.0.0.0:0"][..],
+            &["executor", "--bind", "0.0.0.0:0"][..],
+        ] {
+            let run = saasql_in(root(), args, None);
+            assert_eq!(run.code, 2, "{args:?}: {run:?}");
+            assert!(run.stderr.contains(needs_token), "{run:?}");
+        }
+        let dir = scratch("token");
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let data = data.to_str().expect("utf-8 path");
+        let remote = ["--cluster", "df://192.0.2.1:50050", "--data", empty_dir()];
+        let run = saasql_bounded(&dir, &dir, &remote, "SELECT 1;");
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr
+                .contains("the scheduler is on another machine, so the cluster token is needed"),
+            "{run:?}"
+        );
+        let short = saasql_bounded_env(
+            &dir,
+            &dir,
+            &remote,
+            "SELECT 1;",
+            &[("SAASQL_CLUSTER_TOKEN", "sesame")],
+        );
+        assert_eq!(short.code, 2, "{short:?}");
+        assert!(
+            short.stderr.contains("at least 16 characters") && !short.stderr.contains("sesame"),
+            "{short:?}"
+        );
+
+        let env = [("SAASQL_CLUSTER_TOKEN", TOKEN)];
+        let mut cluster = Cluster::scheduler(dir.join("cluster"), &[], &env);
+        for i in 0..2 {
+            cluster.executor(&format!("executor{i}"), &["--data", data], &env);
+        }
+        let token_file = dir.join("token");
+        std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write token file");
+        let token_file = token_file.to_str().expect("utf-8 path");
+        let query = |args: &[&str], env: &[(&str, &str)]| {
+            let mut all = vec![
+                "--cluster",
+                &cluster.url,
+                "--data",
+                data,
+                "--format",
+                "csv",
+                "--timeout",
+                "5",
+            ];
+            all.extend_from_slice(args);
+            // Two executors: the GROUP BY's shuffle is read over Flight.
+            let sql = "SELECT plan, count(*) AS n FROM customers GROUP BY plan ORDER BY plan;";
+            saasql_bounded_env(&cluster.dir, &cluster.dir, &all, sql, env)
+        };
+        let local = saasql_bounded(
+            &dir,
+            &dir,
+            &["--data", data, "--format", "csv"],
+            "SELECT plan, count(*) AS n FROM customers GROUP BY plan ORDER BY plan;",
+        );
+        for run in [query(&["--token-file", token_file], &[]), query(&[], &env)] {
+            assert_eq!(
+                (run.code, run.stderr.as_str()),
+                (0, ""),
+                "{run:?}{}",
+                cluster.logs()
+            );
+            assert_eq!(run.stdout, local.stdout);
+        }
+        for run in [
+            query(&[], &[]),
+            query(&[], &[("SAASQL_CLUSTER_TOKEN", WRONG)]),
+        ] {
+            assert_eq!(run.code, 1, "{run:?}");
+            let first = run.stderr.lines().next().unwrap_or_default();
+            assert!(
+                first.ends_with(&format!(
+                    "cluster {}: missing or wrong cluster token (set the same SAASQL_CLUSTER_TOKEN \
+                     or --token-file on the client, the scheduler and every executor)",
+                    cluster.url
+                )),
+                "{run:?}"
+            );
+            assert!(
+                !run.stderr.contains(TOKEN) && !run.stderr.contains(WRONG),
+                "{run:?}"
+            );
+        }
+        assert!(!cluster.logs().contains(TOKEN), "{}", cluster.logs());
+
+        // An executor with the wrong token cannot register, so a scheduler
+        // with only that executor has none.
+        let mut lonely = Cluster::scheduler(dir.join("lonely"), &[], &env);
+        lonely.executor("executor", &[], &[("SAASQL_CLUSTER_TOKEN", WRONG)]);
+        let args = [
+            "--cluster",
+            &lonely.url,
+            "--data",
+            empty_dir(),
+            "--timeout",
+            "3",
+        ];
+        let run = saasql_bounded_env(&lonely.dir, &lonely.dir, &args, "SELECT 1;", &env);
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(
+            run.stderr.contains("no executor registered within 3 s"),
+            "{run:?}"
+        );
     }
 
     #[test]

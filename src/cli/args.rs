@@ -79,6 +79,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
+
+    /// File holding the cluster token, the shared secret of the client, the
+    /// scheduler and the executors [default: $SAASQL_CLUSTER_TOKEN]. Needed
+    /// to bind a scheduler or executor to a non-loopback address, or to reach
+    /// a scheduler on another machine
+    #[cfg(feature = "cluster")]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// The subcommands.
@@ -200,11 +208,9 @@ pub struct BatchArgs {
 Clients connect with `saasql --cluster df://HOST:PORT …`; executors with
 `saasql executor --scheduler HOST:PORT`. Runs until killed.
 
-Listens on 127.0.0.1 unless --bind names another address.
-
-It reads only files under --allow-path (default: --data, else the current
-directory; .. and symlinks are resolved first) and writes files only with
---allow-write, under the same directories.")]
+Listens on 127.0.0.1 unless --bind names another address. Any other address
+needs the cluster token (SAASQL_CLUSTER_TOKEN or --token-file); with a token,
+every request must carry it.")]
 pub struct SchedulerArgs {
     /// Address and port to listen on; a bare PORT means 127.0.0.1:PORT
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:50050", value_parser = parse_bind)]
@@ -220,8 +226,10 @@ exist here at the same path (e.g. a shared mount). Waits up to 60 s for the
 scheduler, then runs until killed or Ctrl-C. --memory-limit sets its memory
 pool (default: 70 % of the machine's memory).
 
-Both of its ports (Arrow Flight and gRPC) listen on the address of --bind:
-127.0.0.1 unless --bind names another address.
+Its Arrow Flight port listens on 127.0.0.1 unless --bind names another address.
+Any other address needs the cluster token (SAASQL_CLUSTER_TOKEN or
+--token-file), which the executor then requires of every request and sends
+with its own. It asks the scheduler for tasks, so it opens no gRPC port.
 
 It reads only files under --allow-path (default: --data, else the current
 directory; .. and symlinks are resolved first) and writes files only with
@@ -236,8 +244,8 @@ pub struct ExecutorArgs {
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:50051", value_parser = parse_bind)]
     pub bind: std::net::SocketAddr,
 
-    /// Port of the gRPC service the scheduler sends tasks to (on the address
-    /// of --bind)
+    /// Port of the executor's gRPC service, announced to the scheduler but
+    /// not opened: saasql executors ask the scheduler for tasks
     #[arg(long, value_name = "PORT", default_value_t = 50052)]
     pub grpc_port: u16,
 

@@ -1,18 +1,46 @@
 //! `saasql scheduler`, `saasql executor` and the client side of `--cluster`.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use datafusion::prelude::{SessionConfig, SessionContext};
-use saasql::cluster::{ClientOptions, DEFAULT_SCHEDULER_PORT, ExecutorOptions};
+use saasql::cluster::{ClientOptions, DEFAULT_SCHEDULER_PORT, ExecutorOptions, TOKEN_ENV, Token};
 
 use super::args::{ExecutorArgs, SchedulerArgs};
 use super::error::{CliError, CliResult};
 
+/// The cluster token from `--token-file`, else `$SAASQL_CLUSTER_TOKEN`; an
+/// unreadable or malformed one is a usage error (which never shows it).
+fn load_token(file: Option<&Path>) -> CliResult<Option<Token>> {
+    Token::load(file).map_err(CliError::usage)
+}
+
+/// A server that other machines can reach needs the cluster token.
+fn check_bind(what: &str, bind: SocketAddr, token: Option<&Token>) -> CliResult<()> {
+    if token.is_none() && !bind.ip().is_loopback() {
+        return Err(CliError::usage(format!(
+            "{what}: --bind {bind} can be reached from other machines, so it needs \
+             the cluster token: set {TOKEN_ENV} or --token-file"
+        )));
+    }
+    Ok(())
+}
+
 /// `saasql scheduler`: serves until the process is killed.
-pub async fn run_scheduler(args: &SchedulerArgs) -> CliResult<()> {
-    eprintln!("saasql scheduler listening on {}", args.bind);
-    saasql::cluster::run_scheduler(args.bind)
+pub async fn run_scheduler(args: &SchedulerArgs, token_file: Option<&Path>) -> CliResult<()> {
+    let token = load_token(token_file)?;
+    check_bind("scheduler", args.bind, token.as_ref())?;
+    eprintln!(
+        "saasql scheduler listening on {}{}",
+        args.bind,
+        if token.is_some() {
+            " (cluster token required)"
+        } else {
+            ""
+        }
+    );
+    saasql::cluster::run_scheduler(args.bind, token)
         .await
         .map_err(|e| CliError::query(e.strip_backtrace()).context("scheduler"))
 }
@@ -23,7 +51,10 @@ pub async fn run_executor(
     args: &ExecutorArgs,
     memory_limit: Option<usize>,
     data: Option<&Path>,
+    token_file: Option<&Path>,
 ) -> CliResult<()> {
+    let token = load_token(token_file)?;
+    check_bind("executor", args.bind, token.as_ref())?;
     let (scheduler_host, scheduler_port) = host_port(&args.scheduler)?;
     let allowed_paths = match (&args.allow_paths[..], data) {
         ([], Some(data)) => vec![data.to_path_buf()],
@@ -52,6 +83,7 @@ pub async fn run_executor(
         memory_pool_size: memory_limit.map(|bytes| bytes as u64),
         allowed_paths,
         allow_write: args.allow_write,
+        token,
         ..ExecutorOptions::default()
     };
     let roots: Vec<String> = opts
@@ -78,14 +110,32 @@ pub async fn remote_context(
     url: &str,
     config: SessionConfig,
     timeout_secs: u64,
+    token_file: Option<&Path>,
 ) -> CliResult<SessionContext> {
     if !url.starts_with("df://") {
         return Err(CliError::usage(format!(
             "--cluster {url}: expected df://HOST:PORT"
         )));
     }
+    let token = load_token(token_file)?;
+    if token.is_none() {
+        // A scheduler on another machine listens on a non-loopback address,
+        // so it requires the token.
+        let (host, port) = host_port(url)?;
+        let remote = match tokio::net::lookup_host((host.as_str(), port)).await {
+            Ok(mut addrs) => addrs.any(|addr| !addr.ip().is_loopback()),
+            Err(_) => false,
+        };
+        if remote {
+            return Err(CliError::usage(format!(
+                "--cluster {url}: the scheduler is on another machine, so the \
+                 cluster token is needed: set {TOKEN_ENV} or --token-file"
+            )));
+        }
+    }
     let options = ClientOptions {
         executor_wait: Duration::from_secs(timeout_secs),
+        token,
     };
     saasql::cluster::remote_context_with(url, config, options)
         .await

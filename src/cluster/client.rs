@@ -34,6 +34,8 @@ use datafusion_proto::protobuf::LogicalPlanNode;
 use futures::{Future, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::auth::{REFUSED, Token};
+
 /// How long a client waits for an executor unless told otherwise.
 pub const DEFAULT_EXECUTOR_WAIT: Duration = Duration::from_secs(60);
 
@@ -49,12 +51,15 @@ pub struct ClientOptions {
     /// A query fails when the scheduler has had no live executor, or has not
     /// answered, for this long while the query waits.
     pub executor_wait: Duration,
+    /// The cluster's shared secret, sent with every request.
+    pub token: Option<Token>,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             executor_wait: DEFAULT_EXECUTOR_WAIT,
+            token: None,
         }
     }
 }
@@ -96,15 +101,23 @@ impl Scheduler {
         let probe = async {
             let mut stream =
                 tokio::net::TcpStream::connect((self.host.as_str(), self.port)).await?;
+            let agent = match &self.options.token {
+                Some(token) => format!("User-Agent: {}\r\n", token.user_agent()),
+                None => String::new(),
+            };
             let request = format!(
-                "GET /readyz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                "GET /readyz HTTP/1.1\r\nHost: {}\r\n{agent}Connection: close\r\n\r\n",
                 self.host
             );
             stream.write_all(request.as_bytes()).await?;
             let mut response = Vec::new();
             stream.read_to_end(&mut response).await?;
-            let status = response.split(|b| *b == b' ').nth(1).unwrap_or_default();
-            Ok(status == b"200")
+            let response = String::from_utf8_lossy(&response).to_ascii_lowercase();
+            // A refused token comes back as a gRPC status in the headers.
+            if response.contains("grpc-status: 16") {
+                return Err(std::io::Error::other(REFUSED));
+            }
+            Ok(response.starts_with("http/1.1 200 "))
         };
         tokio::time::timeout(PROBE_TIMEOUT, probe)
             .await
@@ -142,6 +155,13 @@ impl Scheduler {
         let url = format!("http://{}:{}", self.host, self.port);
         let Ok(endpoint) = create_grpc_client_endpoint(url, None) else {
             return;
+        };
+        let endpoint = match &self.options.token {
+            Some(token) => match token.endpoint(endpoint) {
+                Ok(endpoint) => endpoint,
+                Err(_) => return,
+            },
+            None => endpoint,
         };
         let cancel = async {
             let channel = endpoint.connect().await.ok()?;
@@ -294,6 +314,9 @@ fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
 fn tidy(url: &str, error: DataFusionError) -> DataFusionError {
     const MARKER: &str = "Execution(\"";
     let text = error.to_string();
+    if text.contains(REFUSED) {
+        return DataFusionError::Execution(format!("cluster {url}: {REFUSED}"));
+    }
     let Some(start) = text.find(&format!("{MARKER}executor: ")) else {
         return error;
     };
