@@ -307,6 +307,22 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         opts.scheduler_wait,
     )
     .await?;
+    // Ballista's executor only logs a refused request and asks again, so a
+    // wrong token is caught here, once, with a message.
+    let scheduler = format!("{}:{}", opts.scheduler_host, opts.scheduler_port);
+    let probe = client::Scheduler::new(
+        &format!("df://{scheduler}"),
+        ClientOptions {
+            token: opts.token.clone(),
+            ..ClientOptions::default()
+        },
+    )?;
+    if probe.refuses_token().await {
+        return exec_err!(
+            "scheduler {scheduler} refused this executor: {}",
+            auth::REFUSED
+        );
+    }
     if let Some(dir) = &opts.work_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| DataFusionError::Execution(format!("cannot create {dir}: {e}")))?;

@@ -1109,24 +1109,37 @@ mod cluster {
         }
         assert!(!cluster.logs().contains(TOKEN), "{}", cluster.logs());
 
-        // An executor with the wrong token cannot register, so a scheduler
-        // with only that executor has none.
+        // An executor with the wrong token is refused and says so.
         let mut lonely = Cluster::scheduler(dir.join("lonely"), &[], &env);
-        lonely.executor("executor", &[], &[("SAASQL_CLUSTER_TOKEN", WRONG)]);
-        let args = [
-            "--cluster",
-            &lonely.url,
-            "--data",
-            empty_dir(),
-            "--timeout",
-            "3",
-        ];
-        let run = saasql_bounded_env(&lonely.dir, &lonely.dir, &args, "SELECT 1;", &env);
-        assert_eq!(run.code, 1, "{run:?}");
-        assert!(
-            run.stderr.contains("no executor registered within 3 s"),
-            "{run:?}"
+        let scheduler = lonely.scheduler.clone();
+        let wrong = [("SAASQL_CLUSTER_TOKEN", WRONG)];
+        lonely.spawn(
+            "executor",
+            &["executor", "--scheduler", &scheduler, "--bind", "0"],
+            &wrong,
         );
+        let deadline = Instant::now() + LIMIT;
+        let status = loop {
+            if let Some(status) = lonely.children[1].1.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "executor still running: {}",
+                lonely.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(1), "{}", lonely.logs());
+        let err = std::fs::read_to_string(lonely.dir.join("executor.err")).expect("log");
+        assert!(
+            err.contains(&format!(
+                "saasql: error: executor: Execution error: scheduler {scheduler} refused this \
+                 executor: missing or wrong cluster token"
+            )),
+            "{err}"
+        );
+        assert!(!err.contains(WRONG) && !err.contains(TOKEN), "{err}");
     }
 
     #[test]

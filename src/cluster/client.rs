@@ -124,6 +124,12 @@ impl Scheduler {
             .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
     }
 
+    /// Whether the scheduler refuses the token (or its absence), by one
+    /// readiness probe.
+    pub(crate) async fn refuses_token(&self) -> bool {
+        matches!(self.executor_ready().await, Err(e) if e.to_string() == REFUSED)
+    }
+
     /// Returns when the scheduler has had no live executor, or has not
     /// answered, for the whole wait; the error says which.
     async fn watch(self) -> DataFusionError {
