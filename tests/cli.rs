@@ -1017,9 +1017,11 @@ mod cluster {
         const TOKEN: &str = "cluster-test-token-0123456789abcdef";
         const WRONG: &str = "cluster-test-token-wrong-wrong-wrong";
         let needs_token = "needs the cluster token: set SAASQL_CLUSTER_TOKEN or --token-file";
+        // 192.0.2.1 is a documentation address no machine has: even without
+        // the check no server would listen there.
         for args in [
-            &["scheduler", "--bind", "0.0.0.0:0"][..],
-            &["executor", "--bind", "0.0.0.0:0"][..],
+            &["scheduler", "--bind", "192.0.2.1:0"][..],
+            &["executor", "--bind", "192.0.2.1:0"][..],
         ] {
             let run = saasql_in(root(), args, None);
             assert_eq!(run.code, 2, "{args:?}: {run:?}");
