@@ -55,6 +55,7 @@ use crate::{functions, register_all, session_config, with_saasql_settings};
 mod auth;
 mod client;
 mod paths;
+mod pool;
 mod server;
 
 pub use auth::{MIN_TOKEN_LEN, TOKEN_ENV, Token, TokenCheck};

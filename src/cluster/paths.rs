@@ -34,6 +34,8 @@ use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 
+use super::pool::ClientPool;
+
 /// The directories an executor may read from, and whether it may write
 /// into them.
 #[derive(Debug, Clone)]
@@ -218,11 +220,11 @@ impl fmt::Debug for CheckedEngine {
 }
 
 impl CheckedEngine {
-    /// Ballista's default engine (without its connection pool for shuffle
-    /// reads, which Ballista 55 keeps private) behind `allowed`.
+    /// Ballista's default engine behind `allowed`, with a pool of
+    /// connections for shuffle reads (Ballista 55 keeps its own private).
     pub fn new(allowed: AllowedPaths) -> Self {
         Self {
-            inner: DefaultExecutionEngine::new(),
+            inner: DefaultExecutionEngine::with_client_pool(Arc::new(ClientPool::default())),
             allowed,
         }
     }
