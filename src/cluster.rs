@@ -15,21 +15,27 @@
 //!   from [`function_registry`].
 //!
 //! [`run_scheduler`] and [`run_executor`] are what `saasql scheduler` and
-//! `saasql executor` run. Tables are read by path on the client (schema), the
+//! `saasql executor` run. They listen where they are told (the CLI's default
+//! is 127.0.0.1), require the cluster [`Token`] of every request when they
+//! have one, and executors run only plans whose files lie under their
+//! [`AllowedPaths`]; clients fail when no executor is there
+//! ([`WatchedExec`]). Tables are read by path on the client (schema), the
 //! scheduler (file listing) and the executors (data), so a path must name the
 //! same files on every machine.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::error::BallistaError;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
-use ballista_scheduler::scheduler_process::start_server;
+use ballista_scheduler::scheduler_process::create_scheduler;
 use datafusion::arrow::array::{RecordBatch, RecordBatchOptions, new_null_array};
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::config::ConfigOptions;
@@ -42,8 +48,19 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use crate::{functions, register_all, session_config, with_saasql_settings};
+
+mod auth;
+mod client;
+mod paths;
+mod pool;
+mod server;
+
+pub use auth::{MIN_TOKEN_LEN, TOKEN_ENV, Token, TokenCheck};
+pub use client::{ClientOptions, DEFAULT_EXECUTOR_WAIT, WatchedExec};
+pub use paths::{AllowedPaths, CheckedEngine};
 
 /// The port a Ballista scheduler listens on unless told otherwise.
 pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
@@ -141,6 +158,18 @@ pub fn config_producer() -> SessionConfig {
     ballista_config(with_saasql_settings(SessionConfig::new()))
 }
 
+/// `config`, sending `token` (if any) with every gRPC request Ballista makes
+/// from a session with this config (to the scheduler, and to executors for
+/// results and shuffle data).
+fn with_token(config: SessionConfig, token: Option<&Token>) -> SessionConfig {
+    match token {
+        Some(token) => {
+            config.with_ballista_override_create_grpc_client_endpoint(token.endpoint_override())
+        }
+        None => config,
+    }
+}
+
 /// Ballista's settings and restrictions on top of `config`, with Ballista's
 /// adaptive query planner turned off.
 ///
@@ -178,21 +207,31 @@ fn ballista(e: BallistaError) -> DataFusionError {
 }
 
 /// Runs a Ballista scheduler with the saasql functions on `bind` until the
-/// process ends.
-pub async fn run_scheduler(bind: SocketAddr) -> Result<()> {
-    let config = SchedulerConfig {
+/// process ends. `bind` is the only address it listens on. With a `token`,
+/// it serves only requests that carry it and sends it with its own.
+///
+/// The cluster runs pull-staged: executors ask for tasks, so they open no
+/// gRPC server that the scheduler would push tasks to (Ballista 55 has no
+/// hook to check the token there).
+pub async fn run_scheduler(bind: SocketAddr, token: Option<Token>) -> Result<()> {
+    let config = Arc::new(SchedulerConfig {
         bind_host: bind.ip().to_string(),
         bind_port: bind.port(),
+        scheduling_policy: TaskSchedulingPolicy::PullStaged,
         override_session_builder: Some(Arc::new(scheduler_session)),
         override_config_producer: Some(Arc::new(config_producer)),
+        override_create_grpc_client_endpoint: token.as_ref().map(Token::endpoint_override),
         ..Default::default()
-    };
+    });
+    config.validate().map_err(ballista)?;
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(ballista)?;
-    start_server(cluster, bind, Arc::new(config))
+    let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, config)
         .await
-        .map_err(ballista)
+        .map_err(ballista)?;
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    server::serve_scheduler(listener, scheduler, token).await
 }
 
 /// Options of [`run_executor`].
@@ -204,7 +243,8 @@ pub struct ExecutorOptions {
     pub scheduler_port: u16,
     /// How long to wait for the scheduler to accept connections at start-up.
     pub scheduler_wait: Duration,
-    /// Address the executor's servers bind to.
+    /// Address both of the executor's servers (Arrow Flight and gRPC) bind
+    /// to; 127.0.0.1 unless told otherwise.
     pub bind_host: String,
     /// Host name under which clients and other executors reach this one
     /// (default: the address the scheduler sees it connect from).
@@ -220,6 +260,14 @@ pub struct ExecutorOptions {
     /// Memory pool for query execution, in bytes (default: Ballista's, 70 %
     /// of the machine's memory).
     pub memory_pool_size: Option<u64>,
+    /// The only directories whose files the executor reads (and, with
+    /// `allow_write`, writes); empty means the current directory.
+    pub allowed_paths: Vec<PathBuf>,
+    /// Whether plans may write files (`COPY … TO`, batch outputs).
+    pub allow_write: bool,
+    /// The cluster token: required on the executor's Flight server and sent
+    /// with its requests to the scheduler and other executors.
+    pub token: Option<Token>,
 }
 
 impl Default for ExecutorOptions {
@@ -228,26 +276,54 @@ impl Default for ExecutorOptions {
             scheduler_host: "localhost".to_string(),
             scheduler_port: DEFAULT_SCHEDULER_PORT,
             scheduler_wait: Duration::from_secs(60),
-            bind_host: "0.0.0.0".to_string(),
+            bind_host: "127.0.0.1".to_string(),
             external_host: None,
             flight_port: 50051,
             grpc_port: 50052,
             concurrent_tasks: 0,
             work_dir: None,
             memory_pool_size: None,
+            allowed_paths: vec![],
+            allow_write: false,
+            token: None,
         }
     }
 }
 
 /// Runs a Ballista executor with the saasql functions until the process
-/// ends. Waits up to `opts.scheduler_wait` for the scheduler first.
+/// ends. Waits up to `opts.scheduler_wait` for the scheduler first. It runs
+/// only plans whose files lie under `opts.allowed_paths` (see
+/// [`AllowedPaths`]).
 pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
+    let roots = if opts.allowed_paths.is_empty() {
+        vec![std::env::current_dir()?]
+    } else {
+        opts.allowed_paths.clone()
+    };
+    let allowed = AllowedPaths::new(&roots, opts.allow_write)?;
+    let token = opts.token.clone();
     wait_for_scheduler(
         &opts.scheduler_host,
         opts.scheduler_port,
         opts.scheduler_wait,
     )
     .await?;
+    // Ballista's executor only logs a refused request and asks again, so a
+    // wrong token is caught here, once, with a message.
+    let scheduler = format!("{}:{}", opts.scheduler_host, opts.scheduler_port);
+    let probe = client::Scheduler::new(
+        &format!("df://{scheduler}"),
+        ClientOptions {
+            token: opts.token.clone(),
+            ..ClientOptions::default()
+        },
+    )?;
+    if probe.refuses_token().await {
+        return exec_err!(
+            "scheduler {scheduler} refused this executor: {}",
+            auth::REFUSED
+        );
+    }
     if let Some(dir) = &opts.work_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| DataFusionError::Execution(format!("cannot create {dir}: {e}")))?;
@@ -262,8 +338,14 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         vcores: opts.concurrent_tasks,
         work_dir: opts.work_dir,
         memory_pool_size: opts.memory_pool_size,
+        task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
         override_function_registry: Some(Arc::new(function_registry())),
-        override_config_producer: Some(Arc::new(config_producer)),
+        override_config_producer: Some(Arc::new(move || {
+            with_token(config_producer(), token.as_ref())
+        })),
+        override_execution_engine: Some(Arc::new(CheckedEngine::new(allowed))),
+        override_create_grpc_client_endpoint: opts.token.as_ref().map(Token::endpoint_override),
+        override_arrow_flight_service: Some(server::flight_server(opts.token.clone())),
         ..Default::default()
     };
     start_executor_process(Arc::new(config))
@@ -293,21 +375,38 @@ async fn wait_for_scheduler(host: &str, port: u16, wait: Duration) -> Result<()>
 /// settings at their defaults. Queries run on the cluster; `SET saasql.*`
 /// applies to them.
 pub async fn remote_context(url: &str) -> Result<SessionContext> {
-    remote_context_with(url, session_config()).await
+    remote_context_with(url, session_config(), ClientOptions::default()).await
 }
 
 /// Like [`remote_context`], starting from `config` (its `saasql.*` values,
-/// target partitions and other options are kept and sent with every query).
+/// target partitions and other options are kept and sent with every query)
+/// and with `options`.
 ///
 /// Connecting is lazy: an unreachable scheduler shows up at the first query.
-pub async fn remote_context_with(url: &str, config: SessionConfig) -> Result<SessionContext> {
+/// A query fails when the scheduler has no live executor for
+/// `options.executor_wait` (see [`WatchedExec`]).
+pub async fn remote_context_with(
+    url: &str,
+    config: SessionConfig,
+    options: ClientOptions,
+) -> Result<SessionContext> {
+    let config = with_token(config, options.token.as_ref());
+    let scheduler = client::Scheduler::new(url, options)?;
     let state = SessionStateBuilder::new()
         .with_config(ballista_config(with_saasql_settings(config)))
         .with_default_features()
         .build();
     // `remote_with_state` replaces the state's function lists with Ballista's
     // defaults, so the saasql functions are registered on the result.
-    let mut ctx = SessionContext::remote_with_state(url, state).await?;
+    let state = SessionContext::remote_with_state(url, state).await?.state();
+    let planner = client::WatchedPlanner {
+        inner: Arc::clone(state.query_planner()),
+        scheduler,
+    };
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_query_planner(Arc::new(planner))
+        .build();
+    let mut ctx = SessionContext::new_with_state(state);
     register_all(&mut ctx)?;
     Ok(ctx)
 }

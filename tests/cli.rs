@@ -1367,7 +1367,7 @@ mod cluster {
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use super::{BIN, Run, scratch};
+    use super::{BIN, Run, empty_dir, fixture, root, saasql_in, scratch};
 
     /// Each `saasql` run, and the cluster's start-up, must finish within this.
     const LIMIT: Duration = Duration::from_secs(60);
@@ -1377,7 +1377,10 @@ mod cluster {
     struct Cluster {
         children: Vec<(String, Child)>,
         dir: PathBuf,
+        /// `df://127.0.0.1:PORT`, for clients.
         url: String,
+        /// `127.0.0.1:PORT`, for executors.
+        scheduler: String,
     }
 
     impl Drop for Cluster {
@@ -1389,59 +1392,86 @@ mod cluster {
         }
     }
 
+    /// `n` free loopback ports. Every listener is held until all are
+    /// chosen, so no port is picked twice.
+    fn free_ports(n: usize) -> Vec<u16> {
+        let listeners: Vec<TcpListener> = (0..n)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+            .collect();
+        listeners
+            .iter()
+            .map(|l| l.local_addr().expect("local addr").port())
+            .collect()
+    }
+
     impl Cluster {
         /// Starts a scheduler and two executors on free loopback ports and
         /// waits until they accept connections.
         fn start(dir: PathBuf) -> Cluster {
-            // Hold every listener until all ports are chosen, so no port is
-            // picked twice.
-            let listeners: Vec<TcpListener> = (0..5)
-                .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-                .collect();
-            let ports: Vec<u16> = listeners
-                .iter()
-                .map(|l| l.local_addr().expect("local addr").port())
-                .collect();
-            drop(listeners);
-            let mut cluster = Cluster {
-                children: vec![],
-                url: format!("df://127.0.0.1:{}", ports[0]),
-                dir,
-            };
-            let scheduler = format!("127.0.0.1:{}", ports[0]);
-            cluster.spawn("scheduler", &["scheduler", "--bind", &scheduler]);
-            cluster.wait_for_port(ports[0]);
-            for (i, pair) in ports[1..].chunks(2).enumerate() {
-                let name = format!("executor{i}");
-                let work = cluster.dir.join(&name);
-                cluster.spawn(
-                    &name,
-                    &[
-                        "executor",
-                        "--scheduler",
-                        &scheduler,
-                        "--bind",
-                        &format!("127.0.0.1:{}", pair[0]),
-                        "--grpc-port",
-                        &pair[1].to_string(),
-                        "--concurrent-tasks",
-                        "2",
-                        "--work-dir",
-                        work.to_str().expect("utf-8 path"),
-                    ],
-                );
-                cluster.wait_for_port(pair[0]);
+            let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+            let data = data.to_str().expect("utf-8 path");
+            let mut cluster = Cluster::scheduler(dir, &[], &[]);
+            for i in 0..2 {
+                cluster.executor(&format!("executor{i}"), &["--data", data], &[]);
             }
             cluster
         }
 
-        fn spawn(&mut self, name: &str, args: &[&str]) {
+        /// Starts a scheduler on a free loopback port with `args` and
+        /// environment `env`, and waits until it accepts connections.
+        fn scheduler(dir: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Cluster {
+            std::fs::create_dir_all(&dir).expect("create cluster dir");
+            let port = free_ports(1)[0];
+            let mut cluster = Cluster {
+                children: vec![],
+                url: format!("df://127.0.0.1:{port}"),
+                scheduler: format!("127.0.0.1:{port}"),
+                dir,
+            };
+            let bind = cluster.scheduler.clone();
+            let mut all = vec!["scheduler", "--bind", &bind];
+            all.extend_from_slice(args);
+            cluster.spawn("scheduler", &all, env);
+            cluster.wait_for_port(port);
+            cluster
+        }
+
+        /// Starts an executor called `name` with `args` and environment
+        /// `env` on two free loopback ports, and waits until both accept
+        /// connections. Returns its ports (Flight, gRPC).
+        fn executor(&mut self, name: &str, args: &[&str], env: &[(&str, &str)]) -> [u16; 2] {
+            let ports = free_ports(2);
+            let work = self.dir.join(name);
+            let (flight, grpc) = (ports[0].to_string(), ports[1].to_string());
+            let scheduler = self.scheduler.clone();
+            let mut all = vec![
+                "executor",
+                "--scheduler",
+                &scheduler,
+                "--bind",
+                &flight,
+                "--grpc-port",
+                &grpc,
+                "--concurrent-tasks",
+                "2",
+                "--work-dir",
+                work.to_str().expect("utf-8 path"),
+            ];
+            all.extend_from_slice(args);
+            self.spawn(name, &all, env);
+            self.wait_for_port(ports[0]);
+            [ports[0], ports[1]]
+        }
+
+        fn spawn(&mut self, name: &str, args: &[&str], env: &[(&str, &str)]) {
             let log = |suffix: &str| {
                 std::fs::File::create(self.dir.join(format!("{name}.{suffix}")))
                     .expect("create log file")
             };
             let child = Command::new(BIN)
                 .args(args)
+                .envs(env.iter().copied())
+                .current_dir(&self.dir)
                 .stdin(Stdio::null())
                 .stdout(log("out"))
                 .stderr(log("err"))
@@ -1492,12 +1522,24 @@ mod cluster {
     /// takes longer than [`LIMIT`] (a stuck Ballista job would otherwise hang
     /// the test). Its input and output go through files in `io`.
     fn saasql_bounded(cwd: &Path, io: &Path, args: &[&str], stdin: &str) -> Run {
+        saasql_bounded_env(cwd, io, args, stdin, &[])
+    }
+
+    /// [`saasql_bounded`] with extra environment variables.
+    fn saasql_bounded_env(
+        cwd: &Path,
+        io: &Path,
+        args: &[&str],
+        stdin: &str,
+        env: &[(&str, &str)],
+    ) -> Run {
         let stdin_file = io.join("run.in");
         std::fs::write(&stdin_file, stdin).expect("write stdin file");
         let out = io.join("run.out");
         let err = io.join("run.err");
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(cwd)
             .stdin(std::fs::File::open(&stdin_file).expect("open stdin file"))
             .stdout(std::fs::File::create(&out).expect("create out"))
@@ -1521,6 +1563,322 @@ mod cluster {
             stdout: std::fs::read_to_string(&out).expect("utf-8 stdout"),
             stderr: std::fs::read_to_string(&err).expect("utf-8 stderr"),
         }
+    }
+
+    /// The local address the TCP socket listening on `port` is bound to, as
+    /// Linux shows it in `/proc/net/tcp` (`0100007F` is 127.0.0.1) — or
+    /// `tcp6` when it listens on IPv6, which includes every address.
+    #[cfg(target_os = "linux")]
+    fn listening_address(port: u16) -> Vec<String> {
+        let port = format!(":{port:04X}");
+        let mut found = vec![];
+        for table in ["tcp", "tcp6"] {
+            let text = std::fs::read_to_string(format!("/proc/net/{table}")).unwrap_or_default();
+            for line in text.lines().skip(1) {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                // fields: sl, local_address, rem_address, st (0A = LISTEN)
+                if fields.len() > 3 && fields[3] == "0A" && fields[1].ends_with(&port) {
+                    let ip = fields[1].trim_end_matches(&port);
+                    found.push(if table == "tcp" {
+                        ip.to_string()
+                    } else {
+                        format!("tcp6 {ip}")
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    /// The scheduler and the executor's Flight port listen on 127.0.0.1 when
+    /// `--bind` gives only a port, and `--help` says that is the default.
+    #[test]
+    fn servers_listen_on_loopback_by_default() {
+        for (sub, default) in [
+            ("scheduler", "127.0.0.1:50050"),
+            ("executor", "127.0.0.1:50051"),
+        ] {
+            let help = saasql_in(root(), &[sub, "--help"], None);
+            assert_eq!(help.code, 0, "{help:?}");
+            assert!(
+                help.stdout.contains(&format!("[default: {default}]")),
+                "{}",
+                help.stdout
+            );
+            assert!(
+                help.stdout
+                    .contains("127.0.0.1 unless --bind names another address"),
+                "{}",
+                help.stdout
+            );
+        }
+
+        let port = free_ports(1)[0];
+        let mut cluster = Cluster {
+            children: vec![],
+            url: format!("df://127.0.0.1:{port}"),
+            scheduler: format!("127.0.0.1:{port}"),
+            dir: scratch("loopback"),
+        };
+        cluster.spawn(
+            "scheduler",
+            &["scheduler", "--bind", &port.to_string()],
+            &[],
+        );
+        cluster.wait_for_port(port);
+        let [flight, grpc] = cluster.executor("executor", &[], &[]);
+        #[cfg(target_os = "linux")]
+        {
+            for port in [port, flight] {
+                assert_eq!(listening_address(port), ["0100007F"], "port {port}");
+            }
+            // Executors ask the scheduler for tasks: no gRPC server at all.
+            assert!(listening_address(grpc).is_empty(), "gRPC port {grpc}");
+        }
+        let _ = (flight, grpc);
+    }
+
+    /// With no executor, a cluster query fails once `--timeout` has passed,
+    /// with an error that names the cause, instead of waiting forever.
+    #[test]
+    fn no_executor_fails_within_the_timeout() {
+        let cluster = Cluster::scheduler(scratch("no-executor"), &[], &[]);
+        let started = Instant::now();
+        let args = [
+            "--cluster",
+            &cluster.url,
+            "--data",
+            empty_dir(),
+            "--timeout",
+            "2",
+        ];
+        let run = saasql_bounded(&cluster.dir, &cluster.dir, &args, "SELECT 1 AS x;");
+        assert_eq!(run.code, 1, "{run:?}");
+        let cause = format!(
+            "<stdin>:1: error: Execution error: cluster {}: no executor registered within 2 s\n",
+            cluster.url
+        );
+        assert!(run.stderr.starts_with(&cause), "{run:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// Executors read only under `--allow-path` (after resolving `..` and
+    /// symlinks), and write only with `--allow-write`, under the same roots.
+    #[test]
+    fn executors_touch_only_allowed_paths() {
+        let dir = scratch("allowed-paths");
+        let allowed = dir.join("allowed");
+        let outside = dir.join("outside");
+        for d in [&allowed, &outside] {
+            std::fs::create_dir_all(d).expect("create dir");
+        }
+        let surveys = fixture().join("data/surveys.parquet");
+        std::fs::copy(&surveys, allowed.join("surveys.parquet")).expect("copy");
+        std::fs::copy(&surveys, outside.join("secret.parquet")).expect("copy");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(outside.join("secret.parquet"), allowed.join("link.parquet"))
+            .expect("symlink");
+        let allowed = std::fs::canonicalize(&allowed).expect("canonical");
+        let outside = std::fs::canonicalize(&outside).expect("canonical");
+        let (a, o) = (allowed.display(), outside.display());
+        let query = |cluster: &Cluster, sql: &str| {
+            let args = [
+                "--cluster",
+                &cluster.url,
+                "--data",
+                empty_dir(),
+                "--format",
+                "csv",
+            ];
+            saasql_bounded(&cluster.dir, &cluster.dir, &args, sql)
+        };
+        let refused = |run: &Run, message: &str| {
+            assert_eq!(run.code, 1, "{run:?}");
+            let first = run.stderr.lines().next().unwrap_or_default();
+            assert!(
+                first.starts_with("<stdin>:1: error: Execution error: cluster df://127.0.0.1:")
+                    && first.ends_with(&format!(": {message}")),
+                "{message:?} in {run:?}"
+            );
+            assert!(!run.stdout.contains("acme"), "{run:?}");
+        };
+        let outside_message =
+            format!("executor: path {o}/secret.parquet is outside the allowed roots {a}");
+
+        let allow = allowed.to_str().expect("utf-8 path");
+        let mut reader = Cluster::scheduler(dir.join("reader"), &[], &[]);
+        reader.executor("executor", &["--allow-path", allow], &[]);
+        let ok = query(
+            &reader,
+            &format!("SELECT name FROM '{a}/surveys.parquet' ORDER BY name;"),
+        );
+        assert_eq!((ok.code, ok.stderr.as_str()), (0, ""), "{ok:?}");
+        assert!(ok.stdout.starts_with("name\nacme\n"), "{ok:?}");
+        refused(
+            &query(&reader, &format!("SELECT name FROM '{o}/secret.parquet';")),
+            &outside_message,
+        );
+        #[cfg(unix)]
+        refused(
+            &query(&reader, &format!("SELECT name FROM '{a}/link.parquet';")),
+            &outside_message,
+        );
+        let copy = format!("COPY (SELECT 1 AS x) TO '{a}/out.parquet' STORED AS PARQUET;");
+        refused(
+            &query(&reader, &copy),
+            "executor: writing files is not allowed; start the executor with --allow-write",
+        );
+        assert!(!allowed.join("out.parquet").exists());
+        drop(reader);
+
+        let mut writer = Cluster::scheduler(dir.join("writer"), &[], &[]);
+        writer.executor("executor", &["--allow-path", allow, "--allow-write"], &[]);
+        let run = query(&writer, &copy);
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+        assert!(allowed.join("out.parquet").exists());
+        let copy = format!("COPY (SELECT 1 AS x) TO '{o}/out.parquet' STORED AS PARQUET;");
+        let message = format!("executor: path {o}/out.parquet is outside the allowed roots {a}");
+        refused(&query(&writer, &copy), &message);
+        assert!(!outside.join("out.parquet").exists());
+    }
+
+    /// Binding to a non-loopback address needs the cluster token; with a
+    /// token, the scheduler and executors serve only requests that carry it,
+    /// and no message shows it.
+    #[test]
+    fn cluster_token_is_required_and_checked() {
+        const TOKEN: &str = "cluster-test-token-0123456789abcdef";
+        const WRONG: &str = "cluster-test-token-wrong-wrong-wrong";
+        let needs_token = "needs the cluster token: set SAASQL_CLUSTER_TOKEN or --token-file";
+        // 192.0.2.1 is a documentation address no machine has: even without
+        // the check no server would listen there.
+        for args in [
+            &["scheduler", "--bind", "192.0.2.1:0"][..],
+            &["executor", "--bind", "192.0.2.1:0"][..],
+        ] {
+            let run = saasql_in(root(), args, None);
+            assert_eq!(run.code, 2, "{args:?}: {run:?}");
+            assert!(run.stderr.contains(needs_token), "{run:?}");
+        }
+        let dir = scratch("token");
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let data = data.to_str().expect("utf-8 path");
+        let remote = ["--cluster", "df://192.0.2.1:50050", "--data", empty_dir()];
+        let run = saasql_bounded(&dir, &dir, &remote, "SELECT 1;");
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr
+                .contains("the scheduler is on another machine, so the cluster token is needed"),
+            "{run:?}"
+        );
+        let short = saasql_bounded_env(
+            &dir,
+            &dir,
+            &remote,
+            "SELECT 1;",
+            &[("SAASQL_CLUSTER_TOKEN", "sesame")],
+        );
+        assert_eq!(short.code, 2, "{short:?}");
+        assert!(
+            short.stderr.contains("at least 16 characters") && !short.stderr.contains("sesame"),
+            "{short:?}"
+        );
+
+        let env = [("SAASQL_CLUSTER_TOKEN", TOKEN)];
+        let mut cluster = Cluster::scheduler(dir.join("cluster"), &[], &env);
+        for i in 0..2 {
+            cluster.executor(&format!("executor{i}"), &["--data", data], &env);
+        }
+        let token_file = dir.join("token");
+        std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write token file");
+        let token_file = token_file.to_str().expect("utf-8 path");
+        let query = |args: &[&str], env: &[(&str, &str)]| {
+            let mut all = vec![
+                "--cluster",
+                &cluster.url,
+                "--data",
+                data,
+                "--format",
+                "csv",
+                "--timeout",
+                "5",
+            ];
+            all.extend_from_slice(args);
+            // Two executors: the GROUP BY's shuffle is read over Flight.
+            let sql = "SELECT plan, count(*) AS n FROM customers GROUP BY plan ORDER BY plan;";
+            saasql_bounded_env(&cluster.dir, &cluster.dir, &all, sql, env)
+        };
+        let local = saasql_bounded(
+            &dir,
+            &dir,
+            &["--data", data, "--format", "csv"],
+            "SELECT plan, count(*) AS n FROM customers GROUP BY plan ORDER BY plan;",
+        );
+        for run in [query(&["--token-file", token_file], &[]), query(&[], &env)] {
+            assert_eq!(
+                (run.code, run.stderr.as_str()),
+                (0, ""),
+                "{run:?}{}",
+                cluster.logs()
+            );
+            assert_eq!(run.stdout, local.stdout);
+        }
+        for run in [
+            query(&[], &[]),
+            query(&[], &[("SAASQL_CLUSTER_TOKEN", WRONG)]),
+        ] {
+            assert_eq!(run.code, 1, "{run:?}");
+            let first = run.stderr.lines().next().unwrap_or_default();
+            assert!(
+                first.ends_with(&format!(
+                    "cluster {}: missing or wrong cluster token (set the same SAASQL_CLUSTER_TOKEN \
+                     or --token-file on the client, the scheduler and every executor)",
+                    cluster.url
+                )),
+                "{run:?}"
+            );
+            assert!(
+                !run.stderr.contains(TOKEN) && !run.stderr.contains(WRONG),
+                "{run:?}"
+            );
+        }
+        assert!(!cluster.logs().contains(TOKEN), "{}", cluster.logs());
+
+        // An executor with the wrong token is refused and says so.
+        let mut lonely = Cluster::scheduler(dir.join("lonely"), &[], &env);
+        let scheduler = lonely.scheduler.clone();
+        let wrong = [("SAASQL_CLUSTER_TOKEN", WRONG)];
+        lonely.spawn(
+            "executor",
+            &["executor", "--scheduler", &scheduler, "--bind", "0"],
+            &wrong,
+        );
+        let deadline = Instant::now() + LIMIT;
+        let status = loop {
+            if let Some(status) = lonely.children[1].1.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "executor still running: {}",
+                lonely.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(1), "{}", lonely.logs());
+        let err = std::fs::read_to_string(lonely.dir.join("executor.err")).expect("log");
+        assert!(
+            err.contains(&format!(
+                "saasql: error: executor: Execution error: scheduler {scheduler} refused this \
+                 executor: missing or wrong cluster token"
+            )),
+            "{err}"
+        );
+        assert!(!err.contains(WRONG) && !err.contains(TOKEN), "{err}");
     }
 
     #[test]

@@ -102,6 +102,22 @@ pub struct GlobalArgs {
     #[cfg(feature = "cluster")]
     #[arg(long, global = true, value_name = "URL")]
     pub cluster: Option<String>,
+
+    /// With --cluster: a query fails when the scheduler has had no live
+    /// executor, or has not answered, for SECS seconds (a query that
+    /// executors are running is never cut short)
+    #[cfg(feature = "cluster")]
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+
+    /// File holding the cluster token, the shared secret of the client, the
+    /// scheduler and the executors [default: $SAASQL_CLUSTER_TOKEN]. Needed
+    /// to bind a scheduler or executor to a non-loopback address, or to reach
+    /// a scheduler on another machine
+    #[cfg(feature = "cluster")]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// The subcommands.
@@ -218,10 +234,14 @@ pub struct BatchArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Clients connect with `saasql --cluster df://HOST:PORT …`; executors with
-`saasql executor --scheduler HOST:PORT`. Runs until killed.")]
+`saasql executor --scheduler HOST:PORT`. Runs until killed.
+
+Listens on 127.0.0.1 unless --bind names another address. Any other address
+needs the cluster token (SAASQL_CLUSTER_TOKEN or --token-file); with a token,
+every request must carry it.")]
 pub struct SchedulerArgs {
-    /// Address and port to listen on
-    #[arg(long, value_name = "IP:PORT", default_value = "0.0.0.0:50050")]
+    /// Address and port to listen on; a bare PORT means 127.0.0.1:PORT
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:50050", value_parser = parse_bind)]
     pub bind: std::net::SocketAddr,
 }
 
@@ -232,18 +252,28 @@ pub struct SchedulerArgs {
 The executor reads tables by the paths the client registered, so they must
 exist here at the same path (e.g. a shared mount). Waits up to 60 s for the
 scheduler, then runs until killed or Ctrl-C. --memory-limit sets its memory
-pool (default: 70 % of the machine's memory).")]
+pool (default: 70 % of the machine's memory).
+
+Its Arrow Flight port listens on 127.0.0.1 unless --bind names another address.
+Any other address needs the cluster token (SAASQL_CLUSTER_TOKEN or
+--token-file), which the executor then requires of every request and sends
+with its own. It asks the scheduler for tasks, so it opens no gRPC port.
+
+It reads only files under --allow-path (default: --data, else the current
+directory; .. and symlinks are resolved first) and writes files only with
+--allow-write, under the same directories.")]
 pub struct ExecutorArgs {
     /// The scheduler to register with
     #[arg(long, value_name = "HOST:PORT", default_value = "localhost:50050")]
     pub scheduler: String,
 
     /// Address and Arrow Flight port to listen on (results and shuffle data
-    /// are fetched from it)
-    #[arg(long, value_name = "IP:PORT", default_value = "0.0.0.0:50051")]
+    /// are fetched from it); a bare PORT means 127.0.0.1:PORT
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:50051", value_parser = parse_bind)]
     pub bind: std::net::SocketAddr,
 
-    /// Port of the gRPC service the scheduler sends tasks to
+    /// Port of the executor's gRPC service, announced to the scheduler but
+    /// not opened: saasql executors ask the scheduler for tasks
     #[arg(long, value_name = "PORT", default_value_t = 50052)]
     pub grpc_port: u16,
 
@@ -259,6 +289,17 @@ pub struct ExecutorArgs {
     /// Directory for shuffle files [default: a temporary directory]
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+
+    /// A directory whose files queries may read (and write, with
+    /// --allow-write); repeatable. A plan that names any other path is
+    /// refused [default: --data, else the current directory]
+    #[arg(long = "allow-path", value_name = "DIR")]
+    pub allow_paths: Vec<PathBuf>,
+
+    /// Let queries write files (COPY … TO, batch outputs) under the allowed
+    /// paths; without it a plan that writes is refused
+    #[arg(long)]
+    pub allow_write: bool,
 }
 
 /// Output formats for query results.
@@ -317,6 +358,16 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         return Err(format!("'{s}' is not a usable memory size"));
     }
     Ok(bytes as usize)
+}
+
+/// Parses a listening address: `IP:PORT`, or a bare `PORT` on 127.0.0.1.
+#[cfg(feature = "cluster")]
+fn parse_bind(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok((std::net::Ipv4Addr::LOCALHOST, port).into());
+    }
+    s.parse()
+        .map_err(|_| format!("'{s}' is not IP:PORT or PORT (e.g. 127.0.0.1:50050)"))
 }
 
 /// Parses `YYYY-MM-DD` into days since 1970-01-01.

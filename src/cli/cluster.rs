@@ -1,22 +1,76 @@
 //! `saasql scheduler`, `saasql executor` and the client side of `--cluster`.
 
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
 use datafusion::prelude::{SessionConfig, SessionContext};
-use saasql::cluster::{DEFAULT_SCHEDULER_PORT, ExecutorOptions};
+use saasql::cluster::{ClientOptions, DEFAULT_SCHEDULER_PORT, ExecutorOptions, TOKEN_ENV, Token};
 
 use super::args::{ExecutorArgs, SchedulerArgs};
 use super::error::{CliError, CliResult};
 
+/// The cluster token from `--token-file`, else `$SAASQL_CLUSTER_TOKEN`; an
+/// unreadable or malformed one is a usage error (which never shows it).
+fn load_token(file: Option<&Path>) -> CliResult<Option<Token>> {
+    Token::load(file).map_err(CliError::usage)
+}
+
+/// A server that other machines can reach needs the cluster token.
+fn check_bind(what: &str, bind: SocketAddr, token: Option<&Token>) -> CliResult<()> {
+    if token.is_none() && !bind.ip().is_loopback() {
+        return Err(CliError::usage(format!(
+            "{what}: --bind {bind} can be reached from other machines, so it needs \
+             the cluster token: set {TOKEN_ENV} or --token-file"
+        )));
+    }
+    Ok(())
+}
+
 /// `saasql scheduler`: serves until the process is killed.
-pub async fn run_scheduler(args: &SchedulerArgs) -> CliResult<()> {
-    eprintln!("saasql scheduler listening on {}", args.bind);
-    saasql::cluster::run_scheduler(args.bind)
+pub async fn run_scheduler(args: &SchedulerArgs, token_file: Option<&Path>) -> CliResult<()> {
+    let token = load_token(token_file)?;
+    check_bind("scheduler", args.bind, token.as_ref())?;
+    eprintln!(
+        "saasql scheduler listening on {}{}",
+        args.bind,
+        if token.is_some() {
+            " (cluster token required)"
+        } else {
+            ""
+        }
+    );
+    saasql::cluster::run_scheduler(args.bind, token)
         .await
         .map_err(|e| CliError::query(e.strip_backtrace()).context("scheduler"))
 }
 
-/// `saasql executor`: serves until killed or Ctrl-C.
-pub async fn run_executor(args: &ExecutorArgs, memory_limit: Option<usize>) -> CliResult<()> {
+/// `saasql executor`: serves until killed or Ctrl-C. Reads only under
+/// `--allow-path`, else `data`, else the current directory.
+pub async fn run_executor(
+    args: &ExecutorArgs,
+    memory_limit: Option<usize>,
+    data: Option<&Path>,
+    token_file: Option<&Path>,
+) -> CliResult<()> {
+    let token = load_token(token_file)?;
+    check_bind("executor", args.bind, token.as_ref())?;
     let (scheduler_host, scheduler_port) = host_port(&args.scheduler)?;
+    let allowed_paths = match (&args.allow_paths[..], data) {
+        ([], Some(data)) => vec![data.to_path_buf()],
+        ([], None) => vec![std::env::current_dir().map_err(|e| {
+            CliError::usage(format!("executor: cannot read the current directory: {e}"))
+        })?],
+        (paths, _) => paths.to_vec(),
+    };
+    for path in &allowed_paths {
+        if !path.is_dir() {
+            return Err(CliError::usage(format!(
+                "executor: allowed path {} is not a directory",
+                path.display()
+            )));
+        }
+    }
     let opts = ExecutorOptions {
         scheduler_host,
         scheduler_port,
@@ -27,25 +81,63 @@ pub async fn run_executor(args: &ExecutorArgs, memory_limit: Option<usize>) -> C
         concurrent_tasks: args.concurrent_tasks.map_or(0, |n| n.get()),
         work_dir: args.work_dir.as_ref().map(|d| d.display().to_string()),
         memory_pool_size: memory_limit.map(|bytes| bytes as u64),
+        allowed_paths,
+        allow_write: args.allow_write,
+        token,
         ..ExecutorOptions::default()
     };
+    let roots: Vec<String> = opts
+        .allowed_paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     eprintln!(
-        "saasql executor on {} (scheduler {}:{})",
-        args.bind, opts.scheduler_host, opts.scheduler_port
+        "saasql executor on {} (scheduler {}:{}); reads{} under {}",
+        args.bind,
+        opts.scheduler_host,
+        opts.scheduler_port,
+        if opts.allow_write { " and writes" } else { "" },
+        roots.join(", ")
     );
     saasql::cluster::run_executor(opts)
         .await
         .map_err(|e| CliError::query(e.strip_backtrace()).context("executor"))
 }
 
-/// A client session whose queries run on the cluster at `url`.
-pub async fn remote_context(url: &str, config: SessionConfig) -> CliResult<SessionContext> {
+/// A client session whose queries run on the cluster at `url` and fail when
+/// it has had no live executor for `timeout_secs`.
+pub async fn remote_context(
+    url: &str,
+    config: SessionConfig,
+    timeout_secs: u64,
+    token_file: Option<&Path>,
+) -> CliResult<SessionContext> {
     if !url.starts_with("df://") {
         return Err(CliError::usage(format!(
             "--cluster {url}: expected df://HOST:PORT"
         )));
     }
-    saasql::cluster::remote_context_with(url, config)
+    let token = load_token(token_file)?;
+    if token.is_none() {
+        // A scheduler on another machine listens on a non-loopback address,
+        // so it requires the token.
+        let (host, port) = host_port(url)?;
+        let remote = match tokio::net::lookup_host((host.as_str(), port)).await {
+            Ok(mut addrs) => addrs.any(|addr| !addr.ip().is_loopback()),
+            Err(_) => false,
+        };
+        if remote {
+            return Err(CliError::usage(format!(
+                "--cluster {url}: the scheduler is on another machine, so the \
+                 cluster token is needed: set {TOKEN_ENV} or --token-file"
+            )));
+        }
+    }
+    let options = ClientOptions {
+        executor_wait: Duration::from_secs(timeout_secs),
+        token,
+    };
+    saasql::cluster::remote_context_with(url, config, options)
         .await
         .map_err(|e| CliError::usage(format!("--cluster {url}: {}", e.strip_backtrace())))
 }

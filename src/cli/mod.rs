@@ -130,9 +130,19 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
             .await
         }
         #[cfg(feature = "cluster")]
-        Some(Command::Scheduler(args)) => cluster::run_scheduler(args).await,
+        Some(Command::Scheduler(args)) => {
+            cluster::run_scheduler(args, global.token_file.as_deref()).await
+        }
         #[cfg(feature = "cluster")]
-        Some(Command::Executor(args)) => cluster::run_executor(args, global.memory_limit).await,
+        Some(Command::Executor(args)) => {
+            cluster::run_executor(
+                args,
+                global.memory_limit,
+                global.data.as_deref(),
+                global.token_file.as_deref(),
+            )
+            .await
+        }
     }
 }
 
@@ -278,7 +288,10 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
     #[cfg(feature = "cluster")]
     let ctx = match &global.cluster {
         // Queries run on the executors, which have their own memory limit.
-        Some(url) => cluster::remote_context(url, config).await?,
+        Some(url) => {
+            cluster::remote_context(url, config, global.timeout, global.token_file.as_deref())
+                .await?
+        }
         None => saasql::context_with(config, runtime),
     };
     #[cfg(not(feature = "cluster"))]

@@ -1,0 +1,373 @@
+//! The client side of a cluster query: it must not wait forever.
+//!
+//! A Ballista job that no executor can run stays queued, and Ballista's
+//! client polls its status without a limit. So every plan that runs on the
+//! cluster is wrapped in a [`WatchedExec`]: while the job runs, the client
+//! asks the scheduler once a second whether an executor is registered (the
+//! scheduler's `/readyz`, which answers 200 only then). When the scheduler
+//! has had no live executor, or has not answered, for the whole
+//! [`ClientOptions::executor_wait`], the query fails with that cause and its
+//! job is cancelled. A job that executors are working on is never cut short.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ballista_core::execution_plans::DistributedQueryExec;
+use ballista_core::serde::protobuf::CancelJobParams;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::utils::create_grpc_client_endpoint;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion_proto::protobuf::LogicalPlanNode;
+use futures::{Future, Stream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::auth::{REFUSED, Token};
+
+/// How long a client waits for an executor unless told otherwise.
+pub const DEFAULT_EXECUTOR_WAIT: Duration = Duration::from_secs(60);
+
+/// How often the client asks the scheduler whether an executor is there.
+const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long one question to the scheduler may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a client session talks to the cluster.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// A query fails when the scheduler has had no live executor, or has not
+    /// answered, for this long while the query waits.
+    pub executor_wait: Duration,
+    /// The cluster's shared secret, sent with every request.
+    pub token: Option<Token>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            executor_wait: DEFAULT_EXECUTOR_WAIT,
+            token: None,
+        }
+    }
+}
+
+/// Where the scheduler is and how to reach it.
+#[derive(Debug, Clone)]
+pub(crate) struct Scheduler {
+    /// As the user wrote it (`df://host:port`), for messages.
+    url: String,
+    host: String,
+    port: u16,
+    options: ClientOptions,
+}
+
+impl Scheduler {
+    pub(crate) fn new(url: &str, options: ClientOptions) -> Result<Self> {
+        let rest = url.strip_prefix("df://").unwrap_or(url);
+        let rest = rest.trim_end_matches('/');
+        let Some((host, port)) = rest.rsplit_once(':') else {
+            return Err(DataFusionError::Configuration(format!(
+                "{url}: expected df://HOST:PORT"
+            )));
+        };
+        let port = port.parse().map_err(|_| {
+            DataFusionError::Configuration(format!("{url}: '{port}' is not a port number"))
+        })?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Ok(Self {
+            url: url.to_string(),
+            host: host.to_string(),
+            port,
+            options,
+        })
+    }
+
+    /// Asks the scheduler's `/readyz` whether an executor is registered:
+    /// `Ok(true)` for 200, `Ok(false)` for another answer.
+    async fn executor_ready(&self) -> std::io::Result<bool> {
+        let probe = async {
+            let mut stream =
+                tokio::net::TcpStream::connect((self.host.as_str(), self.port)).await?;
+            let agent = match &self.options.token {
+                Some(token) => format!("User-Agent: {}\r\n", token.user_agent()),
+                None => String::new(),
+            };
+            let request = format!(
+                "GET /readyz HTTP/1.1\r\nHost: {}\r\n{agent}Connection: close\r\n\r\n",
+                self.host
+            );
+            stream.write_all(request.as_bytes()).await?;
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response).await?;
+            let response = String::from_utf8_lossy(&response).to_ascii_lowercase();
+            // A refused token comes back as a gRPC status in the headers.
+            if response.contains("grpc-status: 16") {
+                return Err(std::io::Error::other(REFUSED));
+            }
+            Ok(response.starts_with("http/1.1 200 "))
+        };
+        tokio::time::timeout(PROBE_TIMEOUT, probe)
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+    }
+
+    /// Whether the scheduler refuses the token (or its absence), by one
+    /// readiness probe.
+    pub(crate) async fn refuses_token(&self) -> bool {
+        matches!(self.executor_ready().await, Err(e) if e.to_string() == REFUSED)
+    }
+
+    /// Returns when the scheduler has had no live executor, or has not
+    /// answered, for the whole wait; the error says which.
+    async fn watch(self) -> DataFusionError {
+        let wait = self.options.executor_wait;
+        let mut last_ready = Instant::now();
+        loop {
+            tokio::time::sleep(PROBE_INTERVAL.min(wait)).await;
+            let cause = match self.executor_ready().await {
+                Ok(true) => {
+                    last_ready = Instant::now();
+                    continue;
+                }
+                Ok(false) => "no executor registered".to_string(),
+                Err(e) => format!("the scheduler did not answer ({e})"),
+            };
+            if last_ready.elapsed() >= wait {
+                return DataFusionError::Execution(format!(
+                    "cluster {}: {cause} within {} s",
+                    self.url,
+                    wait.as_secs()
+                ));
+            }
+        }
+    }
+
+    /// Cancels `job_id` on the scheduler; failures are ignored (the query
+    /// has already failed).
+    async fn cancel(&self, job_id: String) {
+        let url = format!("http://{}:{}", self.host, self.port);
+        let Ok(endpoint) = create_grpc_client_endpoint(url, None) else {
+            return;
+        };
+        let endpoint = match &self.options.token {
+            Some(token) => match token.endpoint(endpoint) {
+                Ok(endpoint) => endpoint,
+                Err(_) => return,
+            },
+            None => endpoint,
+        };
+        let cancel = async {
+            let channel = endpoint.connect().await.ok()?;
+            SchedulerGrpcClient::new(channel)
+                .cancel_job(CancelJobParams { job_id })
+                .await
+                .ok()
+        };
+        let _ = tokio::time::timeout(PROBE_TIMEOUT, cancel).await;
+    }
+}
+
+/// Ballista's query planner, with every plan that runs on the cluster
+/// wrapped in a [`WatchedExec`].
+#[derive(Debug)]
+pub(crate) struct WatchedPlanner {
+    pub(crate) inner: Arc<dyn QueryPlanner + Send + Sync>,
+    pub(crate) scheduler: Scheduler,
+}
+
+#[async_trait]
+impl QueryPlanner for WatchedPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session: &dyn Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = self
+            .inner
+            .create_physical_plan(logical_plan, session)
+            .await?;
+        let mut remote = false;
+        plan.apply(|node| {
+            remote |= node.is::<DistributedQueryExec<LogicalPlanNode>>();
+            Ok(if remote {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
+            })
+        })?;
+        if !remote {
+            return Ok(plan);
+        }
+        Ok(Arc::new(WatchedExec {
+            input: plan,
+            scheduler: self.scheduler.clone(),
+        }))
+    }
+}
+
+/// A plan that runs on the cluster, failing when no executor is there to
+/// run it (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct WatchedExec {
+    input: Arc<dyn ExecutionPlan>,
+    scheduler: Scheduler,
+}
+
+impl DisplayAs for WatchedExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ClusterWatchExec: executor_wait={}s",
+            self.scheduler.options.executor_wait.as_secs()
+        )
+    }
+}
+
+impl ExecutionPlan for WatchedExec {
+    fn name(&self) -> &str {
+        "ClusterWatchExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.len() != 1 {
+            return Err(DataFusionError::Internal(format!(
+                "ClusterWatchExec takes one child, got {}",
+                children.len()
+            )));
+        }
+        Ok(Arc::new(WatchedExec {
+            input: children.swap_remove(0),
+            scheduler: self.scheduler.clone(),
+        }))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context)?;
+        let scheduler = self.scheduler.clone();
+        let plan = Arc::clone(&self.input);
+        let watchdog = async move {
+            let error = scheduler.clone().watch().await;
+            if let Some(job_id) = job_id(&plan) {
+                scheduler.cancel(job_id).await;
+            }
+            error
+        };
+        Ok(Box::pin(WatchedStream {
+            url: self.scheduler.url.clone(),
+            schema: self.input.schema(),
+            input,
+            watchdog: Some(Box::pin(watchdog)),
+            failed: false,
+        }))
+    }
+}
+
+/// The scheduler's id of the job that runs `plan`, once it has one.
+fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
+    let mut id = None;
+    let _ = plan.apply(|node| {
+        if let Some(query) = node.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>() {
+            id = query.job_id().map(|id| id.as_str().to_string());
+        }
+        Ok(if id.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    id
+}
+
+/// Ballista reports a task's error inside several layers of its own
+/// (`Job … failed: … Task failed due to runtime execution error:
+/// DataFusionError(Execution("executor: …"))`); the saasql executors' own
+/// refusals are shown as `cluster URL: executor: …` instead.
+fn tidy(url: &str, error: DataFusionError) -> DataFusionError {
+    const MARKER: &str = "Execution(\"";
+    let text = error.to_string();
+    if text.contains(REFUSED) {
+        return DataFusionError::Execution(format!("cluster {url}: {REFUSED}"));
+    }
+    let Some(start) = text.find(&format!("{MARKER}executor: ")) else {
+        return error;
+    };
+    let rest = &text[start + MARKER.len()..];
+    let end = rest.find("\")").unwrap_or(rest.len());
+    DataFusionError::Execution(format!("cluster {url}: {}", &rest[..end]))
+}
+
+type Watchdog = Pin<Box<dyn Future<Output = DataFusionError> + Send>>;
+
+/// The cluster's result stream, raced against the watchdog until the first
+/// batch arrives (Ballista sends results only once the job has finished).
+struct WatchedStream {
+    url: String,
+    schema: SchemaRef,
+    input: SendableRecordBatchStream,
+    watchdog: Option<Watchdog>,
+    failed: bool,
+}
+
+impl Stream for WatchedStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.failed {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(item) = this.input.as_mut().poll_next(cx) {
+            this.watchdog = None;
+            return Poll::Ready(item.map(|item| item.map_err(|e| tidy(&this.url, e))));
+        }
+        if let Some(watchdog) = this.watchdog.as_mut()
+            && let Poll::Ready(error) = watchdog.as_mut().poll(cx)
+        {
+            this.watchdog = None;
+            this.failed = true;
+            return Poll::Ready(Some(Err(error)));
+        }
+        Poll::Pending
+    }
+}
+
+impl RecordBatchStream for WatchedStream {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+}
