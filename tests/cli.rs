@@ -744,6 +744,31 @@ fn output_paths_are_never_destroyed() {
     let meta = std::fs::symlink_metadata(&fifo).expect("stat fifo");
     assert!(meta.file_type().is_fifo(), "the FIFO was replaced");
 
+    // A Unix socket is connected to and written through.
+    let socket = dir.join("socket");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind socket");
+    let reader = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut text = String::new();
+        stream.read_to_string(&mut text).expect("read socket");
+        text
+    });
+    let run = saasql(
+        &[
+            "run",
+            &file,
+            "-f",
+            "csv",
+            "--output",
+            socket.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+    assert_eq!(reader.join().expect("reader"), expected);
+    let meta = std::fs::symlink_metadata(&socket).expect("stat socket");
+    assert!(meta.file_type().is_socket(), "the socket was replaced");
+
     // A symbolic link is followed: the link stays, its target is replaced.
     let target = dir.join("target.csv");
     std::fs::write(&target, "old\n").expect("write target");
@@ -1354,6 +1379,24 @@ fn unreadable_tables_fail_only_their_queries() {
         Some("SELECT count(*) AS n, count(invoice_id) AS invoices FROM mixed;"),
     );
     assert!(run.stdout.ends_with("n,invoices\n5,1\n"), "{run:?}");
+    // Every column of the union may be NULL (each is missing from some file).
+    let run = saasql_in(
+        &dir,
+        &[
+            "--data",
+            ".",
+            "--config",
+            config.to_str().expect("utf-8"),
+            "-f",
+            "csv",
+            "run",
+            "-",
+        ],
+        Some(
+            "SELECT DISTINCT is_nullable FROM information_schema.columns WHERE table_name = 'mixed';",
+        ),
+    );
+    assert!(run.stdout.ends_with("is_nullable\nYES\n"), "{run:?}");
 }
 
 /// The reports in `sql/` give byte-identical output on a real Ballista
