@@ -1399,6 +1399,150 @@ fn unreadable_tables_fail_only_their_queries() {
     assert!(run.stdout.ends_with("is_nullable\nYES\n"), "{run:?}");
 }
 
+/// Arrow IPC and TSV files become tables; CSV options come from `[csv]` in
+/// the config; a folder mixing formats is refused; a data format saasql does
+/// not read is named in a warning.
+#[test]
+fn export_formats_and_csv_options() {
+    let dir = scratch("formats");
+    let data = dir.join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    let run = saasql_in(
+        &dir,
+        &["--data", empty_dir(), "run", "-"],
+        Some(&format!(
+            "COPY (SELECT 1 AS id, 'a' AS name UNION ALL SELECT 2, 'b') TO '{d}/ipc.arrow' STORED AS ARROW;
+             COPY (SELECT 1 AS id, 'x' AS name) TO '{d}/mixed/part1.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');
+             COPY (SELECT 2 AS id, 'y' AS name) TO '{d}/mixed/part2.parquet' STORED AS PARQUET;",
+            d = data.display()
+        )),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    // [csv] applies to every CSV and TSV table: no header here either.
+    write_file(&data, "tabs.tsv", "1\tp\n2\tq\n3\tr\n");
+    write_file(&data, "legacy.avro", "not read");
+    write_file(&dir, "semi/plain.csv", "7;'a;b'\n8;'c'\n");
+    write_file(
+        &dir,
+        "saasql.toml",
+        "[tables]\nsemi = \"semi/plain.csv\"\n\n[csv]\nheader = false\ndelimiter = \";\"\nquote = \"'\"\n",
+    );
+    let run = saasql_in(
+        &dir,
+        &[
+            "--data",
+            "data",
+            "--config",
+            "saasql.toml",
+            "-f",
+            "csv",
+            "-c",
+            "SELECT (SELECT count(*) FROM ipc) AS ipc, (SELECT sum(column_1) FROM tabs) AS tsv, \
+           (SELECT string_agg(column_2, '|' ORDER BY column_1) FROM semi) AS semi",
+        ],
+        None,
+    );
+    assert_eq!(run.stdout, "ipc,tsv,semi\n2,6,a;b|c\n", "{run:?}");
+    let warnings: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(warnings.len(), 2, "{run:?}");
+    assert!(
+        warnings.iter().any(|w| w.starts_with(
+            "saasql: warning: data/legacy.avro: skipped, saasql does not read .avro files"
+        )),
+        "{run:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.starts_with("saasql: warning: table 'mixed' cannot be read: its files mix formats: data/mixed/part1.csv is CSV (.csv) but data/mixed/part2.parquet is Parquet (.parquet)")),
+        "{run:?}"
+    );
+    let run = saasql_in(&dir, &["--data", "data", "-c", "SELECT * FROM mixed"], None);
+    assert_eq!(run.code, 3, "{run:?}");
+    // A bad [csv] option is a usage error.
+    write_file(&dir, "bad.toml", "[csv]\ndelimiter = \";;\"\n");
+    let run = saasql_in(
+        &dir,
+        &["--data", "data", "--config", "bad.toml", "-c", "SELECT 1"],
+        None,
+    );
+    assert_one_line_error(
+        &run,
+        2,
+        "saasql: error: config file bad.toml: csv.delimiter: ';;' must be one ASCII character",
+    );
+}
+
+/// The shipped reports print exactly their expected output on CSV, JSON
+/// lines and compressed copies of the sample tables (every export format
+/// reads like Parquet).
+#[test]
+fn reports_match_on_csv_and_json_copies() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tables = [
+        "customers",
+        "events",
+        "invoices",
+        "subscriptions",
+        "surveys",
+        "tickets",
+    ];
+    let mut reports: Vec<String> = std::fs::read_dir(repo.join("sql"))
+        .expect("sql/ exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .map(|p| p.file_stem().unwrap().to_str().unwrap().to_string())
+        .collect();
+    reports.sort();
+    for (stored, ext) in [
+        ("CSV", "csv"),
+        ("JSON", "jsonl"),
+        ("CSV", "csv.gz"),
+        ("JSON", "json.zst"),
+    ] {
+        let dir = scratch(&format!("copies_{}", ext.replace('.', "_")));
+        let compression = match ext.rsplit_once('.') {
+            Some((_, "gz")) => ", 'format.compression' 'gzip'",
+            Some((_, "zst")) => ", 'format.compression' 'zstd'",
+            _ => "",
+        };
+        let copies: String = tables
+            .iter()
+            .map(|t| {
+                format!(
+                    "COPY (SELECT * FROM {t}) TO '{}' STORED AS {stored} OPTIONS ('format.has_header' 'true'{compression});\n",
+                    dir.join(format!("{t}.{ext}")).display()
+                )
+                .replace("'format.has_header' 'true', ", if stored == "CSV" { "'format.has_header' 'true', " } else { "" })
+                .replace(" OPTIONS ('format.has_header' 'true')", if stored == "CSV" { " OPTIONS ('format.has_header' 'true')" } else { "" })
+            })
+            .collect();
+        let run = saasql_in(repo, &["--data", "data", "run", "-"], Some(&copies));
+        assert_eq!(run.code, 0, "copies as {ext}: {run:?}");
+        for name in &reports {
+            let rel = format!("sql/{name}.sql");
+            let run = saasql_in(
+                repo,
+                &[
+                    "--data",
+                    dir.to_str().expect("utf-8"),
+                    "--format",
+                    "csv",
+                    "run",
+                    &rel,
+                ],
+                None,
+            );
+            assert_eq!(
+                (run.code, run.stderr.as_str()),
+                (0, ""),
+                "{rel} on {ext} copies"
+            );
+            let expected = std::fs::read_to_string(repo.join(format!("tests/expected/{name}.csv")))
+                .expect("expected output");
+            assert_eq!(run.stdout, expected, "{rel} on {ext} copies");
+        }
+    }
+}
+
 /// The reports in `sql/` give byte-identical output on a real Ballista
 /// cluster (a `saasql scheduler` and two `saasql executor` processes on
 /// 127.0.0.1) and locally, and a `SET saasql.*` on the client reaches the

@@ -12,9 +12,10 @@ Without a subcommand, saasql starts the interactive shell when stdin is a termin
 otherwise it reads SQL statements from stdin and runs them like `saasql run`
 (`echo 'SELECT 1;' | saasql --format csv`).
 
-Tables: every *.parquet file and every folder of Parquet files in the data directory
-is a table named after the file stem or folder; key=value sub-folders (month=2025-03/)
-become partition columns. Add more with [tables] in --config or CREATE EXTERNAL TABLE.
+Tables: every data file (.parquet, .csv, .tsv, .json/.jsonl/.ndjson, .arrow; CSV
+and JSON also .gz/.zst/.bz2/.xz) and every folder of such files in the data
+directory is a table named after the file stem or folder; key=value sub-folders
+(month=2025-03/) become partition columns. Add more with [tables] in --config or CREATE EXTERNAL TABLE.
 
 Configuration: ~/.config/saasql/config.toml (the --config format) is read first if
 it exists, then --config; SAASQL_DATA, SAASQL_CONFIG, SAASQL_MEMORY_LIMIT,

@@ -27,7 +27,7 @@ use super::config::resolve_location;
 use super::error::{CliError, CliResult};
 use super::output::{PrintOptions, Target, path_stats, write_batches, write_stream};
 use super::report::{Outcome, Script, count_written, parse_script, start};
-use super::tables::{ReadOptions, register_parquet};
+use super::tables::{read_options, register_table};
 
 /// The job file.
 #[derive(Debug, Deserialize)]
@@ -290,8 +290,7 @@ pub async fn run_batch(
     }
     let (inputs, outputs) = load_job(ctx, job_path, params)?;
     for (name, location) in &inputs {
-        if let Some(warning) = register_parquet(ctx, name, location, ReadOptions::default()).await?
-        {
+        if let Some(warning) = register_table(ctx, name, location, read_options(ctx)).await? {
             eprintln!("saasql: warning: {warning}");
         }
     }

@@ -7,6 +7,11 @@
 //! union_by_name = false                # true: a folder whose files have different
 //!                                      # columns is one table (else it is refused)
 //!
+//! [csv]                                # how .csv files are read (.tsv: tab-separated)
+//! header = true
+//! delimiter = ";"                      # one character, or "\t"
+//! quote = '"'
+//!
 //! [tables]                             # more tables: name = file, folder or glob
 //! events = "/warehouse/events/"
 //! surveys = "exports/surveys-*.parquet"
@@ -27,6 +32,7 @@ use serde::Deserialize;
 
 use super::args::parse_size;
 use super::error::{CliError, CliResult};
+use super::tables::ReadOptions;
 
 /// The parsed config file.
 #[derive(Debug, Default, Deserialize)]
@@ -41,12 +47,27 @@ pub struct FileConfig {
     /// Read folders whose files have different columns as one table.
     #[serde(default)]
     pub union_by_name: bool,
+    /// How CSV files are read.
+    #[serde(default)]
+    pub csv: CsvConfig,
     /// Extra tables: name → path, folder or glob.
     #[serde(default)]
     pub tables: BTreeMap<String, String>,
     /// Session settings: key → value.
     #[serde(default)]
     pub settings: BTreeMap<String, toml::Value>,
+}
+
+/// The `[csv]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvConfig {
+    /// The first line holds the column names (default true).
+    pub header: Option<bool>,
+    /// The field separator, one character (default `,`).
+    pub delimiter: Option<String>,
+    /// The quote character (default `"`).
+    pub quote: Option<String>,
 }
 
 /// A loaded config file, with paths resolved against its directory.
@@ -60,8 +81,8 @@ pub struct LoadedConfig {
     pub memory_limit: Option<usize>,
     /// Target partitions.
     pub target_partitions: Option<usize>,
-    /// Read folders whose files have different columns as one table.
-    pub union_by_name: bool,
+    /// How tables are read (union by name, CSV options).
+    pub read: ReadOptions,
     /// Tables: name → location.
     pub tables: BTreeMap<String, String>,
     /// Settings as `(full key, value)`.
@@ -130,7 +151,14 @@ impl LoadedConfig {
             data: file.data.map(|d| base.join(d)),
             memory_limit,
             target_partitions: file.target_partitions,
-            union_by_name: file.union_by_name,
+            read: ReadOptions {
+                union_by_name: file.union_by_name,
+                csv_header: file.csv.header.unwrap_or(true),
+                csv_delimiter: one_char(file.csv.delimiter.as_deref(), b',')
+                    .map_err(|e| bad(format!("csv.delimiter: {e}")))?,
+                csv_quote: one_char(file.csv.quote.as_deref(), b'"')
+                    .map_err(|e| bad(format!("csv.quote: {e}")))?,
+            },
             tables,
             settings,
         })
@@ -145,9 +173,19 @@ impl LoadedConfig {
         self.data = other.data.or(self.data.take());
         self.memory_limit = other.memory_limit.or(self.memory_limit);
         self.target_partitions = other.target_partitions.or(self.target_partitions);
-        self.union_by_name |= other.union_by_name;
+        self.read = other.read;
         self.tables.extend(other.tables);
         self.settings.extend(other.settings);
+    }
+}
+
+/// A one-character option (`"\t"` for a tab), as a byte.
+fn one_char(value: Option<&str>, default: u8) -> Result<u8, String> {
+    match value {
+        None => Ok(default),
+        Some("\\t") => Ok(b'\t'),
+        Some(v) if v.len() == 1 && v.is_ascii() => Ok(v.as_bytes()[0]),
+        Some(v) => Err(format!("'{v}' must be one ASCII character")),
     }
 }
 

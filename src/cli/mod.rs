@@ -300,9 +300,8 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
     let ctx = ctx.enable_url_table();
 
     tables::guard_default_schema(&ctx)?;
-    let read = tables::ReadOptions {
-        union_by_name: file.union_by_name,
-    };
+    let read = file.read;
+    tables::set_read_options(&ctx, read);
     let mut warnings = vec![];
     match global.data.as_ref().or(file.data.as_ref()) {
         Some(dir) => {
@@ -321,7 +320,7 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
         }
     }
     for (name, location) in &file.tables {
-        warnings.extend(tables::register_parquet(&ctx, name, location, read).await?);
+        warnings.extend(tables::register_table(&ctx, name, location, read).await?);
     }
     // Each problem once, at start; queries that use such a table fail with it.
     for w in warnings {

@@ -1,4 +1,6 @@
-//! Registering Parquet files and folders as tables.
+//! Registering data files and folders as tables: Parquet, CSV, JSON lines
+//! and Arrow IPC, CSV and JSON also compressed (`.gz`, `.zst`, `.bz2`, `.xz`),
+//! recognised by their file extension.
 //!
 //! A table that cannot be read does not stop the session: it is reported
 //! once as a warning at start, and only the queries that use it fail, with
@@ -15,9 +17,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::TableReference;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::arrow::ArrowFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -32,12 +41,111 @@ use super::error::{CliError, CliResult, one_line};
 const MAX_DEPTH: usize = 32;
 
 /// How tables are read (from the config file).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct ReadOptions {
     /// Read a folder whose files have different columns as one table whose
     /// columns are the union of theirs (matched by name; all nullable).
     pub union_by_name: bool,
+    /// CSV: the first line holds the column names.
+    pub csv_header: bool,
+    /// CSV: the field separator (`.tsv` files always use a tab).
+    pub csv_delimiter: u8,
+    /// CSV: the quote character.
+    pub csv_quote: u8,
 }
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            union_by_name: false,
+            csv_header: true,
+            csv_delimiter: b',',
+            csv_quote: b'"',
+        }
+    }
+}
+
+/// The file formats tables are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Parquet,
+    Csv,
+    Tsv,
+    Json,
+    Arrow,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Parquet => "Parquet",
+            Kind::Csv => "CSV",
+            Kind::Tsv => "TSV",
+            Kind::Json => "JSON lines",
+            Kind::Arrow => "Arrow IPC",
+        }
+    }
+}
+
+/// A data file's format from its name: the format, its compression and the
+/// whole extension (`.csv.gz`), or `None` for other files.
+fn data_kind(name: &str) -> Option<(Kind, FileCompressionType, &'static str)> {
+    const KINDS: [(&str, Kind); 9] = [
+        (".parquet", Kind::Parquet),
+        (".csv", Kind::Csv),
+        (".tsv", Kind::Tsv),
+        (".json", Kind::Json),
+        (".jsonl", Kind::Json),
+        (".ndjson", Kind::Json),
+        (".arrow", Kind::Arrow),
+        (".ipc", Kind::Arrow),
+        (".feather", Kind::Arrow),
+    ];
+    const COMPRESSIONS: [(&str, FileCompressionType); 5] = [
+        ("", FileCompressionType::UNCOMPRESSED),
+        (".gz", FileCompressionType::GZIP),
+        (".zst", FileCompressionType::ZSTD),
+        (".bz2", FileCompressionType::BZIP2),
+        (".xz", FileCompressionType::XZ),
+    ];
+    const EXTENSIONS: [[&str; 5]; 9] = [
+        [".parquet", "", "", "", ""],
+        [".csv", ".csv.gz", ".csv.zst", ".csv.bz2", ".csv.xz"],
+        [".tsv", ".tsv.gz", ".tsv.zst", ".tsv.bz2", ".tsv.xz"],
+        [".json", ".json.gz", ".json.zst", ".json.bz2", ".json.xz"],
+        [
+            ".jsonl",
+            ".jsonl.gz",
+            ".jsonl.zst",
+            ".jsonl.bz2",
+            ".jsonl.xz",
+        ],
+        [
+            ".ndjson",
+            ".ndjson.gz",
+            ".ndjson.zst",
+            ".ndjson.bz2",
+            ".ndjson.xz",
+        ],
+        [".arrow", "", "", "", ""],
+        [".ipc", "", "", "", ""],
+        [".feather", "", "", "", ""],
+    ];
+    let lower = name.to_ascii_lowercase();
+    for (i, (_, kind)) in KINDS.iter().enumerate() {
+        for (j, (_, compression)) in COMPRESSIONS.iter().enumerate() {
+            let ext = EXTENSIONS[i][j];
+            if !ext.is_empty() && lower.ends_with(ext) && lower.len() > ext.len() {
+                return Some((*kind, *compression, ext));
+            }
+        }
+    }
+    None
+}
+
+/// Extensions of data formats saasql does not read: such files are named in
+/// a warning rather than skipped in silence.
+const UNSUPPORTED: [&str; 6] = [".avro", ".orc", ".xlsx", ".xls", ".sqlite", ".db"];
 
 /// The data directory used when neither `--data` nor the config names one:
 /// `./data` if it exists, else the `data/` folder shipped with saasql.
@@ -50,8 +158,9 @@ pub fn default_data_dir() -> Option<PathBuf> {
     bundled.is_dir().then_some(bundled)
 }
 
-/// Finds the tables in `dir`: each `NAME.parquet` file and each folder that
-/// holds Parquet files (at any depth, e.g. hive partitions) is table `NAME`.
+/// Finds the tables in `dir`: each data file `NAME.EXT` (see [`data_kind`])
+/// and each folder that holds data files (at any depth, e.g. hive
+/// partitions) is table `NAME`.
 /// Names starting with `.` or `_` are skipped. Entries that cannot become a
 /// table (a name that is not UTF-8) are returned as warnings.
 pub fn scan_data_dir(dir: &Path) -> CliResult<(BTreeMap<String, PathBuf>, Vec<String>)> {
@@ -76,13 +185,20 @@ pub fn scan_data_dir(dir: &Path) -> CliResult<(BTreeMap<String, PathBuf>, Vec<St
             continue;
         }
         let name = if path.is_dir() {
-            if !contains_parquet(&path, 0) {
+            if !contains_data(&path, 0) {
                 continue;
             }
             file_name
-        } else if let Some(stem) = file_name.strip_suffix(".parquet") {
-            stem.to_string()
+        } else if let Some((_, _, ext)) = data_kind(&file_name) {
+            file_name[..file_name.len() - ext.len()].to_string()
         } else {
+            let lower = file_name.to_ascii_lowercase();
+            if let Some(ext) = UNSUPPORTED.iter().find(|e| lower.ends_with(*e)) {
+                warnings.push(format!(
+                    "{}: skipped, saasql does not read {ext} files (it reads Parquet, CSV, TSV, JSON lines and Arrow IPC)",
+                    path.display()
+                ));
+            }
             continue;
         };
         if let Some(other) = tables.get(&name) {
@@ -98,7 +214,7 @@ pub fn scan_data_dir(dir: &Path) -> CliResult<(BTreeMap<String, PathBuf>, Vec<St
     Ok((tables, warnings))
 }
 
-fn contains_parquet(dir: &Path, depth: usize) -> bool {
+fn contains_data(dir: &Path, depth: usize) -> bool {
     if depth > MAX_DEPTH {
         return false;
     }
@@ -113,9 +229,9 @@ fn contains_parquet(dir: &Path, depth: usize) -> bool {
         }
         let path = e.path();
         if path.is_dir() {
-            contains_parquet(&path, depth + 1)
+            contains_data(&path, depth + 1)
         } else {
-            name.ends_with(".parquet")
+            data_kind(&name).is_some()
         }
     })
 }
@@ -134,18 +250,19 @@ pub async fn register_data_dir(
         } else {
             path.display().to_string()
         };
-        warnings.extend(register_parquet(ctx, &name, &location, opts).await?);
+        warnings.extend(register_table(ctx, &name, &location, opts).await?);
     }
     Ok(warnings)
 }
 
-/// Registers the Parquet file, folder (ending in `/`) or glob at `location`
-/// as table `name`, replacing a table of that name. `key=value` folders
-/// become partition columns of type VARCHAR.
+/// Registers the data file, folder (ending in `/`) or glob at `location` as
+/// table `name`, replacing a table of that name. The format comes from the
+/// file extension (a folder's files must share one format); `key=value`
+/// folders become partition columns of type VARCHAR.
 ///
 /// A table that cannot be read is registered as unreadable: the returned
 /// warning says why, and every query that uses it fails with that message.
-pub async fn register_parquet(
+pub async fn register_table(
     ctx: &SessionContext,
     name: &str,
     location: &str,
@@ -177,12 +294,29 @@ async fn listing_table(
     location: &str,
     opts: ReadOptions,
 ) -> std::result::Result<Arc<dyn TableProvider>, String> {
-    let mixed = check_local_files(location)?;
+    let (kind, compression, extension, mixed) = check_local_files(location)?;
     let state = ctx.state();
     let df_error = |e: DataFusionError| one_line(&e.strip_backtrace());
     let url = ListingTableUrl::parse(location).map_err(df_error)?;
-    let format = ParquetFormat::new().with_options(state.default_table_options().parquet);
-    let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
+    let format: Arc<dyn FileFormat> = match kind {
+        Kind::Parquet => {
+            Arc::new(ParquetFormat::new().with_options(state.default_table_options().parquet))
+        }
+        Kind::Csv | Kind::Tsv => Arc::new(
+            CsvFormat::default()
+                .with_has_header(opts.csv_header)
+                .with_delimiter(if kind == Kind::Tsv {
+                    b'\t'
+                } else {
+                    opts.csv_delimiter
+                })
+                .with_quote(opts.csv_quote)
+                .with_file_compression_type(compression),
+        ),
+        Kind::Json => Arc::new(JsonFormat::default().with_file_compression_type(compression)),
+        Kind::Arrow => Arc::new(ArrowFormat),
+    };
+    let options = ListingOptions::new(format).with_file_extension(extension);
     let partitions = options
         .infer_partitions(&state, &url)
         .await
@@ -217,31 +351,192 @@ async fn listing_table(
             config = config.with_schema(Arc::new(Schema::new(fields)));
         }
     }
-    let table = ListingTable::try_new(config).map_err(df_error)?;
+    let table = ListingTable::try_new(config.clone()).map_err(df_error)?;
+    if kind == Kind::Json
+        && let Some(file_schema) = config.file_schema.clone()
+        && let Some(schema) = json_times(ctx, &table, file_schema)
+            .await
+            .map_err(df_error)?
+    {
+        let config = config.with_schema(schema);
+        return Ok(Arc::new(ListingTable::try_new(config).map_err(df_error)?));
+    }
     Ok(Arc::new(table))
 }
 
-/// Checks the Parquet files of a local file or folder: each must be a
-/// readable Parquet file. Returns a note when the files' columns differ
-/// (names and types), naming two files that disagree. Globs and URLs are
-/// left to the reader.
-fn check_local_files(location: &str) -> std::result::Result<Option<String>, String> {
-    if location.contains("://") || location.contains(['*', '?', '[']) {
+/// JSON has no time type, so exports write times as text. A text column of
+/// a JSON table whose first 1,000 values are all ISO dates (`2025-03-01`)
+/// or timestamps (`2025-03-01T10:00:00Z`) is read as a DATE or TIMESTAMP
+/// (with time zone UTC when every value carries a zone), as CSV's
+/// inference does. Returns the refined file schema, if any column changed.
+async fn json_times(
+    ctx: &SessionContext,
+    table: &ListingTable,
+    file_schema: SchemaRef,
+) -> Result<Option<SchemaRef>> {
+    let text: Vec<&str> = file_schema
+        .fields()
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            )
+        })
+        .map(|f| f.name().as_str())
+        .collect();
+    if text.is_empty() {
         return Ok(None);
+    }
+    let sample = ctx
+        .read_table(Arc::new(table.clone()))?
+        .select_columns(&text)?
+        .limit(0, Some(1000))?
+        .collect()
+        .await?;
+    let mut fields: Vec<Field> = file_schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut changed = false;
+    for name in text {
+        let mut values = vec![];
+        for batch in &sample {
+            let Some(column) = batch.column_by_name(name) else {
+                continue;
+            };
+            let column = cast(column, &DataType::Utf8)?;
+            values.extend(
+                column
+                    .as_string::<i32>()
+                    .iter()
+                    .flatten()
+                    .map(str::to_string),
+            );
+        }
+        let Some(time_type) = time_type(&values) else {
+            continue;
+        };
+        if let Some(field) = fields.iter_mut().find(|f| f.name() == name) {
+            *field = field.clone().with_data_type(time_type);
+            changed = true;
+        }
+    }
+    Ok(changed.then(|| Arc::new(Schema::new(fields))))
+}
+
+/// DATE, TIMESTAMP or TIMESTAMP WITH TIME ZONE 'UTC' when every value (at
+/// least one) is one.
+fn time_type(values: &[String]) -> Option<DataType> {
+    use datafusion::arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
+    use datafusion::arrow::datatypes::TimeUnit;
+    if values.is_empty() {
+        return None;
+    }
+    let is_date = |v: &str| {
+        v.len() == 10
+            && v.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            })
+    };
+    if values.iter().all(|v| is_date(v)) {
+        return Some(DataType::Date32);
+    }
+    let timestamp =
+        |v: &str| v.len() > 10 && is_date(&v[..10]) && string_to_timestamp_nanos(v).is_ok();
+    if !values.iter().all(|v| timestamp(v)) {
+        return None;
+    }
+    // A zone: `Z` or an offset (`+02:00`, `-0500`) after the time.
+    let zoned = |v: &str| v.ends_with('Z') || v[10..].contains('+') || v[11..].contains('-');
+    let zone = values.iter().all(|v| zoned(v)).then(|| Arc::from("UTC"));
+    Some(DataType::Timestamp(TimeUnit::Microsecond, zone))
+}
+
+/// The format of the table at `location`, and a check of its local files:
+/// a folder's files must share one format (and compression); Parquet files
+/// must each be readable, and a note says when their columns differ (names
+/// and types), naming two files that disagree. URLs and globs take their
+/// format from the extension (Parquet when there is none).
+#[allow(clippy::type_complexity)]
+fn check_local_files(
+    location: &str,
+) -> std::result::Result<(Kind, FileCompressionType, &'static str, Option<String>), String> {
+    let last = location
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(location);
+    if location.contains("://") || location.contains(['*', '?', '[']) {
+        let (kind, compression, ext) = data_kind(last).unwrap_or((
+            Kind::Parquet,
+            FileCompressionType::UNCOMPRESSED,
+            ".parquet",
+        ));
+        return Ok((kind, compression, ext, None));
     }
     let root = Path::new(location);
     let meta = fs::metadata(root).map_err(|e| format!("{}: {e}", root.display()))?;
     let mut files = vec![];
     if meta.is_dir() {
         let mut seen = HashSet::new();
-        collect_parquet(root, 0, &mut seen, &mut files)?;
+        collect_data_files(root, 0, &mut seen, &mut files)?;
     } else {
         files.push(root.to_path_buf());
     }
-    let mut first: Option<(PathBuf, Vec<(String, DataType)>)> = None;
+    // In a folder, files of other kinds (a README, a _SUCCESS marker) are not
+    // the table's; a file named on its own must be a data file.
+    let single = !meta.is_dir();
+    files.retain(|f| {
+        single || data_kind(f.file_name().and_then(|n| n.to_str()).unwrap_or_default()).is_some()
+    });
+    let mut found: Option<(PathBuf, Kind, FileCompressionType, &'static str)> = None;
+    for file in &files {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let Some((kind, compression, ext)) = data_kind(name) else {
+            return Err(format!(
+                "{}: not a Parquet, CSV, TSV, JSON lines or Arrow IPC file (by its extension)",
+                file.display()
+            ));
+        };
+        match &found {
+            None => found = Some((file.clone(), kind, compression, ext)),
+            Some((first, k, _, e)) if *k != kind || *e != ext => {
+                return Err(format!(
+                    "its files mix formats: {} is {} but {} is {}; put each format in its own folder",
+                    first.display(),
+                    describe_format(*k, e),
+                    file.display(),
+                    describe_format(kind, ext)
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let Some((_, kind, compression, ext)) = found else {
+        return Err(format!("{}: no data files", root.display()));
+    };
+    if kind != Kind::Parquet {
+        for file in &files {
+            if fs::metadata(file)
+                .map_err(|e| format!("{}: {e}", file.display()))?
+                .len()
+                == 0
+            {
+                return Err(format!("{} is empty (0 bytes)", file.display()));
+            }
+        }
+        return Ok((kind, compression, ext, None));
+    }
+    let mut first: Option<(&PathBuf, Vec<(String, DataType)>)> = None;
     let mut mixed = None;
-    for file in files {
-        let columns = parquet_columns(&file)?;
+    for file in &files {
+        let columns = parquet_columns(file)?;
         match &first {
             None => first = Some((file, columns)),
             Some((first_file, first_columns)) => {
@@ -257,7 +552,12 @@ fn check_local_files(location: &str) -> std::result::Result<Option<String>, Stri
             }
         }
     }
-    Ok(mixed)
+    Ok((kind, compression, ext, mixed))
+}
+
+/// `CSV` or `CSV (.csv.gz)`.
+fn describe_format(kind: Kind, ext: &str) -> String {
+    format!("{} ({ext})", kind.name())
 }
 
 fn describe(columns: &[(String, DataType)]) -> String {
@@ -273,8 +573,8 @@ fn describe(columns: &[(String, DataType)]) -> String {
     parts.join(", ")
 }
 
-/// The Parquet files under `dir` (skipping `.`/`_` names), in name order.
-fn collect_parquet(
+/// The files under `dir` (skipping `.`/`_` names), in name order.
+fn collect_data_files(
     dir: &Path,
     depth: usize,
     seen: &mut HashSet<PathBuf>,
@@ -302,8 +602,8 @@ fn collect_parquet(
         }
         let meta = fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         if meta.is_dir() {
-            collect_parquet(&path, depth + 1, seen, out)?;
-        } else if name.ends_with(".parquet") {
+            collect_data_files(&path, depth + 1, seen, out)?;
+        } else {
             out.push(path);
         }
     }
@@ -423,6 +723,25 @@ impl SchemaProvider for GuardedSchema {
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name)
     }
+}
+
+/// Keeps the read options in the session, for tables registered later
+/// (batch job inputs).
+pub fn set_read_options(ctx: &SessionContext, read: ReadOptions) {
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .set_extension(Arc::new(read));
+}
+
+/// The session's read options ([`set_read_options`]), else the defaults.
+pub fn read_options(ctx: &SessionContext) -> ReadOptions {
+    ctx.state_ref()
+        .read()
+        .config()
+        .get_extension::<ReadOptions>()
+        .map(|r| *r)
+        .unwrap_or_default()
 }
 
 /// Every schema of every catalog of the session (to list or search tables).
