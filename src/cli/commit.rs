@@ -134,6 +134,16 @@ pub fn alive(pid: u32) -> bool {
     !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
+/// Whether process `pid` is running and is a saasql (so a journal whose
+/// process id was reused by another program is still recovered). Unknown
+/// counts as yes.
+fn alive_saasql(pid: u32) -> bool {
+    match fs::read(Path::new("/proc").join(pid.to_string()).join("cmdline")) {
+        Ok(cmdline) => cmdline.windows(6).any(|w| w == b"saasql"),
+        Err(_) => alive(pid),
+    }
+}
+
 /// Removes the temporaries in `dir` that processes no longer running left
 /// behind (killed runs), except those a pending batch journal still needs.
 /// Returns how many were removed. Errors are ignored: this is tidying.
@@ -454,7 +464,13 @@ pub fn commit_all(journal_file: &Path, staged: Vec<Staged>) -> CliResult<()> {
         entries,
     };
     let journal_error = |e: io::Error| output_error(journal_file, e);
-    write_journal(journal_file, &journal).map_err(journal_error)?;
+    if let Err(e) = write_journal(journal_file, &journal) {
+        // Nothing was swapped: the staged outputs go, the old ones stay.
+        for entry in &journal.entries {
+            let _ = remove_path(&entry.folder);
+        }
+        return Err(journal_error(e));
+    }
     for (i, e) in journal.entries.iter().enumerate() {
         test_pause();
         let result = if e.existed {
@@ -525,7 +541,7 @@ pub fn recover(journal_file: &Path) -> CliResult<Option<String>> {
             ),
         )
     })?;
-    if journal.pid != std::process::id() && alive(journal.pid) {
+    if journal.pid != std::process::id() && alive_saasql(journal.pid) {
         return Err(CliError::new(
             Code::Output,
             format!(
