@@ -710,9 +710,22 @@ fn output_paths_are_never_destroyed() {
     let dir = scratch("output_kinds");
     let file = sql_file("kinds.sql", "SELECT name FROM surveys ORDER BY name;");
     let expected = "name\nacme\nglobex\ninitech\numbrella\n";
+    let csv_to = |path: &Path| {
+        saasql(
+            &[
+                "run",
+                &file,
+                "-f",
+                "csv",
+                "--output",
+                path.to_str().expect("utf-8"),
+            ],
+            None,
+        )
+    };
 
     // A character device stays one.
-    let run = saasql(&["run", &file, "-f", "csv", "--output", "/dev/null"], None);
+    let run = csv_to(Path::new("/dev/null"));
     assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
     let null = std::fs::symlink_metadata("/dev/null").expect("stat /dev/null");
     assert!(null.file_type().is_char_device(), "/dev/null was replaced");
@@ -728,17 +741,7 @@ fn output_paths_are_never_destroyed() {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read fifo"))
     };
-    let run = saasql(
-        &[
-            "run",
-            &file,
-            "-f",
-            "csv",
-            "--output",
-            fifo.to_str().expect("utf-8"),
-        ],
-        None,
-    );
+    let run = csv_to(&fifo);
     assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
     assert_eq!(reader.join().expect("reader"), expected);
     let meta = std::fs::symlink_metadata(&fifo).expect("stat fifo");
@@ -753,17 +756,7 @@ fn output_paths_are_never_destroyed() {
         stream.read_to_string(&mut text).expect("read socket");
         text
     });
-    let run = saasql(
-        &[
-            "run",
-            &file,
-            "-f",
-            "csv",
-            "--output",
-            socket.to_str().expect("utf-8"),
-        ],
-        None,
-    );
+    let run = csv_to(&socket);
     assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
     assert_eq!(reader.join().expect("reader"), expected);
     let meta = std::fs::symlink_metadata(&socket).expect("stat socket");
