@@ -48,7 +48,7 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Directory whose Parquet files and folders become tables
-    /// [default: ./data if it exists, else the bundled sample data]
+    /// [default: `data` in the config file, else ./data if it exists]
     #[arg(long, global = true, value_name = "DIR", env = "SAASQL_DATA")]
     pub data: Option<PathBuf>,
 

@@ -314,11 +314,10 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
             }
             warnings.extend(tables::register_data_dir(&ctx, dir, read).await?);
         }
-        None => {
-            if let Some(dir) = tables::default_data_dir() {
-                warnings.extend(tables::register_data_dir(&ctx, &dir, read).await?);
-            }
-        }
+        None => match tables::default_data_dir() {
+            Some(dir) => warnings.extend(tables::register_data_dir(&ctx, &dir, read).await?),
+            None => tables::mark_no_data_dir(&ctx),
+        },
     }
     for (name, location) in &file.tables {
         warnings.extend(tables::register_parquet(&ctx, name, location, read).await?);
