@@ -155,6 +155,90 @@ fn help_documents_exit_codes() {
     assert_eq!(run.code, 2, "{run:?}");
 }
 
+/// `saasql completions SHELL` prints a completion script that knows every
+/// subcommand; `saasql man` prints the roff man page naming them, and
+/// `saasql man --dir DIR` writes it and one page per subcommand.
+#[test]
+fn completions_and_man_pages() {
+    let mut subcommands = vec![
+        "repl",
+        "run",
+        "functions",
+        "gen",
+        "batch",
+        "completions",
+        "man",
+    ];
+    if cfg!(feature = "cluster") {
+        subcommands.extend(["scheduler", "executor"]);
+    }
+    let run = saasql_in(root(), &["completions", "bash"], None);
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+    assert!(run.stdout.contains("complete -F _saasql "), "{run:?}");
+    for sub in &subcommands {
+        assert!(
+            run.stdout.contains(&format!("saasql,{sub})")),
+            "bash: {sub}"
+        );
+    }
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let run = saasql_in(root(), &["completions", shell], None);
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{shell}: {run:?}");
+        assert!(
+            run.stdout.contains("saasql") && run.stdout.contains("batch"),
+            "{shell}"
+        );
+    }
+    let run = saasql_in(root(), &["completions", "tcsh"], None);
+    assert_eq!(run.code, 2, "{run:?}");
+
+    // clap_mangen defines the quote string (`.ie`/`.el`) before the title.
+    let starts_with_title = |page: &str, title: &str| {
+        page.lines()
+            .find(|l| !l.starts_with(".ie ") && !l.starts_with(".el "))
+            .is_some_and(|l| l.starts_with(&format!(".TH {title} 1 ")))
+    };
+    let run = saasql_in(root(), &["man"], None);
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+    assert!(starts_with_title(&run.stdout, "saasql"), "{}", run.stdout);
+    assert!(run.stdout.contains("\n.SH SUBCOMMANDS\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("Exit codes:"), "{}", run.stdout);
+    for sub in &subcommands {
+        assert!(
+            run.stdout.contains(&format!("\nsaasql\\-{sub}(1)\n")),
+            "man: {sub}"
+        );
+    }
+    assert!(!run.stdout.contains("saasql\\-help(1)"), "{}", run.stdout);
+
+    let dir = scratch("man");
+    let run = saasql_in(&dir, &["man", "--dir", "man1"], None);
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (0, "", "")
+    );
+    let mut pages: Vec<String> = std::fs::read_dir(dir.join("man1"))
+        .expect("man1/ written")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    let mut expected: Vec<String> = subcommands
+        .iter()
+        .map(|sub| format!("saasql-{sub}.1"))
+        .chain(["saasql.1".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(pages, expected);
+    let run_page = std::fs::read_to_string(dir.join("man1/saasql-run.1")).expect("saasql-run.1");
+    assert!(starts_with_title(&run_page, "saasql-run"), "{run_page}");
+    assert!(
+        run_page.contains(concat!(" \"saasql ", env!("CARGO_PKG_VERSION"), "\"")),
+        "{run_page}"
+    );
+    assert!(run_page.contains("\\-\\-output"), "{run_page}");
+}
+
 #[test]
 fn stdin_is_run_as_a_report() {
     let run = saasql(&["--format", "csv"], Some("select 1+1 as x;"));

@@ -8,6 +8,7 @@ pub mod batch;
 #[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod commit;
+pub mod completions;
 pub mod config;
 pub mod error;
 pub mod functions;
@@ -119,6 +120,8 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
         }
         Some(Command::Run(args)) => run_command(global, args).await,
         Some(Command::Functions(args)) => functions_command(args, global.format).await,
+        Some(Command::Completions(args)) => completions::print_completions(args.shell),
+        Some(Command::Man(args)) => completions::man_pages(args.dir.as_deref()),
         Some(Command::Gen(args)) => r#gen::run_gen(args, not_parquet(global.format)?).await,
         Some(Command::Batch(args)) => {
             let format = not_parquet(global.format)?;
