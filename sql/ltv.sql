@@ -33,6 +33,7 @@ by_plan AS (
 SELECT plan,
        round(arpa, 2) AS arpa,
        round(churn_pct, 2) AS monthly_churn_pct,
-       round(ltv(arpa, churn_pct, 80), 0) AS ltv
+       -- LTV in whole currency units: a BIGINT prints as 773, not 773.0.
+       CAST(round(ltv(arpa, churn_pct, 80), 0) AS BIGINT) AS ltv
 FROM by_plan
 ORDER BY arpa;

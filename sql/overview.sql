@@ -23,33 +23,39 @@ engagement AS (
     WHERE event_time >= l.t - INTERVAL '30 days'
     GROUP BY customer_id
 )
+-- `value` is text, formatted per metric: counts as integers (`300`), the other
+-- metrics with the decimals they are rounded to (`71943.65`). The metrics have
+-- different types, so one DOUBLE column printed every count as `300.0`, and
+-- separate typed count and value columns would leave half of every row NULL in
+-- the table people read. A cast to text keeps each number's digits exactly as
+-- computed; read `value` as a number (every row parses as one) when you need it.
 SELECT metric, value FROM (
-SELECT 1 AS ord, 'customers' AS metric, CAST(count(*) AS DOUBLE) AS value FROM customers
+SELECT 1 AS ord, 'customers' AS metric, CAST(count(*) AS VARCHAR) AS value FROM customers
 UNION ALL
-SELECT 2, 'paying customers (latest month)', CAST(count(*) AS DOUBLE) FROM current_mrr
+SELECT 2, 'paying customers (latest month)', CAST(count(*) AS VARCHAR) FROM current_mrr
 UNION ALL
-SELECT 3, 'MRR (latest month)', round(sum(mrr), 2) FROM current_mrr
+SELECT 3, 'MRR (latest month)', CAST(round(sum(mrr), 2) AS VARCHAR) FROM current_mrr
 UNION ALL
-SELECT 4, 'ARPA (latest month)', round(arpa(mrr, customer_id), 2) FROM current_mrr
+SELECT 4, 'ARPA (latest month)', CAST(round(arpa(mrr, customer_id), 2) AS VARCHAR) FROM current_mrr
 UNION ALL
-SELECT 5, 'customer churn % (latest full month)', round(churn_rate(l.started_at, l.ended_at, m.month - INTERVAL '1 month', m.month), 2)
+SELECT 5, 'customer churn % (latest full month)', CAST(round(churn_rate(l.started_at, l.ended_at, m.month - INTERVAL '1 month', m.month), 2) AS VARCHAR)
 FROM lifetimes l, last_month m
 UNION ALL
-SELECT 6, 'average engagement score (30 days)', round(avg(score), 1) FROM engagement
+SELECT 6, 'average engagement score (30 days)', CAST(round(avg(score), 1) AS VARCHAR) FROM engagement
 UNION ALL
-SELECT 7, 'power users (30 days)', CAST(count(*) FILTER (WHERE engagement_tier(score) = 'power_user') AS DOUBLE) FROM engagement
+SELECT 7, 'power users (30 days)', CAST(count(*) FILTER (WHERE engagement_tier(score) = 'power_user') AS VARCHAR) FROM engagement
 UNION ALL
-SELECT 8, 'NPS', round(nps(score), 1) FROM surveys WHERE kind = 'nps'
+SELECT 8, 'NPS', CAST(round(nps(score), 1) AS VARCHAR) FROM surveys WHERE kind = 'nps'
 UNION ALL
-SELECT 9, 'CSAT %', round(csat(score), 1) FROM surveys WHERE kind = 'csat'
+SELECT 9, 'CSAT %', CAST(round(csat(score), 1) AS VARCHAR) FROM surveys WHERE kind = 'csat'
 UNION ALL
-SELECT 10, 'customer effort (1-7)', round(customer_effort_score(score), 2) FROM surveys WHERE kind = 'ces'
+SELECT 10, 'customer effort (1-7)', CAST(round(customer_effort_score(score), 2) AS VARCHAR) FROM surveys WHERE kind = 'ces'
 UNION ALL
-SELECT 11, 'DAU/MAU % (latest month)', round(stickiness(user_id, event_time), 2)
+SELECT 11, 'DAU/MAU % (latest month)', CAST(round(stickiness(user_id, event_time), 2) AS VARCHAR)
 FROM events, last_month m WHERE event_time >= m.month
 UNION ALL
-SELECT 12, 'first-contact resolution %', round(first_contact_resolution(resolved_on_first_contact), 1) FROM tickets
+SELECT 12, 'first-contact resolution %', CAST(round(first_contact_resolution(resolved_on_first_contact), 1) AS VARCHAR) FROM tickets
 UNION ALL
-SELECT 13, 'avg resolution time (hours)', round(avg_resolution_time(opened_at, resolved_at) / 60, 1) FROM tickets
+SELECT 13, 'avg resolution time (hours)', CAST(round(avg_resolution_time(opened_at, resolved_at) / 60, 1) AS VARCHAR) FROM tickets
 )
 ORDER BY ord;

@@ -25,8 +25,10 @@ fn saasql_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
     let mut child = Command::new(BIN)
         .args(args)
         .current_dir(dir)
-        // No user config file from the machine running the tests.
+        // No user config file or data directory from the machine running the tests.
         .env("XDG_CONFIG_HOME", root())
+        .env_remove("SAASQL_DATA")
+        .env_remove("SAASQL_CONFIG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -151,6 +153,90 @@ fn help_documents_exit_codes() {
     }
     let run = saasql_in(root(), &["--no-such-flag"], None);
     assert_eq!(run.code, 2, "{run:?}");
+}
+
+/// `saasql completions SHELL` prints a completion script that knows every
+/// subcommand; `saasql man` prints the roff man page naming them, and
+/// `saasql man --dir DIR` writes it and one page per subcommand.
+#[test]
+fn completions_and_man_pages() {
+    let mut subcommands = vec![
+        "repl",
+        "run",
+        "functions",
+        "gen",
+        "batch",
+        "completions",
+        "man",
+    ];
+    if cfg!(feature = "cluster") {
+        subcommands.extend(["scheduler", "executor"]);
+    }
+    let run = saasql_in(root(), &["completions", "bash"], None);
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+    assert!(run.stdout.contains("complete -F _saasql "), "{run:?}");
+    for sub in &subcommands {
+        assert!(
+            run.stdout.contains(&format!("saasql,{sub})")),
+            "bash: {sub}"
+        );
+    }
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let run = saasql_in(root(), &["completions", shell], None);
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{shell}: {run:?}");
+        assert!(
+            run.stdout.contains("saasql") && run.stdout.contains("batch"),
+            "{shell}"
+        );
+    }
+    let run = saasql_in(root(), &["completions", "tcsh"], None);
+    assert_eq!(run.code, 2, "{run:?}");
+
+    // clap_mangen defines the quote string (`.ie`/`.el`) before the title.
+    let starts_with_title = |page: &str, title: &str| {
+        page.lines()
+            .find(|l| !l.starts_with(".ie ") && !l.starts_with(".el "))
+            .is_some_and(|l| l.starts_with(&format!(".TH {title} 1 ")))
+    };
+    let run = saasql_in(root(), &["man"], None);
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+    assert!(starts_with_title(&run.stdout, "saasql"), "{}", run.stdout);
+    assert!(run.stdout.contains("\n.SH SUBCOMMANDS\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("Exit codes:"), "{}", run.stdout);
+    for sub in &subcommands {
+        assert!(
+            run.stdout.contains(&format!("\nsaasql\\-{sub}(1)\n")),
+            "man: {sub}"
+        );
+    }
+    assert!(!run.stdout.contains("saasql\\-help(1)"), "{}", run.stdout);
+
+    let dir = scratch("man");
+    let run = saasql_in(&dir, &["man", "--dir", "man1"], None);
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (0, "", "")
+    );
+    let mut pages: Vec<String> = std::fs::read_dir(dir.join("man1"))
+        .expect("man1/ written")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    let mut expected: Vec<String> = subcommands
+        .iter()
+        .map(|sub| format!("saasql-{sub}.1"))
+        .chain(["saasql.1".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(pages, expected);
+    let run_page = std::fs::read_to_string(dir.join("man1/saasql-run.1")).expect("saasql-run.1");
+    assert!(starts_with_title(&run_page, "saasql-run"), "{run_page}");
+    assert!(
+        run_page.contains(concat!(" \"saasql ", env!("CARGO_PKG_VERSION"), "\"")),
+        "{run_page}"
+    );
+    assert!(run_page.contains("\\-\\-output"), "{run_page}");
 }
 
 #[test]
@@ -370,6 +456,73 @@ fn unknown_table_is_an_input_error() {
         run.stderr,
         "-c#1:1: error: Error during planning: table 'datafusion.public.survey' not found. Did you mean 'surveys'?\n  | SELECT * FROM survey\n  |               ^^^^^^\n"
     );
+}
+
+/// Where no data directory exists (no --data, SAASQL_DATA, config `data` or
+/// ./data) the session has no tables: the binary never falls back to the
+/// tree it was built in. Naming a table says how to point saasql at data,
+/// and so does the shell's banner.
+#[test]
+fn without_a_data_directory_there_are_no_tables() {
+    const HINT: &str = "No data directory was found (no --data, SAASQL_DATA, `data =` in the \
+        config file, or ./data): point saasql at your data files with --data DIR, \
+        `data = \"DIR\"` in ~/.config/saasql/config.toml or SAASQL_DATA=DIR";
+    let dir = scratch("no_data");
+    let run = saasql_in(&dir, &["-f", "csv", "run", "-"], Some("SELECT 1 AS one;"));
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (0, "one\n1\n", "")
+    );
+    let run = saasql_in(&dir, &["run", "-"], Some("SELECT count(*) FROM events;"));
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "<stdin>:1: error: Error during planning: table 'datafusion.public.events' not found. \
+             {HINT}\n  | SELECT count(*) FROM events;\n  |                      ^^^^^^\n"
+        )
+    );
+    // ./data is still the default.
+    std::fs::create_dir(dir.join("data")).expect("create data/");
+    std::fs::copy(
+        fixture().join("data/surveys.parquet"),
+        dir.join("data/surveys.parquet"),
+    )
+    .expect("copy surveys");
+    let run = saasql_in(
+        &dir,
+        &["-f", "csv", "-c", "SELECT count(*) AS n FROM surveys"],
+        None,
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (0, "n\n4\n", "")
+    );
+    // With a data directory that has no such table, no hint.
+    let run = saasql_in(&dir, &["-c", "SELECT * FROM events"], None);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(!run.stderr.contains("No data directory"), "{run:?}");
+
+    // The shell's banner.
+    use expectrl::{Eof, Expect, Session};
+    let shell_dir = scratch("no_data_shell");
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(&shell_dir)
+        .env("HOME", &shell_dir)
+        .env("XDG_DATA_HOME", &shell_dir)
+        .env("XDG_CONFIG_HOME", &shell_dir)
+        .env_remove("SAASQL_DATA")
+        .env_remove("SAASQL_CONFIG")
+        .env("TERM", "xterm");
+    let mut p = Session::spawn(cmd).expect("saasql starts in a pty");
+    p.set_expect_timeout(Some(std::time::Duration::from_secs(60)));
+    p.expect("No data directory was found")
+        .expect("the banner says so");
+    p.expect("SAASQL_DATA=DIR")
+        .expect("and how to point at data");
+    p.expect("> ").expect("a prompt");
+    p.send("\\q\r").expect("send");
+    p.expect(Eof).expect("the shell quits");
 }
 
 #[test]

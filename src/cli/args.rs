@@ -49,7 +49,7 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Directory whose Parquet files and folders become tables
-    /// [default: ./data if it exists, else the bundled sample data]
+    /// [default: `data` in the config file, else ./data if it exists]
     #[arg(long, global = true, value_name = "DIR", env = "SAASQL_DATA")]
     pub data: Option<PathBuf>,
 
@@ -134,6 +134,10 @@ pub enum Command {
     Gen(GenArgs),
     /// Run a batch job (TOML) that writes query results as files
     Batch(BatchArgs),
+    /// Print a shell completion script to stdout (see `saasql completions --help`)
+    Completions(CompletionsArgs),
+    /// Print the saasql man page (roff), or write every page into a folder
+    Man(ManArgs),
     /// Run a Ballista scheduler that knows the saasql functions
     #[cfg(feature = "cluster")]
     Scheduler(SchedulerArgs),
@@ -171,6 +175,36 @@ pub struct FunctionsArgs {
     /// Print the whole reference as Markdown (as in docs/functions.md)
     #[arg(long)]
     pub markdown: bool,
+}
+
+/// `saasql completions`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Install the script where your shell looks for completions, e.g.:
+  bash:  saasql completions bash > ~/.local/share/bash-completion/completions/saasql
+  zsh:   saasql completions zsh > ~/.zfunc/_saasql
+         (with fpath+=~/.zfunc before compinit in ~/.zshrc)
+  fish:  saasql completions fish > ~/.config/fish/completions/saasql.fish
+  powershell:  saasql completions powershell >> $PROFILE
+  elvish:      saasql completions elvish >> ~/.config/elvish/rc.elv")]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `saasql man`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Install the pages where man looks, e.g.:
+  saasql man --dir ~/.local/share/man/man1
+  man saasql
+(man searches ~/.local/share/man when ~/.local/bin is on PATH; else add it to MANPATH)")]
+pub struct ManArgs {
+    /// Write saasql.1 and one page per subcommand (saasql-run.1, …) into
+    /// DIR (created if missing) instead of printing saasql.1 to stdout
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// The generator's default first day, as text for `--help`.

@@ -247,8 +247,8 @@ fn io_code(err: &io::Error) -> Code {
     }
 }
 
-/// DataFusion's message for an unknown table: `table 'x' not found`.
+/// DataFusion's message for an unknown table: `table 'x' not found`, maybe
+/// followed by a suggestion or the no-data-directory hint.
 fn is_missing_table(msg: &str) -> bool {
-    msg.starts_with("table '")
-        && (msg.ends_with("' not found") || msg.contains("' not found. Did you mean '"))
+    msg.starts_with("table '") && (msg.ends_with("' not found") || msg.contains("' not found. "))
 }

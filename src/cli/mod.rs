@@ -8,6 +8,7 @@ pub mod batch;
 #[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod commit;
+pub mod completions;
 pub mod config;
 pub mod error;
 pub mod functions;
@@ -119,6 +120,8 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
         }
         Some(Command::Run(args)) => run_command(global, args).await,
         Some(Command::Functions(args)) => functions_command(args, global.format).await,
+        Some(Command::Completions(args)) => completions::print_completions(args.shell),
+        Some(Command::Man(args)) => completions::man_pages(args.dir.as_deref()),
         Some(Command::Gen(args)) => r#gen::run_gen(args, not_parquet(global.format)?).await,
         Some(Command::Batch(args)) => {
             let format = not_parquet(global.format)?;
@@ -313,11 +316,10 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
             }
             warnings.extend(tables::register_data_dir(&ctx, dir, read).await?);
         }
-        None => {
-            if let Some(dir) = tables::default_data_dir() {
-                warnings.extend(tables::register_data_dir(&ctx, &dir, read).await?);
-            }
-        }
+        None => match tables::default_data_dir() {
+            Some(dir) => warnings.extend(tables::register_data_dir(&ctx, &dir, read).await?),
+            None => tables::mark_no_data_dir(&ctx),
+        },
     }
     for (name, location) in &file.tables {
         warnings.extend(tables::register_table(&ctx, name, location, read).await?);

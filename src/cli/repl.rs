@@ -101,6 +101,9 @@ pub async fn run_shell(
         "saasql {} (Apache DataFusion). Statements end with ';'. \\? for help, \\q to quit.",
         env!("CARGO_PKG_VERSION")
     );
+    if super::tables::has_no_data_dir(&ctx) {
+        println!("{}", super::tables::NO_DATA_DIR_HINT);
+    }
     let mut shell = Shell {
         ctx,
         format,

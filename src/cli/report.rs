@@ -321,7 +321,8 @@ pub async fn start(
 }
 
 /// Adds "Did you mean 'events'?" to DataFusion's "table 'x' not found",
-/// choosing the closest table name (by edit distance) when one is close.
+/// choosing the closest table name (by edit distance) when one is close, and
+/// how to point saasql at data when the session has no data directory.
 fn suggest_table(ctx: &SessionContext, err: DataFusionError) -> DataFusionError {
     // With spans collected the error comes wrapped in its diagnostic.
     let (diagnostic, inner) = match err {
@@ -348,12 +349,15 @@ fn suggest_table(ctx: &SessionContext, err: DataFusionError) -> DataFusionError 
         .map(|n| (strsim::levenshtein(&wanted, &n.to_lowercase()), n))
         .filter(|(d, n)| *d <= (n.chars().count() / 3).max(1))
         .min();
-    match best {
-        Some((_, name)) => rewrap(DataFusionError::Plan(format!(
-            "{message}. Did you mean '{name}'?"
-        ))),
-        None => rewrap(inner),
+    let mut message = match best {
+        Some((_, name)) => format!("{message}. Did you mean '{name}'?"),
+        None => message.clone(),
+    };
+    if super::tables::has_no_data_dir(ctx) {
+        let sep = if message.ends_with('?') { " " } else { ". " };
+        message = format!("{message}{sep}{}", super::tables::NO_DATA_DIR_HINT);
     }
+    rewrap(DataFusionError::Plan(message))
 }
 
 /// Runs a write (INSERT/COPY) and returns how many rows it wrote.

@@ -147,15 +147,41 @@ fn data_kind(name: &str) -> Option<(Kind, FileCompressionType, &'static str)> {
 /// a warning rather than skipped in silence.
 const UNSUPPORTED: [&str; 6] = [".avro", ".orc", ".xlsx", ".xls", ".sqlite", ".db"];
 
-/// The data directory used when neither `--data` nor the config names one:
-/// `./data` if it exists, else the `data/` folder shipped with saasql.
+/// The data directory used when neither `--data`, `SAASQL_DATA` nor the
+/// config names one: `./data` if it exists. There is no other fallback: the
+/// binary must not depend on the tree it was built in (a copied or
+/// `cargo install`ed saasql has no sample data next to it).
 pub fn default_data_dir() -> Option<PathBuf> {
     let local = PathBuf::from("data");
-    if local.is_dir() {
-        return Some(local);
-    }
-    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-    bundled.is_dir().then_some(bundled)
+    local.is_dir().then_some(local)
+}
+
+/// A session extension, present when no data directory was found: the
+/// session has no tables from one, and a query that names a missing table
+/// says how to point saasql at data ([`NO_DATA_DIR_HINT`]).
+#[derive(Debug)]
+pub struct NoDataDir;
+
+/// How to point saasql at data, for sessions without a data directory.
+pub const NO_DATA_DIR_HINT: &str = "No data directory was found (no --data, SAASQL_DATA, \
+    `data =` in the config file, or ./data): point saasql at your data files with \
+    --data DIR, `data = \"DIR\"` in ~/.config/saasql/config.toml or SAASQL_DATA=DIR";
+
+/// Whether `ctx` was set up without a data directory.
+pub fn has_no_data_dir(ctx: &SessionContext) -> bool {
+    ctx.state_ref()
+        .read()
+        .config()
+        .get_extension::<NoDataDir>()
+        .is_some()
+}
+
+/// Marks `ctx` as set up without a data directory.
+pub fn mark_no_data_dir(ctx: &SessionContext) {
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .set_extension(Arc::new(NoDataDir));
 }
 
 /// Finds the tables in `dir`: each data file `NAME.EXT` (see [`data_kind`])
