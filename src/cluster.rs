@@ -229,10 +229,11 @@ pub async fn run_scheduler(bind: SocketAddr, token: Option<Token>) -> Result<()>
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(ballista)?;
+    let jobs = cluster.job_state();
     let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, config)
         .await
         .map_err(ballista)?;
-    tokio::spawn(monitor::watch(scheduler.clone()));
+    tokio::spawn(monitor::watch(scheduler.clone(), jobs));
     let listener = tokio::net::TcpListener::bind(bind).await?;
     server::serve_scheduler(listener, scheduler, token).await
 }

@@ -51,7 +51,10 @@ pub fn init(verbose: u8, server: bool) {
     let (filter, bad) = match from_env {
         Some(spec) => match EnvFilter::try_new(&spec) {
             Ok(filter) => (filter, None),
-            Err(e) => (EnvFilter::new(&default), Some(format!("RUST_LOG={spec}: {e}"))),
+            Err(e) => (
+                EnvFilter::new(&default),
+                Some(format!("RUST_LOG={spec}: {e}")),
+            ),
         },
         None => (EnvFilter::new(&default), None),
     };
@@ -75,7 +78,8 @@ mod tests {
     fn defaults_by_command_and_verbosity() {
         assert!(directives(0, false).starts_with("warn,"));
         assert!(EnvFilter::try_new(directives(0, false)).is_ok());
-        for (verbose, server, level) in [(0, true, "info"), (1, false, "info"), (2, true, "debug")] {
+        for (verbose, server, level) in [(0, true, "info"), (1, false, "info"), (2, true, "debug")]
+        {
             let d = directives(verbose, server);
             assert!(d.starts_with("warn,saasql="), "{d}");
             assert!(d.contains(&format!("ballista_scheduler={level}")), "{d}");

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ballista_core::serde::protobuf::job_status::Status;
-use ballista_scheduler::cluster::{ClusterStateEvent, JobStateEvent};
+use ballista_scheduler::cluster::{ClusterStateEvent, JobState, JobStateEvent};
 use ballista_scheduler::scheduler_server::SchedulerServer;
 use ballista_scheduler::state::execution_graph::ExecutionGraph;
 use ballista_scheduler::state::execution_stage::ExecutionStage;
@@ -39,9 +39,9 @@ struct JobLog {
 }
 
 /// Logs the cluster's events until the scheduler's streams end.
-pub(crate) async fn watch(scheduler: Scheduler) {
+pub(crate) async fn watch(scheduler: Scheduler, jobs_state: Arc<dyn JobState>) {
     let executors = watch_executors(scheduler.clone());
-    let jobs = watch_jobs(scheduler);
+    let jobs = watch_jobs(scheduler, jobs_state);
     futures::join!(executors, jobs);
 }
 
@@ -71,7 +71,7 @@ async fn watch_executors(scheduler: Scheduler) {
     }
 }
 
-async fn watch_jobs(scheduler: Scheduler) {
+async fn watch_jobs(scheduler: Scheduler, jobs_state: Arc<dyn JobState>) {
     let tasks = &scheduler.state.task_manager;
     let Ok(mut events) = tasks.job_state_events().await else {
         tracing::warn!("cannot follow jobs");
@@ -87,36 +87,31 @@ async fn watch_jobs(scheduler: Scheduler) {
             running: false,
             stages: HashMap::new(),
         });
-        // The stages, while the job is active.
-        let graph = tasks
-            .get_running_job_cache()
-            .get(&job_id)
-            .map(|cache| Arc::clone(&cache.execution_graph));
-        if let Some(graph) = graph {
-            let graph = graph.read().await;
-            let mut ids: Vec<usize> = graph.stages().keys().copied().collect();
-            ids.sort_unstable();
-            for id in ids {
-                let stage = &graph.stages()[&id];
-                let (state, detail) = match stage {
-                    ExecutionStage::UnResolved(_) | ExecutionStage::Resolved(_) => {
-                        (StageState::Waiting, String::new())
-                    }
-                    ExecutionStage::Running(s) => (
-                        StageState::Running,
-                        format!("{} tasks", s.partitions),
-                    ),
-                    ExecutionStage::Successful(_) => (StageState::Completed, String::new()),
-                    ExecutionStage::Failed(s) => (StageState::Failed, s.error_message.clone()),
-                };
-                stage_changed(&key, id, state, &detail, log);
+        if matches!(status.status, Some(Status::Running(_))) && !log.running {
+            log.running = true;
+            tracing::info!("job {key} running");
+        }
+        // The stages: of the active graph while the job runs, of the
+        // stored one when it has ended.
+        let finished = matches!(
+            status.status,
+            Some(Status::Successful(_) | Status::Failed(_))
+        );
+        if finished {
+            if let Ok(Some(graph)) = jobs_state.get_execution_graph(&job_id).await {
+                observe(&key, &*graph, log);
+            }
+        } else {
+            let graph = tasks
+                .get_running_job_cache()
+                .get(&job_id)
+                .map(|cache| Arc::clone(&cache.execution_graph));
+            if let Some(graph) = graph {
+                let graph = graph.read().await;
+                observe(&key, &**graph, log);
             }
         }
         match status.status {
-            Some(Status::Running(_)) if !log.running => {
-                log.running = true;
-                tracing::info!("job {key} running");
-            }
             Some(Status::Successful(done)) => {
                 finish_stages(&key, log, StageState::Completed);
                 tracing::info!(
@@ -130,7 +125,7 @@ async fn watch_jobs(scheduler: Scheduler) {
                 tracing::warn!(
                     "job {key} failed after {} ms: {}",
                     failed.ended_at.saturating_sub(failed.queued_at),
-                    failed.error
+                    failed.error.trim_end()
                 );
                 jobs.remove(&key);
             }
@@ -139,8 +134,45 @@ async fn watch_jobs(scheduler: Scheduler) {
     }
 }
 
-/// Logs a stage's move to `state`, if it moved.
-fn stage_changed(job: &str, id: usize, state: StageState, detail: &str, log: &mut JobLog) {
+/// Logs the moves of `graph`'s stages since the last look.
+fn observe(job: &str, graph: &dyn ExecutionGraph, log: &mut JobLog) {
+    let mut ids: Vec<usize> = graph.stages().keys().copied().collect();
+    ids.sort_unstable();
+    for id in ids {
+        let (state, detail, took) = match &graph.stages()[&id] {
+            ExecutionStage::UnResolved(_) | ExecutionStage::Resolved(_) => {
+                (StageState::Waiting, String::new(), None)
+            }
+            ExecutionStage::Running(s) => {
+                (StageState::Running, format!("{} tasks", s.partitions), None)
+            }
+            ExecutionStage::Successful(s) => {
+                // From the first task's start to the last one's end, as
+                // the executors measured them.
+                let start = s.task_infos.iter().map(|t| t.start_exec_time).min();
+                let end = s.task_infos.iter().map(|t| t.end_exec_time).max();
+                let took = match (start, end) {
+                    (Some(start), Some(end)) if start > 0 && end >= start => Some(end - start),
+                    _ => None,
+                };
+                (StageState::Completed, String::new(), took)
+            }
+            ExecutionStage::Failed(s) => (StageState::Failed, s.error_message.clone(), None),
+        };
+        stage_changed(job, id, state, &detail, took, log);
+    }
+}
+
+/// Logs a stage's move to `state`, if it moved; `took` is its run time in
+/// milliseconds when known (else the time since it was seen running).
+fn stage_changed(
+    job: &str,
+    id: usize,
+    state: StageState,
+    detail: &str,
+    took: Option<u128>,
+    log: &mut JobLog,
+) {
     let now = Instant::now();
     let since = match log.stages.get(&id) {
         Some(&(old, _)) if old == state => return,
@@ -148,17 +180,14 @@ fn stage_changed(job: &str, id: usize, state: StageState, detail: &str, log: &mu
         _ => now,
     };
     log.stages.insert(id, (state, now));
+    let took = took.unwrap_or_else(|| since.elapsed().as_millis());
     match state {
         StageState::Waiting => {}
         StageState::Running => tracing::info!("job {job} stage {id} running ({detail})"),
-        StageState::Completed => tracing::info!(
-            "job {job} stage {id} completed in {} ms",
-            since.elapsed().as_millis()
-        ),
-        StageState::Failed => tracing::warn!(
-            "job {job} stage {id} failed after {} ms: {detail}",
-            since.elapsed().as_millis()
-        ),
+        StageState::Completed => tracing::info!("job {job} stage {id} completed in {took} ms"),
+        StageState::Failed => {
+            tracing::warn!("job {job} stage {id} failed after {took} ms: {detail}")
+        }
     }
 }
 
@@ -177,6 +206,6 @@ fn finish_stages(job: &str, log: &mut JobLog, state: StageState) {
         } else {
             ""
         };
-        stage_changed(job, id, state, detail, log);
+        stage_changed(job, id, state, detail, None, log);
     }
 }

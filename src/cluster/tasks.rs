@@ -42,7 +42,9 @@ impl QueryStageExecutor for LoggedTask {
         context: Arc<TaskContext>,
     ) -> Result<Vec<ShuffleWritePartition>> {
         let (job, stage, partitions) = (&self.job_id, self.stage_id, &self.partitions);
-        tracing::debug!("job {job} stage {stage} task {task_id} (partitions {partitions:?}) started");
+        tracing::debug!(
+            "job {job} stage {stage} task {task_id} (partitions {partitions:?}) started"
+        );
         let started = Instant::now();
         let result = self.inner.execute_query_stage(task_id, context).await;
         let ms = started.elapsed().as_millis();
