@@ -1586,7 +1586,10 @@ mod cluster {
                 if let Some(status) = child.try_wait().expect("wait") {
                     return status.code();
                 }
-                assert!(Instant::now() < deadline, "{name} still running after SIGTERM");
+                assert!(
+                    Instant::now() < deadline,
+                    "{name} still running after SIGTERM"
+                );
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -1994,8 +1997,11 @@ mod cluster {
 
         cluster.wait_for("start-up lines", |c| {
             let scheduler = c.log("scheduler");
-            scheduler.contains(&format!("saasql scheduler {} listening on {}", env!("CARGO_PKG_VERSION"), c.scheduler))
-                && scheduler.matches(" registered: 127.0.0.1:").count() == 2
+            scheduler.contains(&format!(
+                "saasql scheduler {} listening on {}",
+                env!("CARGO_PKG_VERSION"),
+                c.scheduler
+            )) && scheduler.matches(" registered: 127.0.0.1:").count() == 2
                 && ["executor0", "executor1"].iter().all(|e| {
                     c.log(e).contains(&format!(
                         "saasql executor {} on 127.0.0.1:",
@@ -2020,13 +2026,15 @@ mod cluster {
                 .unwrap_or_else(|| panic!("job {n} not submitted: {log}"))
                 .to_string()
         };
-        cluster.wait_for("job completion", |c| c.log("scheduler").contains(" completed in "));
+        cluster.wait_for("job completion", |c| {
+            c.log("scheduler").contains(" completed in ")
+        });
         let job = job_of(&cluster.log("scheduler"), 1);
         cluster.wait_for("the job's life", |c| {
             let log = c.log("scheduler");
             [
                 format!("job {job} running"),
-                format!("job {job} stage 1 running ("),
+                format!("job {job} stage 2 running ("),
                 format!("job {job} stage 1 completed in "),
                 format!("job {job} stage 2 completed in "),
                 format!("job {job} completed in "),
@@ -2063,14 +2071,18 @@ mod cluster {
             log.matches("Job submitted: [").count() == 2 && {
                 let job = job_of(&log, 2);
                 log.contains(&format!("job {job} failed after "))
-                    && (c.log("executor0") + &c.log("executor1")).contains(&format!(
-                        "failed after "
-                    ))
+                    && (c.log("executor0") + &c.log("executor1"))
+                        .contains(&format!("failed after "))
                     && log.contains("nps: score 11 is outside 0..10")
             }
         });
 
-        assert_eq!(cluster.terminate("executor1"), Some(0), "{}", cluster.logs());
+        assert_eq!(
+            cluster.terminate("executor1"),
+            Some(0),
+            "{}",
+            cluster.logs()
+        );
         assert!(
             cluster
                 .log("executor1")
@@ -2078,7 +2090,12 @@ mod cluster {
             "{}",
             cluster.logs()
         );
-        assert_eq!(cluster.terminate("scheduler"), Some(0), "{}", cluster.logs());
+        assert_eq!(
+            cluster.terminate("scheduler"),
+            Some(0),
+            "{}",
+            cluster.logs()
+        );
         assert!(
             cluster
                 .log("scheduler")
