@@ -2071,8 +2071,7 @@ mod cluster {
             log.matches("Job submitted: [").count() == 2 && {
                 let job = job_of(&log, 2);
                 log.contains(&format!("job {job} failed after "))
-                    && (c.log("executor0") + &c.log("executor1"))
-                        .contains(&format!("failed after "))
+                    && (c.log("executor0") + &c.log("executor1")).contains("failed after ")
                     && log.contains("nps: score 11 is outside 0..10")
             }
         });
