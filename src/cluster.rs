@@ -54,9 +54,11 @@ use crate::{functions, register_all, session_config, with_saasql_settings};
 
 mod auth;
 mod client;
+mod monitor;
 mod paths;
 mod pool;
 mod server;
+mod tasks;
 
 pub use auth::{MIN_TOKEN_LEN, TOKEN_ENV, Token, TokenCheck};
 pub use client::{ClientOptions, DEFAULT_EXECUTOR_WAIT, WatchedExec};
@@ -227,9 +229,11 @@ pub async fn run_scheduler(bind: SocketAddr, token: Option<Token>) -> Result<()>
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(ballista)?;
+    let jobs = cluster.job_state();
     let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, config)
         .await
         .map_err(ballista)?;
+    tokio::spawn(monitor::watch(scheduler.clone(), jobs));
     let listener = tokio::net::TcpListener::bind(bind).await?;
     server::serve_scheduler(listener, scheduler, token).await
 }

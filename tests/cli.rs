@@ -1837,6 +1837,53 @@ mod cluster {
             }
         }
 
+        /// What process `name` has written to stderr so far (its log).
+        fn log(&self, name: &str) -> String {
+            std::fs::read_to_string(self.dir.join(format!("{name}.err"))).unwrap_or_default()
+        }
+
+        /// Waits until `done` holds for the logs, which are written as things
+        /// happen (also after the client has its answer), for at most
+        /// [`LIMIT`].
+        fn wait_for(&self, what: &str, done: impl Fn(&Cluster) -> bool) {
+            let deadline = Instant::now() + LIMIT;
+            while !done(self) {
+                assert!(
+                    Instant::now() < deadline,
+                    "no {what} after {LIMIT:?}: {}",
+                    self.logs()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+
+        /// Sends SIGTERM to process `name` and waits for it to exit; returns
+        /// its exit code.
+        fn terminate(&mut self, name: &str) -> Option<i32> {
+            let child = &mut self
+                .children
+                .iter_mut()
+                .find(|(n, _)| n == name)
+                .expect("a cluster process of that name")
+                .1;
+            let status = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill -TERM {name}");
+            let deadline = Instant::now() + LIMIT;
+            loop {
+                if let Some(status) = child.try_wait().expect("wait") {
+                    return status.code();
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{name} still running after SIGTERM"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+
         /// The cluster processes' output, for failure messages.
         fn logs(&self) -> String {
             let mut all = String::new();
@@ -2122,9 +2169,11 @@ mod cluster {
         );
 
         let env = [("SAASQL_CLUSTER_TOKEN", TOKEN)];
-        let mut cluster = Cluster::scheduler(dir.join("cluster"), &[], &env);
+        // The servers log at debug level, and still never show the token.
+        let server_env = [("SAASQL_CLUSTER_TOKEN", TOKEN), ("RUST_LOG", "debug")];
+        let mut cluster = Cluster::scheduler(dir.join("cluster"), &[], &server_env);
         for i in 0..2 {
-            cluster.executor(&format!("executor{i}"), &["--data", data], &env);
+            cluster.executor(&format!("executor{i}"), &["--data", data], &server_env);
         }
         let token_file = dir.join("token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write token file");
@@ -2179,12 +2228,18 @@ mod cluster {
                 "{run:?}"
             );
         }
+        assert!(
+            cluster.log("scheduler").contains(" DEBUG ")
+                && cluster.log("executor0").contains(" DEBUG "),
+            "no debug lines: {}",
+            cluster.logs()
+        );
         assert!(!cluster.logs().contains(TOKEN), "{}", cluster.logs());
 
         // An executor with the wrong token is refused and says so.
         let mut lonely = Cluster::scheduler(dir.join("lonely"), &[], &env);
         let scheduler = lonely.scheduler.clone();
-        let wrong = [("SAASQL_CLUSTER_TOKEN", WRONG)];
+        let wrong = [("SAASQL_CLUSTER_TOKEN", WRONG), ("RUST_LOG", "debug")];
         lonely.spawn(
             "executor",
             &["executor", "--scheduler", &scheduler, "--bind", "0"],
@@ -2212,6 +2267,131 @@ mod cluster {
             "{err}"
         );
         assert!(!err.contains(WRONG) && !err.contains(TOKEN), "{err}");
+    }
+
+    /// The scheduler and executors log a query's life at info level (the
+    /// servers' default, `RUST_LOG=info` or `-v`): start-up, executors
+    /// registering, the job submitted, its stages and the job completed or
+    /// failed, each task; a task's error on an executor reaches the client
+    /// as the same one-line error a local run shows; SIGTERM ends a server
+    /// cleanly with a "shutting down" line.
+    #[test]
+    fn servers_log_the_life_of_a_query() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let data = data.to_str().expect("utf-8 path");
+        let mut cluster = Cluster::scheduler(scratch("logs"), &[], &[("RUST_LOG", "info")]);
+        cluster.executor("executor0", &["--data", data, "-v"], &[]);
+        cluster.executor("executor1", &["--data", data], &[]);
+        let args = ["--cluster", &cluster.url, "--data", data, "--format", "csv"];
+        let local = ["--data", data, "--format", "csv"];
+
+        cluster.wait_for("start-up lines", |c| {
+            let scheduler = c.log("scheduler");
+            scheduler.contains(&format!(
+                "saasql scheduler {} listening on {}",
+                env!("CARGO_PKG_VERSION"),
+                c.scheduler
+            )) && scheduler.matches(" registered: 127.0.0.1:").count() == 2
+                && ["executor0", "executor1"].iter().all(|e| {
+                    c.log(e).contains(&format!(
+                        "saasql executor {} on 127.0.0.1:",
+                        env!("CARGO_PKG_VERSION")
+                    ))
+                })
+        });
+
+        // Two stages: the GROUP BY's shuffle, then the final one.
+        let sql = "SELECT plan, count(*) AS n FROM customers GROUP BY plan ORDER BY plan;";
+        let run = saasql_bounded(&cluster.dir, &cluster.dir, &args, sql);
+        assert_eq!(
+            (run.code, run.stderr.as_str()),
+            (0, ""),
+            "{run:?}{}",
+            cluster.logs()
+        );
+        let job_of = |log: &str, n: usize| -> String {
+            log.split("Job submitted: [")
+                .nth(n)
+                .and_then(|rest| rest.split(']').next())
+                .unwrap_or_else(|| panic!("job {n} not submitted: {log}"))
+                .to_string()
+        };
+        cluster.wait_for("job completion", |c| {
+            c.log("scheduler").contains(" completed in ")
+        });
+        let job = job_of(&cluster.log("scheduler"), 1);
+        cluster.wait_for("the job's life", |c| {
+            let log = c.log("scheduler");
+            [
+                format!("job {job} running"),
+                format!("job {job} stage 2 running ("),
+                format!("job {job} stage 1 completed in "),
+                format!("job {job} stage 2 completed in "),
+                format!("job {job} completed in "),
+            ]
+            .iter()
+            .all(|line| log.contains(line.as_str()))
+        });
+        cluster.wait_for("executor task lines", |c| {
+            let tasks = c.log("executor0") + &c.log("executor1");
+            tasks.contains(&format!("job {job} stage 1 task "))
+                && tasks.contains(&format!("job {job} stage 2 task "))
+                && tasks.contains(" completed in ")
+        });
+
+        // A value out of range, computed on an executor.
+        let sql = "SELECT nps(CASE WHEN score IS NULL THEN 0 ELSE 11 END) AS x FROM surveys;";
+        let expected = saasql_bounded(&cluster.dir, &cluster.dir, &local, sql);
+        assert_eq!(expected.code, 1, "{expected:?}");
+        assert!(
+            expected
+                .stderr
+                .contains("Execution error: nps: score 11 is outside 0..10"),
+            "{expected:?}"
+        );
+        let run = saasql_bounded(&cluster.dir, &cluster.dir, &args, sql);
+        assert_eq!(
+            (run.code, run.stderr.as_str()),
+            (1, expected.stderr.as_str()),
+            "{}",
+            cluster.logs()
+        );
+        cluster.wait_for("the failure in the logs", |c| {
+            let log = c.log("scheduler");
+            log.matches("Job submitted: [").count() == 2 && {
+                let job = job_of(&log, 2);
+                log.contains(&format!("job {job} failed after "))
+                    && (c.log("executor0") + &c.log("executor1")).contains("failed after ")
+                    && log.contains("nps: score 11 is outside 0..10")
+            }
+        });
+
+        assert_eq!(
+            cluster.terminate("executor1"),
+            Some(0),
+            "{}",
+            cluster.logs()
+        );
+        assert!(
+            cluster
+                .log("executor1")
+                .contains("executor shutting down (SIGTERM)"),
+            "{}",
+            cluster.logs()
+        );
+        assert_eq!(
+            cluster.terminate("scheduler"),
+            Some(0),
+            "{}",
+            cluster.logs()
+        );
+        assert!(
+            cluster
+                .log("scheduler")
+                .contains("scheduler shutting down (SIGTERM)"),
+            "{}",
+            cluster.logs()
+        );
     }
 
     #[test]

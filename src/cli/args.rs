@@ -4,7 +4,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use saasql::generate::GenOptions;
 
 const AFTER_HELP: &str = "\
@@ -95,6 +95,12 @@ pub struct GlobalArgs {
     /// integer or date is an error. Repeatable; in reports every NAME must be used
     #[arg(long = "param", short = 'p', global = true, value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+
+    /// Log more on stderr: -v saasql's and Ballista's info lines, -vv debug
+    /// [default: warnings and errors; info for scheduler and executor;
+    /// RUST_LOG sets any filter, e.g. RUST_LOG=ballista_scheduler=debug]
+    #[arg(long, short = 'v', global = true, action = ArgAction::Count)]
+    pub verbose: u8,
 
     /// Run queries on the Ballista cluster whose scheduler is at URL
     /// (df://HOST:PORT). Table paths must name the same files on this machine,

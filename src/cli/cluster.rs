@@ -27,22 +27,50 @@ fn check_bind(what: &str, bind: SocketAddr, token: Option<&Token>) -> CliResult<
     Ok(())
 }
 
-/// `saasql scheduler`: serves until the process is killed.
+/// `saasql scheduler`: serves until the process is killed, or until Ctrl-C
+/// or SIGTERM, which end it cleanly.
 pub async fn run_scheduler(args: &SchedulerArgs, token_file: Option<&Path>) -> CliResult<()> {
     let token = load_token(token_file)?;
     check_bind("scheduler", args.bind, token.as_ref())?;
-    eprintln!(
-        "saasql scheduler listening on {}{}",
+    tracing::info!(
+        "saasql scheduler {} listening on {}{}",
+        env!("CARGO_PKG_VERSION"),
         args.bind,
         if token.is_some() {
             " (cluster token required)"
         } else {
-            ""
+            " (no cluster token: loopback only)"
         }
     );
-    saasql::cluster::run_scheduler(args.bind, token)
-        .await
-        .map_err(|e| CliError::query(e.strip_backtrace()).context("scheduler"))
+    tokio::select! {
+        result = saasql::cluster::run_scheduler(args.bind, token) => {
+            result.map_err(|e| CliError::query(e.strip_backtrace()).context("scheduler"))
+        }
+        signal = shutdown_signal() => {
+            tracing::info!("scheduler shutting down ({signal})");
+            Ok(())
+        }
+    }
+}
+
+/// How long an executor may take to leave the cluster after Ctrl-C or
+/// SIGTERM (Ballista tells the scheduler and finishes its tasks first).
+const EXECUTOR_GRACE: Duration = Duration::from_secs(10);
+
+/// Waits for Ctrl-C or SIGTERM and names it.
+async fn shutdown_signal() -> &'static str {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = terminate => "SIGTERM",
+    }
 }
 
 /// `saasql executor`: serves until killed or Ctrl-C. Reads only under
@@ -91,17 +119,46 @@ pub async fn run_executor(
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    eprintln!(
-        "saasql executor on {} (scheduler {}:{}); reads{} under {}",
+    tracing::info!(
+        "saasql executor {} on {} (scheduler {}:{}, {}{}); reads{} under {}{}",
+        env!("CARGO_PKG_VERSION"),
         args.bind,
         opts.scheduler_host,
         opts.scheduler_port,
+        args.concurrent_tasks.map_or_else(
+            || "one task per CPU core".to_string(),
+            |n| format!("{n} concurrent tasks")
+        ),
+        memory_limit.map_or_else(String::new, |bytes| format!(", memory limit {bytes} bytes")),
         if opts.allow_write { " and writes" } else { "" },
-        roots.join(", ")
+        roots.join(", "),
+        if opts.token.is_some() {
+            "; cluster token required"
+        } else {
+            ""
+        }
     );
-    saasql::cluster::run_executor(opts)
-        .await
-        .map_err(|e| CliError::query(e.strip_backtrace()).context("executor"))
+    let executor = saasql::cluster::run_executor(opts);
+    tokio::pin!(executor);
+    let result = tokio::select! {
+        result = &mut executor => result,
+        signal = shutdown_signal() => {
+            tracing::info!("executor shutting down ({signal})");
+            // Ballista's executor saw the signal too: let it leave the
+            // cluster cleanly, for a while.
+            match tokio::time::timeout(EXECUTOR_GRACE, &mut executor).await {
+                Ok(result) => result,
+                Err(_) => Ok(()),
+            }
+        }
+    };
+    match result {
+        Ok(()) => {
+            tracing::info!("executor stopped");
+            Ok(())
+        }
+        Err(e) => Err(CliError::query(e.strip_backtrace()).context("executor")),
+    }
 }
 
 /// A client session whose queries run on the cluster at `url` and fail when

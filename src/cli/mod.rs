@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod functions;
 pub mod r#gen;
+pub mod logging;
 pub mod output;
 pub mod repl;
 pub mod report;
@@ -36,6 +37,7 @@ use report::{ReportOptions, Script, parse_params, parse_script, run_report};
 
 /// Runs the command line.
 pub fn run(cli: Cli) -> CliResult<()> {
+    logging::init(cli.global.verbose, is_server(&cli));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,6 +47,20 @@ pub fn run(cli: Cli) -> CliResult<()> {
     runtime.shutdown_background();
     let _ = std::fs::remove_dir_all(spill_dir());
     result
+}
+
+/// Whether `cli` runs a scheduler or an executor, which log their life at
+/// `info` by default.
+fn is_server(cli: &Cli) -> bool {
+    #[cfg(feature = "cluster")]
+    if matches!(
+        cli.command,
+        Some(Command::Scheduler(_) | Command::Executor(_))
+    ) {
+        return true;
+    }
+    let _ = cli;
+    false
 }
 
 /// This process's folder for spill files (`saasql-spill-PID` in the OS

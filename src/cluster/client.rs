@@ -314,21 +314,44 @@ fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
 }
 
 /// Ballista reports a task's error inside several layers of its own
-/// (`Job … failed: … Task failed due to runtime execution error:
-/// DataFusionError(Execution("executor: …"))`); the saasql executors' own
-/// refusals are shown as `cluster URL: executor: …` instead.
+/// (`Job … failed: Job failed due to stage 1 failed: … Task failed due to
+/// runtime execution error: DataFusionError(Execution("nps: score 12 is
+/// outside 0..10"))`). The executor's message is shown instead, as the same
+/// execution error a local run shows; the saasql executors' own refusals as
+/// `cluster URL: executor: …`.
 fn tidy(url: &str, error: DataFusionError) -> DataFusionError {
-    const MARKER: &str = "Execution(\"";
     let text = error.to_string();
     if text.contains(REFUSED) {
         return DataFusionError::Execution(format!("cluster {url}: {REFUSED}"));
     }
-    let Some(start) = text.find(&format!("{MARKER}executor: ")) else {
-        return error;
-    };
-    let rest = &text[start + MARKER.len()..];
-    let end = rest.find("\")").unwrap_or(rest.len());
-    DataFusionError::Execution(format!("cluster {url}: {}", &rest[..end]))
+    match executor_message(&text) {
+        Some(message) if message.starts_with("executor: ") => {
+            DataFusionError::Execution(format!("cluster {url}: {message}"))
+        }
+        Some(message) => DataFusionError::Execution(message),
+        None => error,
+    }
+}
+
+/// The innermost `Execution("…")` message in a Ballista job error, with the
+/// `Debug` escapes undone.
+fn executor_message(text: &str) -> Option<String> {
+    const MARKER: &str = "Execution(\"";
+    let start = text.rfind(MARKER)? + MARKER.len();
+    let mut message = String::new();
+    let mut chars = text[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(message),
+            '\\' => match chars.next()? {
+                'n' => message.push('\n'),
+                't' => message.push('\t'),
+                other => message.push(other),
+            },
+            c => message.push(c),
+        }
+    }
+    None
 }
 
 type Watchdog = Pin<Box<dyn Future<Output = DataFusionError> + Send>>;
@@ -369,5 +392,34 @@ impl Stream for WatchedStream {
 impl RecordBatchStream for WatchedStream {
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executor_messages_are_unwrapped() {
+        let url = "df://127.0.0.1:50050";
+        let job = |inner: &str| {
+            DataFusionError::Execution(format!(
+                "Job abc failed: Job failed due to stage 1 failed: Task failed due to runtime \
+                 execution error: DataFusionError(Execution({inner:?}))\n"
+            ))
+        };
+        assert_eq!(
+            tidy(url, job("nps: score 12 is outside 0..10")).to_string(),
+            "Execution error: nps: score 12 is outside 0..10"
+        );
+        assert_eq!(
+            tidy(url, job("executor: writing \"x\" is not allowed")).to_string(),
+            "Execution error: cluster df://127.0.0.1:50050: executor: writing \"x\" is not allowed"
+        );
+        let other = DataFusionError::Execution("Job abc failed: lost".to_string());
+        assert_eq!(
+            tidy(url, other).to_string(),
+            "Execution error: Job abc failed: lost"
+        );
     }
 }

@@ -35,6 +35,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 
 use super::pool::ClientPool;
+use super::tasks::LoggedTask;
 
 /// The directories an executor may read from, and whether it may write
 /// into them.
@@ -241,16 +242,24 @@ impl ExecutionEngine for CheckedEngine {
         work_dir: &str,
         config: &SessionConfig,
     ) -> Result<Arc<dyn QueryStageExecutor>> {
-        self.allowed.check_plan(&plan)?;
-        self.inner.create_query_stage_exec(
-            job_id,
+        self.allowed.check_plan(&plan).inspect_err(|e| {
+            tracing::warn!("job {job_id} stage {stage_id} task {task_id} refused: {e}");
+        })?;
+        let inner = self.inner.create_query_stage_exec(
+            job_id.clone(),
             stage_id,
             task_id,
-            global_output_partition_ids,
+            global_output_partition_ids.clone(),
             plan,
             work_dir,
             config,
-        )
+        )?;
+        Ok(Arc::new(LoggedTask {
+            inner,
+            job_id,
+            stage_id,
+            partitions: global_output_partition_ids,
+        }))
     }
 }
 
