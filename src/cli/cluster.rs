@@ -46,7 +46,7 @@ pub async fn run_scheduler(args: &SchedulerArgs, token_file: Option<&Path>) -> C
         result = saasql::cluster::run_scheduler(args.bind, token) => {
             result.map_err(|e| CliError::query(e.strip_backtrace()).context("scheduler"))
         }
-        signal = shutdown_signal() => {
+        signal = super::stop_signal() => {
             tracing::info!("scheduler shutting down ({signal})");
             Ok(())
         }
@@ -56,22 +56,6 @@ pub async fn run_scheduler(args: &SchedulerArgs, token_file: Option<&Path>) -> C
 /// How long an executor may take to leave the cluster after Ctrl-C or
 /// SIGTERM (Ballista tells the scheduler and finishes its tasks first).
 const EXECUTOR_GRACE: Duration = Duration::from_secs(10);
-
-/// Waits for Ctrl-C or SIGTERM and names it.
-async fn shutdown_signal() -> &'static str {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "Ctrl-C",
-        _ = terminate => "SIGTERM",
-    }
-}
 
 /// `saasql executor`: serves until killed or Ctrl-C. Reads only under
 /// `--allow-path`, else `data`, else the current directory.
@@ -142,7 +126,7 @@ pub async fn run_executor(
     tokio::pin!(executor);
     let result = tokio::select! {
         result = &mut executor => result,
-        signal = shutdown_signal() => {
+        signal = super::stop_signal() => {
             tracing::info!("executor shutting down ({signal})");
             // Ballista's executor saw the signal too: let it leave the
             // cluster cleanly, for a while.

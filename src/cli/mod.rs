@@ -169,6 +169,17 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
 /// arrives (exit 143). Dropping the work cancels its queries and removes its
 /// temporary files and staged outputs.
 async fn interruptible(work: impl Future<Output = CliResult<()>>) -> CliResult<()> {
+    tokio::select! {
+        result = work => result,
+        signal = stop_signal() => Err(match signal {
+            "SIGTERM" => CliError::terminated(),
+            _ => CliError::interrupted(),
+        }),
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM and names it.
+pub(crate) async fn stop_signal() -> &'static str {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {
@@ -178,9 +189,8 @@ async fn interruptible(work: impl Future<Output = CliResult<()>>) -> CliResult<(
         }
     };
     tokio::select! {
-        result = work => result,
-        _ = tokio::signal::ctrl_c() => Err(CliError::interrupted()),
-        _ = terminate => Err(CliError::terminated()),
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = terminate => "SIGTERM",
     }
 }
 
