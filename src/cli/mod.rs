@@ -169,12 +169,16 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
 /// arrives (exit 143). Dropping the work cancels its queries and removes its
 /// temporary files and staged outputs.
 async fn interruptible(work: impl Future<Output = CliResult<()>>) -> CliResult<()> {
+    // Biased, signals first: their handlers are installed by the first poll,
+    // before the work starts (a SIGTERM in between would kill the process
+    // with its temporary files still there).
     tokio::select! {
-        result = work => result,
+        biased;
         signal = stop_signal() => Err(match signal {
             "SIGTERM" => CliError::terminated(),
             _ => CliError::interrupted(),
         }),
+        result = work => result,
     }
 }
 
