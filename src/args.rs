@@ -16,7 +16,7 @@
 //! csat: argument 1 (score) must be a number, got Utf8
 //! ```
 
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, FieldRef, TimeUnit};
 use datafusion::common::types::logical_boolean;
 use datafusion::common::{DataFusionError, Result, plan_datafusion_err};
 use datafusion::logical_expr::{
@@ -240,6 +240,12 @@ impl Params {
             })
             .collect();
         join_or(&forms)
+    }
+
+    /// [`Self::check`] on the types of `fields` (a scalar's `return_field_from_args`).
+    pub fn check_fields(&self, fields: &[FieldRef]) -> Result<()> {
+        let types: Vec<DataType> = fields.iter().map(|f| f.data_type().clone()).collect();
+        self.check(&types)
     }
 
     /// A planning error when `types` is not an accepted call.

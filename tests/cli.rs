@@ -1510,37 +1510,27 @@ fn unreadable_tables_fail_only_their_queries() {
     }
     // Opting in to union by name reads the folder, with nullable columns.
     let config = write_file(&dir, "union.toml", "union_by_name = true\n");
-    let run = saasql_in(
-        &dir,
-        &[
-            "--data",
-            ".",
-            "--config",
-            config.to_str().expect("utf-8"),
-            "-f",
-            "csv",
-            "run",
-            "-",
-        ],
-        Some("SELECT count(*) AS n, count(invoice_id) AS invoices FROM mixed;"),
-    );
+    let union = |sql: &str| {
+        saasql_in(
+            &dir,
+            &[
+                "--data",
+                ".",
+                "--config",
+                config.to_str().expect("utf-8"),
+                "-f",
+                "csv",
+                "-c",
+                sql,
+            ],
+            None,
+        )
+    };
+    let run = union("SELECT count(*) AS n, count(invoice_id) AS invoices FROM mixed");
     assert!(run.stdout.ends_with("n,invoices\n5,1\n"), "{run:?}");
     // Every column of the union may be NULL (each is missing from some file).
-    let run = saasql_in(
-        &dir,
-        &[
-            "--data",
-            ".",
-            "--config",
-            config.to_str().expect("utf-8"),
-            "-f",
-            "csv",
-            "run",
-            "-",
-        ],
-        Some(
-            "SELECT DISTINCT is_nullable FROM information_schema.columns WHERE table_name = 'mixed';",
-        ),
+    let run = union(
+        "SELECT DISTINCT is_nullable FROM information_schema.columns WHERE table_name = 'mixed'",
     );
     assert!(run.stdout.ends_with("is_nullable\nYES\n"), "{run:?}");
 }

@@ -108,12 +108,7 @@ impl ScalarUDFImpl for HealthTier {
         Ok(DataType::Utf8)
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let types: Vec<DataType> = args
-            .arg_fields
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect();
-        self.params.check(&types)?;
+        self.params.check_fields(args.arg_fields)?;
         // Constant thresholds are checked while planning.
         if args.scalar_arguments.len() == 4 {
             let lits: Vec<Option<f64>> = args.scalar_arguments[1..]

@@ -120,12 +120,7 @@ impl ScalarUDFImpl for ToMrr {
         Ok(DataType::Float64)
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let types: Vec<DataType> = args
-            .arg_fields
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect();
-        self.params.check(&types)?;
+        self.params.check_fields(args.arg_fields)?;
         if let Some(Some(i)) = args.scalar_arguments.get(1)
             && let Some(s) = scalar_str(NAME, "interval", i)?
             && months_per_unit(s).is_none()
