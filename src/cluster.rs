@@ -42,6 +42,7 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{DataFusionError, Result, exec_err};
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
@@ -50,6 +51,7 @@ use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
+use crate::storage::{self, StorageConfig, StoreRegistry};
 use crate::{functions, register_all, session_config, with_saasql_settings};
 
 mod auth;
@@ -74,8 +76,17 @@ pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 /// Functions are added to the built state one by one, because Ballista's
 /// builders replace whole function lists.
 pub fn scheduler_session(config: SessionConfig) -> Result<SessionState> {
-    let state = ballista_core::utils::default_session_builder(with_saasql_settings(config))?;
+    let config = with_saasql_settings(config);
+    // The scheduler lists files and reads Parquet footers while it plans:
+    // it needs the job's object stores (from its own environment and the
+    // job's `s3.*` settings).
+    let stores = StoreRegistry::new(StorageConfig::default(), storage::settings_of(&config));
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(stores))
+        .build_arc()?;
+    let state = ballista_core::utils::default_session_builder(config)?;
     let mut state = SessionStateBuilder::new_from_existing(state)
+        .with_runtime_env(runtime)
         .with_physical_optimizer_rule(Arc::new(InMemoryConstantRows))
         .build();
     register_all(&mut state)?;
@@ -332,6 +343,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         std::fs::create_dir_all(dir)
             .map_err(|e| DataFusionError::Execution(format!("cannot create {dir}: {e}")))?;
     }
+    let work_dir = opts.work_dir.clone();
     let config = ExecutorProcessConfig {
         scheduler_host: opts.scheduler_host,
         scheduler_port: opts.scheduler_port,
@@ -344,6 +356,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         memory_pool_size: opts.memory_pool_size,
         task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
         override_function_registry: Some(Arc::new(function_registry())),
+        override_runtime_producer: Some(runtime_producer(work_dir)),
         override_config_producer: Some(Arc::new(move || {
             with_token(config_producer(), token.as_ref())
         })),
@@ -355,6 +368,20 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
     start_executor_process(Arc::new(config))
         .await
         .map_err(ballista)
+}
+
+/// The executors' runtime for a task: spill files in `work_dir` (as
+/// Ballista's own producer does) and object stores built from the
+/// executor's environment and the job's `s3.*` settings.
+fn runtime_producer(work_dir: Option<String>) -> ballista_core::RuntimeProducer {
+    Arc::new(move |config: &SessionConfig| {
+        let stores = StoreRegistry::new(StorageConfig::default(), storage::settings_of(config));
+        let mut builder = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(stores));
+        if let Some(dir) = &work_dir {
+            builder = builder.with_temp_file_path(dir);
+        }
+        builder.build_arc()
+    })
 }
 
 /// Waits until `host:port` accepts TCP connections, for at most `wait`.
@@ -395,9 +422,17 @@ pub async fn remote_context_with(
     options: ClientOptions,
 ) -> Result<SessionContext> {
     let config = with_token(config, options.token.as_ref());
+    let stores = Arc::new(StoreRegistry::new(
+        options.storage.clone(),
+        storage::settings_of(&config),
+    ));
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::clone(&stores) as _)
+        .build_arc()?;
     let scheduler = client::Scheduler::new(url, options)?;
     let state = SessionStateBuilder::new()
         .with_config(ballista_config(with_saasql_settings(config)))
+        .with_runtime_env(runtime)
         .with_default_features()
         .build();
     // `remote_with_state` replaces the state's function lists with Ballista's
@@ -412,6 +447,7 @@ pub async fn remote_context_with(
         .build();
     let mut ctx = SessionContext::new_with_state(state);
     register_all(&mut ctx)?;
+    storage::follow_session(&stores, &ctx);
     Ok(ctx)
 }
 

@@ -24,6 +24,7 @@ pub mod generate;
 pub mod planner;
 pub mod rewrite;
 pub mod session;
+pub mod storage;
 pub mod util;
 
 use std::sync::Arc;

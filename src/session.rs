@@ -8,6 +8,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::SaasqlConfig;
 use crate::register_all;
+use crate::storage::S3Settings;
 
 /// A [`SessionConfig`] with `information_schema` on and the `saasql.*`
 /// settings registered (at their defaults).
@@ -15,15 +16,17 @@ pub fn session_config() -> SessionConfig {
     with_saasql_settings(SessionConfig::new())
 }
 
-/// Adds `information_schema` and the `saasql.*` settings to `config`
-/// (keeping any `saasql.*` values it already has).
+/// Adds `information_schema`, the `saasql.*` settings and the `s3.*`
+/// storage settings to `config` (keeping any values it already has).
 pub fn with_saasql_settings(config: SessionConfig) -> SessionConfig {
-    let config = config.with_information_schema(true);
-    if config.options().extensions.get::<SaasqlConfig>().is_some() {
-        config
-    } else {
-        config.with_option_extension(SaasqlConfig::default())
+    let mut config = config.with_information_schema(true);
+    if config.options().extensions.get::<SaasqlConfig>().is_none() {
+        config = config.with_option_extension(SaasqlConfig::default());
     }
+    if config.options().extensions.get::<S3Settings>().is_none() {
+        config = config.with_option_extension(S3Settings::default());
+    }
+    config
 }
 
 /// A [`SessionContext`] with every saasql function registered, the

@@ -22,9 +22,15 @@ struct Run {
 
 /// Runs `saasql ARGS` in `dir` with `stdin` as input (empty if `None`).
 fn saasql_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+    saasql_env(dir, args, &[], stdin)
+}
+
+/// [`saasql_in`] with extra environment variables.
+fn saasql_env(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
     let mut child = Command::new(BIN)
         .args(args)
         .current_dir(dir)
+        .envs(env.iter().copied())
         // No user config file or data directory from the machine running the tests.
         .env("XDG_CONFIG_HOME", root())
         .env_remove("SAASQL_DATA")
@@ -2438,6 +2444,73 @@ mod cluster {
         assert_eq!(got.stdout, expected.stdout);
         assert_ne!(got.stdout, default_weights.stdout, "SET changed nothing");
     }
+    /// A loopback cluster whose scheduler and executors get the bucket's
+    /// credentials from their environment reads it: reports give the
+    /// same bytes as locally, and a prefix outside --allow-path is refused.
+    #[test]
+    fn cluster_reads_a_bucket() {
+        let s3 = super::storage::bucket();
+        let owned = s3.env();
+        let env: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut cluster = Cluster::scheduler(scratch("cluster_s3"), &[], &env);
+        for i in 0..2 {
+            cluster.executor(
+                &format!("executor{i}"),
+                &["--allow-path", "s3://acme-exports/parquet"],
+                &env,
+            );
+        }
+        for name in ["overview", "churn", "engagement"] {
+            let file = format!("sql/{name}.sql");
+            let got = saasql_bounded_env(
+                repo,
+                &cluster.dir,
+                &[
+                    "--cluster",
+                    &cluster.url,
+                    "--data",
+                    "s3://acme-exports/parquet",
+                    "--format",
+                    "csv",
+                    "run",
+                    &file,
+                ],
+                "",
+                &env,
+            );
+            assert_eq!(
+                (got.code, got.stderr.as_str()),
+                (0, ""),
+                "{file} on the cluster from the bucket:{}",
+                cluster.logs()
+            );
+            let expected = std::fs::read_to_string(repo.join(format!("tests/expected/{name}.csv")))
+                .expect("expected output");
+            assert_eq!(
+                got.stdout, expected,
+                "{file}: cluster on the bucket vs expected"
+            );
+        }
+        let got = saasql_bounded_env(
+            repo,
+            &cluster.dir,
+            &[
+                "--cluster",
+                &cluster.url,
+                "--data",
+                "data",
+                "--format",
+                "csv",
+                "run",
+                "-",
+            ],
+            "SELECT count(*) FROM 's3://acme-exports/csv/tickets.csv';",
+            &env,
+        );
+        assert_ne!(got.code, 0, "{got:?}");
+        assert!(got.stderr.contains("outside the allowed paths"), "{got:?}");
+    }
 }
 
 /// Every report in `sql/` runs on the bundled `data/` and prints exactly the
@@ -2478,5 +2551,438 @@ fn every_report_matches_its_expected_output() {
             )
         });
         assert_eq!(run.stdout, expected, "{rel} output changed");
+    }
+}
+
+/// Copies the fixture's hive-partitioned `events/` to `to`.
+fn storage_copy_fixture_events(to: &Path) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("create dir");
+        for entry in std::fs::read_dir(from).expect("read dir") {
+            let entry = entry.expect("entry");
+            if entry.path().is_dir() {
+                copy(&entry.path(), &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+            }
+        }
+    }
+    copy(&fixture().join("data/events"), to);
+}
+
+/// Object storage: an S3-compatible server (s3s-fs, in this test process)
+/// on 127.0.0.1 serves a bucket holding the bundled sample data and CSV
+/// copies of it; every report gives the same bytes as on local files, and
+/// each way a bucket can fail gets one line and exit code 3.
+mod storage {
+    use std::net::SocketAddr;
+    use std::path::{Path, PathBuf};
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    use super::{Run, root, saasql_env, saasql_in, scratch};
+
+    pub const KEY: &str = "saasql-test-key";
+    pub const SECRET: &str = "saasql-test-secret-f00d";
+
+    /// The running server: its address and the folder it serves (bucket
+    /// `B` is folder `ROOT/B`).
+    pub struct S3 {
+        pub addr: SocketAddr,
+        pub root: PathBuf,
+    }
+
+    impl S3 {
+        pub fn endpoint(&self) -> String {
+            format!("http://{}", self.addr)
+        }
+
+        /// The environment a client needs (credentials and endpoint).
+        pub fn env(&self) -> Vec<(&'static str, String)> {
+            vec![
+                ("AWS_ACCESS_KEY_ID", KEY.to_string()),
+                ("AWS_SECRET_ACCESS_KEY", SECRET.to_string()),
+                ("AWS_REGION", "us-east-1".to_string()),
+                ("AWS_ENDPOINT_URL", self.endpoint()),
+                ("AWS_ALLOW_HTTP", "true".to_string()),
+            ]
+        }
+    }
+
+    /// The server, started once per test binary on its own runtime thread.
+    pub fn s3() -> &'static S3 {
+        static S3: OnceLock<S3> = OnceLock::new();
+        S3.get_or_init(|| {
+            let root = scratch("s3");
+            let (tx, rx) = std::sync::mpsc::channel();
+            let served = root.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("bind");
+                    tx.send(listener.local_addr().expect("addr")).expect("send");
+                    let fs = s3s_fs::FileSystem::new(&served).expect("s3s-fs");
+                    let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+                    builder.set_auth(s3s::auth::SimpleAuth::from_single(KEY, SECRET));
+                    let service = builder.build();
+                    let http = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    );
+                    loop {
+                        let Ok((socket, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        let conn = http
+                            .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
+                            .into_owned();
+                        tokio::spawn(async move {
+                            let _ = conn.await;
+                        });
+                    }
+                });
+            });
+            let addr = rx.recv().expect("the S3 server starts");
+            S3 { addr, root }
+        })
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("create dir");
+        for entry in std::fs::read_dir(from).expect("read dir") {
+            let entry = entry.expect("entry");
+            let target = to.join(entry.file_name());
+            if entry.path().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).expect("copy");
+            }
+        }
+    }
+
+    /// Bucket `acme-exports` with the sample data under `parquet/` and CSV
+    /// copies under `csv/` (made once).
+    pub fn bucket() -> &'static S3 {
+        static READY: OnceLock<()> = OnceLock::new();
+        let s3 = s3();
+        READY.get_or_init(|| {
+            let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let bucket = s3.root.join("acme-exports");
+            copy_dir(&repo.join("data"), &bucket.join("parquet"));
+            std::fs::remove_file(bucket.join("parquet/README.md")).expect("no README");
+            let csv = bucket.join("csv");
+            std::fs::create_dir_all(&csv).expect("csv dir");
+            let copies: String = [
+                "customers",
+                "events",
+                "invoices",
+                "subscriptions",
+                "surveys",
+                "tickets",
+            ]
+            .iter()
+            .map(|t| {
+                format!(
+                    "COPY (SELECT * FROM {t}) TO '{}' STORED AS CSV OPTIONS ('format.has_header' 'true');\n",
+                    csv.join(format!("{t}.csv")).display()
+                )
+            })
+            .collect();
+            let run = saasql_in(repo, &["--data", "data", "run", "-"], Some(&copies));
+            assert_eq!(run.code, 0, "CSV copies: {run:?}");
+            std::fs::create_dir_all(s3.root.join("reports")).expect("reports bucket");
+        });
+        s3
+    }
+
+    fn run_with(s3_env: &[(&'static str, String)], args: &[&str], stdin: Option<&str>) -> Run {
+        let env: Vec<(&str, &str)> = s3_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        saasql_env(repo, args, &env, stdin)
+    }
+
+    fn reports() -> Vec<String> {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut reports: Vec<String> = std::fs::read_dir(repo.join("sql"))
+            .expect("sql/ exists")
+            .map(|e| e.expect("readable entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+            .map(|p| p.file_stem().unwrap().to_str().unwrap().to_string())
+            .collect();
+        reports.sort();
+        reports
+    }
+
+    #[test]
+    fn reports_match_on_a_bucket() {
+        let s3 = bucket();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for prefix in ["parquet", "csv"] {
+            let data = format!("s3://acme-exports/{prefix}");
+            for name in reports() {
+                let rel = format!("sql/{name}.sql");
+                let run = run_with(
+                    &s3.env(),
+                    &["--data", &data, "--format", "csv", "run", &rel],
+                    None,
+                );
+                assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{rel} on {data}");
+                let expected =
+                    std::fs::read_to_string(repo.join(format!("tests/expected/{name}.csv")))
+                        .expect("expected output");
+                assert_eq!(run.stdout, expected, "{rel} on {data}");
+            }
+        }
+    }
+
+    /// Settings from a config file's `[storage.s3]` (secret from a file),
+    /// `SET s3.*`, URL tables, `CREATE EXTERNAL TABLE`, `COPY … TO` and
+    /// `run --output` on the bucket; secrets appear nowhere.
+    #[test]
+    fn config_set_tables_and_outputs_on_a_bucket() {
+        let s3 = bucket();
+        let dir = scratch("s3_config");
+        std::fs::write(dir.join("secret"), format!("{SECRET}\n")).expect("secret file");
+        std::fs::write(
+            dir.join("saasql.toml"),
+            format!(
+                "[tables]\nevents = \"s3://acme-exports/parquet/events/\"\n\n\
+                 [storage.s3]\nregion = \"us-east-1\"\nendpoint = \"{}\"\nallow_http = true\n\
+                 access_key_id = \"{KEY}\"\nsecret_access_key_file = \"secret\"\n",
+                s3.endpoint()
+            ),
+        )
+        .expect("config");
+        let config = dir.join("saasql.toml");
+        let config = config.to_str().expect("utf-8");
+        let sql = "SELECT count(*) AS n FROM events;\n\
+                   SELECT count(*) AS n FROM 's3://acme-exports/csv/customers.csv';\n\
+                   CREATE EXTERNAL TABLE inv STORED AS PARQUET LOCATION 's3://acme-exports/parquet/invoices.parquet';\n\
+                   SELECT count(*) AS n FROM inv;\n\
+                   COPY (SELECT customer_id FROM inv LIMIT 3) TO 's3://reports/copied.parquet' STORED AS PARQUET;\n\
+                   SELECT count(*) AS n FROM 's3://reports/copied.parquet';\n\
+                   SHOW ALL;\n";
+        let empty = root().join("no-data");
+        std::fs::create_dir_all(&empty).expect("empty dir");
+        let run = run_with(
+            &[],
+            &[
+                "--config",
+                config,
+                "--data",
+                empty.to_str().expect("utf-8"),
+                "--format",
+                "csv",
+                "run",
+                "-",
+            ],
+            Some(sql),
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(!run.stdout.contains(SECRET), "secret shown: {}", run.stdout);
+        let counts: Vec<&str> = run
+            .stdout
+            .lines()
+            .filter(|l| l.chars().all(|c| c.is_ascii_digit()) && !l.is_empty())
+            .collect();
+        assert_eq!(counts.len(), 4, "{}", run.stdout);
+        assert_eq!(counts[3], "3", "{}", run.stdout);
+        assert!(s3.root.join("reports/copied.parquet").is_file());
+
+        // Hive-partitioned prefixes and globs work as they do locally.
+        super::storage_copy_fixture_events(&s3.root.join("acme-exports/hive/events"));
+        let by_month = "SELECT month, count(*) AS n FROM @T GROUP BY month ORDER BY month;\n\
+                        SELECT count(*) AS n FROM @G;\n";
+        let local_events = super::fixture().join("data/events/");
+        let local = by_month
+            .replace("@T", &format!("'{}'", local_events.display()))
+            .replace(
+                "@G",
+                &format!("'{}/data/events/*.parquet'", env!("CARGO_MANIFEST_DIR")),
+            );
+        let remote = by_month
+            .replace("@T", "'s3://acme-exports/hive/events/'")
+            .replace("@G", "'s3://acme-exports/parquet/events/*.parquet'");
+        let want = run_with(
+            &[],
+            &["--data", "data", "--format", "csv", "run", "-"],
+            Some(&local),
+        );
+        let got = run_with(
+            &s3.env(),
+            &["--data", "data", "--format", "csv", "run", "-"],
+            Some(&remote),
+        );
+        assert_eq!(want.code, 0, "{want:?}");
+        assert_eq!(
+            (got.code, got.stdout.as_str()),
+            (0, want.stdout.as_str()),
+            "{got:?}"
+        );
+        assert!(want.stdout.contains("2025-04,1"), "{want:?}");
+
+        // `run --output URL` uploads the finished file.
+        let run = run_with(
+            &s3.env(),
+            &[
+                "--data",
+                "data",
+                "--format",
+                "csv",
+                "run",
+                "--output",
+                "s3://reports/overview.csv",
+                "sql/overview.sql",
+            ],
+            None,
+        );
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(
+            std::fs::read_to_string(s3.root.join("reports/overview.csv")).expect("uploaded"),
+            std::fs::read_to_string(repo.join("tests/expected/overview.csv")).expect("expected")
+        );
+
+        // SET s3.endpoint applies to the next query; secrets cannot be SET.
+        let mut env = s3.env();
+        env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+        let sql = format!(
+            "SET s3.endpoint = '{}';\nSELECT count(*) AS n FROM 's3://acme-exports/parquet/tickets.parquet';\n",
+            s3.endpoint()
+        );
+        let run = run_with(
+            &env,
+            &["--data", "data", "--format", "csv", "run", "-"],
+            Some(&sql),
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        let run = run_with(
+            &env,
+            &["--data", "data", "run", "-"],
+            Some("SET s3.secret_access_key = 'hunter2-top-secret';\n"),
+        );
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.stderr.contains("cannot be SET"), "{run:?}");
+        assert!(!run.stderr.contains("hunter2"), "{run:?}");
+    }
+
+    /// Exit 3 and one line saying what failed (followed, for a statement,
+    /// by the statement itself).
+    #[track_caller]
+    fn assert_fails(run: &Run, expect: &str) {
+        assert_eq!(run.code, 3, "{run:?}");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert!(
+            lines.len() == 1 || (lines.len() == 2 && lines[1].starts_with("  | ")),
+            "one line: {run:?}"
+        );
+        assert!(lines[0].contains(expect), "expected {expect:?}: {run:?}");
+        for bad in [
+            "Internal error",
+            "bug in DataFusion",
+            "DataFusion error",
+            SECRET,
+            "<?xml",
+        ] {
+            assert!(!run.stderr.contains(bad), "{bad:?} in {run:?}");
+        }
+    }
+
+    #[test]
+    fn bucket_errors_are_one_line_with_exit_3() {
+        let s3 = bucket();
+        let query = |table: &str| format!("SELECT count(*) FROM '{table}';\n");
+        let env = s3.env();
+        let run = run_with(
+            &env,
+            &["--data", "data", "run", "-"],
+            Some(&query("ftp://host/x.parquet")),
+        );
+        assert_fails(&run, "unknown scheme 'ftp://'");
+        let run = run_with(
+            &env,
+            &["--data", "s3://no-such-bucket/x", "run", "-"],
+            Some("SELECT 1;"),
+        );
+        assert_fails(&run, "no-such-bucket");
+        let run = run_with(
+            &env,
+            &["--data", "data", "run", "-"],
+            Some(&query("s3://acme-exports/parquet/nope.parquet")),
+        );
+        assert_fails(&run, "nope.parquet");
+        // Wrong secret.
+        let mut wrong = env.clone();
+        wrong.retain(|(k, _)| *k != "AWS_SECRET_ACCESS_KEY");
+        wrong.push(("AWS_SECRET_ACCESS_KEY", "wrong-secret".into()));
+        let run = run_with(
+            &wrong,
+            &["--data", "data", "run", "-"],
+            Some(&query("s3://acme-exports/parquet/tickets.parquet")),
+        );
+        assert_fails(&run, "access denied: the credentials were refused");
+        assert!(!run.stderr.contains("wrong-secret"), "{run:?}");
+        // No credentials at all.
+        let none: Vec<(&'static str, String)> = env
+            .iter()
+            .filter(|(k, _)| !k.contains("KEY"))
+            .cloned()
+            .collect();
+        let run = run_with(
+            &none,
+            &["--data", "data", "run", "-"],
+            Some(&query("s3://acme-exports/parquet/tickets.parquet")),
+        );
+        assert_fails(&run, "no credentials");
+        // An endpoint nobody listens on: fails soon, not hangs.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let mut unreachable = env.clone();
+        unreachable.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+        unreachable.push(("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")));
+        let started = Instant::now();
+        let run = run_with(
+            &unreachable,
+            &["--data", "s3://acme-exports/parquet", "run", "-"],
+            Some("SELECT 1;"),
+        );
+        assert_fails(&run, "cannot reach");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "took {:?}",
+            started.elapsed()
+        );
+        // A table in the config that cannot be read: a warning at start,
+        // and the query that uses it fails with exit 3.
+        let dir = scratch("s3_bad_table");
+        std::fs::write(
+            dir.join("c.toml"),
+            "[tables]\ngone = \"s3://acme-exports/parquet/gone/\"\n",
+        )
+        .expect("config");
+        let config = dir.join("c.toml");
+        let run = run_with(
+            &env,
+            &[
+                "--config",
+                config.to_str().expect("utf-8"),
+                "--data",
+                "data",
+                "run",
+                "-",
+            ],
+            Some("SELECT count(*) FROM gone;\n"),
+        );
+        assert_eq!(run.code, 3, "{run:?}");
+        assert!(
+            run.stderr.contains("s3://acme-exports/parquet/gone/"),
+            "{run:?}"
+        );
     }
 }

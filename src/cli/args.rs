@@ -16,6 +16,9 @@ Tables: every data file (.parquet, .csv, .tsv, .json/.jsonl/.ndjson, .arrow; CSV
 and JSON also .gz/.zst/.bz2/.xz) and every folder of such files in the data
 directory is a table named after the file stem or folder; key=value sub-folders
 (month=2025-03/) become partition columns. Add more with [tables] in --config or CREATE EXTERNAL TABLE.
+The data directory may be a bucket (s3://bucket/prefix, gs://, az://, http(s)://);
+credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and the other
+standard variables) or [storage.s3] in --config, never from the command line.
 
 Configuration: ~/.config/saasql/config.toml (the --config format) is read first if
 it exists, then --config; SAASQL_DATA, SAASQL_CONFIG, SAASQL_MEMORY_LIMIT,
@@ -48,7 +51,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Directory whose Parquet files and folders become tables
+    /// Directory (or s3://, gs://, az://, http(s):// prefix) whose data files
+    /// and folders become tables
     /// [default: `data` in the config file, else ./data if it exists]
     #[arg(long, global = true, value_name = "DIR", env = "SAASQL_DATA")]
     pub data: Option<PathBuf>,
@@ -331,9 +335,9 @@ pub struct ExecutorArgs {
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
 
-    /// A directory whose files queries may read (and write, with
-    /// --allow-write); repeatable. A plan that names any other path is
-    /// refused [default: --data, else the current directory]
+    /// A directory (or s3://bucket/prefix, gs://…) whose files queries may
+    /// read (and write, with --allow-write); repeatable. A plan that names
+    /// any other path is refused [default: --data, else the current directory]
     #[arg(long = "allow-path", value_name = "DIR")]
     pub allow_paths: Vec<PathBuf>,
 

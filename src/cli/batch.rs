@@ -123,6 +123,15 @@ fn load_job(
     let mut used = BTreeSet::new();
     let mut outputs = vec![];
     for o in job.outputs {
+        if saasql::storage::is_url(&o.path.to_string_lossy()) {
+            return Err(bad(format!(
+                "output '{}': path {}: batch outputs are local paths (the all-or-nothing commit \
+                 needs a file system); to write to object storage use \
+                 `saasql run --output URL` or COPY … TO 'URL' in the SQL",
+                o.name,
+                o.path.display()
+            )));
+        }
         let out_path = base.join(&o.path);
         if !names.insert(o.name.clone()) {
             return Err(bad(format!("two outputs are named '{}'", o.name)));

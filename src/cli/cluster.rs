@@ -76,7 +76,7 @@ pub async fn run_executor(
         (paths, _) => paths.to_vec(),
     };
     for path in &allowed_paths {
-        if !path.is_dir() {
+        if !saasql::storage::is_url(&path.to_string_lossy()) && !path.is_dir() {
             return Err(CliError::usage(format!(
                 "executor: allowed path {} is not a directory",
                 path.display()
@@ -152,6 +152,7 @@ pub async fn remote_context(
     config: SessionConfig,
     timeout_secs: u64,
     token_file: Option<&Path>,
+    storage: saasql::storage::StorageConfig,
 ) -> CliResult<SessionContext> {
     if !url.starts_with("df://") {
         return Err(CliError::usage(format!(
@@ -177,6 +178,7 @@ pub async fn remote_context(
     let options = ClientOptions {
         executor_wait: Duration::from_secs(timeout_secs),
         token,
+        storage,
     };
     saasql::cluster::remote_context_with(url, config, options)
         .await

@@ -32,6 +32,12 @@ use std::os::unix::net::UnixStream;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::object_store::path::Path as ObjectPath;
+use datafusion::object_store::{ObjectStore, ObjectStoreExt};
+use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 use tempfile::{NamedTempFile, TempDir};
 
@@ -214,6 +220,14 @@ enum Sink {
     },
     Stream(BufWriter<File>),
     Socket(BufWriter<UnixStream>),
+    /// An object-storage URL: written to a local temporary file, uploaded
+    /// when committed. The upload is one (multipart) request that only
+    /// creates the object when complete, so readers never see a part.
+    Upload {
+        store: Arc<dyn ObjectStore>,
+        object: ObjectPath,
+        tmp: BufWriter<NamedTempFile>,
+    },
 }
 
 impl OutputFile {
@@ -260,6 +274,49 @@ impl OutputFile {
         })
     }
 
+    /// Opens `path` for writing: an object-storage URL (see
+    /// [`saasql::storage`]) through `ctx`'s stores, else as [`Self::create`].
+    pub fn create_in(ctx: &SessionContext, path: &Path) -> CliResult<Self> {
+        let text = path.to_string_lossy();
+        if !saasql::storage::is_url(&text) {
+            return Self::create(path);
+        }
+        let fail = |e: datafusion::error::DataFusionError| {
+            CliError::new(
+                Code::Output,
+                format!(
+                    "cannot write {text}: {}",
+                    saasql::storage::describe_error(&e)
+                        .unwrap_or_else(|| super::error::one_line(&e.strip_backtrace()))
+                ),
+            )
+        };
+        if text.ends_with('/') {
+            return Err(output_error(
+                path,
+                "it names a folder; name the object to write",
+            ));
+        }
+        let url = ListingTableUrl::parse(&text).map_err(fail)?;
+        let store = ctx
+            .runtime_env()
+            .object_store(url.object_store())
+            .map_err(fail)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".saasql-upload-")
+            .suffix(".tmp")
+            .tempfile()
+            .map_err(|e| output_error(path, e))?;
+        Ok(OutputFile {
+            shown: path.to_path_buf(),
+            sink: Sink::Upload {
+                store,
+                object: url.prefix().clone(),
+                tmp: BufWriter::new(tmp),
+            },
+        })
+    }
+
     /// The path as given, for messages.
     pub fn path(&self) -> &Path {
         &self.shown
@@ -285,8 +342,60 @@ impl OutputFile {
             }
             Sink::Stream(mut w) => w.flush().map_err(|e| CliError::write(&what, &e)),
             Sink::Socket(mut w) => w.flush().map_err(|e| CliError::write(&what, &e)),
+            Sink::Upload { store, object, tmp } => {
+                let tmp = tmp
+                    .into_inner()
+                    .map_err(|e| CliError::write(&what, e.error()))?;
+                let upload = upload(store, object, tmp.path().to_path_buf());
+                // Commits run inside the command's multi-threaded runtime.
+                let result = tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(upload)
+                });
+                result.map_err(|e| {
+                    CliError::new(
+                        Code::Output,
+                        format!(
+                            "cannot write {what}: {}",
+                            saasql::storage::describe_store_error(&e)
+                        ),
+                    )
+                })
+            }
         }
     }
+}
+
+/// Uploads the file at `local` as `object`, in parts; the object appears
+/// only when every part is in.
+async fn upload(
+    store: Arc<dyn ObjectStore>,
+    object: ObjectPath,
+    local: PathBuf,
+) -> Result<(), datafusion::object_store::Error> {
+    use std::io::Read;
+    let io_err = |e: io::Error| datafusion::object_store::Error::Generic {
+        store: "upload",
+        source: Box::new(e),
+    };
+    let mut file = File::open(&local).map_err(io_err)?;
+    let mut writer =
+        datafusion::object_store::WriteMultipart::new(store.put_multipart(&object).await?);
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                let _ = writer.abort().await;
+                return Err(io_err(e));
+            }
+        };
+        // At most a few parts in flight.
+        writer.wait_for_capacity(4).await?;
+        writer.write(&buffer[..n]);
+    }
+    writer.finish().await?;
+    Ok(())
 }
 
 impl Write for OutputFile {
@@ -295,6 +404,7 @@ impl Write for OutputFile {
             Sink::Replace { tmp, .. } => tmp.write(buf),
             Sink::Stream(w) => w.write(buf),
             Sink::Socket(w) => w.write(buf),
+            Sink::Upload { tmp, .. } => tmp.write(buf),
         }
     }
 
@@ -303,6 +413,7 @@ impl Write for OutputFile {
             Sink::Replace { tmp, .. } => tmp.flush(),
             Sink::Stream(w) => w.flush(),
             Sink::Socket(w) => w.flush(),
+            Sink::Upload { tmp, .. } => tmp.flush(),
         }
     }
 }

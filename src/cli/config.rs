@@ -16,6 +16,13 @@
 //! events = "/warehouse/events/"
 //! surveys = "exports/surveys-*.parquet"
 //!
+//! [storage.s3]                         # object storage (also [storage.gs], [storage.azure])
+//! region = "eu-west-1"
+//! endpoint = "http://127.0.0.1:9000"   # S3-compatible stores (MinIO, R2)
+//! allow_http = true
+//! access_key_id = "AKIA…"
+//! secret_access_key_file = "/run/secrets/s3"   # KEY_file: the value is read from that file
+//!
 //! [settings]                           # SET saasql.<key> = <value>
 //! engagement_weights = "login:1, report_created:5"
 //! "datafusion.execution.batch_size" = 4096   # keys with a dot are used as is
@@ -33,6 +40,7 @@ use serde::Deserialize;
 use super::args::parse_size;
 use super::error::{CliError, CliResult};
 use super::tables::ReadOptions;
+use saasql::storage::{StorageConfig, is_url};
 
 /// The parsed config file.
 #[derive(Debug, Default, Deserialize)]
@@ -56,6 +64,9 @@ pub struct FileConfig {
     /// Session settings: key → value.
     #[serde(default)]
     pub settings: BTreeMap<String, toml::Value>,
+    /// Object-storage options per store kind (`s3`, `gs`, `azure`).
+    #[serde(default)]
+    pub storage: BTreeMap<String, BTreeMap<String, toml::Value>>,
 }
 
 /// The `[csv]` section.
@@ -87,6 +98,8 @@ pub struct LoadedConfig {
     pub tables: BTreeMap<String, String>,
     /// Settings as `(full key, value)`.
     pub settings: Vec<(String, String)>,
+    /// Object-storage options (may hold secrets; never printed).
+    pub storage: StorageConfig,
 }
 
 impl LoadedConfig {
@@ -146,9 +159,48 @@ impl LoadedConfig {
                 Ok((key, value))
             })
             .collect::<CliResult<Vec<_>>>()?;
+        let mut storage = StorageConfig::default();
+        for (section, options) in file.storage {
+            for (key, value) in options {
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => {
+                        return Err(bad(format!(
+                            "storage.{section}.{key}: expected a string, number or boolean, got {}",
+                            other.type_str()
+                        )));
+                    }
+                };
+                // `secret_access_key_file = "/run/secrets/s3"`: the value is
+                // read from that file, so the config itself holds no secret.
+                let (key, value) = match key.strip_suffix("_file") {
+                    Some(stem) => {
+                        let file = base.join(&value);
+                        let text = fs::read_to_string(&file).map_err(|e| {
+                            CliError::input(format!(
+                                "config file {}: storage.{section}.{key}: cannot read {}: {e}",
+                                path.display(),
+                                file.display()
+                            ))
+                        })?;
+                        (stem.to_string(), text.trim().to_string())
+                    }
+                    None => (key, value),
+                };
+                storage.set(&section, &key, &value).map_err(bad)?;
+            }
+        }
         Ok(LoadedConfig {
             path: path.to_path_buf(),
-            data: file.data.map(|d| base.join(d)),
+            data: file.data.map(|d| {
+                if is_url(&d.to_string_lossy()) {
+                    d
+                } else {
+                    base.join(d)
+                }
+            }),
             memory_limit,
             target_partitions: file.target_partitions,
             read: ReadOptions {
@@ -161,6 +213,7 @@ impl LoadedConfig {
             },
             tables,
             settings,
+            storage,
         })
     }
 }
@@ -176,6 +229,7 @@ impl LoadedConfig {
         self.read = other.read;
         self.tables.extend(other.tables);
         self.settings.extend(other.settings);
+        self.storage.merge(other.storage);
     }
 }
 

@@ -107,6 +107,11 @@ impl CliError {
             }
             current = e.source();
         }
+        // Object storage: one line with the location and the cause, never
+        // the store's request details.
+        if let Some(message) = saasql::storage::describe_error(err) {
+            return Self::new(Code::Input, message);
+        }
         Self::new(classify(err), one_line(&err.strip_backtrace()))
     }
 
@@ -174,12 +179,34 @@ impl fmt::Display for CliError {
                     None => writeln!(f, "saasql: error: {message}")?,
                 }
                 if let Some(stmt) = statement {
-                    writeln!(f, "  | {stmt}")?;
+                    writeln!(f, "  | {}", redact(stmt))?;
                 }
                 Ok(())
             }
         }
     }
+}
+
+/// A `SET` of a secret-looking key (`SET s3.secret_access_key = '…'`, which
+/// is refused) with its value hidden, so the error does not repeat it;
+/// other statements as they are.
+fn redact(statement: &str) -> String {
+    const SECRET: [&str; 6] = [
+        "secret",
+        "password",
+        "token",
+        "access_key",
+        "account_key",
+        "sas_key",
+    ];
+    let lower = statement.to_ascii_lowercase();
+    if lower.trim_start().starts_with("set ") && SECRET.iter().any(|w| lower.contains(w)) {
+        let cut = lower.find('=').or_else(|| lower.find(" to "));
+        if let Some(cut) = cut {
+            return format!("{} = … (value hidden)", statement[..cut].trim_end());
+        }
+    }
+    statement.to_string()
 }
 
 impl From<DataFusionError> for CliError {

@@ -317,26 +317,41 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
             ))
         })?;
     }
-    let runtime = runtime_env(global.memory_limit.or(file.memory_limit))?;
+    let (runtime, stores) = runtime_env(
+        global.memory_limit.or(file.memory_limit),
+        file.storage.clone(),
+    )?;
     #[cfg(feature = "cluster")]
     let ctx = match &global.cluster {
         // Queries run on the executors, which have their own memory limit.
         Some(url) => {
-            cluster::remote_context(url, config, global.timeout, global.token_file.as_deref())
-                .await?
+            cluster::remote_context(
+                url,
+                config,
+                global.timeout,
+                global.token_file.as_deref(),
+                file.storage.clone(),
+            )
+            .await?
         }
         None => saasql::context_with(config, runtime),
     };
     #[cfg(not(feature = "cluster"))]
     let ctx = saasql::context_with(config, runtime);
     // `SELECT * FROM 'file.parquet'` works too.
-    let ctx = ctx.enable_url_table();
+    let ctx = tables::enable_url_tables(ctx);
+    // `SET s3.…` applies to the session's next query.
+    saasql::storage::follow_session(&stores, &ctx);
 
     tables::guard_default_schema(&ctx)?;
     let read = file.read;
     tables::set_read_options(&ctx, read);
     let mut warnings = vec![];
     match global.data.as_ref().or(file.data.as_ref()) {
+        Some(dir) if saasql::storage::is_url(&dir.to_string_lossy()) => {
+            let url = dir.to_string_lossy();
+            warnings.extend(tables::register_data_url(&ctx, &url, read).await?);
+        }
         Some(dir) => {
             if !dir.is_dir() {
                 return Err(CliError::input(format!(
@@ -369,8 +384,16 @@ fn user_config_file() -> Option<std::path::PathBuf> {
 }
 
 /// The runtime: with a memory limit, a fair spilling pool that names the
-/// largest consumers when it runs out; spill files go to [`spill_dir`].
-fn runtime_env(memory_limit: Option<usize>) -> CliResult<Arc<RuntimeEnv>> {
+/// largest consumers when it runs out; spill files go to [`spill_dir`];
+/// object stores are built from `storage` and the environment.
+fn runtime_env(
+    memory_limit: Option<usize>,
+    storage: saasql::storage::StorageConfig,
+) -> CliResult<(Arc<RuntimeEnv>, Arc<saasql::storage::StoreRegistry>)> {
+    let stores = Arc::new(saasql::storage::StoreRegistry::new(
+        storage,
+        saasql::storage::S3Settings::default(),
+    ));
     sweep_spill_dirs();
     let dir = spill_dir();
     let mode = match std::fs::create_dir_all(&dir) {
@@ -378,7 +401,8 @@ fn runtime_env(memory_limit: Option<usize>) -> CliResult<Arc<RuntimeEnv>> {
         Err(_) => DiskManagerMode::OsTmpDirectory,
     };
     let mut builder = RuntimeEnvBuilder::new()
-        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode));
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode))
+        .with_object_store_registry(Arc::clone(&stores) as _);
     if let Some(bytes) = memory_limit {
         let top = NonZeroUsize::new(5).expect("5 is not zero");
         builder = builder.with_memory_pool(Arc::new(TrackConsumersPool::new(
@@ -386,5 +410,5 @@ fn runtime_env(memory_limit: Option<usize>) -> CliResult<Arc<RuntimeEnv>> {
             top,
         )));
     }
-    Ok(builder.build_arc()?)
+    Ok((builder.build_arc()?, stores))
 }

@@ -535,7 +535,7 @@ pub async fn run_report(
 ) -> CliResult<()> {
     check_report(scripts, opts)?;
     let mut target = match &opts.output {
-        Some(path) => Target::File(OutputFile::create(path)?),
+        Some(path) => Target::File(OutputFile::create_in(ctx, path)?),
         None => Target::stdout(),
     };
     let print = PrintOptions {

@@ -14,13 +14,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::catalog::{DynamicFileCatalog, SchemaProvider, TableProvider, UrlTableFactory};
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::arrow::ArrowFormat;
@@ -32,6 +32,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::session_state::SessionState;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::SessionContext;
 
@@ -294,7 +295,7 @@ pub async fn register_table(
     location: &str,
     opts: ReadOptions,
 ) -> CliResult<Option<String>> {
-    match listing_table(ctx, location, opts).await {
+    match listing_table(&ctx.state(), location, opts).await {
         Ok(table) => {
             let reference = TableReference::bare(name);
             let fail = |e: DataFusionError| {
@@ -316,14 +317,17 @@ pub async fn register_table(
 
 /// The listing table for `location`, or why it cannot be read.
 async fn listing_table(
-    ctx: &SessionContext,
+    state: &SessionState,
     location: &str,
     opts: ReadOptions,
 ) -> std::result::Result<Arc<dyn TableProvider>, String> {
-    let (kind, compression, extension, mixed) = check_local_files(location)?;
-    let state = ctx.state();
-    let df_error = |e: DataFusionError| one_line(&e.strip_backtrace());
-    let url = ListingTableUrl::parse(location).map_err(df_error)?;
+    let (kind, compression, extension, mixed) = if saasql::storage::is_url(location) {
+        check_remote_files(state, location).await?
+    } else {
+        check_local_files(location)?
+    };
+    let df_error = |e: DataFusionError| describe(&e);
+    let url = listing_url(location).map_err(df_error)?;
     let format: Arc<dyn FileFormat> = match kind {
         Kind::Parquet => {
             Arc::new(ParquetFormat::new().with_options(state.default_table_options().parquet))
@@ -344,7 +348,7 @@ async fn listing_table(
     };
     let options = ListingOptions::new(format).with_file_extension(extension);
     let partitions = options
-        .infer_partitions(&state, &url)
+        .infer_partitions(state, &url)
         .await
         .map_err(df_error)?;
     let options = options.with_table_partition_cols(
@@ -355,7 +359,7 @@ async fn listing_table(
     );
     let mut config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .infer_schema(&state)
+        .infer_schema(state)
         .await
         .map_err(df_error)?;
     if let Some(schema) = &config.file_schema {
@@ -380,7 +384,7 @@ async fn listing_table(
     let table = ListingTable::try_new(config.clone()).map_err(df_error)?;
     if kind == Kind::Json
         && let Some(file_schema) = config.file_schema.clone()
-        && let Some(schema) = json_times(ctx, &table, file_schema)
+        && let Some(schema) = json_times(state, &table, file_schema)
             .await
             .map_err(df_error)?
     {
@@ -396,7 +400,7 @@ async fn listing_table(
 /// (with time zone UTC when every value carries a zone), as CSV's
 /// inference does. Returns the refined file schema, if any column changed.
 async fn json_times(
-    ctx: &SessionContext,
+    state: &SessionState,
     table: &ListingTable,
     file_schema: SchemaRef,
 ) -> Result<Option<SchemaRef>> {
@@ -414,7 +418,7 @@ async fn json_times(
     if text.is_empty() {
         return Ok(None);
     }
-    let sample = ctx
+    let sample = SessionContext::new_with_state(state.clone())
         .read_table(Arc::new(table.clone()))?
         .select_columns(&text)?
         .limit(0, Some(1000))?
@@ -570,9 +574,9 @@ fn check_local_files(
                     mixed = Some(format!(
                         "its files have different columns: {} has ({}) but {} has ({})",
                         first_file.display(),
-                        describe(first_columns),
+                        describe_columns(first_columns),
                         file.display(),
-                        describe(&columns)
+                        describe_columns(&columns)
                     ));
                 }
             }
@@ -581,12 +585,188 @@ fn check_local_files(
     Ok((kind, compression, ext, mixed))
 }
 
+/// `location` as a listing URL. DataFusion takes globs only in local paths;
+/// in a URL (`s3://bucket/events/*.csv.gz`) the part from the segment with
+/// the first `*`, `?` or `[` on is the glob, matched below the part before.
+fn listing_url(location: &str) -> Result<ListingTableUrl> {
+    let Some(first) = location.find(['*', '?', '[']) else {
+        return ListingTableUrl::parse(location);
+    };
+    if !saasql::storage::is_url(location) {
+        return ListingTableUrl::parse(location);
+    }
+    let cut = location[..first].rfind('/').map_or(0, |i| i + 1);
+    let (prefix, pattern) = location.split_at(cut);
+    let url = url::Url::parse(prefix).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let glob = glob::Pattern::new(pattern).map_err(|e| {
+        DataFusionError::Plan(format!("{location}: '{pattern}' is not a valid glob: {e}"))
+    })?;
+    ListingTableUrl::try_new(url, Some(glob))
+}
+
+/// The data files at an object-storage `location`: the object itself, or
+/// every object under it taken as a folder (skipping `.`/`_` names at any
+/// level), as paths relative to the store with their sizes.
+async fn list_remote(
+    state: &SessionState,
+    location: &str,
+) -> std::result::Result<Vec<(String, u64)>, String> {
+    use datafusion::object_store::ObjectStoreExt;
+    use futures::TryStreamExt;
+    let url = ListingTableUrl::parse(location).map_err(|e| describe(&e))?;
+    let store = state
+        .runtime_env()
+        .object_store(url.object_store())
+        .map_err(|e| describe(&e))?;
+    let fail = |e: datafusion::object_store::Error| {
+        format!("{location}: {}", saasql::storage::describe_store_error(&e))
+    };
+    let prefix = url.prefix();
+    if !location.ends_with('/') && !prefix.as_ref().is_empty() {
+        match store.head(prefix).await {
+            Ok(meta) => return Ok(vec![(meta.location.to_string(), meta.size)]),
+            Err(datafusion::object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    let listed: Vec<_> = store.list(Some(prefix)).try_collect().await.map_err(fail)?;
+    let base = prefix.as_ref().len();
+    let mut files: Vec<(String, u64)> = listed
+        .into_iter()
+        .filter(|meta| {
+            let path = meta.location.as_ref();
+            let rest = path.get(base..).unwrap_or(path).trim_start_matches('/');
+            !rest.split('/').any(|part| part.starts_with(['.', '_']))
+        })
+        .map(|meta| (meta.location.to_string(), meta.size))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("{location}: not found (no objects under it)"));
+    }
+    Ok(files)
+}
+
+/// Like [`check_local_files`] for an object-storage location: a folder's
+/// files must share one format; globs take theirs from the extension.
+#[allow(clippy::type_complexity)]
+async fn check_remote_files(
+    state: &SessionState,
+    location: &str,
+) -> std::result::Result<(Kind, FileCompressionType, &'static str, Option<String>), String> {
+    if location.contains(['*', '?', '[']) {
+        let last = location.rsplit('/').next().unwrap_or(location);
+        let (kind, compression, ext) = data_kind(last).unwrap_or((
+            Kind::Parquet,
+            FileCompressionType::UNCOMPRESSED,
+            ".parquet",
+        ));
+        return Ok((kind, compression, ext, None));
+    }
+    let files = list_remote(state, location).await?;
+    let single = files.len() == 1 && !location.ends_with('/');
+    let mut found: Option<(&str, Kind, FileCompressionType, &'static str)> = None;
+    for (file, size) in &files {
+        let name = file.rsplit('/').next().unwrap_or(file);
+        let Some((kind, compression, ext)) = data_kind(name) else {
+            if single {
+                return Err(format!(
+                    "{location}: not a Parquet, CSV, TSV, JSON lines or Arrow IPC file (by its extension)"
+                ));
+            }
+            continue;
+        };
+        if *size == 0 {
+            return Err(format!("{file} is empty (0 bytes)"));
+        }
+        match &found {
+            None => found = Some((file, kind, compression, ext)),
+            Some((first, k, _, e)) if *k != kind || *e != ext => {
+                return Err(format!(
+                    "its files mix formats: {first} is {} but {file} is {}; put each format in its own folder",
+                    describe_format(*k, e),
+                    describe_format(kind, ext)
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let Some((_, kind, compression, ext)) = found else {
+        return Err(format!("{location}: no data files"));
+    };
+    Ok((kind, compression, ext, None))
+}
+
+/// Registers every table under the object-storage folder `url`, as
+/// [`register_data_dir`] does for a local folder: each data file `NAME.EXT`
+/// directly in it, and each sub-folder holding data files, is table `NAME`.
+pub async fn register_data_url(
+    ctx: &SessionContext,
+    url: &str,
+    opts: ReadOptions,
+) -> CliResult<Vec<String>> {
+    let folder = if url.ends_with('/') {
+        url.to_string()
+    } else {
+        format!("{url}/")
+    };
+    let files = list_remote(&ctx.state(), &folder)
+        .await
+        .map_err(|e| CliError::input(format!("data directory {e}")))?;
+    let parsed = ListingTableUrl::parse(&folder).map_err(|e| CliError::input(describe(&e)))?;
+    let base = parsed.prefix().as_ref().len();
+    let mut tables: BTreeMap<String, String> = BTreeMap::new();
+    for (file, _) in &files {
+        let rest = file.get(base..).unwrap_or(file).trim_start_matches('/');
+        let (name, location) = match rest.split_once('/') {
+            Some((dir, inner)) => {
+                let leaf = inner.rsplit('/').next().unwrap_or(inner);
+                if data_kind(leaf).is_none() {
+                    continue;
+                }
+                (dir.to_string(), format!("{folder}{dir}/"))
+            }
+            None => match data_kind(rest) {
+                Some((_, _, ext)) => (
+                    rest[..rest.len() - ext.len()].to_string(),
+                    format!("{folder}{rest}"),
+                ),
+                None => continue,
+            },
+        };
+        if let Some(other) = tables.get(&name)
+            && *other != location
+        {
+            return Err(CliError::input(format!(
+                "two tables named '{name}' in {folder}: {other} and {location}"
+            )));
+        }
+        tables.insert(name, location);
+    }
+    if tables.is_empty() {
+        return Err(CliError::input(format!(
+            "data directory {folder}: no data files"
+        )));
+    }
+    let mut warnings = vec![];
+    for (name, location) in tables {
+        warnings.extend(register_table(ctx, &name, &location, opts).await?);
+    }
+    Ok(warnings)
+}
+
 /// `CSV` or `CSV (.csv.gz)`.
 fn describe_format(kind: Kind, ext: &str) -> String {
     format!("{} ({ext})", kind.name())
 }
 
-fn describe(columns: &[(String, DataType)]) -> String {
+/// One line for a DataFusion error; object storage's errors without their
+/// request details.
+fn describe(e: &DataFusionError) -> String {
+    saasql::storage::describe_error(e).unwrap_or_else(|| one_line(&e.strip_backtrace()))
+}
+
+fn describe_columns(columns: &[(String, DataType)]) -> String {
     const SHOWN: usize = 6;
     let mut parts: Vec<String> = columns
         .iter()
@@ -760,6 +940,75 @@ pub fn set_read_options(ctx: &SessionContext, read: ReadOptions) {
         .set_extension(Arc::new(read));
 }
 
+/// `SELECT … FROM 'path or URL'`: a quoted location that is not a table
+/// name is read as [`register_table`] reads a table (every format, object
+/// storage), and when it cannot be read the query fails saying why (exit
+/// 3), rather than with "table not found".
+#[derive(Default)]
+struct UrlTables {
+    session: OnceLock<Weak<parking_lot::RwLock<SessionState>>>,
+}
+
+impl fmt::Debug for UrlTables {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UrlTables")
+    }
+}
+
+/// Whether a table name is meant as a file, folder or URL.
+fn is_location(name: &str) -> bool {
+    name.contains('/') || name.contains("://") || data_kind(name).is_some()
+}
+
+#[async_trait]
+impl UrlTableFactory for UrlTables {
+    async fn try_new(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if !is_location(name) {
+            return Ok(None);
+        }
+        let Some(state) = self
+            .session
+            .get()
+            .and_then(Weak::upgrade)
+            .map(|s| s.read().clone())
+        else {
+            return Ok(None);
+        };
+        let opts = state
+            .config()
+            .get_extension::<ReadOptions>()
+            .map(|r| *r)
+            .unwrap_or_default();
+        match listing_table(&state, name, opts).await {
+            Ok(table) => Ok(Some(table)),
+            Err(problem) => Err(DataFusionError::External(Box::new(UnreadableTable(
+                format!("'{name}' cannot be read: {problem}"),
+            )))),
+        }
+    }
+}
+
+/// `ctx` with quoted locations as tables ([`UrlTables`]), in place of
+/// DataFusion's `enable_url_table`, which reads fewer formats and turns
+/// every problem into "table not found".
+pub fn enable_url_tables(ctx: SessionContext) -> SessionContext {
+    let current = Arc::clone(ctx.state_ref().read().catalog_list());
+    let factory = Arc::new(UrlTables::default());
+    let catalogs = Arc::new(DynamicFileCatalog::new(
+        current,
+        Arc::clone(&factory) as Arc<dyn UrlTableFactory>,
+    ));
+    let session_id = ctx.session_id();
+    let ctx: SessionContext = ctx
+        .into_state_builder()
+        .with_session_id(session_id)
+        .with_catalog_list(catalogs)
+        .build()
+        .into();
+    let _ = factory.session.set(ctx.state_weak_ref());
+    ctx
+}
+
 /// The session's read options ([`set_read_options`]), else the defaults.
 pub fn read_options(ctx: &SessionContext) -> ReadOptions {
     ctx.state_ref()
@@ -787,7 +1036,7 @@ pub fn schemas(ctx: &SessionContext) -> Vec<Arc<dyn SchemaProvider>> {
 
 /// Wraps the session's default schema in a [`GuardedSchema`] (once), and
 /// keeps a handle to it in the session config: lookups through the catalog
-/// may see it wrapped again (`enable_url_table` does), so it cannot be found
+/// may see it wrapped again (`enable_url_tables` does), so it cannot be found
 /// by downcasting what the catalog returns.
 pub fn guard_default_schema(ctx: &SessionContext) -> Result<()> {
     if guarded_schema(ctx).is_some() {

@@ -53,6 +53,9 @@ pub struct ClientOptions {
     pub executor_wait: Duration,
     /// The cluster's shared secret, sent with every request.
     pub token: Option<Token>,
+    /// Object-storage options for the client's own reads (schemas, listings);
+    /// the scheduler and executors use their own environment.
+    pub storage: crate::storage::StorageConfig,
 }
 
 impl Default for ClientOptions {
@@ -60,6 +63,7 @@ impl Default for ClientOptions {
         Self {
             executor_wait: DEFAULT_EXECUTOR_WAIT,
             token: None,
+            storage: crate::storage::StorageConfig::default(),
         }
     }
 }

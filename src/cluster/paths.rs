@@ -43,21 +43,38 @@ use super::tasks::LoggedTask;
 pub struct AllowedPaths {
     /// Resolved (canonical) roots.
     roots: Vec<PathBuf>,
+    /// Object-storage prefixes (`s3://bucket/prefix/`), ending in `/`.
+    urls: Vec<String>,
     write: bool,
 }
 
 impl AllowedPaths {
-    /// Reads and (with `write`) writes under `roots`, which must exist.
+    /// Reads and (with `write`) writes under `roots`, which must exist;
+    /// a root may also be an object-storage prefix (`s3://bucket/prefix`).
     pub fn new(roots: &[PathBuf], write: bool) -> io::Result<Self> {
-        let roots = roots
+        let (urls, roots): (Vec<&PathBuf>, Vec<&PathBuf>) = roots
             .iter()
+            .partition(|root| crate::storage::is_url(&root.to_string_lossy()));
+        let urls = urls
+            .into_iter()
+            .map(|u| {
+                let u = u.to_string_lossy();
+                if u.ends_with('/') {
+                    u.to_string()
+                } else {
+                    format!("{u}/")
+                }
+            })
+            .collect();
+        let roots = roots
+            .into_iter()
             .map(|root| {
                 std::fs::canonicalize(root).map_err(|e| {
                     io::Error::new(e.kind(), format!("allowed path {}: {e}", root.display()))
                 })
             })
             .collect::<io::Result<Vec<_>>>()?;
-        Ok(Self { roots, write })
+        Ok(Self { roots, urls, write })
     }
 
     /// The resolved roots.
@@ -111,8 +128,17 @@ impl AllowedPaths {
 
     fn check_object(&self, store: &ObjectStoreUrl, location: &ObjectPath) -> Result<()> {
         if *store != ObjectStoreUrl::local_filesystem() {
+            let full = format!("{}{location}", store.as_str());
+            let folder = format!("{full}/");
+            if self
+                .urls
+                .iter()
+                .any(|root| full.starts_with(root.as_str()) || folder == *root)
+            {
+                return Ok(());
+            }
             return refuse(format!(
-                "{store}{location} is not a local file; only files under {self} can be used"
+                "{full} is outside the allowed paths; only files under {self} can be used"
             ));
         }
         let path = LocalFileSystem::new()
@@ -140,11 +166,16 @@ impl AllowedPaths {
 /// The roots, separated by commas.
 impl fmt::Display for AllowedPaths {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, root) in self.roots.iter().enumerate() {
+        let shown = self
+            .roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .chain(self.urls.iter().cloned());
+        for (i, root) in shown.enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{}", root.display())?;
+            f.write_str(&root)?;
         }
         Ok(())
     }
