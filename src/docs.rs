@@ -72,14 +72,15 @@ pub fn reference_markdown() -> String {
     }
     s.push('\n');
     s.push_str("## Settings\n\n| setting | default | meaning |\n| --- | --- | --- |\n");
-    let defaults = crate::config::SaasqlConfig::default();
-    for (key, desc) in crate::config::SETTINGS {
-        let value = datafusion::common::config::ExtensionOptions::entries(&defaults)
-            .into_iter()
-            .find(|e| e.key == format!("saasql.{key}"))
-            .and_then(|e| e.value)
-            .unwrap_or_default();
-        let _ = writeln!(s, "| `saasql.{key}` | `{value}` | {desc} |");
+    let defaults = crate::settings::SettingValues::default();
+    for setting in crate::functions::settings() {
+        let _ = writeln!(
+            s,
+            "| `saasql.{}` | `{}` | {} |",
+            setting.key,
+            defaults.show(setting),
+            setting.description
+        );
     }
     s.push_str("\n## Functions\n\n");
     for f in &fns {

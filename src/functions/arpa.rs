@@ -18,6 +18,7 @@ use hashbrown::HashSet;
 use crate::aggregate::{SUM_SCALE, SUM_UNSCALE, SingleGroup, for_each_row, row_mask};
 use crate::args::{Param, Params};
 use crate::docs;
+use crate::hooks::Function;
 use crate::util::{ByteInterner, KeyColumn, check_finite, finite_result};
 
 const NAME: &str = "arpa";
@@ -316,6 +317,11 @@ pub fn udaf() -> Arc<AggregateUDF> {
     static UDAF: LazyLock<Arc<AggregateUDF>> =
         LazyLock::new(|| Arc::new(AggregateUDF::from(Arpa::default())));
     Arc::clone(&UDAF)
+}
+
+/// The `arpa` entry of the function list.
+pub fn function() -> Function {
+    Function::aggregate(udaf())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use datafusion::logical_expr::{AggregateUDF, Documentation};
 use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
 use crate::args::{Param, Params};
 use crate::docs;
+use crate::hooks::Function;
 use crate::util::{MICROS_PER_MINUTE, fmt_time, time_micros};
 
 const NAME: &str = "avg_resolution_time";
@@ -105,6 +106,11 @@ pub fn udaf() -> Arc<AggregateUDF> {
         )))
     });
     Arc::clone(&UDAF)
+}
+
+/// The `avg_resolution_time` entry of the function list.
+pub fn function() -> Function {
+    Function::aggregate(udaf())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use datafusion::logical_expr::{AggregateUDF, Documentation};
 use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
 use crate::args::{Param, Params};
 use crate::docs;
+use crate::hooks::Function;
 use crate::util::{fmt_time, time_micros};
 
 const NAME: &str = "churn_rate";
@@ -128,6 +129,11 @@ pub fn udaf() -> Arc<AggregateUDF> {
     static UDAF: LazyLock<Arc<AggregateUDF>> =
         LazyLock::new(|| Arc::new(AggregateUDF::from(SumsAggregate(ChurnRate::default()))));
     Arc::clone(&UDAF)
+}
+
+/// The `churn_rate` entry of the function list.
+pub fn function() -> Function {
+    Function::aggregate(udaf())
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use datafusion::logical_expr::{AggregateUDF, Documentation};
 
 use crate::aggregate::SumsAggregate;
 use crate::docs;
-use crate::functions::survey::{SurveyKernel, SurveyMetric};
+use crate::functions::survey::{HOOKS, SurveyKernel, SurveyMetric};
+use crate::hooks::Function;
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     docs::builder(
@@ -33,4 +34,9 @@ pub fn udaf() -> Arc<AggregateUDF> {
         ))))
     });
     Arc::clone(&UDAF)
+}
+
+/// The `customer_effort_score` entry of the function list, with its hooks.
+pub fn function() -> Function {
+    Function::aggregate(udaf()).with_hooks(HOOKS)
 }

@@ -8,12 +8,58 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArrayType, String
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, exec_err, internal_err, plan_err};
-use datafusion::logical_expr::{AggregateUDF, Documentation};
+use datafusion::logical_expr::{AggregateUDF, Documentation, Expr};
 
 use crate::aggregate::{SUM_SCALE, SUM_UNSCALE, SumsAggregate, SumsKernel, for_each_row};
 use crate::args::{Param, Params};
 use crate::docs;
+use crate::hooks::{Function, Hooks};
+use crate::settings::{Setting, SettingValues, finite_number};
 use crate::util::{constant_arg, scalar_f64, scalar_str};
+
+/// `saasql.engagement_weights`: the weights of `engagement_score(event_name)`.
+pub static WEIGHTS: Setting = Setting {
+    key: "engagement_weights",
+    description: "Weights used by engagement_score(event_name) when no weights argument is given, as 'event:weight, event:weight'.",
+    // The SPEC's example model.
+    default: "login:1, report_created:5, teammate_invited:10, ticket_opened:-2",
+    parse: |owner, value| {
+        parse_weights(owner, value)?;
+        Ok(ScalarValue::from(value))
+    },
+};
+
+/// `saasql.engagement_default_weight`: the weight of unlisted events.
+pub static DEFAULT_WEIGHT: Setting = Setting {
+    key: "engagement_default_weight",
+    description: "Weight of events not listed in the weights string (default 0).",
+    default: "0",
+    parse: |owner, value| Ok(ScalarValue::from(finite_number(owner, value)?)),
+};
+
+/// `engagement_score` reads two settings, checks its constant weights while
+/// SQL is planned, and gets its weights string as a one-value dictionary.
+const HOOKS: Hooks = Hooks {
+    settings: &[&WEIGHTS, &DEFAULT_WEIGHT],
+    extra_args: Some(settings_args),
+    check_constants: Some(check_constants),
+    string_constants: &[1],
+};
+
+/// `engagement_score(e)` gets both settings, `engagement_score(e, w)` the
+/// default weight.
+fn settings_args(n: usize, settings: &SettingValues) -> Option<Vec<Expr>> {
+    match n {
+        1 => Some(vec![settings.lit(&WEIGHTS), settings.lit(&DEFAULT_WEIGHT)]),
+        2 => Some(vec![settings.lit(&DEFAULT_WEIGHT)]),
+        _ => None,
+    }
+}
+
+fn check_constants(_name: &str, literals: &[Option<ScalarValue>]) -> Result<()> {
+    EngagementScore::default().configure(literals)?;
+    Ok(())
+}
 
 /// Parses a weights string such as `'login:1, report_created:5, ticket_opened:-2'`.
 ///
@@ -447,7 +493,7 @@ impl SumsKernel<2> for EngagementScore {
                 Some(s) => s.to_string(),
                 None => return plan_err!("{name}: weights must not be NULL"),
             },
-            None => crate::config::DEFAULT_ENGAGEMENT_WEIGHTS.to_string(),
+            None => WEIGHTS.default.to_string(),
         };
         let default = match constant_arg(name, "default_weight", literals, 2)? {
             Some(v) => match scalar_f64(name, "default_weight", v)? {
@@ -510,6 +556,11 @@ pub fn udaf() -> Arc<AggregateUDF> {
         ))
     });
     Arc::clone(&UDAF)
+}
+
+/// The `engagement_score` entry of the function list, with its hooks.
+pub fn function() -> Function {
+    Function::aggregate(udaf()).with_hooks(HOOKS)
 }
 
 #[cfg(test)]

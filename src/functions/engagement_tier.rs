@@ -10,6 +10,7 @@ use datafusion::logical_expr::{
 
 use crate::args::{Param, Params};
 use crate::docs;
+use crate::hooks::Function;
 use crate::util::{check_finite, map_floats_to_label};
 
 /// The tier of one engagement score.
@@ -86,6 +87,11 @@ pub fn udf() -> Arc<ScalarUDF> {
     static UDF: LazyLock<Arc<ScalarUDF>> =
         LazyLock::new(|| Arc::new(ScalarUDF::from(EngagementTier::default())));
     Arc::clone(&UDF)
+}
+
+/// The `engagement_tier` entry of the function list.
+pub fn function() -> Function {
+    Function::scalar(udf())
 }
 
 #[cfg(test)]

@@ -5,14 +5,16 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{Array, Float64Array};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, Volatility,
+    ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
 };
 
 use crate::args::{Kind, count_error, type_error};
 use crate::docs;
+use crate::hooks::{Function, Hooks};
+use crate::settings::{Setting, SettingValues};
 use crate::util::{finish_columnar, float_arrays, fmt_num, scalar_f64, scalar_str};
 
 const NAME: &str = "health_score";
@@ -47,6 +49,30 @@ impl MissingPolicy {
             Self::Null => "null",
         }
     }
+}
+
+/// `saasql.health_missing`: the missing policy of calls without one.
+pub static MISSING: Setting = Setting {
+    key: "health_missing",
+    description: "How health_score treats NULL components: renormalize (default), zero or null.",
+    default: "renormalize",
+    parse: |owner, value| {
+        Ok(ScalarValue::from(
+            MissingPolicy::parse(owner, value)?.as_str(),
+        ))
+    },
+};
+
+/// `health_score` reads `saasql.health_missing`.
+const HOOKS: Hooks = Hooks {
+    settings: &[&MISSING],
+    extra_args: Some(settings_args),
+    ..Hooks::NONE
+};
+
+/// A call with value, weight pairs and no missing policy gets the setting's.
+fn settings_args(n: usize, settings: &SettingValues) -> Option<Vec<Expr>> {
+    (n >= 2 && n.is_multiple_of(2)).then(|| vec![settings.lit(&MISSING)])
 }
 
 /// The weighted mean of one row's `(value, weight)` pairs under `policy`.
@@ -319,6 +345,11 @@ pub fn udf() -> Arc<ScalarUDF> {
     static UDF: LazyLock<Arc<ScalarUDF>> =
         LazyLock::new(|| Arc::new(ScalarUDF::from(HealthScore::default())));
     Arc::clone(&UDF)
+}
+
+/// The `health_score` entry of the function list, with its hooks.
+pub fn function() -> Function {
+    Function::scalar(udf()).with_hooks(HOOKS)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use datafusion::logical_expr::{
 
 use crate::args::{Param, Params};
 use crate::docs;
+use crate::hooks::Function;
 use crate::util::{check_finite, fmt_num, map_floats_to_label, scalar_f64};
 
 const NAME: &str = "health_tier";
@@ -145,6 +146,11 @@ pub fn udf() -> Arc<ScalarUDF> {
     static UDF: LazyLock<Arc<ScalarUDF>> =
         LazyLock::new(|| Arc::new(ScalarUDF::from(HealthTier::default())));
     Arc::clone(&UDF)
+}
+
+/// The `health_tier` entry of the function list.
+pub fn function() -> Function {
+    Function::scalar(udf())
 }
 
 #[cfg(test)]

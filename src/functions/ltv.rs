@@ -2,15 +2,47 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::common::{Result, exec_err};
-use datafusion::logical_expr::{Documentation, ScalarUDF};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{Documentation, Expr, ScalarUDF, lit};
 
 use crate::args::Param;
 use crate::docs;
 use crate::functions::simple_scalar::FloatScalar;
+use crate::hooks::{Function, Hooks};
+use crate::settings::{Setting, SettingValues, finite_number};
 use crate::util::{check_non_negative, finite_result, fmt_num};
 
 const NAME: &str = "ltv";
+
+/// `saasql.ltv_churn_floor`: the churn floor of calls without one.
+pub static CHURN_FLOOR: Setting = Setting {
+    key: "ltv_churn_floor",
+    description: "Smallest churn percentage ltv divides by (e.g. 1.67); 0 (default) means no floor and churn 0 gives NULL.",
+    default: "0",
+    parse: |owner, value| {
+        let v = finite_number(owner, value)?;
+        if !(0.0..=100.0).contains(&v) {
+            return plan_err!("{owner}: {v} is outside 0..100");
+        }
+        Ok(ScalarValue::from(v))
+    },
+};
+
+/// `ltv` reads `saasql.ltv_churn_floor`.
+const HOOKS: Hooks = Hooks {
+    settings: &[&CHURN_FLOOR],
+    extra_args: Some(settings_args),
+    ..Hooks::NONE
+};
+
+/// `ltv(a, c)` gets margin 100 and the floor, `ltv(a, c, m)` the floor.
+fn settings_args(n: usize, settings: &SettingValues) -> Option<Vec<Expr>> {
+    match n {
+        2 => Some(vec![lit(100.0), settings.lit(&CHURN_FLOOR)]),
+        3 => Some(vec![settings.lit(&CHURN_FLOOR)]),
+        _ => None,
+    }
+}
 
 /// LTV of one row: `[arpa, churn_pct, margin_pct, floor_pct]` (missing
 /// trailing arguments take their defaults: margin 100, no floor).
@@ -108,6 +140,11 @@ pub fn udf() -> Arc<ScalarUDF> {
         )))
     });
     Arc::clone(&UDF)
+}
+
+/// The `ltv` entry of the function list, with its hooks.
+pub fn function() -> Function {
+    Function::scalar(udf()).with_hooks(HOOKS)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use datafusion::logical_expr::{Documentation, ScalarUDF};
 use crate::args::Param;
 use crate::docs;
 use crate::functions::simple_scalar::FloatScalar;
+use crate::hooks::Function;
 use crate::util::{check_finite, check_non_negative, finite_result, fmt_num};
 
 const NAME: &str = "ltv_cac_ratio";
@@ -54,6 +55,11 @@ pub fn udf() -> Arc<ScalarUDF> {
         )))
     });
     Arc::clone(&UDF)
+}
+
+/// The `ltv_cac_ratio` entry of the function list.
+pub fn function() -> Function {
+    Function::scalar(udf())
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! Every saasql SQL function, one file each, and the one list of them.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
-use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF};
+
+pub use crate::hooks::FunctionKind;
+use crate::hooks::{Function, Udf};
+use crate::settings::Setting;
 
 pub mod arpa;
 pub mod avg_resolution_time;
@@ -38,99 +41,94 @@ pub mod to_mrr;
 pub mod trial_conversion_rate;
 pub mod upsell_rate;
 
+/// Every saasql function, one line each: scalars, then aggregates, then
+/// window functions (the order of `all_functions`). A new function is its own
+/// file plus one line here.
+fn list() -> Vec<Function> {
+    vec![
+        engagement_tier::function(),
+        health_score::function(),
+        health_tier::function(),
+        nps_category::function(),
+        to_mrr::function(),
+        ltv::function(),
+        purchase_ltv::function(),
+        retention_cost::function(),
+        ltv_cac_ratio::function(),
+        quick_ratio::function(),
+        engagement_score::function(),
+        nps::function(),
+        nps_breakdown::function(),
+        csat::function(),
+        csat_top2box::function(),
+        customer_effort_score::function(),
+        churn_rate::function(),
+        mrr_churn_rate::function(),
+        net_revenue_retention::function(),
+        gross_revenue_retention::function(),
+        arpa::function(),
+        renewal_rate::function(),
+        upsell_rate::function(),
+        trial_conversion_rate::function(),
+        first_contact_resolution::function(),
+        stickiness::function(),
+        avg_resolution_time::function(),
+        mrr_movement::function(),
+    ]
+}
+
+/// Every saasql function with its hooks, built once.
+pub fn functions() -> &'static [Function] {
+    static LIST: LazyLock<Vec<Function>> = LazyLock::new(list);
+    &LIST
+}
+
+/// The saasql function named `name` (exactly, as DataFusion names it).
+pub fn by_name(name: &str) -> Option<&'static Function> {
+    functions().iter().find(|f| f.name() == name)
+}
+
 /// Scalar functions, in reference order.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    vec![
-        engagement_tier::udf(),
-        health_score::udf(),
-        health_tier::udf(),
-        nps_category::udf(),
-        to_mrr::udf(),
-        ltv::udf(),
-        purchase_ltv::udf(),
-        retention_cost::udf(),
-        ltv_cac_ratio::udf(),
-        quick_ratio::udf(),
-    ]
+    functions()
+        .iter()
+        .filter_map(|f| match &f.udf {
+            Udf::Scalar(u) => Some(Arc::clone(u)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Aggregate functions, in reference order.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![
-        engagement_score::udaf(),
-        nps::udaf(),
-        nps_breakdown::udaf(),
-        csat::udaf(),
-        csat_top2box::udaf(),
-        customer_effort_score::udaf(),
-        churn_rate::udaf(),
-        mrr_churn_rate::udaf(),
-        net_revenue_retention::udaf(),
-        gross_revenue_retention::udaf(),
-        arpa::udaf(),
-        renewal_rate::udaf(),
-        upsell_rate::udaf(),
-        trial_conversion_rate::udaf(),
-        first_contact_resolution::udaf(),
-        stickiness::udaf(),
-        avg_resolution_time::udaf(),
-    ]
+    functions()
+        .iter()
+        .filter_map(|f| match &f.udf {
+            Udf::Aggregate(u) => Some(Arc::clone(u)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Window functions, in reference order.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
-    vec![mrr_movement::udwf()]
+    functions()
+        .iter()
+        .filter_map(|f| match &f.udf {
+            Udf::Window(u) => Some(Arc::clone(u)),
+            _ => None,
+        })
+        .collect()
 }
 
-/// Checks the constant parameters of a call to a saasql aggregate while the
-/// query is analysed. Returns whether `name` is a saasql aggregate.
-pub fn check_aggregate_constants(name: &str, literals: &[Option<ScalarValue>]) -> Result<bool> {
-    use crate::aggregate::SumsKernel;
-    match name {
-        "engagement_score" => {
-            engagement_score::EngagementScore::default().configure(literals)?;
-        }
-        "csat" | "csat_top2box" | "customer_effort_score" => {
-            crate::util::scale_max_param(name, literals, 1, 5)?;
-        }
-        "stickiness" => {
-            stickiness::days_param(literals)?;
-        }
-        _ => return Ok(aggregate_functions().iter().any(|f| f.name() == name)),
-    }
-    Ok(true)
-}
-
-/// Argument positions of a saasql aggregate that take a constant string (the
-/// weights); the analyzer passes them as one-value dictionaries (see
-/// [`crate::util::constant_literal`]).
-pub fn string_constant_params(name: &str) -> &'static [usize] {
-    match name {
-        "engagement_score" => &[1],
-        _ => &[],
-    }
-}
-
-/// What kind of SQL function an entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FunctionKind {
-    /// One value per row.
-    Scalar,
-    /// One value per group.
-    Aggregate,
-    /// One value per row, computed over a window.
-    Window,
-}
-
-impl FunctionKind {
-    /// Label used in docs and `SHOW FUNCTIONS`.
-    pub fn label(self) -> &'static str {
-        match self {
-            FunctionKind::Scalar => "scalar",
-            FunctionKind::Aggregate => "aggregate",
-            FunctionKind::Window => "window",
-        }
-    }
+/// Every `saasql.*` setting, as its functions declare them: functions in
+/// name order, each function's settings in its own order.
+pub fn settings() -> Vec<&'static Setting> {
+    let mut fns: Vec<&Function> = functions().iter().collect();
+    fns.sort_by(|a, b| a.name().cmp(b.name()));
+    fns.iter()
+        .flat_map(|f| f.hooks.settings.iter().copied())
+        .collect()
 }
 
 /// A function's name, kind and documentation.
@@ -147,27 +145,17 @@ pub struct FunctionInfo {
 /// Every saasql function with its documentation. Panics if a function has
 /// no documentation (a test guards this).
 pub fn all_functions() -> Vec<FunctionInfo> {
-    let mut out = vec![];
-    for f in scalar_functions() {
-        out.push(info(f.name(), FunctionKind::Scalar, f.documentation()));
-    }
-    for f in aggregate_functions() {
-        out.push(info(f.name(), FunctionKind::Aggregate, f.documentation()));
-    }
-    for f in window_functions() {
-        out.push(info(f.name(), FunctionKind::Window, f.documentation()));
-    }
-    out
-}
-
-fn info(name: &str, kind: FunctionKind, doc: Option<&Documentation>) -> FunctionInfo {
-    FunctionInfo {
-        name: name.to_string(),
-        kind,
-        doc: doc
-            .unwrap_or_else(|| panic!("saasql function {name} has no documentation"))
-            .clone(),
-    }
+    functions()
+        .iter()
+        .map(|f| FunctionInfo {
+            name: f.name().to_string(),
+            kind: f.kind(),
+            doc: f
+                .documentation()
+                .unwrap_or_else(|| panic!("saasql function {} has no documentation", f.name()))
+                .clone(),
+        })
+        .collect()
 }
 
 /// Looks a function up by name (case-insensitive).
@@ -187,6 +175,8 @@ mod tests {
         let fns = all_functions();
         let names: HashSet<&str> = fns.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names.len(), fns.len(), "duplicate function names");
+        let keys: HashSet<&str> = settings().iter().map(|s| s.key).collect();
+        assert_eq!(keys.len(), settings().len(), "duplicate setting keys");
         for f in &fns {
             let d = &f.doc;
             assert!(

@@ -7,6 +7,7 @@ use datafusion::logical_expr::{AggregateUDF, Documentation};
 use crate::aggregate::SumsAggregate;
 use crate::docs;
 use crate::functions::revenue_retention::{RetentionKernel, RetentionMetric};
+use crate::hooks::Function;
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     docs::builder(
@@ -32,4 +33,9 @@ pub fn udaf() -> Arc<AggregateUDF> {
         ))))
     });
     Arc::clone(&UDAF)
+}
+
+/// The `mrr_churn_rate` entry of the function list.
+pub fn function() -> Function {
+    Function::aggregate(udaf())
 }

@@ -13,6 +13,7 @@ use datafusion::logical_expr::{
 
 use crate::args::{Param, Params};
 use crate::docs;
+use crate::hooks::Function;
 use crate::util::{fmt_num, fmt_time, time_micros, utc_day};
 
 const NAME: &str = "mrr_movement";
@@ -176,6 +177,11 @@ pub fn udwf() -> Arc<WindowUDF> {
     static UDWF: LazyLock<Arc<WindowUDF>> =
         LazyLock::new(|| Arc::new(WindowUDF::from(MrrMovement::default())));
     Arc::clone(&UDWF)
+}
+
+/// The `mrr_movement` entry of the function list.
+pub fn function() -> Function {
+    Function::window(udwf())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use datafusion::logical_expr::{AggregateUDF, Documentation};
 use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
 use crate::args::{Param, Params};
 use crate::docs;
+use crate::hooks::Function;
 use crate::util::fmt_num;
 
 /// Promoter/passive/detractor class of one 0–10 answer, or an error naming
@@ -160,6 +161,11 @@ pub fn udaf() -> Arc<AggregateUDF> {
     static UDAF: LazyLock<Arc<AggregateUDF>> =
         LazyLock::new(|| Arc::new(AggregateUDF::from(SumsAggregate(Nps::default()))));
     Arc::clone(&UDAF)
+}
+
+/// The `nps` entry of the function list.
+pub fn function() -> Function {
+    Function::aggregate(udaf())
 }
 
 #[cfg(test)]

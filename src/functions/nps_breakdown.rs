@@ -12,6 +12,7 @@ use crate::aggregate::{SUM_UNSCALE, SumsAggregate, SumsKernel};
 use crate::args::Params;
 use crate::docs;
 use crate::functions::nps::{SCORE, nps_contributions, nps_value};
+use crate::hooks::Function;
 
 fn fields() -> Fields {
     Fields::from(vec![
@@ -114,6 +115,11 @@ pub fn udaf() -> Arc<AggregateUDF> {
     static UDAF: LazyLock<Arc<AggregateUDF>> =
         LazyLock::new(|| Arc::new(AggregateUDF::from(SumsAggregate(NpsBreakdown::default()))));
     Arc::clone(&UDAF)
+}
+
+/// The `nps_breakdown` entry of the function list.
+pub fn function() -> Function {
+    Function::aggregate(udaf())
 }
 
 #[cfg(test)]

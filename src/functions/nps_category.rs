@@ -11,6 +11,7 @@ use datafusion::logical_expr::{
 use crate::args::Params;
 use crate::docs;
 use crate::functions::nps::{SCORE, classify};
+use crate::hooks::Function;
 use crate::util::map_floats_to_label;
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -71,6 +72,11 @@ pub fn udf() -> Arc<ScalarUDF> {
     static UDF: LazyLock<Arc<ScalarUDF>> =
         LazyLock::new(|| Arc::new(ScalarUDF::from(NpsCategory::default())));
     Arc::clone(&UDF)
+}
+
+/// The `nps_category` entry of the function list.
+pub fn function() -> Function {
+    Function::scalar(udf())
 }
 
 #[cfg(test)]

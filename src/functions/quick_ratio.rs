@@ -8,6 +8,7 @@ use datafusion::logical_expr::{Documentation, ScalarUDF};
 use crate::args::Param;
 use crate::docs;
 use crate::functions::simple_scalar::FloatScalar;
+use crate::hooks::Function;
 use crate::util::{check_non_negative, finite_result, fmt_num};
 
 const NAME: &str = "quick_ratio";
@@ -83,6 +84,11 @@ pub fn udf() -> Arc<ScalarUDF> {
         )))
     });
     Arc::clone(&UDF)
+}
+
+/// The `quick_ratio` entry of the function list.
+pub fn function() -> Function {
+    Function::scalar(udf())
 }
 
 #[cfg(test)]

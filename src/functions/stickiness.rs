@@ -20,6 +20,7 @@ use hashbrown::{HashMap, HashSet};
 use crate::aggregate::{SingleGroup, for_each_row, row_mask};
 use crate::args::{Param, Params};
 use crate::docs;
+use crate::hooks::{Function, Hooks};
 use crate::util::{
     ByteInterner, KeyColumn, constant_arg, fmt_num, physical_literals, scalar_f64, time_micros,
     utc_day,
@@ -65,6 +66,17 @@ impl Default for Stickiness {
             params: Params::new(NAME, &PARAMS, &[2, 3]),
         }
     }
+}
+
+/// `stickiness` checks its constant `days` while SQL is planned.
+const HOOKS: Hooks = Hooks {
+    check_constants: Some(check_days),
+    ..Hooks::NONE
+};
+
+fn check_days(_name: &str, literals: &[Option<ScalarValue>]) -> Result<()> {
+    days_param(literals)?;
+    Ok(())
 }
 
 /// The optional constant `days` argument.
@@ -473,6 +485,11 @@ pub fn udaf() -> Arc<AggregateUDF> {
     static UDAF: LazyLock<Arc<AggregateUDF>> =
         LazyLock::new(|| Arc::new(AggregateUDF::from(Stickiness::default())));
     Arc::clone(&UDAF)
+}
+
+/// The `stickiness` entry of the function list, with its hooks.
+pub fn function() -> Function {
+    Function::aggregate(udaf()).with_hooks(HOOKS)
 }
 
 #[cfg(test)]

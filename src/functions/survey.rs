@@ -9,6 +9,7 @@ use datafusion::logical_expr::Documentation;
 
 use crate::aggregate::{SumsKernel, for_each_row};
 use crate::args::{Param, Params};
+use crate::hooks::Hooks;
 use crate::util::{fmt_num, scale_max_param};
 
 /// Which survey metric a [`SurveyKernel`] computes.
@@ -20,6 +21,18 @@ pub enum SurveyMetric {
     TopTwoBox,
     /// Mean response.
     Effort,
+}
+
+/// The hooks of every survey aggregate: its constant `scale_max` is checked
+/// while SQL is planned.
+pub const HOOKS: Hooks = Hooks {
+    check_constants: Some(check_scale_max),
+    ..Hooks::NONE
+};
+
+fn check_scale_max(name: &str, literals: &[Option<ScalarValue>]) -> Result<()> {
+    scale_max_param(name, literals, 1, 5)?;
+    Ok(())
 }
 
 const PARAMS: [Param; 2] = [Param::number("score"), Param::number("scale_max")];

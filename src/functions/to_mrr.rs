@@ -14,6 +14,7 @@ use datafusion::logical_expr::{
 
 use crate::args::{Param, Params};
 use crate::docs;
+use crate::hooks::Function;
 use crate::util::{
     check_finite, finish_columnar, finite_result, float_arrays, fmt_num, scalar_f64, scalar_str,
 };
@@ -180,6 +181,11 @@ pub fn udf() -> Arc<ScalarUDF> {
     static UDF: LazyLock<Arc<ScalarUDF>> =
         LazyLock::new(|| Arc::new(ScalarUDF::from(ToMrr::default())));
     Arc::clone(&UDF)
+}
+
+/// The `to_mrr` entry of the function list.
+pub fn function() -> Function {
+    Function::scalar(udf())
 }
 
 #[cfg(test)]

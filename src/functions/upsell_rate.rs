@@ -8,6 +8,7 @@ use crate::aggregate::SumsAggregate;
 use crate::args::Param;
 use crate::docs;
 use crate::functions::boolean_share::BooleanShare;
+use crate::hooks::Function;
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     docs::builder(
@@ -34,4 +35,9 @@ pub fn udaf() -> Arc<AggregateUDF> {
         ))))
     });
     Arc::clone(&UDAF)
+}
+
+/// The `upsell_rate` entry of the function list.
+pub fn function() -> Function {
+    Function::aggregate(udaf())
 }
