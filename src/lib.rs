@@ -23,6 +23,7 @@ pub mod functions;
 pub mod generate;
 pub mod hooks;
 pub mod planner;
+pub mod reference;
 pub mod rewrite;
 pub mod session;
 pub mod settings;
