@@ -1,4 +1,7 @@
-//! Every saasql SQL function, one file each, and the one list of them.
+//! Every saasql SQL function, one file each in a family folder (`surveys`,
+//! `revenue`, `lifecycle`, `engagement`, `support`, `health`), the kernels
+//! that functions of several families share (`boolean_share`,
+//! `simple_scalar`), and the one list of them.
 
 use std::sync::{Arc, LazyLock};
 
@@ -8,72 +11,48 @@ pub use crate::hooks::FunctionKind;
 use crate::hooks::{Function, Udf};
 use crate::settings::Setting;
 
-pub mod arpa;
-pub mod avg_resolution_time;
 pub mod boolean_share;
-pub mod churn_rate;
-pub mod csat;
-pub mod csat_top2box;
-pub mod customer_effort_score;
-pub mod engagement_score;
-pub mod engagement_tier;
-pub mod first_contact_resolution;
-pub mod gross_revenue_retention;
-pub mod health_score;
-pub mod health_tier;
-pub mod ltv;
-pub mod ltv_cac_ratio;
-pub mod mrr_churn_rate;
-pub mod mrr_movement;
-pub mod net_revenue_retention;
-pub mod nps;
-pub mod nps_breakdown;
-pub mod nps_category;
-pub mod purchase_ltv;
-pub mod quick_ratio;
-pub mod renewal_rate;
-pub mod retention_cost;
-pub mod revenue_retention;
+pub mod engagement;
+pub mod health;
+pub mod lifecycle;
+pub mod revenue;
 pub mod simple_scalar;
-pub mod stickiness;
-pub mod survey;
-pub mod to_mrr;
-pub mod trial_conversion_rate;
-pub mod upsell_rate;
+pub mod support;
+pub mod surveys;
 
 /// Every saasql function, one line each: scalars, then aggregates, then
 /// window functions (the order of `all_functions`). A new function is its own
 /// file plus one line here.
 fn list() -> Vec<Function> {
     vec![
-        engagement_tier::function(),
-        health_score::function(),
-        health_tier::function(),
-        nps_category::function(),
-        to_mrr::function(),
-        ltv::function(),
-        purchase_ltv::function(),
-        retention_cost::function(),
-        ltv_cac_ratio::function(),
-        quick_ratio::function(),
-        engagement_score::function(),
-        nps::function(),
-        nps_breakdown::function(),
-        csat::function(),
-        csat_top2box::function(),
-        customer_effort_score::function(),
-        churn_rate::function(),
-        mrr_churn_rate::function(),
-        net_revenue_retention::function(),
-        gross_revenue_retention::function(),
-        arpa::function(),
-        renewal_rate::function(),
-        upsell_rate::function(),
-        trial_conversion_rate::function(),
-        first_contact_resolution::function(),
-        stickiness::function(),
-        avg_resolution_time::function(),
-        mrr_movement::function(),
+        engagement::engagement_tier::function(),
+        health::health_score::function(),
+        health::health_tier::function(),
+        surveys::nps_category::function(),
+        revenue::to_mrr::function(),
+        revenue::ltv::function(),
+        revenue::purchase_ltv::function(),
+        revenue::retention_cost::function(),
+        revenue::ltv_cac_ratio::function(),
+        revenue::quick_ratio::function(),
+        engagement::engagement_score::function(),
+        surveys::nps::function(),
+        surveys::nps_breakdown::function(),
+        surveys::csat::function(),
+        surveys::csat_top2box::function(),
+        surveys::customer_effort_score::function(),
+        lifecycle::churn_rate::function(),
+        revenue::mrr_churn_rate::function(),
+        revenue::net_revenue_retention::function(),
+        revenue::gross_revenue_retention::function(),
+        revenue::arpa::function(),
+        lifecycle::renewal_rate::function(),
+        lifecycle::upsell_rate::function(),
+        lifecycle::trial_conversion_rate::function(),
+        support::first_contact_resolution::function(),
+        engagement::stickiness::function(),
+        support::avg_resolution_time::function(),
+        revenue::mrr_movement::function(),
     ]
 }
 

@@ -1,4 +1,7 @@
 //! `mrr_churn_rate(start_mrr, end_mrr)`.
+//!
+//! Its documentation and registration; the formula is
+//! [`RetentionMetric::MrrChurn`] in the revenue retention kernel.
 
 use std::sync::{Arc, LazyLock};
 
@@ -6,7 +9,7 @@ use datafusion::logical_expr::{AggregateUDF, Documentation};
 
 use crate::aggregate::SumsAggregate;
 use crate::docs;
-use crate::functions::revenue_retention::{RetentionKernel, RetentionMetric};
+use crate::functions::revenue::revenue_retention::{RetentionKernel, RetentionMetric};
 use crate::hooks::Function;
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {

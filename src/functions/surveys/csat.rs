@@ -1,4 +1,7 @@
 //! `csat(score [, scale_max])`.
+//!
+//! Its documentation and registration; the formula is [`SurveyMetric::Csat`] in
+//! the survey kernel.
 
 use std::sync::{Arc, LazyLock};
 
@@ -6,7 +9,7 @@ use datafusion::logical_expr::{AggregateUDF, Documentation};
 
 use crate::aggregate::SumsAggregate;
 use crate::docs;
-use crate::functions::survey::{HOOKS, SurveyKernel, SurveyMetric};
+use crate::functions::surveys::survey::{HOOKS, SurveyKernel, SurveyMetric};
 use crate::hooks::Function;
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {

@@ -121,7 +121,9 @@ impl SumsKernel<3> for RetentionKernel {
 #[cfg(test)]
 mod tests {
     use crate::aggregate::testing::{check_agree, check_sizes};
-    use crate::functions::{gross_revenue_retention, mrr_churn_rate, net_revenue_retention};
+    use crate::functions::revenue::{
+        gross_revenue_retention, mrr_churn_rate, net_revenue_retention,
+    };
     use datafusion::arrow::array::{ArrayRef, Float64Array};
     use datafusion::common::ScalarValue;
     use std::sync::Arc;

@@ -11,7 +11,7 @@ use datafusion::logical_expr::{AggregateUDF, Documentation};
 use crate::aggregate::{SUM_UNSCALE, SumsAggregate, SumsKernel};
 use crate::args::Params;
 use crate::docs;
-use crate::functions::nps::{SCORE, nps_contributions, nps_value};
+use crate::functions::surveys::nps::{SCORE, nps_contributions, nps_value};
 use crate::hooks::Function;
 
 fn fields() -> Fields {

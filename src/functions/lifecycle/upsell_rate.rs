@@ -1,4 +1,7 @@
 //! `upsell_rate(upsold)`.
+//!
+//! Its documentation and registration; the formula is the share-of-true kernel
+//! [`BooleanShare`].
 
 use std::sync::{Arc, LazyLock};
 

@@ -131,7 +131,7 @@ impl SumsKernel<2> for SurveyKernel {
 #[cfg(test)]
 mod tests {
     use crate::aggregate::testing::{check_agree, check_sizes};
-    use crate::functions::{csat, csat_top2box, customer_effort_score};
+    use crate::functions::surveys::{csat, csat_top2box, customer_effort_score};
     use datafusion::arrow::array::{ArrayRef, Float64Array};
     use datafusion::common::ScalarValue;
     use std::sync::Arc;

@@ -1,4 +1,7 @@
 //! `trial_conversion_rate(converted)`.
+//!
+//! Its documentation and registration; the formula is the share-of-true kernel
+//! [`BooleanShare`].
 
 use std::sync::{Arc, LazyLock};
 

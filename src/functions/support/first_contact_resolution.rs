@@ -1,4 +1,7 @@
 //! `first_contact_resolution(resolved_on_first_contact)`.
+//!
+//! Its documentation and registration; the formula is the share-of-true kernel
+//! [`BooleanShare`].
 
 use std::sync::{Arc, LazyLock};
 

@@ -10,7 +10,7 @@ use datafusion::logical_expr::{
 
 use crate::args::Params;
 use crate::docs;
-use crate::functions::nps::{SCORE, classify};
+use crate::functions::surveys::nps::{SCORE, classify};
 use crate::hooks::Function;
 use crate::util::map_floats_to_label;
 
