@@ -69,7 +69,7 @@ pub struct Hooks {
     /// any data is read (also for `EXPLAIN` and `CREATE VIEW`).
     pub check_constants: Option<CheckConstants>,
     /// Positions of an aggregate's constant string arguments, passed as
-    /// one-value dictionaries (see [`crate::util::constant_literal`]).
+    /// one-value dictionaries (see [`crate::util::literals::constant_literal`]).
     pub string_constants: &'static [usize],
 }
 

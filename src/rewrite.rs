@@ -15,7 +15,7 @@
 //! [`string_constants`](crate::hooks::Hooks::string_constants), such as the
 //! weights of `engagement_score`) are then wrapped in one-value dictionaries,
 //! which DataFusion expands per batch without copying the string for every
-//! row ([`constant_literal`](crate::util::constant_literal)).
+//! row ([`constant_literal`](crate::util::literals::constant_literal)).
 //!
 //! Output column names are kept as written (the analyzer restores them).
 //!
@@ -32,7 +32,7 @@ use datafusion::logical_expr::{Expr, WindowFunctionDefinition};
 
 use crate::config::SaasqlConfig;
 use crate::functions::{FunctionKind, by_name};
-use crate::util::{constant_literal, logical_literals};
+use crate::util::literals::{constant_literal, logical_literals};
 
 /// Checks a call of aggregate `name` with `args`: the constant parameters of
 /// a saasql aggregate (its [`check_constants`](crate::hooks::Hooks::check_constants)

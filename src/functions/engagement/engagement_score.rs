@@ -15,7 +15,7 @@ use crate::args::{Param, Params};
 use crate::docs;
 use crate::hooks::{Function, Hooks};
 use crate::settings::{Setting, SettingValues, finite_number};
-use crate::util::{constant_arg, scalar_f64, scalar_str};
+use crate::util::literals::{constant_arg, scalar_f64, scalar_str};
 
 /// `saasql.engagement_weights`: the weights of `engagement_score(event_name)`.
 pub static WEIGHTS: Setting = Setting {

@@ -11,7 +11,8 @@ use datafusion::logical_expr::{
 use crate::args::{Param, Params};
 use crate::docs;
 use crate::hooks::Function;
-use crate::util::{check_finite, map_floats_to_label};
+use crate::util::numbers::check_finite;
+use crate::util::rows::map_floats_to_label;
 
 /// The tier of one engagement score.
 pub fn tier(score: f64) -> Result<&'static str> {

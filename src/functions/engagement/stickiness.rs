@@ -21,10 +21,10 @@ use crate::aggregate::{SingleGroup, for_each_row, row_mask};
 use crate::args::{Param, Params};
 use crate::docs;
 use crate::hooks::{Function, Hooks};
-use crate::util::{
-    ByteInterner, KeyColumn, constant_arg, fmt_num, physical_literals, scalar_f64, time_micros,
-    utc_day,
-};
+use crate::util::ids::{ByteInterner, KeyColumn};
+use crate::util::literals::{constant_arg, physical_literals, scalar_f64};
+use crate::util::numbers::fmt_num;
+use crate::util::time::{time_micros, utc_day};
 
 const NAME: &str = "stickiness";
 

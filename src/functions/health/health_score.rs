@@ -15,7 +15,9 @@ use crate::args::{Kind, count_error, type_error};
 use crate::docs;
 use crate::hooks::{Function, Hooks};
 use crate::settings::{Setting, SettingValues};
-use crate::util::{finish_columnar, float_arrays, fmt_num, scalar_f64, scalar_str};
+use crate::util::literals::{scalar_f64, scalar_str};
+use crate::util::numbers::fmt_num;
+use crate::util::rows::{finish_columnar, float_arrays};
 
 const NAME: &str = "health_score";
 

@@ -12,7 +12,9 @@ use datafusion::logical_expr::{
 use crate::args::{Param, Params};
 use crate::docs;
 use crate::hooks::Function;
-use crate::util::{check_finite, fmt_num, map_floats_to_label, scalar_f64};
+use crate::util::literals::scalar_f64;
+use crate::util::numbers::{check_finite, fmt_num};
+use crate::util::rows::map_floats_to_label;
 
 const NAME: &str = "health_tier";
 const DEFAULTS: [f64; 3] = [40.0, 70.0, 100.0];

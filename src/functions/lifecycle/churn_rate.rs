@@ -11,7 +11,7 @@ use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
 use crate::args::{Param, Params};
 use crate::docs;
 use crate::hooks::Function;
-use crate::util::{fmt_time, time_micros};
+use crate::util::time::{fmt_time, time_micros};
 
 const NAME: &str = "churn_rate";
 
@@ -143,7 +143,7 @@ mod tests {
     use datafusion::arrow::array::TimestampMicrosecondArray;
     use datafusion::common::ScalarValue;
 
-    const DAY: i64 = crate::util::MICROS_PER_DAY;
+    const DAY: i64 = crate::util::time::MICROS_PER_DAY;
 
     fn ts(v: Vec<Option<i64>>) -> ArrayRef {
         Arc::new(TimestampMicrosecondArray::from(

@@ -19,7 +19,8 @@ use crate::aggregate::{SUM_SCALE, SUM_UNSCALE, SingleGroup, for_each_row, row_ma
 use crate::args::{Param, Params};
 use crate::docs;
 use crate::hooks::Function;
-use crate::util::{ByteInterner, KeyColumn, check_finite, finite_result};
+use crate::util::ids::{ByteInterner, KeyColumn};
+use crate::util::numbers::{check_finite, finite_result};
 
 const NAME: &str = "arpa";
 

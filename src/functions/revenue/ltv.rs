@@ -10,7 +10,7 @@ use crate::docs;
 use crate::functions::simple_scalar::FloatScalar;
 use crate::hooks::{Function, Hooks};
 use crate::settings::{Setting, SettingValues, finite_number};
-use crate::util::{check_non_negative, finite_result, fmt_num};
+use crate::util::numbers::{check_non_negative, finite_result, fmt_num};
 
 const NAME: &str = "ltv";
 

@@ -14,7 +14,8 @@ use datafusion::logical_expr::{
 use crate::args::{Param, Params};
 use crate::docs;
 use crate::hooks::Function;
-use crate::util::{fmt_num, fmt_time, time_micros, utc_day};
+use crate::util::numbers::fmt_num;
+use crate::util::time::{fmt_time, time_micros, utc_day};
 
 const NAME: &str = "mrr_movement";
 

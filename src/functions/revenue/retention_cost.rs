@@ -9,7 +9,7 @@ use crate::args::Param;
 use crate::docs;
 use crate::functions::simple_scalar::FloatScalar;
 use crate::hooks::Function;
-use crate::util::{check_non_negative, finite_result, fmt_num};
+use crate::util::numbers::{check_non_negative, finite_result, fmt_num};
 
 const NAME: &str = "retention_cost";
 

@@ -14,7 +14,7 @@ use datafusion::logical_expr::Documentation;
 
 use crate::aggregate::{SumsKernel, for_each_row};
 use crate::args::{Param, Params};
-use crate::util::fmt_num;
+use crate::util::numbers::fmt_num;
 
 /// Which ratio a [`RetentionKernel`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

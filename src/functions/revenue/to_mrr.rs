@@ -15,9 +15,9 @@ use datafusion::logical_expr::{
 use crate::args::{Param, Params};
 use crate::docs;
 use crate::hooks::Function;
-use crate::util::{
-    check_finite, finish_columnar, finite_result, float_arrays, fmt_num, scalar_f64, scalar_str,
-};
+use crate::util::literals::{scalar_f64, scalar_str};
+use crate::util::numbers::{check_finite, finite_result, fmt_num};
+use crate::util::rows::{finish_columnar, float_arrays};
 
 const NAME: &str = "to_mrr";
 

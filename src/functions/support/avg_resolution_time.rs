@@ -11,7 +11,7 @@ use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
 use crate::args::{Param, Params};
 use crate::docs;
 use crate::hooks::Function;
-use crate::util::{MICROS_PER_MINUTE, fmt_time, time_micros};
+use crate::util::time::{MICROS_PER_MINUTE, fmt_time, time_micros};
 
 const NAME: &str = "avg_resolution_time";
 

@@ -12,7 +12,7 @@ use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
 use crate::args::{Param, Params};
 use crate::docs;
 use crate::hooks::Function;
-use crate::util::fmt_num;
+use crate::util::numbers::fmt_num;
 
 /// Promoter/passive/detractor class of one 0–10 answer, or an error naming
 /// `function` when the score is outside 0..10. Shared by `nps`,

@@ -12,7 +12,7 @@ use crate::args::Params;
 use crate::docs;
 use crate::functions::surveys::nps::{SCORE, classify};
 use crate::hooks::Function;
-use crate::util::map_floats_to_label;
+use crate::util::rows::map_floats_to_label;
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     docs::builder(

@@ -4,13 +4,14 @@
 use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::Float64Type;
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::Documentation;
 
 use crate::aggregate::{SumsKernel, for_each_row};
 use crate::args::{Param, Params};
 use crate::hooks::Hooks;
-use crate::util::{fmt_num, scale_max_param};
+use crate::util::literals::{constant_arg, scalar_f64};
+use crate::util::numbers::fmt_num;
 
 /// Which survey metric a [`SurveyKernel`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +34,26 @@ pub const HOOKS: Hooks = Hooks {
 fn check_scale_max(name: &str, literals: &[Option<ScalarValue>]) -> Result<()> {
     scale_max_param(name, literals, 1, 5)?;
     Ok(())
+}
+
+/// Reads the optional `scale_max` literal of the survey aggregates.
+pub fn scale_max_param(
+    function: &str,
+    literals: &[Option<ScalarValue>],
+    index: usize,
+    default: u32,
+) -> Result<u32> {
+    let Some(value) = constant_arg(function, "scale_max", literals, index)? else {
+        return Ok(default);
+    };
+    match scalar_f64(function, "scale_max", value)? {
+        Some(v) if (2.0..=1000.0).contains(&v) && v.fract() == 0.0 => Ok(v as u32),
+        Some(v) => plan_err!(
+            "{function}: scale_max {} is not a whole number in 2..1000",
+            fmt_num(v)
+        ),
+        None => plan_err!("{function}: scale_max must not be NULL"),
+    }
 }
 
 const PARAMS: [Param; 2] = [Param::number("score"), Param::number("scale_max")];
