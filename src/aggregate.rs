@@ -389,8 +389,8 @@ impl<T: SumsKernel<K>, const K: usize> GroupsAccumulator for SumsGroupsAccumulat
 }
 
 /// Runs a [`GroupsAccumulator`] as a plain [`Accumulator`] over one group,
-/// for aggregates whose per-group state is not a fixed set of sums
-/// (`arpa`, `stickiness`). `state` and `evaluate` leave the state in place.
+/// for aggregates whose per-group state is not a fixed set of sums (the
+/// keyed aggregates, [`crate::keyed`]). `state` and `evaluate` leave the state in place.
 #[derive(Debug)]
 pub struct SingleGroup<G>(pub G);
 

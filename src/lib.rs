@@ -22,6 +22,7 @@ pub mod docs;
 pub mod functions;
 pub mod generate;
 pub mod hooks;
+pub mod keyed;
 pub mod planner;
 pub mod reference;
 pub mod rewrite;

@@ -9,19 +9,17 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int32Type, Int64Type};
 use datafusion::common::{Result, ScalarValue, internal_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator,
-    ReversedUDAF, Signature,
-};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{AggregateUDF, Documentation, EmitTo, GroupsAccumulator};
 use hashbrown::hash_map::Entry;
 use hashbrown::{HashMap, HashSet};
 
-use crate::aggregate::{SingleGroup, for_each_row, row_mask};
+use crate::aggregate::{for_each_row, row_mask};
 use crate::args::{Param, Params};
 use crate::docs;
 use crate::hooks::{Function, Hooks};
-use crate::util::ids::{ByteInterner, KeyColumn};
+use crate::keyed::{IdNumbers, KeyedAggregate, KeyedKernel};
+use crate::util::ids::KeyColumn;
 use crate::util::literals::{constant_arg, physical_literals, scalar_f64};
 use crate::util::numbers::fmt_num;
 use crate::util::time::{time_micros, utc_day};
@@ -94,26 +92,16 @@ pub fn days_param(literals: &[Option<ScalarValue>]) -> Result<Option<u32>> {
     }
 }
 
-impl AggregateUDFImpl for Stickiness {
-    fn name(&self) -> &str {
+impl KeyedKernel for Stickiness {
+    type Groups = StickinessGroups;
+    fn name(&self) -> &'static str {
         NAME
     }
-    fn signature(&self) -> &Signature {
-        self.params.signature()
+    fn params(&self) -> &Params {
+        &self.params
     }
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        self.params.coerce(arg_types)
-    }
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.params.check(arg_types)?;
-        Ok(DataType::Float64)
-    }
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let days = days_param(&physical_literals(args.exprs))?;
-        let user_type = args.expr_fields[0].data_type();
-        Ok(Box::new(SingleGroup(StickinessGroups::new(
-            days, user_type,
-        ))))
+    fn documentation(&self) -> &'static Documentation {
+        &DOC
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         let list = |t: DataType| DataType::LargeList(Arc::new(Field::new_list_field(t, true)));
@@ -135,26 +123,11 @@ impl AggregateUDFImpl for Stickiness {
             field("day_masks", DataType::Int64),
         ])
     }
-    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
-        !args.is_distinct
-    }
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(StickinessGroups::new(
+    fn groups(&self, args: &AccumulatorArgs) -> Result<StickinessGroups> {
+        Ok(StickinessGroups::new(
             days_param(&physical_literals(args.exprs))?,
             args.expr_fields[0].data_type(),
-        )))
-    }
-    fn order_sensitivity(&self) -> AggregateOrderSensitivity {
-        AggregateOrderSensitivity::Insensitive
-    }
-    fn reverse_expr(&self) -> ReversedUDAF {
-        ReversedUDAF::Identical
-    }
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOC)
+        ))
     }
 }
 
@@ -240,16 +213,14 @@ impl Group {
     }
 }
 
-/// Vectorised accumulator: one [`Group`] per group. String and binary user
-/// ids are interned once per accumulator ([`ByteInterner`]), so each group
-/// holds 8-byte numbers whatever the id length.
+/// Vectorised accumulator: one [`Group`] per group. Users are kept by their
+/// [`IdNumbers`], so each group holds 8-byte numbers whatever the id length.
 #[derive(Debug)]
 pub struct StickinessGroups {
     days: Option<u32>,
-    /// Whether user ids are integers (state holds them as Int64) rather
-    /// than strings or bytes (state holds LargeBinary).
-    int_users: bool,
-    names: ByteInterner,
+    /// User numbers. The state holds integer ids as Int64, and string or
+    /// binary ids as LargeBinary.
+    numbers: IdNumbers,
     groups: Vec<Group>,
     bytes: usize,
 }
@@ -258,8 +229,7 @@ impl StickinessGroups {
     fn new(days: Option<u32>, user_type: &DataType) -> Self {
         Self {
             days,
-            int_users: KeyColumn::is_int(user_type),
-            names: ByteInterner::default(),
+            numbers: IdNumbers::new(user_type),
             groups: vec![],
             bytes: 0,
         }
@@ -271,19 +241,10 @@ impl StickinessGroups {
         out
     }
 
-    /// Once every group is emitted no id is referred to any more: drop the
-    /// interned names, so memory is released after emitting or spilling
-    /// everything. Called after the emitted groups' ids were read.
-    fn release_names(&mut self) {
-        if self.groups.is_empty() {
-            self.names = ByteInterner::default();
-        }
-    }
-
     /// State lists builder: users (Int64 or LargeBinary), blocks, masks.
     fn state_builder(&self) -> StateBuilder {
         StateBuilder {
-            users: if self.int_users {
+            users: if self.numbers.is_int() {
                 UserValues::Int(LargeListBuilder::new(Int64Builder::new()))
             } else {
                 UserValues::Bytes(LargeListBuilder::new(LargeBinaryBuilder::new()))
@@ -387,7 +348,7 @@ impl GroupsAccumulator for StickinessGroups {
                 return Ok(());
             }
             last = Some((i, g, day));
-            let user = self.names.number(NAME, &users, i)?;
+            let user = self.numbers.number(NAME, &users, i)?;
             let (block, bit) = block_of(day);
             self.bytes += self.groups[g].add(user, block, bit);
             Ok(())
@@ -397,7 +358,7 @@ impl GroupsAccumulator for StickinessGroups {
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let days = self.days;
         let groups = self.take(emit_to);
-        self.release_names();
+        self.numbers.release_if_no_groups(self.groups.len());
         Ok(Arc::new(
             groups
                 .iter()
@@ -411,16 +372,16 @@ impl GroupsAccumulator for StickinessGroups {
         let mut out = self.state_builder();
         for g in &groups {
             for ((user, block), mask) in &g.days {
-                let user = if self.int_users {
+                let user = if self.numbers.is_int() {
                     UserRef::Int(*user)
                 } else {
-                    UserRef::Bytes(self.names.get(*user as u32))
+                    UserRef::Bytes(self.numbers.bytes(*user))
                 };
                 out.push(user, *block, *mask)?;
             }
             out.end_group();
         }
-        self.release_names();
+        self.numbers.release_if_no_groups(self.groups.len());
         Ok(out.finish())
     }
 
@@ -440,7 +401,7 @@ impl GroupsAccumulator for StickinessGroups {
         let masks = masks.values().as_primitive::<Int64Type>().values();
         for (row, g) in group_indices.iter().enumerate() {
             for p in offsets[row] as usize..offsets[row + 1] as usize {
-                let user = self.names.number(NAME, &users, p)?;
+                let user = self.numbers.number(NAME, &users, p)?;
                 self.bytes += self.groups[*g].add(user, blocks[p], masks[p] as u64);
             }
         }
@@ -476,14 +437,14 @@ impl GroupsAccumulator for StickinessGroups {
     }
 
     fn size(&self) -> usize {
-        self.groups.capacity() * size_of::<Group>() + self.bytes + self.names.size()
+        self.groups.capacity() * size_of::<Group>() + self.bytes + self.numbers.size()
     }
 }
 
 /// The `stickiness` aggregate function.
 pub fn udaf() -> Arc<AggregateUDF> {
     static UDAF: LazyLock<Arc<AggregateUDF>> =
-        LazyLock::new(|| Arc::new(AggregateUDF::from(Stickiness::default())));
+        LazyLock::new(|| Arc::new(AggregateUDF::from(KeyedAggregate(Stickiness::default()))));
     Arc::clone(&UDAF)
 }
 

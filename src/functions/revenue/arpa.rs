@@ -8,18 +8,16 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{Result, internal_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator,
-    ReversedUDAF, Signature,
-};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{AggregateUDF, Documentation, EmitTo, GroupsAccumulator};
 use hashbrown::HashSet;
 
-use crate::aggregate::{SUM_SCALE, SUM_UNSCALE, SingleGroup, for_each_row, row_mask};
+use crate::aggregate::{SUM_SCALE, SUM_UNSCALE, for_each_row, row_mask};
 use crate::args::{Param, Params};
 use crate::docs;
 use crate::hooks::Function;
-use crate::util::ids::{ByteInterner, KeyColumn};
+use crate::keyed::{IdNumbers, KeyedAggregate, KeyedKernel};
+use crate::util::ids::KeyColumn;
 use crate::util::numbers::{check_finite, finite_result};
 
 const NAME: &str = "arpa";
@@ -59,24 +57,16 @@ impl Default for Arpa {
     }
 }
 
-impl AggregateUDFImpl for Arpa {
-    fn name(&self) -> &str {
+impl KeyedKernel for Arpa {
+    type Groups = ArpaGroups;
+    fn name(&self) -> &'static str {
         NAME
     }
-    fn signature(&self) -> &Signature {
-        self.params.signature()
+    fn params(&self) -> &Params {
+        &self.params
     }
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        self.params.coerce(arg_types)
-    }
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.params.check(arg_types)?;
-        Ok(DataType::Float64)
-    }
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(SingleGroup(ArpaGroups::new(
-            args.expr_fields[1].data_type(),
-        ))))
+    fn documentation(&self) -> &'static Documentation {
+        &DOC
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(vec![
@@ -92,36 +82,19 @@ impl AggregateUDFImpl for Arpa {
             )),
         ])
     }
-    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
-        !args.is_distinct
-    }
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(ArpaGroups::new(args.expr_fields[1].data_type())))
-    }
-    fn order_sensitivity(&self) -> AggregateOrderSensitivity {
-        AggregateOrderSensitivity::Insensitive
-    }
-    fn reverse_expr(&self) -> ReversedUDAF {
-        ReversedUDAF::Identical
-    }
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOC)
+    fn groups(&self, args: &AccumulatorArgs) -> Result<ArpaGroups> {
+        Ok(ArpaGroups::new(args.expr_fields[1].data_type()))
     }
 }
 
 /// Per group: revenue sum (scaled by [`SUM_SCALE`], so that it cannot
-/// overflow; the state holds it scaled too) and the set of customers seen. Integer ids are
-/// kept as themselves; string and binary ids are interned once per
-/// accumulator ([`ByteInterner`]), so a group holds 8 bytes per customer.
+/// overflow; the state holds it scaled too) and the set of customers seen, by
+/// their [`IdNumbers`], so a group holds 8 bytes per customer.
 #[derive(Debug, Default)]
 pub struct ArpaGroups {
-    /// Whether customer ids are integers (state holds their 8 little-endian
-    /// bytes) rather than strings or bytes (state holds the bytes).
-    int_ids: bool,
-    names: ByteInterner,
+    /// Customer numbers. The state holds integer ids as their 8
+    /// little-endian bytes, and string or binary ids as their bytes.
+    numbers: IdNumbers,
     revenue: Vec<f64>,
     customers: Vec<HashSet<i64>>,
     /// Bytes held by each group's set, and their total (kept O(1) for `size`).
@@ -136,7 +109,7 @@ const SLOT: usize = (size_of::<i64>() + 1) * 8 / 7;
 impl ArpaGroups {
     fn new(id_type: &DataType) -> Self {
         Self {
-            int_ids: KeyColumn::is_int(id_type),
+            numbers: IdNumbers::new(id_type),
             ..Default::default()
         }
     }
@@ -168,14 +141,6 @@ impl ArpaGroups {
             .sum::<usize>();
         (revenue, customers)
     }
-
-    /// Once every group is emitted no interned id is referred to any more:
-    /// drop them (called after the emitted groups' ids were read).
-    fn release_names(&mut self) {
-        if self.customers.is_empty() {
-            self.names = ByteInterner::default();
-        }
-    }
 }
 
 impl GroupsAccumulator for ArpaGroups {
@@ -193,7 +158,7 @@ impl GroupsAccumulator for ArpaGroups {
         for_each_row(revenue.len(), mask.as_ref(), |i| {
             let g = group_indices[i];
             self.revenue[g] += check_finite(NAME, "revenue", revenue[i])? * SUM_SCALE;
-            let id = self.names.number(NAME, &ids, i)?;
+            let id = self.numbers.number(NAME, &ids, i)?;
             self.insert(g, id);
             Ok(())
         })
@@ -201,7 +166,7 @@ impl GroupsAccumulator for ArpaGroups {
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let (revenue, customers) = self.take(emit_to);
-        self.release_names();
+        self.numbers.release_if_no_groups(self.customers.len());
         // The mean of finite revenues is finite unless refunds and charges
         // leave a sum beyond ±1.8e308 per customer.
         let out = revenue
@@ -224,15 +189,15 @@ impl GroupsAccumulator for ArpaGroups {
         let mut list = LargeListBuilder::new(LargeBinaryBuilder::new());
         for set in &customers {
             for id in set {
-                if self.int_ids {
+                if self.numbers.is_int() {
                     list.values().append_value(id.to_le_bytes());
                 } else {
-                    list.values().append_value(self.names.get(*id as u32));
+                    list.values().append_value(self.numbers.bytes(*id));
                 }
             }
             list.append(true);
         }
-        self.release_names();
+        self.numbers.release_if_no_groups(self.customers.len());
         Ok(vec![
             Arc::new(Float64Array::from(revenue)),
             Arc::new(list.finish()),
@@ -256,7 +221,7 @@ impl GroupsAccumulator for ArpaGroups {
             }
             for k in offsets[row] as usize..offsets[row + 1] as usize {
                 let key = keys.value(k);
-                let id = if self.int_ids {
+                let id = if self.numbers.is_int() {
                     match <[u8; 8]>::try_from(key) {
                         Ok(b) => i64::from_le_bytes(b),
                         Err(_) => {
@@ -267,7 +232,7 @@ impl GroupsAccumulator for ArpaGroups {
                         }
                     }
                 } else {
-                    i64::from(self.names.intern(NAME, key)?)
+                    self.numbers.intern(NAME, key)?
                 };
                 self.insert(*g, id);
             }
@@ -309,14 +274,14 @@ impl GroupsAccumulator for ArpaGroups {
             + self.customers.capacity() * size_of::<HashSet<i64>>()
             + self.group_bytes.capacity() * size_of::<usize>()
             + self.key_bytes
-            + self.names.size()
+            + self.numbers.size()
     }
 }
 
 /// The `arpa` aggregate function.
 pub fn udaf() -> Arc<AggregateUDF> {
     static UDAF: LazyLock<Arc<AggregateUDF>> =
-        LazyLock::new(|| Arc::new(AggregateUDF::from(Arpa::default())));
+        LazyLock::new(|| Arc::new(AggregateUDF::from(KeyedAggregate(Arpa::default()))));
     Arc::clone(&UDAF)
 }
 
