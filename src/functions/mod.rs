@@ -22,7 +22,7 @@ pub mod surveys;
 
 /// Every saasql function, one line each: scalars, then aggregates, then
 /// window functions (the order of `all_functions`). A new function is its own
-/// file plus one line here.
+/// file (declared with `pub mod` in its family's `mod.rs`) plus one line here.
 fn list() -> Vec<Function> {
     vec![
         engagement::engagement_tier::function(),
