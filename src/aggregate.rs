@@ -37,7 +37,9 @@ use datafusion::logical_expr::{
 };
 
 use crate::args::Params;
-use crate::util::{combined_validity, finite_result, physical_literals};
+use crate::util::literals::physical_literals;
+use crate::util::numbers::finite_result;
+use crate::util::rows::combined_validity;
 
 /// The scale of every running sum: 2⁻⁶⁴ (see the module documentation).
 pub const SUM_SCALE: f64 = 1.0 / 18_446_744_073_709_551_616.0;
@@ -387,8 +389,8 @@ impl<T: SumsKernel<K>, const K: usize> GroupsAccumulator for SumsGroupsAccumulat
 }
 
 /// Runs a [`GroupsAccumulator`] as a plain [`Accumulator`] over one group,
-/// for aggregates whose per-group state is not a fixed set of sums
-/// (`arpa`, `stickiness`). `state` and `evaluate` leave the state in place.
+/// for aggregates whose per-group state is not a fixed set of sums (the
+/// keyed aggregates, [`crate::keyed`]). `state` and `evaluate` leave the state in place.
 #[derive(Debug)]
 pub struct SingleGroup<G>(pub G);
 
@@ -440,7 +442,7 @@ impl<G: GroupsAccumulator + Debug + Sync> Accumulator for SingleGroup<G> {
 }
 
 /// Helper for kernels: calls `f(row)` for every counted row.
-pub use crate::util::try_for_each_valid as for_each_row;
+pub use crate::util::rows::try_for_each_valid as for_each_row;
 
 #[cfg(test)]
 pub mod testing {

@@ -23,7 +23,7 @@ use datafusion::logical_expr::{
     Coercion, Signature, TypeSignature, TypeSignatureClass, Volatility,
 };
 
-use crate::util::{keep_dictionary, numeric, string, time};
+use crate::util::coercion::{keep_dictionary, numeric, string, time};
 
 /// What one argument accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

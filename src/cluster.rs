@@ -23,6 +23,7 @@
 //! scheduler (file listing) and the executors (data), so a path must name the
 //! same files on every machine.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,7 +44,10 @@ use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{DataFusionError, Result, exec_err};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
+use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
+use datafusion::logical_expr::planner::ExprPlanner;
+use datafusion::logical_expr::{AggregateUDF, HigherOrderUDF, ScalarUDF, WindowUDF};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
@@ -52,7 +56,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use crate::storage::{self, StorageConfig, StoreRegistry};
-use crate::{functions, register_all, session_config, with_saasql_settings};
+use crate::{register_all, session_config, with_saasql_settings};
 
 mod auth;
 mod client;
@@ -199,20 +203,64 @@ pub fn ballista_config(config: SessionConfig) -> SessionConfig {
 }
 
 /// The executors' function registry: DataFusion's built-in functions plus
-/// every saasql function. Plans name functions by [`name`](datafusion::logical_expr::ScalarUDF::name),
+/// whatever [`register_all`] registers (every saasql function and saasql's
+/// `date_trunc`). Plans name functions by [`name`](datafusion::logical_expr::ScalarUDF::name),
 /// so aliases are not needed here.
 pub fn function_registry() -> BallistaFunctionRegistry {
-    let mut registry = BallistaFunctionRegistry::default();
-    for f in functions::scalar_functions() {
-        registry.scalar_functions.insert(f.name().to_string(), f);
+    let mut registry = ExecutorRegistry(BallistaFunctionRegistry::default());
+    register_all(&mut registry).expect("registering saasql functions on a map cannot fail");
+    registry.0
+}
+
+/// A [`BallistaFunctionRegistry`] that takes registrations (Ballista's does
+/// not). Executors run physical plans, so the SQL planner hook and the
+/// analyzer rewrite that [`register_all`] also offers are not kept.
+#[derive(Debug)]
+struct ExecutorRegistry(BallistaFunctionRegistry);
+
+impl FunctionRegistry for ExecutorRegistry {
+    fn udfs(&self) -> HashSet<String> {
+        self.0.udfs()
     }
-    for f in functions::aggregate_functions() {
-        registry.aggregate_functions.insert(f.name().to_string(), f);
+    fn higher_order_function_names(&self) -> HashSet<String> {
+        self.0.higher_order_function_names()
     }
-    for f in functions::window_functions() {
-        registry.window_functions.insert(f.name().to_string(), f);
+    fn udafs(&self) -> HashSet<String> {
+        self.0.udafs()
     }
-    registry
+    fn udwfs(&self) -> HashSet<String> {
+        self.0.udwfs()
+    }
+    fn udf(&self, name: &str) -> Result<Arc<ScalarUDF>> {
+        self.0.udf(name)
+    }
+    fn higher_order_function(&self, name: &str) -> Result<Arc<HigherOrderUDF>> {
+        self.0.higher_order_function(name)
+    }
+    fn udaf(&self, name: &str) -> Result<Arc<AggregateUDF>> {
+        self.0.udaf(name)
+    }
+    fn udwf(&self, name: &str) -> Result<Arc<WindowUDF>> {
+        self.0.udwf(name)
+    }
+    fn expr_planners(&self) -> Vec<Arc<dyn ExprPlanner>> {
+        vec![]
+    }
+    fn register_udf(&mut self, f: Arc<ScalarUDF>) -> Result<Option<Arc<ScalarUDF>>> {
+        Ok(self.0.scalar_functions.insert(f.name().to_string(), f))
+    }
+    fn register_udaf(&mut self, f: Arc<AggregateUDF>) -> Result<Option<Arc<AggregateUDF>>> {
+        Ok(self.0.aggregate_functions.insert(f.name().to_string(), f))
+    }
+    fn register_udwf(&mut self, f: Arc<WindowUDF>) -> Result<Option<Arc<WindowUDF>>> {
+        Ok(self.0.window_functions.insert(f.name().to_string(), f))
+    }
+    fn register_function_rewrite(
+        &mut self,
+        _rewrite: Arc<dyn FunctionRewrite + Send + Sync>,
+    ) -> Result<()> {
+        Ok(())
+    }
 }
 
 fn ballista(e: BallistaError) -> DataFusionError {
@@ -473,6 +521,14 @@ mod tests {
         assert!(
             registry.scalar_functions.contains_key("abs"),
             "built-ins kept"
+        );
+        let date_trunc = registry.scalar_functions.get("date_trunc").unwrap();
+        assert!(
+            date_trunc
+                .inner()
+                .downcast_ref::<crate::builtins::DateTrunc>()
+                .is_some(),
+            "saasql's date_trunc replaces the built-in"
         );
     }
 

@@ -13,61 +13,32 @@ use std::any::Any;
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::common::{Result, plan_err};
 
-use crate::functions::engagement_score::parse_weights;
-use crate::functions::health_score::MissingPolicy;
+use crate::functions;
+use crate::settings::SettingValues;
 
-/// Default engagement weights (the SPEC's example model).
-pub const DEFAULT_ENGAGEMENT_WEIGHTS: &str =
-    "login:1, report_created:5, teammate_invited:10, ticket_opened:-2";
-
-/// The `saasql.*` settings of one session.
+/// The `saasql.*` settings of one session: every setting the functions
+/// declare ([`functions::settings`]), at its default until `SET`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SaasqlConfig {
-    /// Weights string used by `engagement_score(event_name)` without a weights argument.
-    pub engagement_weights: String,
-    /// Weight of events that the weights string does not list.
-    pub engagement_default_weight: f64,
-    /// How `health_score` treats NULL components.
-    pub health_missing: MissingPolicy,
-    /// Lowest churn percentage `ltv` divides by; 0 turns the floor off.
-    pub ltv_churn_floor: f64,
+    values: SettingValues,
 }
 
 impl Default for SaasqlConfig {
     fn default() -> Self {
-        Self {
-            engagement_weights: DEFAULT_ENGAGEMENT_WEIGHTS.to_string(),
-            engagement_default_weight: 0.0,
-            health_missing: MissingPolicy::Renormalize,
-            ltv_churn_floor: 0.0,
+        let mut values = SettingValues::default();
+        for s in functions::settings() {
+            values
+                .set(s, s.default)
+                .unwrap_or_else(|e| panic!("saasql.{}: bad default: {e}", s.key));
         }
+        Self { values }
     }
 }
 
-/// One documented setting: key (without prefix), description.
-pub const SETTINGS: &[(&str, &str)] = &[
-    (
-        "engagement_weights",
-        "Weights used by engagement_score(event_name) when no weights argument is given, as 'event:weight, event:weight'.",
-    ),
-    (
-        "engagement_default_weight",
-        "Weight of events not listed in the weights string (default 0).",
-    ),
-    (
-        "health_missing",
-        "How health_score treats NULL components: renormalize (default), zero or null.",
-    ),
-    (
-        "ltv_churn_floor",
-        "Smallest churn percentage ltv divides by (e.g. 1.67); 0 (default) means no floor and churn 0 gives NULL.",
-    ),
-];
-
-fn parse_finite(key: &str, value: &str) -> Result<f64> {
-    match value.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() => Ok(v),
-        _ => plan_err!("saasql.{key}: '{value}' is not a finite number"),
+impl SaasqlConfig {
+    /// The values, as the functions' hooks read them.
+    pub fn values(&self) -> &SettingValues {
+        &self.values
     }
 }
 
@@ -87,48 +58,26 @@ impl ExtensionOptions for SaasqlConfig {
     fn set(&mut self, key: &str, value: &str) -> Result<()> {
         // Ballista re-applies entries with their prefix; accept both forms.
         let key = key.strip_prefix("saasql.").unwrap_or(key);
-        match key {
-            "engagement_weights" => {
-                parse_weights("saasql.engagement_weights", value)?;
-                self.engagement_weights = value.to_string();
-            }
-            "engagement_default_weight" => {
-                self.engagement_default_weight = parse_finite(key, value)?;
-            }
-            "health_missing" => {
-                self.health_missing = MissingPolicy::parse("saasql.health_missing", value)?;
-            }
-            "ltv_churn_floor" => {
-                let v = parse_finite(key, value)?;
-                if !(0.0..=100.0).contains(&v) {
-                    return plan_err!("saasql.ltv_churn_floor: {v} is outside 0..100");
-                }
-                self.ltv_churn_floor = v;
-            }
-            other => {
-                let known: Vec<&str> = SETTINGS.iter().map(|(k, _)| *k).collect();
-                return plan_err!(
-                    "unknown setting saasql.{other}; known settings: saasql.{}",
+        let settings = functions::settings();
+        match settings.iter().find(|s| s.key == key) {
+            Some(s) => self.values.set(s, value),
+            None => {
+                let known: Vec<&str> = settings.iter().map(|s| s.key).collect();
+                plan_err!(
+                    "unknown setting saasql.{key}; known settings: saasql.{}",
                     known.join(", saasql.")
-                );
+                )
             }
         }
-        Ok(())
     }
 
     fn entries(&self) -> Vec<ConfigEntry> {
-        let value = |k: &str| match k {
-            "engagement_weights" => self.engagement_weights.clone(),
-            "engagement_default_weight" => self.engagement_default_weight.to_string(),
-            "health_missing" => self.health_missing.as_str().to_string(),
-            _ => self.ltv_churn_floor.to_string(),
-        };
-        SETTINGS
-            .iter()
-            .map(|(k, description)| ConfigEntry {
-                key: format!("{}.{k}", Self::PREFIX),
-                value: Some(value(k)),
-                description,
+        functions::settings()
+            .into_iter()
+            .map(|s| ConfigEntry {
+                key: format!("{}.{}", Self::PREFIX, s.key),
+                value: Some(self.values.show(s)),
+                description: s.description,
             })
             .collect()
     }
@@ -147,8 +96,14 @@ mod tests {
         let mut c = SaasqlConfig::default();
         c.set("ltv_churn_floor", "1.67").unwrap();
         c.set("saasql.health_missing", "ZERO").unwrap();
-        assert_eq!(c.ltv_churn_floor, 1.67);
-        assert_eq!(c.health_missing, MissingPolicy::Zero);
+        let value = |k: &str| {
+            c.entries()
+                .into_iter()
+                .find(|e| e.key == format!("saasql.{k}"))
+                .and_then(|e| e.value)
+        };
+        assert_eq!(value("ltv_churn_floor").as_deref(), Some("1.67"));
+        assert_eq!(value("health_missing").as_deref(), Some("zero"));
         let e = c.set("ltv_churn_floor", "150").unwrap_err().to_string();
         assert!(
             e.contains("saasql.ltv_churn_floor: 150 is outside 0..100"),
@@ -163,6 +118,6 @@ mod tests {
         assert!(e.contains("unknown setting saasql.nope"), "{e}");
         let keys: Vec<String> = c.entries().into_iter().map(|e| e.key).collect();
         assert!(keys.contains(&"saasql.ltv_churn_floor".to_string()));
-        assert_eq!(keys.len(), SETTINGS.len());
+        assert_eq!(keys.len(), functions::settings().len());
     }
 }

@@ -21,9 +21,13 @@ pub mod config;
 pub mod docs;
 pub mod functions;
 pub mod generate;
+pub mod hooks;
+pub mod keyed;
 pub mod planner;
+pub mod reference;
 pub mod rewrite;
 pub mod session;
+pub mod settings;
 pub mod storage;
 pub mod util;
 
@@ -31,6 +35,8 @@ use std::sync::Arc;
 
 use datafusion::common::Result;
 use datafusion::execution::FunctionRegistry;
+
+use hooks::Udf;
 
 pub use datafusion;
 pub use session::{context, context_with, session_config, with_saasql_settings};
@@ -44,14 +50,18 @@ pub use session::{context, context_with, session_config, with_saasql_settings};
 /// The registry's session should also carry the settings extension
 /// ([`with_saasql_settings`]); without it the defaults apply.
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
-    for f in functions::scalar_functions() {
-        registry.register_udf(f)?;
-    }
-    for f in functions::aggregate_functions() {
-        registry.register_udaf(f)?;
-    }
-    for f in functions::window_functions() {
-        registry.register_udwf(f)?;
+    for f in functions::functions() {
+        match &f.udf {
+            Udf::Scalar(u) => {
+                registry.register_udf(Arc::clone(u))?;
+            }
+            Udf::Aggregate(u) => {
+                registry.register_udaf(Arc::clone(u))?;
+            }
+            Udf::Window(u) => {
+                registry.register_udwf(Arc::clone(u))?;
+            }
+        }
     }
     for f in planner::stand_ins() {
         registry.register_udaf(f)?;

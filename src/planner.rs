@@ -36,6 +36,7 @@ use datafusion::logical_expr::{
     WindowFunctionDefinition, WindowUDF,
 };
 
+use crate::functions::FunctionKind;
 use crate::rewrite::check_aggregate_call;
 
 /// The aggregate standing in for window function `window` when it is
@@ -103,10 +104,7 @@ pub fn stand_ins() -> Vec<Arc<AggregateUDF>> {
 fn well_typed(f: &AggregateUDF, args: &[Expr]) -> bool {
     // Only saasql aggregates: built-ins may index their argument types
     // before checking their count.
-    if !crate::functions::aggregate_functions()
-        .iter()
-        .any(|a| a.name() == f.name())
-    {
+    if !crate::functions::by_name(f.name()).is_some_and(|a| a.kind() == FunctionKind::Aggregate) {
         return false;
     }
     let types: Vec<DataType> = args

@@ -2,44 +2,50 @@
 //!
 //! DataFusion 55 gives aggregates no session options, and a plan shipped to
 //! another process (Ballista) must carry its settings with it. So this
-//! [`FunctionRewrite`] runs in the analyzer and appends each setting as a
-//! literal argument:
+//! [`FunctionRewrite`] runs in the analyzer and appends the settings a
+//! function reads as literal arguments, as the function's
+//! [`extra_args`](crate::hooks::Hooks::extra_args) hook says. For example:
 //!
 //! | call | becomes |
 //! | --- | --- |
 //! | `engagement_score(e)` | `engagement_score(e, <saasql.engagement_weights>, <saasql.engagement_default_weight>)` |
-//! | `engagement_score(e, w)` | `engagement_score(e, w, <saasql.engagement_default_weight>)` |
-//! | `health_score(v1, w1, …)` | `health_score(v1, w1, …, <saasql.health_missing>)` |
 //! | `ltv(a, c)` | `ltv(a, c, 100, <saasql.ltv_churn_floor>)` |
-//! | `ltv(a, c, m)` | `ltv(a, c, m, <saasql.ltv_churn_floor>)` |
 //!
-//! The constant weights string of `engagement_score` is then wrapped in a
-//! one-value dictionary, which DataFusion expands per batch without copying
-//! the string for every row
-//! ([`constant_literal`](crate::util::constant_literal)).
+//! An aggregate's constant string arguments (its
+//! [`string_constants`](crate::hooks::Hooks::string_constants), such as the
+//! weights of `engagement_score`) are then wrapped in one-value dictionaries,
+//! which DataFusion expands per batch without copying the string for every
+//! row ([`constant_literal`](crate::util::literals::constant_literal)).
 //!
 //! Output column names are kept as written (the analyzer restores them).
 //!
-//! The same pass checks the constant parameters of saasql aggregates
-//! (weights strings, `scale_max`, `days`), so a bad constant is a planning
-//! error even for `EXPLAIN` or `CREATE VIEW`, and rejects `DISTINCT`, which
-//! the saasql aggregates do not implement.
+//! The same pass checks the constant parameters of saasql aggregates (their
+//! [`check_constants`](crate::hooks::Hooks::check_constants) hooks), so a bad
+//! constant is a planning error even for `EXPLAIN` or `CREATE VIEW`, and
+//! rejects `DISTINCT`, which the saasql aggregates do not implement.
 
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, plan_err};
 use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
-use datafusion::logical_expr::{Expr, WindowFunctionDefinition, lit};
+use datafusion::logical_expr::{Expr, WindowFunctionDefinition};
 
 use crate::config::SaasqlConfig;
-use crate::functions::{check_aggregate_constants, string_constant_params};
-use crate::util::{constant_literal, logical_literals};
+use crate::functions::{FunctionKind, by_name};
+use crate::util::literals::{constant_literal, logical_literals};
 
 /// Checks a call of aggregate `name` with `args`: the constant parameters of
-/// a saasql aggregate, and that it is not DISTINCT. Run here and, earlier,
-/// while SQL is planned ([`crate::planner`]).
+/// a saasql aggregate (its [`check_constants`](crate::hooks::Hooks::check_constants)
+/// hook), and that it is not DISTINCT. Run here and, earlier, while SQL is
+/// planned ([`crate::planner`]).
 pub fn check_aggregate_call(name: &str, args: &[Expr], distinct: bool) -> Result<()> {
-    if check_aggregate_constants(name, &logical_literals(args))? && distinct {
+    let Some(f) = by_name(name).filter(|f| f.kind() == FunctionKind::Aggregate) else {
+        return Ok(());
+    };
+    if let Some(check) = f.hooks.check_constants {
+        check(name, &logical_literals(args))?;
+    }
+    if distinct {
         return plan_err!(
             "{name}: DISTINCT is not supported; remove duplicates in a subquery first"
         );
@@ -51,40 +57,26 @@ pub fn check_aggregate_call(name: &str, args: &[Expr], distinct: bool) -> Result
 #[derive(Debug, Default)]
 pub struct SettingsRewrite;
 
-fn settings(config: &ConfigOptions) -> SaasqlConfig {
-    config
-        .extensions
-        .get::<SaasqlConfig>()
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// Arguments to append to a saasql function call with `args` arguments, or
+/// Arguments to append to a call of saasql function `name` with `args`
+/// arguments (its [`extra_args`](crate::hooks::Hooks::extra_args) hook), or
 /// `None` when the call already has them all.
 fn extra_args(name: &str, args: &[Expr], config: &ConfigOptions) -> Option<Vec<Expr>> {
-    match (name, args.len()) {
-        ("engagement_score", 1) => {
-            let c = settings(config);
-            Some(vec![
-                lit(c.engagement_weights),
-                lit(c.engagement_default_weight),
-            ])
-        }
-        ("engagement_score", 2) => Some(vec![lit(settings(config).engagement_default_weight)]),
-        ("health_score", n) if n >= 2 && n % 2 == 0 => {
-            Some(vec![lit(settings(config).health_missing.as_str())])
-        }
-        ("ltv", 2) => Some(vec![lit(100.0), lit(settings(config).ltv_churn_floor)]),
-        ("ltv", 3) => Some(vec![lit(settings(config).ltv_churn_floor)]),
-        _ => None,
+    let hook = by_name(name)?.hooks.extra_args?;
+    match config.extensions.get::<SaasqlConfig>() {
+        Some(c) => hook(args.len(), c.values()),
+        None => hook(args.len(), SaasqlConfig::default().values()),
     }
 }
 
-/// Wraps the literal constant string parameters of aggregate `name` in
-/// one-value dictionaries; true when an argument changed.
+/// Wraps the literal constant string parameters of aggregate `name` (its
+/// [`string_constants`](crate::hooks::Hooks::string_constants)) in one-value
+/// dictionaries; true when an argument changed.
 fn wrap_constants(name: &str, args: &mut [Expr]) -> bool {
+    let Some(f) = by_name(name) else {
+        return false;
+    };
     let mut changed = false;
-    for &i in string_constant_params(name) {
+    for &i in f.hooks.string_constants {
         if let Some(Expr::Literal(value, meta)) = args.get(i) {
             let wrapped = constant_literal(value.clone());
             if wrapped != *value {

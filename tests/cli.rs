@@ -773,7 +773,7 @@ fn functions_reference() {
     assert!(run.stdout.contains("\nnps,aggregate,"), "{run:?}");
     let run = saasql_in(root(), &["functions", "--markdown"], None);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.stdout, saasql::docs::reference_markdown());
+    assert_eq!(run.stdout, saasql::reference::reference_markdown());
 }
 
 #[test]

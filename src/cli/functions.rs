@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use saasql::docs::function_markdown;
 use saasql::functions::{FunctionInfo, all_functions, find_function};
+use saasql::reference::function_markdown;
 
 use super::error::{CliError, CliResult};
 

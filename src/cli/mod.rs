@@ -272,7 +272,7 @@ async fn functions_command(args: &FunctionsArgs, format: Option<Format>) -> CliR
     let mut target = Target::stdout();
     match (&args.name, args.markdown) {
         (Some(name), _) => target.write_str(&functions::function_doc(name)?)?,
-        (None, true) => target.write_str(&saasql::docs::reference_markdown())?,
+        (None, true) => target.write_str(&saasql::reference::reference_markdown())?,
         (None, false) => {
             let (schema, batch) = functions::function_list();
             let print = PrintOptions {

@@ -71,9 +71,8 @@ impl SumsKernel<2> for BooleanShare {
 #[cfg(test)]
 mod tests {
     use crate::aggregate::testing::{check_agree, check_sizes};
-    use crate::functions::{
-        first_contact_resolution, renewal_rate, trial_conversion_rate, upsell_rate,
-    };
+    use crate::functions::lifecycle::{renewal_rate, trial_conversion_rate, upsell_rate};
+    use crate::functions::support::first_contact_resolution;
     use datafusion::arrow::array::{ArrayRef, BooleanArray};
     use datafusion::common::ScalarValue;
     use std::sync::Arc;

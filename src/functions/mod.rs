@@ -1,136 +1,113 @@
-//! Every saasql SQL function, one file each, and the one list of them.
+//! Every saasql SQL function, one file each in a family folder (`surveys`,
+//! `revenue`, `lifecycle`, `engagement`, `support`, `health`), the kernels
+//! that functions of several families share (`boolean_share`,
+//! `simple_scalar`), and the one list of them.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
-use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF};
 
-pub mod arpa;
-pub mod avg_resolution_time;
+pub use crate::hooks::FunctionKind;
+use crate::hooks::{Function, Udf};
+use crate::settings::Setting;
+
 pub mod boolean_share;
-pub mod churn_rate;
-pub mod csat;
-pub mod csat_top2box;
-pub mod customer_effort_score;
-pub mod engagement_score;
-pub mod engagement_tier;
-pub mod first_contact_resolution;
-pub mod gross_revenue_retention;
-pub mod health_score;
-pub mod health_tier;
-pub mod ltv;
-pub mod ltv_cac_ratio;
-pub mod mrr_churn_rate;
-pub mod mrr_movement;
-pub mod net_revenue_retention;
-pub mod nps;
-pub mod nps_breakdown;
-pub mod nps_category;
-pub mod purchase_ltv;
-pub mod quick_ratio;
-pub mod renewal_rate;
-pub mod retention_cost;
-pub mod revenue_retention;
+pub mod engagement;
+pub mod health;
+pub mod lifecycle;
+pub mod revenue;
 pub mod simple_scalar;
-pub mod stickiness;
-pub mod survey;
-pub mod to_mrr;
-pub mod trial_conversion_rate;
-pub mod upsell_rate;
+pub mod support;
+pub mod surveys;
+
+/// Every saasql function, one line each: scalars, then aggregates, then
+/// window functions (the order of `all_functions`). A new function is its own
+/// file (declared with `pub mod` in its family's `mod.rs`) plus one line here.
+fn list() -> Vec<Function> {
+    vec![
+        engagement::engagement_tier::function(),
+        health::health_score::function(),
+        health::health_tier::function(),
+        surveys::nps_category::function(),
+        revenue::to_mrr::function(),
+        revenue::ltv::function(),
+        revenue::purchase_ltv::function(),
+        revenue::retention_cost::function(),
+        revenue::ltv_cac_ratio::function(),
+        revenue::quick_ratio::function(),
+        engagement::engagement_score::function(),
+        surveys::nps::function(),
+        surveys::nps_breakdown::function(),
+        surveys::csat::function(),
+        surveys::csat_top2box::function(),
+        surveys::customer_effort_score::function(),
+        lifecycle::churn_rate::function(),
+        revenue::mrr_churn_rate::function(),
+        revenue::net_revenue_retention::function(),
+        revenue::gross_revenue_retention::function(),
+        revenue::arpa::function(),
+        lifecycle::renewal_rate::function(),
+        lifecycle::upsell_rate::function(),
+        lifecycle::trial_conversion_rate::function(),
+        support::first_contact_resolution::function(),
+        engagement::stickiness::function(),
+        support::avg_resolution_time::function(),
+        revenue::mrr_movement::function(),
+    ]
+}
+
+/// Every saasql function with its hooks, built once.
+pub fn functions() -> &'static [Function] {
+    static LIST: LazyLock<Vec<Function>> = LazyLock::new(list);
+    &LIST
+}
+
+/// The saasql function named `name` (exactly, as DataFusion names it).
+pub fn by_name(name: &str) -> Option<&'static Function> {
+    functions().iter().find(|f| f.name() == name)
+}
 
 /// Scalar functions, in reference order.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    vec![
-        engagement_tier::udf(),
-        health_score::udf(),
-        health_tier::udf(),
-        nps_category::udf(),
-        to_mrr::udf(),
-        ltv::udf(),
-        purchase_ltv::udf(),
-        retention_cost::udf(),
-        ltv_cac_ratio::udf(),
-        quick_ratio::udf(),
-    ]
+    functions()
+        .iter()
+        .filter_map(|f| match &f.udf {
+            Udf::Scalar(u) => Some(Arc::clone(u)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Aggregate functions, in reference order.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![
-        engagement_score::udaf(),
-        nps::udaf(),
-        nps_breakdown::udaf(),
-        csat::udaf(),
-        csat_top2box::udaf(),
-        customer_effort_score::udaf(),
-        churn_rate::udaf(),
-        mrr_churn_rate::udaf(),
-        net_revenue_retention::udaf(),
-        gross_revenue_retention::udaf(),
-        arpa::udaf(),
-        renewal_rate::udaf(),
-        upsell_rate::udaf(),
-        trial_conversion_rate::udaf(),
-        first_contact_resolution::udaf(),
-        stickiness::udaf(),
-        avg_resolution_time::udaf(),
-    ]
+    functions()
+        .iter()
+        .filter_map(|f| match &f.udf {
+            Udf::Aggregate(u) => Some(Arc::clone(u)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Window functions, in reference order.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
-    vec![mrr_movement::udwf()]
+    functions()
+        .iter()
+        .filter_map(|f| match &f.udf {
+            Udf::Window(u) => Some(Arc::clone(u)),
+            _ => None,
+        })
+        .collect()
 }
 
-/// Checks the constant parameters of a call to a saasql aggregate while the
-/// query is analysed. Returns whether `name` is a saasql aggregate.
-pub fn check_aggregate_constants(name: &str, literals: &[Option<ScalarValue>]) -> Result<bool> {
-    use crate::aggregate::SumsKernel;
-    match name {
-        "engagement_score" => {
-            engagement_score::EngagementScore::default().configure(literals)?;
-        }
-        "csat" | "csat_top2box" | "customer_effort_score" => {
-            crate::util::scale_max_param(name, literals, 1, 5)?;
-        }
-        "stickiness" => {
-            stickiness::days_param(literals)?;
-        }
-        _ => return Ok(aggregate_functions().iter().any(|f| f.name() == name)),
-    }
-    Ok(true)
-}
-
-/// Argument positions of a saasql aggregate that take a constant string (the
-/// weights); the analyzer passes them as one-value dictionaries (see
-/// [`crate::util::constant_literal`]).
-pub fn string_constant_params(name: &str) -> &'static [usize] {
-    match name {
-        "engagement_score" => &[1],
-        _ => &[],
-    }
-}
-
-/// What kind of SQL function an entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FunctionKind {
-    /// One value per row.
-    Scalar,
-    /// One value per group.
-    Aggregate,
-    /// One value per row, computed over a window.
-    Window,
-}
-
-impl FunctionKind {
-    /// Label used in docs and `SHOW FUNCTIONS`.
-    pub fn label(self) -> &'static str {
-        match self {
-            FunctionKind::Scalar => "scalar",
-            FunctionKind::Aggregate => "aggregate",
-            FunctionKind::Window => "window",
-        }
-    }
+/// Every `saasql.*` setting, as its functions declare them: functions in
+/// name order, each function's settings in its own order.
+pub fn settings() -> Vec<&'static Setting> {
+    let mut fns: Vec<&Function> = functions().iter().collect();
+    fns.sort_by(|a, b| a.name().cmp(b.name()));
+    fns.iter()
+        .flat_map(|f| f.hooks.settings.iter().copied())
+        .collect()
 }
 
 /// A function's name, kind and documentation.
@@ -147,27 +124,17 @@ pub struct FunctionInfo {
 /// Every saasql function with its documentation. Panics if a function has
 /// no documentation (a test guards this).
 pub fn all_functions() -> Vec<FunctionInfo> {
-    let mut out = vec![];
-    for f in scalar_functions() {
-        out.push(info(f.name(), FunctionKind::Scalar, f.documentation()));
-    }
-    for f in aggregate_functions() {
-        out.push(info(f.name(), FunctionKind::Aggregate, f.documentation()));
-    }
-    for f in window_functions() {
-        out.push(info(f.name(), FunctionKind::Window, f.documentation()));
-    }
-    out
-}
-
-fn info(name: &str, kind: FunctionKind, doc: Option<&Documentation>) -> FunctionInfo {
-    FunctionInfo {
-        name: name.to_string(),
-        kind,
-        doc: doc
-            .unwrap_or_else(|| panic!("saasql function {name} has no documentation"))
-            .clone(),
-    }
+    functions()
+        .iter()
+        .map(|f| FunctionInfo {
+            name: f.name().to_string(),
+            kind: f.kind(),
+            doc: f
+                .documentation()
+                .unwrap_or_else(|| panic!("saasql function {} has no documentation", f.name()))
+                .clone(),
+        })
+        .collect()
 }
 
 /// Looks a function up by name (case-insensitive).
@@ -187,6 +154,8 @@ mod tests {
         let fns = all_functions();
         let names: HashSet<&str> = fns.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names.len(), fns.len(), "duplicate function names");
+        let keys: HashSet<&str> = settings().iter().map(|s| s.key).collect();
+        assert_eq!(keys.len(), settings().len(), "duplicate setting keys");
         for f in &fns {
             let d = &f.doc;
             assert!(
@@ -520,21 +489,6 @@ mod tests {
             "{} bad answers:\n{}",
             failures.len(),
             failures.join("\n")
-        );
-    }
-
-    #[test]
-    fn checked_in_reference_is_fresh() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/functions.md");
-        let expected = crate::docs::reference_markdown();
-        if std::env::var_os("SAASQL_BLESS").is_some() {
-            std::fs::write(path, &expected).unwrap();
-        }
-        let actual = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            actual == expected,
-            "docs/functions.md is stale: run `SAASQL_BLESS=1 cargo test --lib` \
-             (or `saasql functions --markdown > docs/functions.md`)"
         );
     }
 }

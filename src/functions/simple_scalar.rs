@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::args::{Param, Params};
-use crate::util::map_floats;
+use crate::util::rows::map_floats;
 
 /// The row kernel: the arguments of one row (NULL-free) → result.
 pub type RowKernel = fn(&[f64]) -> Result<Option<f64>>;

@@ -1,0 +1,5 @@
+//! Product engagement metrics: engagement score and tier, stickiness.
+
+pub mod engagement_score;
+pub mod engagement_tier;
+pub mod stickiness;

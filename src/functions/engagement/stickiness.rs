@@ -1,0 +1,561 @@
+//! `stickiness(user_id, event_time [, days])`: DAU/MAU-style stickiness.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Builder, Int64Builder,
+    LargeBinaryBuilder, LargeListBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int32Type, Int64Type};
+use datafusion::common::{Result, ScalarValue, internal_err, plan_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{AggregateUDF, Documentation, EmitTo, GroupsAccumulator};
+use hashbrown::hash_map::Entry;
+use hashbrown::{HashMap, HashSet};
+
+use crate::aggregate::{for_each_row, row_mask};
+use crate::args::{Param, Params};
+use crate::docs;
+use crate::hooks::{Function, Hooks};
+use crate::keyed::{IdNumbers, KeyedAggregate, KeyedKernel};
+use crate::util::ids::KeyColumn;
+use crate::util::literals::{constant_arg, physical_literals, scalar_f64};
+use crate::util::numbers::fmt_num;
+use crate::util::time::{time_micros, utc_day};
+
+const NAME: &str = "stickiness";
+
+static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    docs::builder(
+        "Stickiness (DAU/MAU) as a percentage: average daily active users ÷ active users × \
+         100 = 100 × (distinct (user, UTC day) pairs / days) / distinct users. `days` \
+         defaults to the number of calendar days from the group's first to its last active \
+         day, inclusive; pass the period length (e.g. 30) to count inactive days too (a \
+         `days` smaller than the active span can give more than 100). Rows \
+         with NULL user_id or event_time are skipped; no rows gives NULL. days must be a \
+         constant whole number ≥ 1.",
+        "stickiness(user_id, event_time [, days])",
+    )
+    .with_argument("user_id", "The active user (integer or string).")
+    .with_argument("event_time", "When the user was active (DATE or TIMESTAMP; days are UTC).")
+    .with_argument("days", "Optional constant number of days in the period.")
+    .with_sql_example(
+        "SELECT date_trunc('month', event_time) AS month, stickiness(user_id, event_time) AS dau_mau_pct\nFROM events GROUP BY 1 ORDER BY 1;",
+    )
+    .with_related_udf("engagement_score")
+    .build()
+});
+
+/// The `stickiness` aggregate function.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Stickiness {
+    params: Params,
+}
+
+impl Default for Stickiness {
+    fn default() -> Self {
+        const PARAMS: [Param; 3] = [
+            Param::id("user_id"),
+            Param::time("event_time"),
+            Param::number("days"),
+        ];
+        Self {
+            params: Params::new(NAME, &PARAMS, &[2, 3]),
+        }
+    }
+}
+
+/// `stickiness` checks its constant `days` while SQL is planned.
+const HOOKS: Hooks = Hooks {
+    check_constants: Some(check_days),
+    ..Hooks::NONE
+};
+
+fn check_days(_name: &str, literals: &[Option<ScalarValue>]) -> Result<()> {
+    days_param(literals)?;
+    Ok(())
+}
+
+/// The optional constant `days` argument.
+pub fn days_param(literals: &[Option<ScalarValue>]) -> Result<Option<u32>> {
+    let Some(v) = constant_arg(NAME, "days", literals, 2)? else {
+        return Ok(None);
+    };
+    match scalar_f64(NAME, "days", v)? {
+        Some(d) if d >= 1.0 && d.fract() == 0.0 && d <= 1e6 => Ok(Some(d as u32)),
+        Some(d) => plan_err!(
+            "{NAME}: days {} is not a whole number in 1..1000000",
+            fmt_num(d)
+        ),
+        None => plan_err!("{NAME}: days must not be NULL"),
+    }
+}
+
+impl KeyedKernel for Stickiness {
+    type Groups = StickinessGroups;
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn params(&self) -> &Params {
+        &self.params
+    }
+    fn documentation(&self) -> &'static Documentation {
+        &DOC
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let list = |t: DataType| DataType::LargeList(Arc::new(Field::new_list_field(t, true)));
+        let user = if KeyColumn::is_int(args.input_fields[0].data_type()) {
+            DataType::Int64
+        } else {
+            DataType::LargeBinary
+        };
+        let field = |name: &str, t: DataType| {
+            Arc::new(Field::new(
+                format_state_name(args.name, name),
+                list(t),
+                true,
+            ))
+        };
+        Ok(vec![
+            field("users", user),
+            field("blocks", DataType::Int32),
+            field("day_masks", DataType::Int64),
+        ])
+    }
+    fn groups(&self, args: &AccumulatorArgs) -> Result<StickinessGroups> {
+        Ok(StickinessGroups::new(
+            days_param(&physical_literals(args.exprs))?,
+            args.expr_fields[0].data_type(),
+        ))
+    }
+}
+
+/// Days are kept as one bit per day in 64-day blocks.
+const BLOCK: i32 = 64;
+
+/// One group's active (user, day) pairs: for each user and 64-day block, a
+/// bitmask of the days the user was active. A month of activity is one
+/// entry per user (two when the month straddles a block boundary).
+#[derive(Debug, Default)]
+struct Group {
+    /// (user, block) → active days in the block. The user is the id itself
+    /// for integer ids, the interned number otherwise.
+    days: HashMap<(i64, i32), u64>,
+    /// The lowest and highest block seen (meaningful when `days` is not empty).
+    lo_block: i32,
+    hi_block: i32,
+    /// Bytes held by `days`.
+    bytes: usize,
+}
+
+/// Bytes per entry of [`Group::days`]: the entry and its control byte, with
+/// the table's 1/8 spare buckets.
+const SLOT: usize = (size_of::<((i64, i32), u64)>() + 1) * 8 / 7;
+
+impl Group {
+    /// Marks `user` active on the days in `mask` of `block`; returns the
+    /// bytes newly held.
+    #[inline]
+    fn add(&mut self, user: i64, block: i32, mask: u64) -> usize {
+        match self.days.entry((user, block)) {
+            Entry::Occupied(mut o) => {
+                *o.get_mut() |= mask;
+                0
+            }
+            Entry::Vacant(v) => {
+                v.insert(mask);
+                if self.days.len() == 1 {
+                    (self.lo_block, self.hi_block) = (block, block);
+                } else {
+                    self.lo_block = self.lo_block.min(block);
+                    self.hi_block = self.hi_block.max(block);
+                }
+                let now = self.days.capacity() * SLOT;
+                let grew = now.saturating_sub(self.bytes);
+                self.bytes = now;
+                grew
+            }
+        }
+    }
+
+    fn value(&self, days: Option<u32>) -> Option<f64> {
+        if self.days.is_empty() {
+            return None;
+        }
+        let pairs: u64 = self.days.values().map(|m| m.count_ones() as u64).sum();
+        let users = if self.lo_block == self.hi_block {
+            self.days.len()
+        } else {
+            self.days
+                .keys()
+                .map(|(u, _)| *u)
+                .collect::<HashSet<_>>()
+                .len()
+        };
+        let days = match days {
+            Some(d) => d as f64,
+            None => {
+                let day = |block: i32, bit: u32| block as i64 * BLOCK as i64 + bit as i64;
+                let (lo, hi) =
+                    self.days
+                        .iter()
+                        .fold((i64::MAX, i64::MIN), |(lo, hi), ((_, block), mask)| {
+                            (
+                                lo.min(day(*block, mask.trailing_zeros())),
+                                hi.max(day(*block, 63 - mask.leading_zeros())),
+                            )
+                        });
+                (hi - lo + 1) as f64
+            }
+        };
+        Some(100.0 * (pairs as f64 / days) / users as f64)
+    }
+}
+
+/// Vectorised accumulator: one [`Group`] per group. Users are kept by their
+/// [`IdNumbers`], so each group holds 8-byte numbers whatever the id length.
+#[derive(Debug)]
+pub struct StickinessGroups {
+    days: Option<u32>,
+    /// User numbers. The state holds integer ids as Int64, and string or
+    /// binary ids as LargeBinary.
+    numbers: IdNumbers,
+    groups: Vec<Group>,
+    bytes: usize,
+}
+
+impl StickinessGroups {
+    fn new(days: Option<u32>, user_type: &DataType) -> Self {
+        Self {
+            days,
+            numbers: IdNumbers::new(user_type),
+            groups: vec![],
+            bytes: 0,
+        }
+    }
+
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Group> {
+        let out = emit_to.take_needed(&mut self.groups);
+        self.bytes -= out.iter().map(|g| g.bytes).sum::<usize>();
+        out
+    }
+
+    /// State lists builder: users (Int64 or LargeBinary), blocks, masks.
+    fn state_builder(&self) -> StateBuilder {
+        StateBuilder {
+            users: if self.numbers.is_int() {
+                UserValues::Int(LargeListBuilder::new(Int64Builder::new()))
+            } else {
+                UserValues::Bytes(LargeListBuilder::new(LargeBinaryBuilder::new()))
+            },
+            blocks: LargeListBuilder::new(Int32Builder::new()),
+            masks: LargeListBuilder::new(Int64Builder::new()),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum UserValues {
+    Int(LargeListBuilder<Int64Builder>),
+    Bytes(LargeListBuilder<LargeBinaryBuilder>),
+}
+
+#[derive(Debug)]
+struct StateBuilder {
+    users: UserValues,
+    blocks: LargeListBuilder<Int32Builder>,
+    masks: LargeListBuilder<Int64Builder>,
+}
+
+/// One user id as written to the state.
+#[derive(Debug, Clone, Copy)]
+enum UserRef<'a> {
+    Int(i64),
+    Bytes(&'a [u8]),
+}
+
+impl StateBuilder {
+    fn push(&mut self, user: UserRef, block: i32, mask: u64) -> Result<()> {
+        match (&mut self.users, user) {
+            (UserValues::Int(b), UserRef::Int(v)) => b.values().append_value(v),
+            (UserValues::Bytes(b), UserRef::Bytes(k)) => b.values().append_value(k),
+            (_, user) => {
+                return internal_err!("{NAME}: user id {user:?} does not match the state type");
+            }
+        }
+        self.blocks.values().append_value(block);
+        self.masks.values().append_value(mask as i64);
+        Ok(())
+    }
+
+    fn end_group(&mut self) {
+        match &mut self.users {
+            UserValues::Int(b) => b.append(true),
+            UserValues::Bytes(b) => b.append(true),
+        }
+        self.blocks.append(true);
+        self.masks.append(true);
+    }
+
+    fn finish(mut self) -> Vec<ArrayRef> {
+        let users: ArrayRef = match &mut self.users {
+            UserValues::Int(b) => Arc::new(b.finish()),
+            UserValues::Bytes(b) => Arc::new(b.finish()),
+        };
+        vec![
+            users,
+            Arc::new(self.blocks.finish()),
+            Arc::new(self.masks.finish()),
+        ]
+    }
+}
+
+/// The block of UTC day `day` (days since 1970-01-01) and the day's bit in it.
+#[inline]
+fn block_of(day: i64) -> (i32, u64) {
+    let block = day.div_euclid(BLOCK as i64);
+    (
+        block.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+        1u64 << day.rem_euclid(BLOCK as i64),
+    )
+}
+
+impl GroupsAccumulator for StickinessGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.resize_with(total_num_groups, Group::default);
+        let mask = row_mask(values, &[0, 1], opt_filter);
+        let users = KeyColumn::new(NAME, "user_id", &values[0])?;
+        let times = time_micros(NAME, "event_time", &values[1])?;
+        // Event exports are usually ordered by user or session, so a row
+        // often repeats the previous row's (group, user, day): skip those
+        // without hashing.
+        let mut last: Option<(usize, usize, i64)> = None;
+        for_each_row(times.len(), mask.as_ref(), |i| {
+            let g = group_indices[i];
+            let day = utc_day(times[i]);
+            if let Some((row, lg, lday)) = last
+                && lg == g
+                && lday == day
+                && users.same_key(row, i)
+            {
+                return Ok(());
+            }
+            last = Some((i, g, day));
+            let user = self.numbers.number(NAME, &users, i)?;
+            let (block, bit) = block_of(day);
+            self.bytes += self.groups[g].add(user, block, bit);
+            Ok(())
+        })
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let days = self.days;
+        let groups = self.take(emit_to);
+        self.numbers.release_if_no_groups(self.groups.len());
+        Ok(Arc::new(
+            groups
+                .iter()
+                .map(|g| g.value(days))
+                .collect::<Float64Array>(),
+        ))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let groups = self.take(emit_to);
+        let mut out = self.state_builder();
+        for g in &groups {
+            for ((user, block), mask) in &g.days {
+                let user = if self.numbers.is_int() {
+                    UserRef::Int(*user)
+                } else {
+                    UserRef::Bytes(self.numbers.bytes(*user))
+                };
+                out.push(user, *block, *mask)?;
+            }
+            out.end_group();
+        }
+        self.numbers.release_if_no_groups(self.groups.len());
+        Ok(out.finish())
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.resize_with(total_num_groups, Group::default);
+        let users = values[0].as_list::<i64>();
+        let offsets = users.value_offsets();
+        let users = KeyColumn::new(NAME, "user_id", users.values())?;
+        let blocks = values[1].as_list::<i64>();
+        let blocks = blocks.values().as_primitive::<Int32Type>().values();
+        let masks = values[2].as_list::<i64>();
+        let masks = masks.values().as_primitive::<Int64Type>().values();
+        for (row, g) in group_indices.iter().enumerate() {
+            for p in offsets[row] as usize..offsets[row + 1] as usize {
+                let user = self.numbers.number(NAME, &users, p)?;
+                self.bytes += self.groups[*g].add(user, blocks[p], masks[p] as u64);
+            }
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let len = values[0].len();
+        let mask = row_mask(values, &[0, 1], opt_filter);
+        let ids = KeyColumn::new(NAME, "user_id", &values[0])?;
+        let times = time_micros(NAME, "event_time", &values[1])?;
+        let mut counted = vec![false; len];
+        for_each_row(len, mask.as_ref(), |i| {
+            counted[i] = true;
+            Ok(())
+        })?;
+        let mut out = self.state_builder();
+        for (i, c) in counted.iter().enumerate() {
+            if *c {
+                let (block, bit) = block_of(utc_day(times[i]));
+                match &ids {
+                    KeyColumn::Int(v) => out.push(UserRef::Int(v[i]), block, bit)?,
+                    other => other.with_key(i, |k| out.push(UserRef::Bytes(k), block, bit))?,
+                }
+            }
+            out.end_group();
+        }
+        Ok(out.finish())
+    }
+
+    fn size(&self) -> usize {
+        self.groups.capacity() * size_of::<Group>() + self.bytes + self.numbers.size()
+    }
+}
+
+/// The `stickiness` aggregate function.
+pub fn udaf() -> Arc<AggregateUDF> {
+    static UDAF: LazyLock<Arc<AggregateUDF>> =
+        LazyLock::new(|| Arc::new(AggregateUDF::from(KeyedAggregate(Stickiness::default()))));
+    Arc::clone(&UDAF)
+}
+
+/// The `stickiness` entry of the function list, with its hooks.
+pub fn function() -> Function {
+    Function::aggregate(udaf()).with_hooks(HOOKS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::testing::{check_agree, check_sizes};
+    use datafusion::arrow::array::{
+        Int64Array, StringArray, StringViewArray, TimestampSecondArray,
+    };
+
+    const DAY: i64 = 86_400;
+
+    #[test]
+    fn hand_computed_stickiness() {
+        // user 1 active days 0, 0 (twice), 1; user 2 active day 2 → span 3 days
+        // pairs = {(1,0),(1,1),(2,2)} = 3; DAU = 3/3 = 1; users 2 → 50 %
+        let users: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(1),
+            Some(1),
+            Some(1),
+            Some(2),
+            None,
+        ]));
+        let times: ArrayRef = Arc::new(TimestampSecondArray::from(vec![
+            10,
+            DAY - 1,
+            DAY + 5,
+            2 * DAY,
+            0,
+        ]));
+        assert_eq!(
+            check_agree(&udaf(), &[Arc::clone(&users), Arc::clone(&times)], &[], 1),
+            vec![ScalarValue::Float64(Some(50.0))]
+        );
+        // with days = 30: 100 × (3/30) / 2 = 5
+        assert_eq!(
+            check_agree(&udaf(), &[users, times], &[ScalarValue::Int64(Some(30))], 1),
+            vec![ScalarValue::Float64(Some(5.0))]
+        );
+    }
+
+    #[test]
+    fn accumulators_agree_on_all_sizes() {
+        check_sizes(&udaf(), &[], |n| {
+            let u: Int64Array = (0..n)
+                .map(|i| (i % 10 != 0).then_some((i % 23) as i64))
+                .collect();
+            let t: TimestampSecondArray = (0..n)
+                .map(|i| Some((i as i64 % 31) * DAY + i as i64))
+                .collect();
+            vec![Arc::new(u) as ArrayRef, Arc::new(t) as ArrayRef]
+        });
+    }
+
+    #[test]
+    fn string_ids_and_days_in_different_blocks() {
+        // Days 63 and 64 fall in different 64-day blocks. User "a" is active on
+        // days 63 and 64 (twice), "b" on day 64: pairs {(a,63),(a,64),(b,64)} = 3
+        // over a 2-day span → DAU 1.5; 2 users → 75 %.
+        let ids = [Some("a"), Some("a"), Some("b"), Some("a"), None];
+        let times: ArrayRef = Arc::new(TimestampSecondArray::from(vec![
+            63 * DAY,
+            64 * DAY + 5,
+            64 * DAY,
+            64 * DAY + 7,
+            0,
+        ]));
+        let utf8: ArrayRef = Arc::new(StringArray::from(ids.to_vec()));
+        let view: ArrayRef = Arc::new(StringViewArray::from(ids.to_vec()));
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(1),
+            Some(1),
+            Some(2),
+            Some(1),
+            None,
+        ]));
+        for users in [utf8, view, ints] {
+            assert_eq!(
+                check_agree(&udaf(), &[users, Arc::clone(&times)], &[], 1),
+                vec![ScalarValue::Float64(Some(75.0))]
+            );
+        }
+    }
+
+    #[test]
+    fn days_before_1970() {
+        // 1969-12-31 and 1970-01-01 are consecutive days: one user on both → 100 %.
+        let users: ArrayRef = Arc::new(Int64Array::from(vec![7, 7]));
+        let times: ArrayRef = Arc::new(TimestampSecondArray::from(vec![-1, 0]));
+        assert_eq!(
+            check_agree(&udaf(), &[users, times], &[], 1),
+            vec![ScalarValue::Float64(Some(100.0))]
+        );
+    }
+
+    #[test]
+    fn string_ids_over_many_blocks_agree_on_all_sizes() {
+        check_sizes(&udaf(), &[], |n| {
+            let u: StringArray = (0..n)
+                .map(|i| (i % 7 != 0).then(|| format!("user-{}", i % 41)))
+                .collect();
+            let t: TimestampSecondArray = (0..n)
+                .map(|i| Some((i as i64 % 300 - 100) * DAY + i as i64))
+                .collect();
+            vec![Arc::new(u) as ArrayRef, Arc::new(t) as ArrayRef]
+        });
+    }
+}
