@@ -2848,6 +2848,64 @@ mod storage {
             std::fs::read_to_string(repo.join("tests/expected/overview.csv")).expect("expected")
         );
 
+        // A batch job reads a bucket; its outputs are local paths.
+        std::fs::write(
+            dir.join("job.toml"),
+            "[inputs]\ninv = \"s3://acme-exports/csv/invoices.csv\"\n\n[[outputs]]\n\
+             name = \"n\"\nsql = \"SELECT count(*) AS n FROM inv\"\npath = \"out/n.csv\"\n\
+             format = \"csv\"\n",
+        )
+        .expect("job");
+        let run = super::saasql_env(
+            &dir,
+            &[
+                "--data",
+                empty.to_str().expect("utf-8"),
+                "batch",
+                "job.toml",
+            ],
+            &s3.env()
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+            None,
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        let local = run_with(
+            &[],
+            &["--data", "data", "--format", "csv", "run", "-"],
+            Some("SELECT count(*) AS n FROM invoices;"),
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("out/n.csv")).expect("n.csv"),
+            local.stdout
+        );
+        std::fs::write(
+            dir.join("to_bucket.toml"),
+            "[[outputs]]\nname = \"n\"\nsql = \"SELECT 1 AS n\"\npath = \"s3://reports/n.csv\"\n",
+        )
+        .expect("job");
+        let run = super::saasql_env(
+            &dir,
+            &[
+                "--data",
+                empty.to_str().expect("utf-8"),
+                "batch",
+                "to_bucket.toml",
+            ],
+            &s3.env()
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+            None,
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr.contains("batch outputs are local paths"),
+            "{run:?}"
+        );
+        assert!(!dir.join("s3:").exists());
+
         // SET s3.endpoint applies to the next query; secrets cannot be SET.
         let mut env = s3.env();
         env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
