@@ -3044,3 +3044,683 @@ mod storage {
         );
     }
 }
+
+/// Postgres tables (`postgres://…?table=…`) against a real PostgreSQL
+/// started by each test on 127.0.0.1 with password (SCRAM) authentication:
+/// a report joining a Postgres table with Parquet tables gives the same
+/// bytes as on Parquet alone, passwords come from `PGPASSWORD` or a
+/// `.pgpass` file and never show, and every failure is one line, exit 3.
+#[cfg(feature = "postgres")]
+mod postgres {
+    use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::{Run, root, saasql_in, scratch};
+
+    const USER: &str = "saasql";
+    const PASSWORD: &str = "pg-Secret-7319";
+    const DB: &str = "billing";
+
+    /// A PostgreSQL server in a temporary folder; dropping it stops the
+    /// server (also when the test panics) and removes the folder.
+    struct Server {
+        bin: PathBuf,
+        port: u16,
+        /// Run the server's tools as user `postgres` (PostgreSQL refuses
+        /// to run as root).
+        as_postgres: bool,
+        dir: tempfile::TempDir,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let data = self.dir.path().join("data");
+            let _ = self
+                .tool("pg_ctl")
+                .args(["-D", path_str(&data), "stop", "-m", "immediate"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    fn path_str(path: &Path) -> &str {
+        path.to_str().expect("utf-8 path")
+    }
+
+    /// The folder of `initdb` and `pg_ctl`: the newest
+    /// `/usr/lib/postgresql/*/bin`, else the one on `PATH`.
+    fn postgres_bin() -> PathBuf {
+        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let version = e.file_name().to_str()?.parse().ok()?;
+                let bin = e.path().join("bin");
+                bin.join("initdb").is_file().then_some((version, bin))
+            })
+            .collect();
+        versions.sort();
+        if let Some((_, bin)) = versions.pop() {
+            return bin;
+        }
+        let on_path = std::env::var_os("PATH")
+            .and_then(|path| std::env::split_paths(&path).find(|dir| dir.join("initdb").is_file()));
+        on_path.unwrap_or_else(|| {
+            panic!(
+                "initdb not found (in /usr/lib/postgresql/*/bin or on PATH): the Postgres \
+                 tests need PostgreSQL's server (apt-get install postgresql)"
+            )
+        })
+    }
+
+    /// A port nothing listens on (now).
+    fn free_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address").port()
+    }
+
+    fn check(what: &str, out: std::process::Output) {
+        assert!(
+            out.status.success(),
+            "{what} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    impl Server {
+        /// initdb, then start on 127.0.0.1:PORT (socket in the folder) with
+        /// SCRAM password authentication over TCP for superuser `saasql`,
+        /// and create database `billing`.
+        fn start() -> Server {
+            let bin = postgres_bin();
+            let as_postgres = std::fs::metadata("/proc/self").expect("/proc").uid() == 0;
+            let dir = tempfile::Builder::new()
+                .prefix("saasql-pg-")
+                .tempdir()
+                .expect("temporary folder");
+            let pwfile = dir.path().join("pwfile");
+            std::fs::write(&pwfile, format!("{PASSWORD}\n")).expect("write pwfile");
+            if as_postgres {
+                let out = Command::new("chown")
+                    .args(["-R", "postgres:", path_str(dir.path())])
+                    .output()
+                    .expect("chown runs");
+                check("chown", out);
+            }
+            let server = Server {
+                bin,
+                port: free_port(),
+                as_postgres,
+                dir,
+            };
+            let data = server.dir.path().join("data");
+            let out = server
+                .tool("initdb")
+                .args(["-D", path_str(&data), "-U", USER])
+                .arg(format!("--pwfile={}", path_str(&pwfile)))
+                .args([
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ])
+                .output()
+                .expect("initdb runs");
+            check("initdb", out);
+            let options = format!(
+                "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off",
+                server.port,
+                path_str(server.dir.path())
+            );
+            let log = server.dir.path().join("log");
+            let out = server
+                .tool("pg_ctl")
+                .args([
+                    "-D",
+                    path_str(&data),
+                    "-l",
+                    path_str(&log),
+                    "-w",
+                    "-t",
+                    "60",
+                ])
+                .args(["-o", &options, "start"])
+                .output()
+                .expect("pg_ctl runs");
+            if !out.status.success() {
+                panic!(
+                    "pg_ctl start failed: {}\n{}",
+                    String::from_utf8_lossy(&out.stderr),
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            server.psql("postgres", &format!("CREATE DATABASE {DB}"));
+            server
+        }
+
+        /// One of the server's programs, as user `postgres` when we are root.
+        fn tool(&self, name: &str) -> Command {
+            let program = self.bin.join(name);
+            if self.as_postgres {
+                let mut cmd = Command::new("runuser");
+                cmd.args(["-u", "postgres", "--"]).arg(program);
+                cmd.current_dir("/");
+                cmd
+            } else {
+                Command::new(program)
+            }
+        }
+
+        /// Runs `sql` with psql over the server's socket (trusted).
+        fn psql(&self, db: &str, sql: &str) {
+            let psql = self.bin.join("psql");
+            let program = if psql.is_file() {
+                psql
+            } else {
+                PathBuf::from("psql")
+            };
+            let out = Command::new(program)
+                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+                .args(["-h", path_str(self.dir.path())])
+                .args([
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    USER,
+                    "-d",
+                    db,
+                    "-c",
+                    sql,
+                ])
+                .env_remove("PGPASSWORD")
+                .output()
+                .expect("psql runs");
+            check(&format!("psql -c {sql}"), out);
+        }
+
+        /// The location of `table` in database `billing`.
+        fn url(&self, table: &str) -> String {
+            format!(
+                "postgres://{USER}@127.0.0.1:{}/{DB}?table={table}",
+                self.port
+            )
+        }
+
+        /// Loads the sample `invoices` (from the repository's Parquet, as
+        /// CSV written by saasql) into `public.invoices`.
+        fn load_invoices(&self) {
+            let csv = self.dir.path().join("invoices.csv");
+            let run = saasql_in(
+                repo(),
+                &[
+                    "--data",
+                    "data",
+                    "--format",
+                    "csv",
+                    "-c",
+                    "SELECT * FROM invoices ORDER BY invoice_id",
+                ],
+                None,
+            );
+            assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+            std::fs::write(&csv, &run.stdout).expect("write csv");
+            self.psql(
+                DB,
+                "CREATE TABLE public.invoices (
+                    invoice_id bigint PRIMARY KEY,
+                    customer_id bigint NOT NULL,
+                    subscription_id bigint NOT NULL,
+                    period_start timestamptz NOT NULL,
+                    period_end timestamptz NOT NULL,
+                    amount double precision NOT NULL,
+                    currency text NOT NULL,
+                    status text NOT NULL,
+                    paid_at timestamptz
+                )",
+            );
+            self.psql(
+                DB,
+                &format!(
+                    "\\copy public.invoices FROM '{}' WITH (FORMAT csv, HEADER true)",
+                    path_str(&csv)
+                ),
+            );
+        }
+    }
+
+    fn repo() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// Runs `saasql ARGS` in `dir` with `env` on top of a clean Postgres
+    /// environment (no PGPASSWORD, PGUSER or ~/.pgpass of the machine), and
+    /// how long it took.
+    fn saasql_env(dir: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (Run, Duration) {
+        let started = Instant::now();
+        let mut cmd = Command::new(super::BIN);
+        cmd.args(args)
+            .current_dir(dir)
+            .env("XDG_CONFIG_HOME", root())
+            .env_remove("SAASQL_DATA")
+            .env_remove("SAASQL_CONFIG")
+            .env_remove("PGPASSWORD")
+            .env_remove("PGUSER")
+            .env_remove("PGCONNECT_TIMEOUT")
+            .env("PGPASSFILE", root().join("no-such-pgpass"));
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("saasql starts");
+        let mut input = child.stdin.take().expect("stdin is piped");
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+        drop(input);
+        let out = child.wait_with_output().expect("saasql runs");
+        let run = Run {
+            code: out.status.code().expect("saasql exits normally"),
+            stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+            stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+        };
+        (run, started.elapsed())
+    }
+
+    /// The lines of stderr that are not the failing statement shown under
+    /// an error (`  | …`).
+    fn message_lines(run: &Run) -> Vec<&str> {
+        run.stderr
+            .lines()
+            .filter(|l| !l.starts_with("  | "))
+            .collect()
+    }
+
+    /// A config file in `dir` naming `invoices` at `location`.
+    fn config(dir: &Path, name: &str, location: &str) -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("[tables]\ninvoices = \"{location}\"\n")).expect("write");
+        path_str(&path).to_string()
+    }
+
+    /// Revenue per plan (invoices) next to engagement per plan (events),
+    /// and one customer's invoices row by row.
+    const REPORT: &str = "
+        WITH revenue AS (
+            SELECT c.plan, count(DISTINCT i.customer_id) AS paying,
+                   round(sum(i.amount), 2) AS paid, round(arpa(i.amount, i.customer_id), 2) AS arpa
+            FROM invoices i JOIN customers c USING (customer_id)
+            WHERE i.status = 'paid' AND i.paid_at >= TIMESTAMP '2025-03-01'
+            GROUP BY c.plan
+        ),
+        engagement AS (
+            SELECT c.plan, round(avg(s.score), 1) AS avg_score,
+                   count(*) FILTER (WHERE engagement_tier(s.score) = 'highly_engaged') AS highly_engaged
+            FROM (SELECT customer_id, engagement_score(event_name) AS score
+                  FROM events GROUP BY customer_id) s
+            JOIN customers c USING (customer_id)
+            GROUP BY c.plan
+        )
+        SELECT r.plan, r.paying, r.paid, r.arpa, e.avg_score, e.highly_engaged
+        FROM revenue r JOIN engagement e USING (plan)
+        ORDER BY r.plan;
+        SELECT invoice_id, subscription_id, period_start, period_end, amount, currency, status, paid_at
+        FROM invoices WHERE customer_id = 7 ORDER BY invoice_id;
+        SELECT count(*) AS invoices FROM invoices;
+        SELECT count(*) AS big FROM invoices WHERE to_mrr(amount, 'year') > 100 AND currency < 'V';
+    ";
+
+    /// The same report on Postgres `invoices` (joined with Parquet
+    /// `customers` and `events`) as on Parquet only, byte for byte, with the
+    /// password from PGPASSWORD or from a `.pgpass` file; filters are
+    /// pushed into the SQL Postgres runs; `CREATE EXTERNAL TABLE … STORED
+    /// AS POSTGRES` works too.
+    #[test]
+    fn postgres_table_joins_parquet_tables() {
+        let server = Server::start();
+        server.load_invoices();
+        let dir = scratch("postgres-join");
+        let report = dir.join("report.sql");
+        std::fs::write(&report, REPORT).expect("write report");
+        let report = path_str(&report);
+        let parquet = saasql_in(
+            repo(),
+            &["--data", "data", "--format", "csv", "run", report],
+            None,
+        );
+        assert_eq!(
+            (parquet.code, parquet.stderr.as_str()),
+            (0, ""),
+            "{parquet:?}"
+        );
+        assert!(parquet.stdout.lines().count() >= 8, "{parquet:?}");
+        assert!(parquet.stdout.contains("paid_at"), "{parquet:?}");
+
+        // sslmode=prefer (the default) falls back to plain TCP here.
+        let cfg = config(&dir, "pg.toml", &server.url("public.invoices"));
+        let args = [
+            "--data", "data", "--config", &cfg, "--format", "csv", "run", report,
+        ];
+        let (run, _) = saasql_env(repo(), &args, "", &[("PGPASSWORD", PASSWORD)]);
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+        assert_eq!(run.stdout, parquet.stdout, "Postgres invoices vs Parquet");
+
+        // The password from a .pgpass file (libpq's format, mode 0600).
+        let pgpass = dir.join("pgpass");
+        std::fs::write(
+            &pgpass,
+            format!(
+                "# test server\nother:5432:*:{USER}:nope\n127.0.0.1:{}:{DB}:{USER}:{PASSWORD}\n",
+                server.port
+            ),
+        )
+        .expect("write pgpass");
+        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let (run, _) = saasql_env(repo(), &args, "", &[("PGPASSFILE", path_str(&pgpass))]);
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+        assert_eq!(run.stdout, parquet.stdout, "with the password from .pgpass");
+
+        // Like libpq, a password file others may read is ignored, with a warning.
+        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let (run, _) = saasql_env(
+            repo(),
+            &[
+                "--data",
+                "data",
+                "--config",
+                &cfg,
+                "-c",
+                "SELECT count(*) FROM invoices",
+            ],
+            "",
+            &[("PGPASSFILE", path_str(&pgpass))],
+        );
+        assert_eq!(run.code, 3, "{run:?}");
+        assert!(
+            run.stderr.contains("has group or world access")
+                && run.stderr.contains("the server asks for a password"),
+            "{run:?}"
+        );
+        assert!(!run.stderr.contains(PASSWORD), "{run:?}");
+
+        // Projection and filter pushdown: Postgres runs the WHERE.
+        let (run, _) = saasql_env(
+            repo(),
+            &[
+                "--data",
+                "data",
+                "--config",
+                &cfg,
+                "-c",
+                "EXPLAIN SELECT invoice_id FROM invoices WHERE customer_id = 7 AND status = 'paid'",
+            ],
+            "",
+            &[("PGPASSWORD", PASSWORD)],
+        );
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+        let pushed = run
+            .stdout
+            .lines()
+            .find(|l| l.contains("SqlExec sql=SELECT"))
+            .unwrap_or_else(|| panic!("no SqlExec in {run:?}"));
+        assert!(
+            pushed.contains("WHERE") && pushed.contains("customer_id") && pushed.contains("paid"),
+            "{pushed}"
+        );
+        assert!(!pushed.contains("period_start"), "projection: {pushed}");
+        // A saasql function, or text order (the database's collation), stays
+        // in saasql.
+        let (run, _) = saasql_env(
+            repo(),
+            &[
+                "--data",
+                "data",
+                "--config",
+                &cfg,
+                "-c",
+                "EXPLAIN SELECT invoice_id FROM invoices WHERE to_mrr(amount, 'year') > 100 AND currency < 'V' AND customer_id = 7",
+            ],
+            "",
+            &[("PGPASSWORD", PASSWORD)],
+        );
+        let pushed = run
+            .stdout
+            .lines()
+            .find(|l| l.contains("SqlExec sql=SELECT"))
+            .unwrap_or_else(|| panic!("no SqlExec in {run:?}"));
+        assert!(
+            pushed.contains("customer_id") && !pushed.contains("to_mrr") && !pushed.contains("'V'"),
+            "{pushed}"
+        );
+
+        // CREATE EXTERNAL TABLE … STORED AS POSTGRES.
+        let count = "SELECT count(*) AS n, round(sum(amount), 2) AS total FROM {t};";
+        let parquet = saasql_in(
+            repo(),
+            &[
+                "--data",
+                "data",
+                "--format",
+                "csv",
+                "-c",
+                &count.replace("{t}", "invoices"),
+            ],
+            None,
+        );
+        assert_eq!(parquet.code, 0, "{parquet:?}");
+        let sql = format!(
+            "CREATE EXTERNAL TABLE inv STORED AS POSTGRES LOCATION '{}';\n{}",
+            server.url("public.invoices"),
+            count.replace("{t}", "inv")
+        );
+        let (run, _) = saasql_env(
+            repo(),
+            &["--data", "data", "--format", "csv", "run", "-"],
+            &sql,
+            &[("PGPASSWORD", PASSWORD)],
+        );
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+        assert_eq!(run.stdout, parquet.stdout, "{run:?}");
+    }
+
+    /// Every way a Postgres table can fail is one line naming the location
+    /// (never a password), exit 3: wrong password, no password, missing
+    /// table or database, a password in the URL, no server, --cluster.
+    #[test]
+    fn postgres_failures_are_one_line_errors() {
+        let server = Server::start();
+        server.psql(DB, "CREATE TABLE public.invoices (invoice_id bigint)");
+        let dir = scratch("postgres-errors");
+        const WRONG: &str = "Wrong-Pass-8842";
+        let query = "SELECT count(*) FROM invoices;";
+        let create = |location: &str| {
+            format!("CREATE EXTERNAL TABLE inv STORED AS POSTGRES LOCATION '{location}';")
+        };
+        let shown = format!("postgres://{USER}@127.0.0.1:{}/{DB}", server.port);
+        let no_leak = |run: &Run| {
+            for secret in [PASSWORD, WRONG] {
+                assert!(
+                    !run.stderr.contains(secret) && !run.stdout.contains(secret),
+                    "password shown: {run:?}"
+                );
+            }
+            assert!(
+                !run.stderr.contains("Internal error") && !run.stderr.contains("bug"),
+                "{run:?}"
+            );
+        };
+        // A table from the config: one warning at start, one error for the query.
+        let config_run = |location: &str, env: &[(&str, &str)]| {
+            let cfg = config(&dir, "bad.toml", location);
+            let (run, took) = saasql_env(
+                &dir,
+                &[
+                    "--data",
+                    &dir.display().to_string(),
+                    "--config",
+                    &cfg,
+                    "run",
+                    "-",
+                ],
+                query,
+                env,
+            );
+            no_leak(&run);
+            assert_eq!(run.code, 3, "{run:?}");
+            let lines = message_lines(&run);
+            assert_eq!(lines.len(), 2, "{run:?}");
+            assert!(
+                lines[0].starts_with("saasql: warning: table 'invoices' cannot be read: ")
+                    && lines[1].starts_with("<stdin>:1: error: table 'invoices' cannot be read: ")
+                    && lines[0].ends_with(&lines[1]["<stdin>:1: error: ".len()..]),
+                "{run:?}"
+            );
+            (run, took)
+        };
+        let create_run = |location: &str, env: &[(&str, &str)]| {
+            let (run, took) = saasql_env(
+                &dir,
+                &["--data", &dir.display().to_string(), "run", "-"],
+                &create(location),
+                env,
+            );
+            no_leak(&run);
+            assert_eq!(run.code, 3, "{run:?}");
+            let lines = message_lines(&run);
+            assert!(
+                lines.len() == 1
+                    && lines[0].starts_with("<stdin>:1: error: table 'inv' cannot be read: "),
+                "{run:?}"
+            );
+            (run, took)
+        };
+
+        // Wrong password.
+        let wrong = [("PGPASSWORD", WRONG)];
+        let auth = format!(
+            "cannot connect to {shown}: password authentication failed for user \"{USER}\" (the password came from PGPASSWORD)"
+        );
+        let (run, _) = config_run(&server.url("public.invoices"), &wrong);
+        assert!(run.stderr.contains(&auth), "{run:?}");
+        let (run, _) = create_run(&server.url("public.invoices"), &wrong);
+        assert!(run.stderr.contains(&auth), "{run:?}");
+        // No password at all.
+        let (run, _) = create_run(&server.url("public.invoices"), &[]);
+        assert!(
+            run.stderr.contains(&format!(
+                "cannot connect to {shown}: the server asks for a password (no password was given: set PGPASSWORD or add it to ~/.pgpass)"
+            )),
+            "{run:?}"
+        );
+
+        // A table or database that does not exist.
+        let right = [("PGPASSWORD", PASSWORD)];
+        let (run, _) = config_run(&server.url("public.nope"), &right);
+        assert!(
+            run.stderr.contains(&format!(
+                "{shown}?table=public.nope: table public.nope does not exist in database {DB}"
+            )),
+            "{run:?}"
+        );
+        let (run, _) = create_run(&server.url("nope"), &right);
+        assert!(run.stderr.contains("table nope does not exist"), "{run:?}");
+        let missing_db = server.url("public.invoices").replace("/billing?", "/nodb?");
+        let (run, _) = create_run(&missing_db, &right);
+        assert!(
+            run.stderr.contains("database \"nodb\" does not exist"),
+            "{run:?}"
+        );
+        let (run, _) = create_run(&server.url("").replace("?table=", ""), &right);
+        assert!(
+            run.stderr.contains("no table: add ?table=SCHEMA.TABLE"),
+            "{run:?}"
+        );
+
+        // A password in the URL is refused, and not echoed (not even in the
+        // statement shown under the error).
+        let with_password = server
+            .url("public.invoices")
+            .replace(&format!("{USER}@"), &format!("{USER}:{PASSWORD}@"));
+        let refused = "a password in the URL is refused";
+        let (run, _) = config_run(&with_password, &[]);
+        assert!(run.stderr.contains(refused), "{run:?}");
+        assert!(
+            run.stderr.contains("set PGPASSWORD or put it in ~/.pgpass"),
+            "{run:?}"
+        );
+        let (run, _) = saasql_env(
+            &dir,
+            &["--data", &dir.display().to_string(), "run", "-"],
+            &format!("\n{}\n{query}", create(&with_password)),
+            &[],
+        );
+        no_leak(&run);
+        assert_eq!(run.code, 3, "{run:?}");
+        assert!(run.stderr.contains(refused), "{run:?}");
+        assert!(run.stderr.contains(&format!("{USER}:***@")), "{run:?}");
+
+        // No server on the port: fails fast; a server that never answers:
+        // fails after PGCONNECT_TIMEOUT.
+        let nobody = format!(
+            "postgres://{USER}@127.0.0.1:{}/{DB}?table=public.invoices",
+            free_port()
+        );
+        let (run, took) = config_run(&nobody, &right);
+        assert!(
+            run.stderr.contains("cannot connect to postgres://"),
+            "{run:?}"
+        );
+        assert!(took < Duration::from_secs(20), "took {took:?}");
+        let (run, took) = create_run(&nobody, &right);
+        assert!(run.stderr.contains("Connection refused"), "{run:?}");
+        assert!(took < Duration::from_secs(20), "took {took:?}");
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let silent_url = format!(
+            "postgres://{USER}@127.0.0.1:{}/{DB}?table=public.invoices",
+            silent.local_addr().expect("address").port()
+        );
+        let (run, took) = create_run(&silent_url, &[("PGCONNECT_TIMEOUT", "2")]);
+        assert!(run.stderr.contains("no answer within 2 s"), "{run:?}");
+        assert!(took < Duration::from_secs(20), "took {took:?}");
+        drop(silent);
+
+        // The executors of a Ballista cluster cannot read Postgres tables.
+        if cfg!(feature = "cluster") {
+            let cfg = config(&dir, "cluster.toml", &server.url("public.invoices"));
+            let cluster = format!("df://127.0.0.1:{}", free_port());
+            let (run, _) = saasql_env(
+                &dir,
+                &[
+                    "--cluster",
+                    &cluster,
+                    "--data",
+                    &dir.display().to_string(),
+                    "--config",
+                    &cfg,
+                    "run",
+                    "-",
+                ],
+                query,
+                &right,
+            );
+            no_leak(&run);
+            assert_eq!(run.code, 3, "{run:?}");
+            assert!(
+                message_lines(&run).len() == 2
+                    && run
+                        .stderr
+                        .contains("Postgres tables cannot be used with --cluster"),
+                "{run:?}"
+            );
+        }
+    }
+}

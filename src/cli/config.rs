@@ -15,6 +15,7 @@
 //! [tables]                             # more tables: name = file, folder or glob
 //! events = "/warehouse/events/"
 //! surveys = "exports/surveys-*.parquet"
+//! invoices = "postgres://reporting@db:5432/billing?table=public.invoices"  # PGPASSWORD or ~/.pgpass
 //!
 //! [storage.s3]                         # object storage (also [storage.gs], [storage.azure])
 //! region = "eu-west-1"

@@ -133,8 +133,10 @@ impl CliError {
         }
     }
 
-    /// Attaches the `file:line` of the failing statement and its first line.
+    /// Attaches the `file:line` of the failing statement and its first line
+    /// (with any password in a URL there blanked out).
     pub fn at(self, location: String, statement: Option<String>) -> Self {
+        let statement = statement.map(|s| redact_passwords(&s));
         match self {
             CliError::Failed {
                 code,
@@ -223,6 +225,46 @@ pub fn one_line(message: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect();
     lines.join(" ")
+}
+
+/// `text` with the passwords in it blanked out (`***`): the password of
+/// every `scheme://user:password@host` URL, and every `password=` value.
+pub fn redact_passwords(text: &str) -> String {
+    let stop = |c: char| c.is_whitespace() || c == '\'' || c == '"';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail.find(stop).unwrap_or(tail.len());
+        let url = &tail[..end];
+        match (url.find(':'), url.rfind('@')) {
+            (Some(colon), Some(at)) if colon < at => {
+                out.push_str(&url[..colon]);
+                out.push_str(":***");
+                out.push_str(&url[at..]);
+            }
+            _ => out.push_str(url),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    // `password=secret` in a query string or a connection string.
+    let mut result = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(i) = rest.to_ascii_lowercase().find("password=") {
+        let (head, tail) = rest.split_at(i + "password=".len());
+        result.push_str(head);
+        let end = tail
+            .find(|c: char| stop(c) || c == '&')
+            .unwrap_or(tail.len());
+        if end > 0 {
+            result.push_str("***");
+        }
+        rest = &tail[end..];
+    }
+    result.push_str(rest);
+    result
 }
 
 /// Exit code for a DataFusion error: 3 when an input is missing or unreadable.

@@ -15,6 +15,8 @@ pub mod functions;
 pub mod r#gen;
 pub mod logging;
 pub mod output;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod repl;
 pub mod report;
 pub mod tables;
@@ -342,6 +344,9 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
     let ctx = tables::enable_url_tables(ctx);
     // `SET s3.…` applies to the session's next query.
     saasql::storage::follow_session(&stores, &ctx);
+    // `CREATE EXTERNAL TABLE … STORED AS POSTGRES LOCATION 'postgres://…'`.
+    #[cfg(feature = "postgres")]
+    postgres::register_factory(&ctx);
 
     tables::guard_default_schema(&ctx)?;
     let read = file.read;

@@ -321,6 +321,10 @@ async fn listing_table(
     location: &str,
     opts: ReadOptions,
 ) -> std::result::Result<Arc<dyn TableProvider>, String> {
+    #[cfg(feature = "postgres")]
+    if super::postgres::is_postgres(location) {
+        return super::postgres::postgres_table(state, location).await;
+    }
     let (kind, compression, extension, mixed) = if saasql::storage::is_url(location) {
         check_remote_files(state, location).await?
     } else {
