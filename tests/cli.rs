@@ -3667,6 +3667,20 @@ mod postgres {
         assert_eq!(run.code, 3, "{run:?}");
         assert!(run.stderr.contains(refused), "{run:?}");
         assert!(run.stderr.contains(&format!("{USER}:***@")), "{run:?}");
+        let (run, _) = saasql_env(
+            &dir,
+            &[
+                "--data",
+                &dir.display().to_string(),
+                "-c",
+                &format!("SELECT count(*) FROM '{with_password}'"),
+            ],
+            "",
+            &[],
+        );
+        no_leak(&run);
+        assert_eq!(run.code, 3, "{run:?}");
+        assert!(run.stderr.contains(refused), "{run:?}");
 
         // No server on the port: fails fast; a server that never answers:
         // fails after PGCONNECT_TIMEOUT.

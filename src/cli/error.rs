@@ -53,11 +53,12 @@ pub type CliResult<T> = Result<T, CliError>;
 
 impl CliError {
     /// A failure with this exit code and message.
+    /// Passwords in URLs (`scheme://user:secret@…`) are blanked out.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
         CliError::Failed {
             code,
             location: None,
-            message: message.into(),
+            message: redact_passwords(&message.into()),
             statement: None,
         }
     }
@@ -126,7 +127,7 @@ impl CliError {
             } => CliError::Failed {
                 code,
                 location,
-                message: format!("{context}: {message}"),
+                message: redact_passwords(&format!("{context}: {message}")),
                 statement,
             },
             other => other,

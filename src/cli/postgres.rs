@@ -837,6 +837,20 @@ mod tests {
     }
 
     #[test]
+    fn passwords_are_blanked_out_of_text() {
+        assert_eq!(
+            redact_passwords("in 'postgres://ann:hun:ter2@h:1/db?table=t' here"),
+            "in 'postgres://ann:***@h:1/db?table=t' here"
+        );
+        let plain = "s3://bucket/key.parquet and postgres://ann@h:5432/db?table=t";
+        assert_eq!(redact_passwords(plain), plain);
+        assert_eq!(
+            redact_passwords("host=h PASSWORD=hunter2 user=u, ?password=x&table=t"),
+            "host=h PASSWORD=*** user=u, ?password=***&table=t"
+        );
+    }
+
+    #[test]
     fn conninfo_values_are_quoted_when_needed() {
         assert_eq!(conninfo_value("sales"), "sales");
         assert_eq!(conninfo_value("my db"), "'my db'");
