@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
-use saasql::generate::GenOptions;
+use saasql::util::time::{format_date, parse_date};
+
+use super::r#gen::GenOptions;
 
 const AFTER_HELP: &str = "\
 Without a subcommand, saasql starts the interactive shell when stdin is a terminal;
@@ -219,7 +221,7 @@ pub struct ManArgs {
 
 /// The generator's default first day, as text for `--help`.
 static DEFAULT_START: LazyLock<String> =
-    LazyLock::new(|| saasql::generate::format_date(GenOptions::default().start_date));
+    LazyLock::new(|| format_date(GenOptions::default().start_date));
 
 /// `saasql gen`.
 #[derive(Debug, Args)]
@@ -413,11 +415,6 @@ fn parse_bind(s: &str) -> Result<std::net::SocketAddr, String> {
     }
     s.parse()
         .map_err(|_| format!("'{s}' is not IP:PORT or PORT (e.g. 127.0.0.1:50050)"))
-}
-
-/// Parses `YYYY-MM-DD` into days since 1970-01-01.
-pub fn parse_date(s: &str) -> Option<i32> {
-    saasql::generate::parse_date(s).ok()
 }
 
 fn parse_date_arg(s: &str) -> Result<i32, String> {
