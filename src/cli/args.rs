@@ -4,9 +4,10 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use saasql::util::time::{format_date, parse_date};
 
+use super::output::Format;
 use super::r#gen::GenOptions;
 
 const AFTER_HELP: &str = "\
@@ -262,7 +263,7 @@ Job file:
   name = \"monthly_nps\"
   sql = \"SELECT …\"                   # or sql_file = \"report.sql\" (one query)
   path = \"out/monthly_nps\"
-  format = \"parquet\"                 # parquet (default), csv or json
+  format = \"parquet\"                 # parquet (default), csv, json (an array) or ndjson (lines)
   partition_by = [\"month\"]           # optional
 
 Relative paths are relative to the job file. Each output is staged next to PATH;
@@ -347,37 +348,6 @@ pub struct ExecutorArgs {
     /// paths; without it a plan that writes is refused
     #[arg(long)]
     pub allow_write: bool,
-}
-
-/// Output formats for query results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Aligned columns with a row count (for people)
-    Table,
-    /// Comma-separated values with a header line
-    Csv,
-    /// One JSON array of objects per result
-    Json,
-    /// One JSON object per line
-    Ndjson,
-    /// A GitHub-flavoured Markdown table
-    Markdown,
-    /// Apache Parquet (needs --output)
-    Parquet,
-}
-
-impl Format {
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Table => "table",
-            Format::Csv => "csv",
-            Format::Json => "json",
-            Format::Ndjson => "ndjson",
-            Format::Markdown => "markdown",
-            Format::Parquet => "parquet",
-        }
-    }
 }
 
 /// Parses a byte size: `1073741824`, `512MiB`, `512M`, `2GiB`, `2G`, `2GB`,

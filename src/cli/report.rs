@@ -22,10 +22,9 @@ use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect, dialect_from_
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use saasql::util::time::parse_date;
 
-use super::args::Format;
 use super::commit::OutputFile;
 use super::error::{CliError, CliResult};
-use super::output::{PrintOptions, Target, write_stream};
+use super::output::{Format, PrintOptions, Target, write_stream};
 
 /// One parsed statement of a script.
 #[derive(Debug, Clone)]

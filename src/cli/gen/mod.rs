@@ -39,9 +39,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::error::DataFusionError;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::args::{Format, GenArgs};
+use super::args::GenArgs;
 use super::error::{CliError, CliResult, Code};
-use super::output::{PrintOptions, Target, human_bytes, write_batches};
+use super::output::{Format, PrintOptions, Target, human_bytes, write_batches};
 
 mod activity;
 mod customers;
