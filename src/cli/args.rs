@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use saasql::util::time::{format_date, parse_date};
 
-use super::output::Format;
 use super::r#gen::GenOptions;
+use super::output::Format;
 
 const AFTER_HELP: &str = "\
 Without a subcommand, saasql starts the interactive shell when stdin is a terminal;

@@ -488,24 +488,26 @@ fn lines_to_arrays(path: &Path) -> CliResult<()> {
         if name.is_none_or(|n| n.starts_with('.')) {
             continue;
         }
-        let reader =
-            BufReader::new(fs::File::open(&p).map_err(|e| CliError::write(&shown, &e))?);
+        let reader = BufReader::new(fs::File::open(&p).map_err(|e| CliError::write(&shown, &e))?);
         let mut out = OutputFile::create(&p)?;
         let mut first = true;
-        out.write_all(b"[").map_err(|e| CliError::write(&shown, &e))?;
+        out.write_all(b"[")
+            .map_err(|e| CliError::write(&shown, &e))?;
         for line in reader.lines() {
             let line = line.map_err(|e| CliError::write(&shown, &e))?;
             if line.is_empty() {
                 continue;
             }
             if !first {
-                out.write_all(b",").map_err(|e| CliError::write(&shown, &e))?;
+                out.write_all(b",")
+                    .map_err(|e| CliError::write(&shown, &e))?;
             }
             first = false;
             out.write_all(line.as_bytes())
                 .map_err(|e| CliError::write(&shown, &e))?;
         }
-        out.write_all(b"]\n").map_err(|e| CliError::write(&shown, &e))?;
+        out.write_all(b"]\n")
+            .map_err(|e| CliError::write(&shown, &e))?;
         out.commit()?;
     }
     Ok(())

@@ -196,12 +196,17 @@ mod tests {
             assert_eq!(days_from_civil(y, m, d), day);
             assert_eq!(month_start(y, m, 0), day - i64::from(d - 1));
         }
-        assert_eq!(month_start(2024, 12, 1), i64::from(parse_date("2025-01-01").unwrap()));
-        assert_eq!(month_start(2025, 1, -13), i64::from(parse_date("2023-12-01").unwrap()));
+        assert_eq!(
+            month_start(2024, 12, 1),
+            i64::from(parse_date("2025-01-01").unwrap())
+        );
+        assert_eq!(
+            month_start(2025, 1, -13),
+            i64::from(parse_date("2023-12-01").unwrap())
+        );
         // 2025-01-01 was a Wednesday.
         assert_eq!(weekday(20_089), 2);
-        let at =
-            |s: &str| i64::from(parse_date(s).unwrap()) * MICROS_PER_DAY + 3 * 3_600_000_000;
+        let at = |s: &str| i64::from(parse_date(s).unwrap()) * MICROS_PER_DAY + 3 * 3_600_000_000;
         assert_eq!(add_months(at("2025-01-31"), 1), at("2025-02-28"));
         assert_eq!(add_months(at("2024-01-31"), 1), at("2024-02-29"));
         assert_eq!(add_months(at("2025-01-31"), 2), at("2025-03-31"));

@@ -4,11 +4,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::ArrayRef;
-use datafusion::arrow::array::BooleanBuilder;
-use datafusion::arrow::array::Int64Builder;
-use datafusion::arrow::array::StringBuilder;
-use datafusion::arrow::array::TimestampMicrosecondBuilder;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
 
 use saasql::util::time::weekday;
 
@@ -81,7 +79,13 @@ pub(super) struct Activity<'a> {
 }
 
 impl Activity<'_> {
-    pub(super) fn run(&self, seed: u64, ids: &mut Ids, scratch: &mut Scratch, events: &mut EventsSink) {
+    pub(super) fn run(
+        &self,
+        seed: u64,
+        ids: &mut Ids,
+        scratch: &mut Scratch,
+        events: &mut EventsSink,
+    ) {
         let p = self.p;
         let mut usage = Rng::stream(seed, p.id, STREAM_USAGE);
         let mut support = Rng::stream(seed, p.id, STREAM_SUPPORT);

@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::ArrayRef;
-use datafusion::arrow::array::Int64Builder;
-use datafusion::arrow::array::StringBuilder;
-use datafusion::arrow::array::TimestampMicrosecondBuilder;
+use datafusion::arrow::array::{
+    ArrayRef, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
 
 use super::*;
 

@@ -3,14 +3,15 @@
 
 use std::fs;
 use std::sync::Arc;
-use std::sync::mpsc::SyncSender;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::DataFusionError;
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
+
+use crate::cli::commit::{self, Staged};
+use crate::cli::error::CliResult;
 
 use super::*;
 
@@ -18,8 +19,9 @@ use super::*;
 ///
 /// Layout: `customers.parquet`, `subscriptions.parquet`, `invoices.parquet`,
 /// `surveys.parquet`, `tickets.parquet`, and `events/part-00000.parquet`,
-/// `part-00001.parquet`, ... with `opts.events_per_file` rows each. Files are
-/// written under temporary names and renamed once everything succeeded; an
+/// `part-00001.parquet`, ... with `opts.events_per_file` rows each. Each table
+/// is staged next to its path ([`Staged`]) and all six are put in place at
+/// once when everything succeeded, journaled like a batch job's outputs; an
 /// existing `events/` folder is replaced (it may only hold `part-*.parquet`).
 ///
 /// `progress` is called with `("customers", n)` while generating, where `n`
@@ -30,37 +32,40 @@ use super::*;
 /// Every timestamp lies in `[start - 365 days, start + days)`, except
 /// `invoices.period_end` of billing periods still running at the end of the
 /// window, which is the real (future) end of that period.
-pub fn generate(opts: &GenOptions, progress: &mut dyn FnMut(&str, u64)) -> Result<GenSummary> {
-    validate(opts)?;
-    fs::create_dir_all(&opts.out)?;
-    let events_dir = opts.out.join(Table::Events.name());
-    check_replaceable_events_dir(&events_dir)?;
-
-    let paths = TempPaths::new(&opts.out);
-    let result = run(opts, &paths, progress);
-    if result.is_err() {
-        paths.remove();
+pub fn generate(opts: &GenOptions, progress: &mut dyn FnMut(&str, u64)) -> CliResult<GenSummary> {
+    let fail = |e: DataFusionError| gen_error(&e);
+    validate(opts).map_err(fail)?;
+    fs::create_dir_all(&opts.out).map_err(|e| fail(e.into()))?;
+    check_replaceable_events_dir(&opts.out.join(Table::Events.name())).map_err(fail)?;
+    let journal = opts.out.join(JOURNAL);
+    if let Some(note) = commit::recover(&journal)? {
+        eprintln!("saasql: gen: {note}");
     }
-    let written = result?;
 
-    // Everything was written: move the files into place.
+    // One staged output per table, put in place together by the commit.
+    let staged = TABLES
+        .iter()
+        .map(|t| Staged::new(&opts.out.join(t.dest_name())))
+        .collect::<CliResult<Vec<_>>>()?;
+    let paths = TempPaths {
+        files: staged.iter().map(Staged::path).collect(),
+    };
+    // On an error the staged outputs are dropped, which removes them.
+    let written = run(opts, &paths, progress).map_err(fail)?;
+
     let mut summary = GenSummary::default();
     for w in written {
         let bytes = w
             .files
             .iter()
             .map(|f| fs::metadata(f).map(|m| m.len()))
-            .sum::<std::io::Result<u64>>()?;
-        if w.table == Table::Events {
-            remove_events_dir(&events_dir)?;
-            fs::rename(&paths.events_dir, &events_dir)?;
-        } else {
-            fs::rename(paths.file(w.table), opts.out.join(w.table.file_name()))?;
-        }
+            .sum::<std::io::Result<u64>>()
+            .map_err(|e| fail(e.into()))?;
         summary
             .tables
             .push((w.table.name().to_string(), w.rows, bytes));
     }
+    commit::commit_all(&journal, staged)?;
     for (table, rows, _) in &summary.tables {
         progress(table, *rows);
     }

@@ -110,7 +110,7 @@ pub async fn run_gen(args: &GenArgs, format: Format) -> CliResult<()> {
         .map_err(|e| CliError::query(format!("the generator failed: {e}")))?
     };
     bar.finish_and_clear();
-    let summary = result.map_err(|e| gen_error(&e))?;
+    let summary = result?;
 
     let schema: SchemaRef = Arc::new(Schema::new(vec![
         Field::new("table", DataType::Utf8, false),

@@ -3,8 +3,7 @@
 
 use std::path::PathBuf;
 
-use datafusion::common::DataFusionError;
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
 
 use saasql::util::time::MICROS_PER_DAY;
 

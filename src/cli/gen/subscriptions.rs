@@ -4,11 +4,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::ArrayRef;
-use datafusion::arrow::array::Float64Builder;
-use datafusion::arrow::array::Int64Builder;
-use datafusion::arrow::array::StringBuilder;
-use datafusion::arrow::array::TimestampMicrosecondBuilder;
+use datafusion::arrow::array::{
+    ArrayRef, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
 
 use saasql::util::time::add_months;
 

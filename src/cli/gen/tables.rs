@@ -3,20 +3,12 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::ArrayRef;
-use datafusion::arrow::array::Float64Builder;
-use datafusion::arrow::array::Int64Builder;
-use datafusion::arrow::array::StringBuilder;
-use datafusion::arrow::array::TimestampMicrosecondBuilder;
-use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::datatypes::Field;
-use datafusion::arrow::datatypes::Schema;
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::datatypes::TimeUnit;
+use datafusion::arrow::array::{
+    ArrayRef, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::Result;
-use datafusion::parquet::basic::Compression;
-use datafusion::parquet::basic::Encoding;
-use datafusion::parquet::basic::ZstdLevel;
+use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::parquet::schema::types::ColumnPath;
 
@@ -55,6 +47,16 @@ impl Table {
 
     pub(super) fn file_name(self) -> String {
         format!("{}.parquet", self.name())
+    }
+
+    /// The name of its output in the output directory: `events` is a folder
+    /// of parts, the others one file each.
+    pub(super) fn dest_name(self) -> String {
+        if self == Table::Events {
+            self.name().to_string()
+        } else {
+            self.file_name()
+        }
     }
 
     pub(super) fn schema(self) -> SchemaRef {
@@ -131,6 +133,7 @@ impl Table {
         }
         Ok(builder.build())
     }
+}
 
 pub(super) fn timestamps() -> TimestampMicrosecondBuilder {
     TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC")

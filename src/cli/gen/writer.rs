@@ -1,19 +1,17 @@
-//! The writer thread: Parquet files under temporary names, one table per
-//! writer, events split into `part-NNNNN.parquet` files, and the checks on
-//! an existing `events/` folder.
+//! The writer thread: Parquet files at the staged paths, one writer per
+//! table, events split into `part-NNNNN.parquet` files; and the check on an
+//! existing `events/` folder.
 
-use std::fs::File;
 use std::fs;
+use std::fs::File;
 use std::io::BufWriter;
-use std::path::Path;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::DataFusionError;
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::properties::WriterProperties;
 
@@ -21,38 +19,20 @@ use super::*;
 
 pub(super) type Message = (Table, RecordBatch);
 
-/// Temporary names in the output directory.
+/// The journal of the commit that puts the tables in place, in the output
+/// directory while it runs.
+pub(super) const JOURNAL: &str = ".saasql-gen-journal";
+
+/// Where each table is written: its staged path, by [`Table`] order.
 #[derive(Debug)]
 pub(super) struct TempPaths {
-    pub(super) out: PathBuf,
-    pub(super) tag: String,
-    pub(super) events_dir: PathBuf,
+    pub(super) files: Vec<PathBuf>,
 }
 
 impl TempPaths {
-    pub(super) fn new(out: &Path) -> Self {
-        let tag = format!("{}.tmp", std::process::id());
-        let events_dir = out.join(format!(".events.{tag}"));
-        Self {
-            out: out.to_path_buf(),
-            tag,
-            events_dir,
-        }
-    }
-
+    /// The staged file of `table` (for events, the staged folder of parts).
     pub(super) fn file(&self, table: Table) -> PathBuf {
-        self.out
-            .join(format!(".{}.{}", table.file_name(), self.tag))
-    }
-
-    /// Best-effort cleanup after a failure.
-    pub(super) fn remove(&self) {
-        for table in TABLES {
-            if table != Table::Events {
-                let _ = fs::remove_file(self.file(table));
-            }
-        }
-        let _ = fs::remove_dir_all(&self.events_dir);
+        self.files[table as usize].clone()
     }
 }
 
@@ -77,18 +57,6 @@ pub(super) fn check_replaceable_events_dir(dir: &Path) -> Result<()> {
             )));
         }
     }
-    Ok(())
-}
-
-pub(super) fn remove_events_dir(dir: &Path) -> Result<()> {
-    if !dir.exists() {
-        return Ok(());
-    }
-    check_replaceable_events_dir(dir)?;
-    for entry in fs::read_dir(dir)? {
-        fs::remove_file(entry?.path())?;
-    }
-    fs::remove_dir(dir)?;
     Ok(())
 }
 
@@ -129,7 +97,7 @@ impl TableWriter {
     pub(super) fn open(&mut self, paths: &TempPaths) -> Result<()> {
         let path = if self.table == Table::Events {
             paths
-                .events_dir
+                .file(Table::Events)
                 .join(format!("part-{:05}.parquet", self.files.len()))
         } else {
             paths.file(self.table)
@@ -180,7 +148,7 @@ pub(super) fn write_all(
     paths: &TempPaths,
     events_per_file: usize,
 ) -> Result<Vec<Written>> {
-    fs::create_dir_all(&paths.events_dir)?;
+    fs::create_dir_all(paths.file(Table::Events))?;
     let mut writers = TABLES
         .iter()
         .map(|&t| {
