@@ -512,3 +512,51 @@ fn lines_to_arrays(path: &Path) -> CliResult<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_become_arrays() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("month=2025-03");
+        fs::create_dir_all(&part).unwrap();
+        fs::write(part.join("a.json"), "{\"a\":1}\n{\"a\":2,\"b\":\"x\"}\n").unwrap();
+        fs::write(dir.path().join("b.json"), "").unwrap();
+        lines_to_arrays(dir.path()).unwrap();
+        assert_eq!(
+            fs::read_to_string(part.join("a.json")).unwrap(),
+            "[{\"a\":1},{\"a\":2,\"b\":\"x\"}]\n"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("b.json")).unwrap(),
+            "[]\n"
+        );
+        assert_eq!(
+            fs::read_dir(&part).unwrap().count(),
+            1,
+            "no temporaries left"
+        );
+    }
+
+    #[test]
+    fn job_formats_are_the_command_line_formats() {
+        let spec = |format: &str| {
+            toml::from_str::<OutputSpec>(&format!(
+                "name = 'o'\nsql = 'SELECT 1'\npath = 'o'\nformat = '{format}'"
+            ))
+            .map(|o| o.format)
+        };
+        assert_eq!(spec("json").unwrap(), Format::Json);
+        assert_eq!(spec("ndjson").unwrap(), Format::Ndjson);
+        assert_eq!(spec("jsonl").unwrap(), Format::Ndjson);
+        assert_eq!(spec("csv").unwrap(), Format::Csv);
+        assert!(spec("yaml").is_err());
+        let default: OutputSpec =
+            toml::from_str("name = 'o'\nsql = 'SELECT 1'\npath = 'o'").unwrap();
+        assert_eq!(default.format, Format::Parquet);
+        use clap::ValueEnum;
+        assert_eq!(Format::from_str("jsonl", true), Ok(Format::Ndjson));
+    }
+}
