@@ -1,8 +1,6 @@
 //! The simulated business: segments, plans, prices, countries, event names,
 //! survey and ticket mixes, as constant tables.
 
-use super::*;
-
 pub(super) const SEGMENTS: [&str; 3] = ["smb", "mid_market", "enterprise"];
 pub(super) const SEGMENT_WEIGHTS: [u32; 3] = [65, 25, 10];
 

@@ -7,8 +7,6 @@ use datafusion::common::{DataFusionError, Result};
 
 use saasql::util::time::MICROS_PER_DAY;
 
-use super::*;
-
 pub(super) const US_PER_SEC: i64 = 1_000_000;
 pub(super) const US_PER_MIN: i64 = 60 * US_PER_SEC;
 pub(super) const US_PER_HOUR: i64 = 60 * US_PER_MIN;

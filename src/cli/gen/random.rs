@@ -1,8 +1,6 @@
 //! Randomness: xoshiro256** streams derived from `(seed, customer, purpose)`,
 //! and the few distributions the simulation draws from.
 
-use super::*;
-
 pub(super) const STREAM_PROFILE: u64 = 1;
 pub(super) const STREAM_LIFECYCLE: u64 = 2;
 pub(super) const STREAM_BILLING: u64 = 3;
