@@ -35,6 +35,8 @@ use datafusion::logical_expr::{
     ScalarUDF, ScalarUDFImpl, Signature, StructFieldMapping,
 };
 
+use crate::util::time::{civil_from_days, month_start, weekday};
+
 /// Whether `tz` names UTC itself (not merely a zone at offset 0 today), as
 /// DataFusion's zone parser spells it.
 fn is_utc(tz: &str) -> bool {
@@ -111,59 +113,20 @@ impl Calendar {
     /// The first day of the period holding `day` and the first day of the
     /// next period (days since 1970-01-01; weeks start on Monday).
     fn period(self, day: i64) -> (i64, i64) {
-        let first_of = |year: i64, month: i64| days_from_civil(year, month, 1);
         let (year, month, dom) = civil_from_days(day);
         match self {
             Self::Week => {
-                // 1970-01-01 was a Thursday, day 3 counting from Monday.
-                let start = day - (day + 3).rem_euclid(7);
+                let start = day - weekday(day);
                 (start, start + 7)
             }
-            Self::Month => {
-                let next = if month == 12 {
-                    first_of(year + 1, 1)
-                } else {
-                    first_of(year, month + 1)
-                };
-                (day - (dom - 1), next)
-            }
+            Self::Month => (day - i64::from(dom - 1), month_start(year, month, 1)),
             Self::Quarter => {
                 let q = 1 + 3 * ((month - 1) / 3);
-                let next = if q == 10 {
-                    first_of(year + 1, 1)
-                } else {
-                    first_of(year, q + 3)
-                };
-                (first_of(year, q), next)
+                (month_start(year, q, 0), month_start(year, q, 3))
             }
-            Self::Year => (first_of(year, 1), first_of(year + 1, 1)),
+            Self::Year => (month_start(year, 1, 0), month_start(year, 1, 12)),
         }
     }
-}
-
-/// Year, month (1–12) and day of month of `days` since 1970-01-01 (proleptic
-/// Gregorian; Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = year - i64::from(month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
 }
 
 /// Truncates UTC (or zone-less) timestamps to week, month, quarter or year.

@@ -20,7 +20,6 @@ pub mod cluster;
 pub mod config;
 pub mod docs;
 pub mod functions;
-pub mod generate;
 pub mod hooks;
 pub mod keyed;
 pub mod planner;

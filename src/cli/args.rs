@@ -4,8 +4,11 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
-use saasql::generate::GenOptions;
+use clap::{ArgAction, Args, Parser, Subcommand};
+use saasql::util::time::{format_date, parse_date};
+
+use super::r#gen::GenOptions;
+use super::output::Format;
 
 const AFTER_HELP: &str = "\
 Without a subcommand, saasql starts the interactive shell when stdin is a terminal;
@@ -219,7 +222,7 @@ pub struct ManArgs {
 
 /// The generator's default first day, as text for `--help`.
 static DEFAULT_START: LazyLock<String> =
-    LazyLock::new(|| saasql::generate::format_date(GenOptions::default().start_date));
+    LazyLock::new(|| format_date(GenOptions::default().start_date));
 
 /// `saasql gen`.
 #[derive(Debug, Args)]
@@ -260,7 +263,7 @@ Job file:
   name = \"monthly_nps\"
   sql = \"SELECT …\"                   # or sql_file = \"report.sql\" (one query)
   path = \"out/monthly_nps\"
-  format = \"parquet\"                 # parquet (default), csv or json
+  format = \"parquet\"                 # parquet (default), csv, json (an array) or ndjson (lines)
   partition_by = [\"month\"]           # optional
 
 Relative paths are relative to the job file. Each output is staged next to PATH;
@@ -347,37 +350,6 @@ pub struct ExecutorArgs {
     pub allow_write: bool,
 }
 
-/// Output formats for query results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Aligned columns with a row count (for people)
-    Table,
-    /// Comma-separated values with a header line
-    Csv,
-    /// One JSON array of objects per result
-    Json,
-    /// One JSON object per line
-    Ndjson,
-    /// A GitHub-flavoured Markdown table
-    Markdown,
-    /// Apache Parquet (needs --output)
-    Parquet,
-}
-
-impl Format {
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Table => "table",
-            Format::Csv => "csv",
-            Format::Json => "json",
-            Format::Ndjson => "ndjson",
-            Format::Markdown => "markdown",
-            Format::Parquet => "parquet",
-        }
-    }
-}
-
 /// Parses a byte size: `1073741824`, `512MiB`, `512M`, `2GiB`, `2G`, `2GB`,
 /// `1.5G`. K, M, G and T are powers of 1024 with or without `iB`/`B`.
 pub fn parse_size(s: &str) -> Result<usize, String> {
@@ -413,11 +385,6 @@ fn parse_bind(s: &str) -> Result<std::net::SocketAddr, String> {
     }
     s.parse()
         .map_err(|_| format!("'{s}' is not IP:PORT or PORT (e.g. 127.0.0.1:50050)"))
-}
-
-/// Parses `YYYY-MM-DD` into days since 1970-01-01.
-pub fn parse_date(s: &str) -> Option<i32> {
-    saasql::generate::parse_date(s).ok()
 }
 
 fn parse_date_arg(s: &str) -> Result<i32, String> {

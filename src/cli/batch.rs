@@ -21,11 +21,10 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Deserialize;
 
-use super::args::Format;
 use super::commit::{self, Destination, OutputFile, Staged};
 use super::config::resolve_location;
 use super::error::{CliError, CliResult};
-use super::output::{PrintOptions, Target, path_stats, write_batches, write_stream};
+use super::output::{Format, PrintOptions, Target, path_stats, write_batches, write_stream};
 use super::report::{Outcome, Script, count_written, parse_script, start};
 use super::tables::{read_options, register_table};
 
@@ -49,39 +48,20 @@ struct OutputSpec {
     sql: Option<String>,
     sql_file: Option<PathBuf>,
     path: PathBuf,
-    #[serde(default)]
-    format: FileFormat,
+    #[serde(default = "parquet")]
+    format: Format,
     #[serde(default)]
     partition_by: Vec<String>,
 }
 
-/// Formats a batch output can be written in.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum FileFormat {
-    #[default]
-    Parquet,
-    Csv,
-    Json,
+/// A batch output's default format.
+fn parquet() -> Format {
+    Format::Parquet
 }
 
-impl FileFormat {
-    fn extension(self) -> &'static str {
-        match self {
-            FileFormat::Parquet => "parquet",
-            FileFormat::Csv => "csv",
-            FileFormat::Json => "json",
-        }
-    }
-
-    /// The same format for [`write_stream`] (batch JSON is JSON lines).
-    fn print_format(self) -> Format {
-        match self {
-            FileFormat::Parquet => Format::Parquet,
-            FileFormat::Csv => Format::Csv,
-            FileFormat::Json => Format::Ndjson,
-        }
-    }
+/// The first (usual) file extension of `format`.
+fn extension(format: Format) -> &'static str {
+    format.extensions()[0]
 }
 
 /// A validated output, ready to run.
@@ -90,7 +70,7 @@ struct PlannedOutput {
     name: String,
     script: Script,
     path: PathBuf,
-    format: FileFormat,
+    format: Format,
     partition_by: Vec<String>,
     /// A single file (PATH ends in the format's extension, no partitions)
     /// rather than a folder of files.
@@ -182,10 +162,23 @@ fn load_job(
             }
             used.extend(s.params.iter().cloned());
         }
+        if !matches!(
+            o.format,
+            Format::Parquet | Format::Csv | Format::Json | Format::Ndjson
+        ) {
+            return Err(bad(format!(
+                "output '{}': format '{}' is not a file format (parquet, csv, json or ndjson)",
+                o.name,
+                o.format.name()
+            )));
+        }
         let single_file = o.partition_by.is_empty()
-            && out_path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case(o.format.extension()));
+            && out_path.extension().is_some_and(|e| {
+                o.format
+                    .extensions()
+                    .iter()
+                    .any(|x| e.eq_ignore_ascii_case(x))
+            });
         outputs.push(PlannedOutput {
             name: o.name,
             script,
@@ -405,12 +398,12 @@ async fn write_output(
             if !output.single_file {
                 return Err(CliError::usage(format!(
                     "{shown} is a device, FIFO or socket: it takes a single-file output (a path ending in .{} without partition_by)",
-                    output.format.extension()
+                    extension(output.format)
                 )));
             }
             let mut target = Target::File(OutputFile::create(&output.path)?);
             let print = PrintOptions {
-                format: output.format.print_format(),
+                format: output.format,
                 max_rows: None,
                 footer: false,
                 expanded: false,
@@ -423,11 +416,11 @@ async fn write_output(
         Destination::Folder(_) if output.single_file => {
             return Err(CliError::usage(format!(
                 "{shown} is a folder: name a file, or drop the .{} extension to write a folder of files",
-                output.format.extension()
+                extension(output.format)
             )));
         }
         Destination::Folder(dir) => {
-            commit::check_replaceable_folder(dir, &[output.format.extension()]).map_err(|why| {
+            commit::check_replaceable_folder(dir, output.format.extensions()).map_err(|why| {
                 CliError::usage(format!("refusing to replace the folder {shown}: {why}"))
             })?;
         }
@@ -446,17 +439,21 @@ async fn write_output(
         .with_single_file_output(output.single_file)
         .with_partition_by(output.partition_by.clone());
     let counts = match output.format {
-        FileFormat::Parquet => df.write_parquet(&location, options, None).await,
-        FileFormat::Csv => df.write_csv(&location, options, None).await,
-        FileFormat::Json => df.write_json(&location, options, None).await,
+        Format::Csv => df.write_csv(&location, options, None).await,
+        // DataFusion writes JSON lines; `json` files become arrays below.
+        Format::Json | Format::Ndjson => df.write_json(&location, options, None).await,
+        _ => df.write_parquet(&location, options, None).await,
     }?;
+    if output.format == Format::Json && staged.exists() {
+        lines_to_arrays(&staged)?;
+    }
     if !staged.exists() {
         // An empty result may write no file: the output is an empty folder,
         // or a file with the columns and no rows.
         if output.single_file {
             let mut target = Target::Memory(vec![]);
             let print = PrintOptions {
-                format: output.format.print_format(),
+                format: output.format,
                 max_rows: None,
                 footer: false,
                 expanded: false,
@@ -470,4 +467,96 @@ async fn write_output(
         }
     }
     Ok((Some(stage), count_written(&counts)))
+}
+
+/// Rewrites every JSON lines file at or under `path` as one JSON array of
+/// the same objects, `[{…},{…}]` and a newline (what `json` means everywhere).
+/// Each file is replaced through an [`OutputFile`].
+fn lines_to_arrays(path: &Path) -> CliResult<()> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let shown = p.display().to_string();
+        let meta = fs::metadata(&p).map_err(|e| CliError::write(&shown, &e))?;
+        if meta.is_dir() {
+            for entry in fs::read_dir(&p).map_err(|e| CliError::write(&shown, &e))? {
+                stack.push(entry.map_err(|e| CliError::write(&shown, &e))?.path());
+            }
+            continue;
+        }
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.is_none_or(|n| n.starts_with('.')) {
+            continue;
+        }
+        let reader = BufReader::new(fs::File::open(&p).map_err(|e| CliError::write(&shown, &e))?);
+        let mut out = OutputFile::create(&p)?;
+        let mut first = true;
+        out.write_all(b"[")
+            .map_err(|e| CliError::write(&shown, &e))?;
+        for line in reader.lines() {
+            let line = line.map_err(|e| CliError::write(&shown, &e))?;
+            if line.is_empty() {
+                continue;
+            }
+            if !first {
+                out.write_all(b",")
+                    .map_err(|e| CliError::write(&shown, &e))?;
+            }
+            first = false;
+            out.write_all(line.as_bytes())
+                .map_err(|e| CliError::write(&shown, &e))?;
+        }
+        out.write_all(b"]\n")
+            .map_err(|e| CliError::write(&shown, &e))?;
+        out.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_become_arrays() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("month=2025-03");
+        fs::create_dir_all(&part).unwrap();
+        fs::write(part.join("a.json"), "{\"a\":1}\n{\"a\":2,\"b\":\"x\"}\n").unwrap();
+        fs::write(dir.path().join("b.json"), "").unwrap();
+        lines_to_arrays(dir.path()).unwrap();
+        assert_eq!(
+            fs::read_to_string(part.join("a.json")).unwrap(),
+            "[{\"a\":1},{\"a\":2,\"b\":\"x\"}]\n"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("b.json")).unwrap(),
+            "[]\n"
+        );
+        assert_eq!(
+            fs::read_dir(&part).unwrap().count(),
+            1,
+            "no temporaries left"
+        );
+    }
+
+    #[test]
+    fn job_formats_are_the_command_line_formats() {
+        let spec = |format: &str| {
+            toml::from_str::<OutputSpec>(&format!(
+                "name = 'o'\nsql = 'SELECT 1'\npath = 'o'\nformat = '{format}'"
+            ))
+            .map(|o| o.format)
+        };
+        assert_eq!(spec("json").unwrap(), Format::Json);
+        assert_eq!(spec("ndjson").unwrap(), Format::Ndjson);
+        assert_eq!(spec("jsonl").unwrap(), Format::Ndjson);
+        assert_eq!(spec("csv").unwrap(), Format::Csv);
+        assert!(spec("yaml").is_err());
+        let default: OutputSpec =
+            toml::from_str("name = 'o'\nsql = 'SELECT 1'\npath = 'o'").unwrap();
+        assert_eq!(default.format, Format::Parquet);
+        use clap::ValueEnum;
+        assert_eq!(Format::from_str("jsonl", true), Ok(Format::Ndjson));
+    }
 }

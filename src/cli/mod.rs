@@ -31,10 +31,10 @@ use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::SessionContext;
 
-use args::{Cli, Command, Format, FunctionsArgs, GlobalArgs, RunArgs};
+use args::{Cli, Command, FunctionsArgs, GlobalArgs, RunArgs};
 use config::LoadedConfig;
 use error::{CliError, CliResult};
-use output::{PrintOptions, Target, write_batches};
+use output::{Format, PrintOptions, Target, write_batches};
 use report::{ReportOptions, Script, parse_params, parse_script, run_report};
 
 /// Runs the command line.

@@ -1,6 +1,7 @@
-//! Result formats (table, CSV, JSON, NDJSON, Markdown, Parquet) and where
-//! they are written (stdout, a buffer, or an output file of
-//! [`super::commit`]).
+//! Result formats (table, CSV, JSON, NDJSON, Markdown, Parquet): the one
+//! [`Format`] of `--format`, the shell's `\format`, output file extensions and
+//! batch jobs' `format =`; and where results are written (stdout, a buffer,
+//! or an output file of [`super::commit`]).
 
 use std::error::Error as StdError;
 use std::fs;
@@ -9,6 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use clap::ValueEnum;
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -22,10 +24,58 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
+use serde::Deserialize;
 
-use super::args::Format;
 use super::commit::OutputFile;
 use super::error::{CliError, CliResult};
+
+/// Output formats, the same everywhere: `json` is one JSON array of objects
+/// (as DuckDB's `-json`), `ndjson` (also `jsonl`) one object per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Aligned columns with a row count (for people)
+    Table,
+    /// Comma-separated values with a header line
+    Csv,
+    /// One JSON array of objects per result
+    Json,
+    /// One JSON object per line (JSON lines; also `jsonl`)
+    #[value(alias = "jsonl")]
+    #[serde(alias = "jsonl")]
+    Ndjson,
+    /// A GitHub-flavoured Markdown table
+    Markdown,
+    /// Apache Parquet (needs --output)
+    Parquet,
+}
+
+impl Format {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+            Format::Markdown => "markdown",
+            Format::Parquet => "parquet",
+        }
+    }
+
+    /// The extensions of files written in this format, the usual one first
+    /// (a folder of JSON lines files written by DataFusion has `.json` files).
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            Format::Table => &["txt"],
+            Format::Csv => &["csv"],
+            Format::Json => &["json"],
+            Format::Ndjson => &["jsonl", "ndjson", "json"],
+            Format::Markdown => &["md", "markdown"],
+            Format::Parquet => &["parquet"],
+        }
+    }
+}
 
 /// How one result set is printed.
 #[derive(Debug, Clone)]

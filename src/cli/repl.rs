@@ -20,11 +20,12 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 
-use super::args::Format;
 use super::commit::OutputFile;
 use super::error::{CliError, CliResult};
 use super::functions::{function_doc, function_list};
-use super::output::{PrintOptions, Target, footer, human_duration, write_batches, write_stream};
+use super::output::{
+    Format, PrintOptions, Target, footer, human_duration, write_batches, write_stream,
+};
 use super::report::{
     Outcome, ScriptStatement, finish_write, is_complete, parse_script, start, typed_value,
 };

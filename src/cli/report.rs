@@ -20,11 +20,11 @@ use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::Statement as SQLStatement;
 use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect, dialect_from_str};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use saasql::util::time::parse_date;
 
-use super::args::{Format, parse_date};
 use super::commit::OutputFile;
 use super::error::{CliError, CliResult};
-use super::output::{PrintOptions, Target, write_stream};
+use super::output::{Format, PrintOptions, Target, write_stream};
 
 /// One parsed statement of a script.
 #[derive(Debug, Clone)]

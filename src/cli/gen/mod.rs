@@ -1,4 +1,34 @@
-//! `saasql gen`: the synthetic sample data set.
+//! `saasql gen`: deterministic synthetic data for the canonical tables.
+//!
+//! [`generate`] writes the six canonical tables of the SPEC (`customers`,
+//! `events`, `subscriptions`, `invoices`, `surveys`, `tickets`) as Parquet
+//! files. The data comes from a small simulation of a B2B SaaS business:
+//!
+//! * customers sign up over the year before the activity window and during it
+//!   (acquisition grows over time), each with a segment, a country, a number
+//!   of users and a log-normal engagement level (a few power users);
+//! * every customer starts a subscription when signing up; at each billing
+//!   boundary the subscription may churn, upgrade or downgrade (a plan change
+//!   ends the subscription and starts a new one at the same instant); some
+//!   churned customers come back later (reactivation);
+//! * invoices are issued at the start of every billing period;
+//! * usage events, support tickets and survey answers are produced day by day
+//!   while the customer has an active subscription inside the activity window;
+//!   activity fades over the weeks before a churn, tickets are more frequent
+//!   and NPS answers more negative for customers about to churn.
+//!
+//! Randomness comes from a local xoshiro256** generator. Every customer draws
+//! from its own streams derived from `(seed, customer_id, purpose)`, and
+//! customers are processed in id order, so the same options always give
+//! byte-identical files. Events are streamed through the Parquet writer in
+//! batches of about 64K rows, so memory stays bounded whatever the scale.
+//!
+//! The module tree, one idea per file: [`options`] (what to make, and the
+//! time window), [`random`] (the streams), [`domain`] (the business's constant
+//! tables), [`customers`], [`subscriptions`] (and invoices), [`activity`]
+//! (events, tickets, surveys), [`tables`] (schemas and column builders),
+//! [`generator`] (the driver) and [`writer`] (the Parquet writer thread).
+//! Calendar arithmetic is the library's one calendar, `saasql::util::time`.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -8,11 +38,33 @@ use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::error::DataFusionError;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use saasql::generate::{GenOptions, generate};
 
-use super::args::{Format, GenArgs};
+use super::args::GenArgs;
 use super::error::{CliError, CliResult, Code};
-use super::output::{PrintOptions, Target, human_bytes, write_batches};
+use super::output::{Format, PrintOptions, Target, human_bytes, write_batches};
+
+mod activity;
+mod customers;
+mod domain;
+mod generator;
+mod options;
+mod random;
+mod subscriptions;
+mod tables;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+use activity::*;
+use customers::*;
+use domain::*;
+use generator::*;
+pub use options::GenOptions;
+use options::*;
+use random::*;
+use subscriptions::*;
+use tables::*;
+use writer::*;
 
 /// The generator's options from the command line.
 pub fn options(args: &GenArgs) -> GenOptions {
@@ -58,7 +110,7 @@ pub async fn run_gen(args: &GenArgs, format: Format) -> CliResult<()> {
         .map_err(|e| CliError::query(format!("the generator failed: {e}")))?
     };
     bar.finish_and_clear();
-    let summary = result.map_err(|e| gen_error(&e))?;
+    let summary = result?;
 
     let schema: SchemaRef = Arc::new(Schema::new(vec![
         Field::new("table", DataType::Utf8, false),
