@@ -2701,9 +2701,18 @@ mod storage {
     }
 
     fn run_with(s3_env: &[(&'static str, String)], args: &[&str], stdin: Option<&str>) -> Run {
+        run_in(Path::new(env!("CARGO_MANIFEST_DIR")), s3_env, args, stdin)
+    }
+
+    /// `saasql ARGS` in `dir` with the environment `s3_env`.
+    fn run_in(
+        dir: &Path,
+        s3_env: &[(&'static str, String)],
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Run {
         let env: Vec<(&str, &str)> = s3_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        saasql_env(repo, args, &env, stdin)
+        saasql_env(dir, args, &env, stdin)
     }
 
     fn reports() -> Vec<String> {
@@ -2856,18 +2865,15 @@ mod storage {
              format = \"csv\"\n",
         )
         .expect("job");
-        let run = super::saasql_env(
+        let run = run_in(
             &dir,
+            &s3.env(),
             &[
                 "--data",
                 empty.to_str().expect("utf-8"),
                 "batch",
                 "job.toml",
             ],
-            &s3.env()
-                .iter()
-                .map(|(k, v)| (*k, v.as_str()))
-                .collect::<Vec<_>>(),
             None,
         );
         assert_eq!(run.code, 0, "{run:?}");
@@ -2885,18 +2891,15 @@ mod storage {
             "[[outputs]]\nname = \"n\"\nsql = \"SELECT 1 AS n\"\npath = \"s3://reports/n.csv\"\n",
         )
         .expect("job");
-        let run = super::saasql_env(
+        let run = run_in(
             &dir,
+            &s3.env(),
             &[
                 "--data",
                 empty.to_str().expect("utf-8"),
                 "batch",
                 "to_bucket.toml",
             ],
-            &s3.env()
-                .iter()
-                .map(|(k, v)| (*k, v.as_str()))
-                .collect::<Vec<_>>(),
             None,
         );
         assert_eq!(run.code, 2, "{run:?}");

@@ -58,7 +58,7 @@ impl CliError {
         CliError::Failed {
             code,
             location: None,
-            message: redact_passwords(&message.into()),
+            message: redact_secrets(&message.into()),
             statement: None,
         }
     }
@@ -127,7 +127,7 @@ impl CliError {
             } => CliError::Failed {
                 code,
                 location,
-                message: redact_passwords(&format!("{context}: {message}")),
+                message: redact_secrets(&format!("{context}: {message}")),
                 statement,
             },
             other => other,
@@ -135,9 +135,9 @@ impl CliError {
     }
 
     /// Attaches the `file:line` of the failing statement and its first line
-    /// (with any password in a URL there blanked out).
+    /// (with any secret there blanked out, see [`redact_secrets`]).
     pub fn at(self, location: String, statement: Option<String>) -> Self {
-        let statement = statement.map(|s| redact_passwords(&s));
+        let statement = statement.map(|s| redact_secrets(&s));
         match self {
             CliError::Failed {
                 code,
@@ -182,7 +182,7 @@ impl fmt::Display for CliError {
                     None => writeln!(f, "saasql: error: {message}")?,
                 }
                 if let Some(stmt) = statement {
-                    writeln!(f, "  | {}", redact(stmt))?;
+                    writeln!(f, "  | {stmt}")?;
                 }
                 Ok(())
             }
@@ -192,8 +192,8 @@ impl fmt::Display for CliError {
 
 /// A `SET` of a secret-looking key (`SET s3.secret_access_key = '…'`, which
 /// is refused) with its value hidden, so the error does not repeat it;
-/// other statements as they are.
-fn redact(statement: &str) -> String {
+/// other text as it is.
+fn hide_set_secret(statement: &str) -> String {
     const SECRET: [&str; 6] = [
         "secret",
         "password",
@@ -228,9 +228,13 @@ pub fn one_line(message: &str) -> String {
     lines.join(" ")
 }
 
-/// `text` with the passwords in it blanked out (`***`): the password of
-/// every `scheme://user:password@host` URL, and every `password=` value.
-pub fn redact_passwords(text: &str) -> String {
+/// `text` with the secrets in it blanked out (`***`): the password of
+/// every `scheme://user:password@host` URL, every `password=` value, and
+/// the value of a `SET` of a secret-looking key ([`hide_set_secret`]).
+/// Every message and statement of a [`CliError`] passes through it.
+pub fn redact_secrets(text: &str) -> String {
+    let text = hide_set_secret(text);
+    let text = text.as_str();
     let stop = |c: char| c.is_whitespace() || c == '\'' || c == '"';
     let mut out = String::with_capacity(text.len());
     let mut rest = text;

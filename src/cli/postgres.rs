@@ -44,7 +44,7 @@ use datafusion_table_providers_postgres::PostgresTableFactory;
 use datafusion_table_providers_postgres::pool::{Error as PoolError, PostgresConnectionPool};
 use secrecy::SecretString;
 
-use super::error::{one_line, redact_passwords};
+use super::error::{one_line, redact_secrets};
 use super::tables::UnreadableTable;
 
 /// How long connecting and looking the table up may take, unless
@@ -160,7 +160,7 @@ async fn open(
     };
     // Never show a password, whatever a driver put in its message.
     result.map_err(|e| {
-        let e = redact_passwords(&e);
+        let e = redact_secrets(&e);
         match &password {
             Some((p, _)) if !p.is_empty() => e.replace(p.as_str(), "***"),
             _ => e,
@@ -523,7 +523,7 @@ impl PgUrl {
     }
 
     fn parse(location: &str) -> std::result::Result<PgUrl, String> {
-        let shown = redact_passwords(location);
+        let shown = redact_secrets(location);
         let bad = |why: String| format!("{shown}: {why}");
         let url = url::Url::parse(location)
             .map_err(|e| bad(format!("not a valid postgres:// URL ({e})")))?;
@@ -839,13 +839,13 @@ mod tests {
     #[test]
     fn passwords_are_blanked_out_of_text() {
         assert_eq!(
-            redact_passwords("in 'postgres://ann:hun:ter2@h:1/db?table=t' here"),
+            redact_secrets("in 'postgres://ann:hun:ter2@h:1/db?table=t' here"),
             "in 'postgres://ann:***@h:1/db?table=t' here"
         );
         let plain = "s3://bucket/key.parquet and postgres://ann@h:5432/db?table=t";
-        assert_eq!(redact_passwords(plain), plain);
+        assert_eq!(redact_secrets(plain), plain);
         assert_eq!(
-            redact_passwords("host=h PASSWORD=hunter2 user=u, ?password=x&table=t"),
+            redact_secrets("host=h PASSWORD=hunter2 user=u, ?password=x&table=t"),
             "host=h PASSWORD=*** user=u, ?password=***&table=t"
         );
     }

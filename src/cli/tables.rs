@@ -526,33 +526,8 @@ fn check_local_files(
     files.retain(|f| {
         single || data_kind(f.file_name().and_then(|n| n.to_str()).unwrap_or_default()).is_some()
     });
-    let mut found: Option<(PathBuf, Kind, FileCompressionType, &'static str)> = None;
-    for file in &files {
-        let name = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        let Some((kind, compression, ext)) = data_kind(name) else {
-            return Err(format!(
-                "{}: not a Parquet, CSV, TSV, JSON lines or Arrow IPC file (by its extension)",
-                file.display()
-            ));
-        };
-        match &found {
-            None => found = Some((file.clone(), kind, compression, ext)),
-            Some((first, k, _, e)) if *k != kind || *e != ext => {
-                return Err(format!(
-                    "its files mix formats: {} is {} but {} is {}; put each format in its own folder",
-                    first.display(),
-                    describe_format(*k, e),
-                    file.display(),
-                    describe_format(kind, ext)
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    let Some((_, kind, compression, ext)) = found else {
+    let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let Some((kind, compression, ext)) = common_format(&shown)? else {
         return Err(format!("{}: no data files", root.display()));
     };
     if kind != Kind::Parquet {
@@ -669,33 +644,23 @@ async fn check_remote_files(
     }
     let files = list_remote(state, location).await?;
     let single = files.len() == 1 && !location.ends_with('/');
-    let mut found: Option<(&str, Kind, FileCompressionType, &'static str)> = None;
+    let mut data = vec![];
     for (file, size) in &files {
         let name = file.rsplit('/').next().unwrap_or(file);
-        let Some((kind, compression, ext)) = data_kind(name) else {
+        if data_kind(name).is_none() {
             if single {
                 return Err(format!(
                     "{location}: not a Parquet, CSV, TSV, JSON lines or Arrow IPC file (by its extension)"
                 ));
             }
             continue;
-        };
+        }
         if *size == 0 {
             return Err(format!("{file} is empty (0 bytes)"));
         }
-        match &found {
-            None => found = Some((file, kind, compression, ext)),
-            Some((first, k, _, e)) if *k != kind || *e != ext => {
-                return Err(format!(
-                    "its files mix formats: {first} is {} but {file} is {}; put each format in its own folder",
-                    describe_format(*k, e),
-                    describe_format(kind, ext)
-                ));
-            }
-            Some(_) => {}
-        }
+        data.push(file.clone());
     }
-    let Some((_, kind, compression, ext)) = found else {
+    let Some((kind, compression, ext)) = common_format(&data)? else {
         return Err(format!("{location}: no data files"));
     };
     Ok((kind, compression, ext, None))
@@ -757,6 +722,36 @@ pub async fn register_data_url(
         warnings.extend(register_table(ctx, &name, &location, opts).await?);
     }
     Ok(warnings)
+}
+
+/// The format that every one of `files` (paths as shown) has, `None` for
+/// no files; an error names a file that is not a data file, or two files
+/// whose formats differ.
+#[allow(clippy::type_complexity)]
+fn common_format(
+    files: &[String],
+) -> std::result::Result<Option<(Kind, FileCompressionType, &'static str)>, String> {
+    let mut found: Option<(&str, Kind, FileCompressionType, &'static str)> = None;
+    for file in files {
+        let name = file.rsplit('/').next().unwrap_or(file);
+        let Some((kind, compression, ext)) = data_kind(name) else {
+            return Err(format!(
+                "{file}: not a Parquet, CSV, TSV, JSON lines or Arrow IPC file (by its extension)"
+            ));
+        };
+        match found {
+            None => found = Some((file, kind, compression, ext)),
+            Some((first, k, _, e)) if k != kind || e != ext => {
+                return Err(format!(
+                    "its files mix formats: {first} is {} but {file} is {}; put each format in its own folder",
+                    describe_format(k, e),
+                    describe_format(kind, ext)
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(found.map(|(_, kind, compression, ext)| (kind, compression, ext)))
 }
 
 /// `CSV` or `CSV (.csv.gz)`.
