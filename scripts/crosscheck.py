@@ -59,6 +59,34 @@ CHECKS = {
     ),
 }
 
+# retention: one check per mode; key "cohort|k", NULL where the month had not
+# ended by 2025-06-30 (the as_of both sides use).
+_RETENTION_OURS = (
+    "WITH r AS (SELECT CAST(CAST(date_trunc('month', c.signed_up_at) AS DATE) AS VARCHAR) AS cohort, "
+    "retention(c.customer_id, c.signed_up_at, e.event_time, 'month', 8, '{mode}', TIMESTAMP '2025-06-30 00:00:00') AS r "
+    "FROM customers c LEFT JOIN events e USING (customer_id) GROUP BY 1) "
+    "SELECT cohort || '|' || CAST(g.value AS VARCHAR) AS k, r[g.value + 1] AS v FROM r CROSS JOIN generate_series(0, 7) AS g"
+)
+_RETENTION_THEIRS = (
+    "WITH c AS (SELECT customer_id, strftime(date_trunc('month', signed_up_at), '%Y-%m-%d') AS cohort, "
+    "year(signed_up_at) * 12 + month(signed_up_at) - 1 AS cp FROM customers), "
+    "a AS (SELECT DISTINCT customer_id, year(event_time) * 12 + month(event_time) - 1 AS ap FROM events), "
+    "g AS (SELECT range AS k FROM range(0, 8)), "
+    "n AS (SELECT cohort, max(cp) AS cp, count(*) AS n FROM c GROUP BY cohort) "
+    "SELECT n.cohort || '|' || CAST(g.k AS VARCHAR) AS k, "
+    "CASE WHEN n.cp + g.k + 1 <= 2025 * 12 + 5 THEN 100.0 * (SELECT count(DISTINCT c.customer_id) FROM c JOIN a "
+    "ON a.customer_id = c.customer_id AND a.ap {op} c.cp + g.k WHERE c.cohort = n.cohort) / n.n END AS v "
+    "FROM n CROSS JOIN g"
+)
+CHECKS["retention bounded by sign-up month"] = (
+    _RETENTION_OURS.format(mode="bounded"),
+    _RETENTION_THEIRS.format(op="="),
+)
+CHECKS["retention unbounded by sign-up month"] = (
+    _RETENTION_OURS.format(mode="unbounded"),
+    _RETENTION_THEIRS.format(op=">="),
+)
+
 
 def ensure_duckdb():
     try:
@@ -98,7 +126,7 @@ def main():
             print(f"FAIL {name}: saasql exited {out.returncode}: {out.stderr.strip()}")
             failures += 1
             continue
-        mine = {str(r["k"]): r["v"] for r in (json.loads(l) for l in out.stdout.splitlines() if l.strip())} if out.stdout.strip() else {}
+        mine = {str(r["k"]): r.get("v") for r in (json.loads(l) for l in out.stdout.splitlines() if l.strip())} if out.stdout.strip() else {}
         ref = {str(k): v for k, v in con.execute(theirs).fetchall()}
         bad = [k for k in ref if k not in mine or (ref[k] is None) != (mine[k] is None)
                or (ref[k] is not None and abs(float(ref[k]) - mine[k]) > 1e-9 * max(1.0, abs(float(ref[k]))))]

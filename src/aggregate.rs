@@ -509,6 +509,7 @@ pub mod testing {
                 &data
                     .iter()
                     .map(|a| a.data_type().clone())
+                    .chain(literals.iter().map(ScalarValue::data_type))
                     .collect::<Vec<_>>(),
             )
             .unwrap();

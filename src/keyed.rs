@@ -3,7 +3,7 @@
 //!
 //! A function describes itself with a [`KeyedKernel`]: its parameters, its
 //! state fields and its [`GroupsAccumulator`]. [`KeyedAggregate`] turns that
-//! into a DataFusion aggregate with a DOUBLE result, running the same
+//! into a DataFusion aggregate (DOUBLE unless the kernel gives its result type), running the same
 //! accumulator over one group where DataFusion asks for a plain
 //! [`Accumulator`] ([`SingleGroup`]). [`IdNumbers`] gives an accumulator's ids
 //! 8-byte numbers, so that per-group state holds 8 bytes per id whatever the
@@ -34,6 +34,10 @@ pub trait KeyedKernel: Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
     fn params(&self) -> &Params;
     /// Generated documentation.
     fn documentation(&self) -> &'static Documentation;
+    /// The result type (DOUBLE unless the kernel says otherwise).
+    fn return_type(&self) -> DataType {
+        DataType::Float64
+    }
     /// The fields of the state that [`Self::Groups`] emits and merges.
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>>;
     /// The accumulator of one call, with its constant parameters read and
@@ -57,7 +61,7 @@ impl<T: KeyedKernel> AggregateUDFImpl for KeyedAggregate<T> {
     }
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         self.0.params().check(arg_types)?;
-        Ok(DataType::Float64)
+        Ok(self.0.return_type())
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(SingleGroup(self.0.groups(&args)?)))

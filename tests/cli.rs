@@ -1037,7 +1037,7 @@ fn spill_folders_of_killed_runs_are_removed() {
     let other = tmp.join("unrelated");
     std::fs::create_dir(&other).expect("mkdir");
     let out = Command::new(BIN)
-        .args(["--data", empty_dir(), "--memory-limit", "20MiB", "-f", "csv", "run", "-"])
+        .args(["--data", empty_dir(), "--memory-limit", "20M", "-f", "csv", "run", "-"])
         .env("TMPDIR", &tmp)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1227,6 +1227,46 @@ fn shell_in_a_terminal() {
     p.send("\t").expect("send tab");
     p.send(";\r").expect("send");
     p.expect("k\r\n4\r\n").expect("the completed query ran");
+
+    // Tab completes a keyword, a function and a setting name.
+    p.expect("> ").expect("a prompt");
+    p.send("SEL").expect("send");
+    p.send("\t").expect("send tab");
+    p.send(" 7 AS kw;\r").expect("send");
+    p.expect("kw\r\n7\r\n").expect("the completed keyword ran");
+    p.expect("> ").expect("a prompt");
+    p.send("SELECT engagement_ti").expect("send");
+    p.send("\t").expect("send tab");
+    p.send("(50) AS tier;\r").expect("send");
+    p.expect("tier\r\n").expect("the completed function ran");
+    p.expect("> ").expect("a prompt");
+    p.send("SHOW saasql.engagement_wei").expect("send");
+    p.send("\t").expect("send tab");
+    p.send(";\r").expect("send");
+    p.expect("saasql.engagement_weights,")
+        .expect("the completed setting");
+
+    // .schema, .read, \unset.
+    line(&mut p, ".schema surveys");
+    p.expect("customer_id").expect(".schema lists columns");
+    line(&mut p, ".read q.sql");
+    p.expect("included").expect(".read runs the file");
+    line(&mut p, "\\set gone 1");
+    line(&mut p, "\\unset gone");
+    line(&mut p, "SELECT $gone AS g;");
+    p.expect("no value for $gone")
+        .expect("\\unset removes the parameter");
+
+    // A misspelt table gets a suggestion; a parse error gets carets under
+    // the failing part; the shell carries on.
+    line(&mut p, "SELECT * FROM survey;");
+    p.expect("Did you mean 'surveys'?")
+        .expect("a table suggestion");
+    line(&mut p, "SELECT count(*)");
+    line(&mut p, "FROM surveys WHERE WHERE;");
+    p.expect("^").expect("carets under the error");
+    line(&mut p, "SELECT 41 + 1 AS still;");
+    p.expect("42").expect("the shell carries on");
 
     line(&mut p, ".quit");
     p.expect(Eof).expect("the shell quits");
@@ -2665,8 +2705,8 @@ mod storage {
         }
     }
 
-    /// Bucket `acme-exports` with the sample data under `parquet/` and CSV
-    /// copies under `csv/` (made once).
+    /// Bucket `acme-exports` with the sample data under `parquet/`, CSV
+    /// copies under `csv/` and JSON-lines copies under `json/` (made once).
     pub fn bucket() -> &'static S3 {
         static READY: OnceLock<()> = OnceLock::new();
         let s3 = s3();
@@ -2677,6 +2717,8 @@ mod storage {
             std::fs::remove_file(bucket.join("parquet/README.md")).expect("no README");
             let csv = bucket.join("csv");
             std::fs::create_dir_all(&csv).expect("csv dir");
+            let json = bucket.join("json");
+            std::fs::create_dir_all(&json).expect("json dir");
             let copies: String = [
                 "customers",
                 "events",
@@ -2688,8 +2730,10 @@ mod storage {
             .iter()
             .map(|t| {
                 format!(
-                    "COPY (SELECT * FROM {t}) TO '{}' STORED AS CSV OPTIONS ('format.has_header' 'true');\n",
-                    csv.join(format!("{t}.csv")).display()
+                    "COPY (SELECT * FROM {t}) TO '{}' STORED AS CSV OPTIONS ('format.has_header' 'true');\n\
+                     COPY (SELECT * FROM {t}) TO '{}' STORED AS JSON;\n",
+                    csv.join(format!("{t}.csv")).display(),
+                    json.join(format!("{t}.json")).display()
                 )
             })
             .collect();
@@ -2731,7 +2775,7 @@ mod storage {
     fn reports_match_on_a_bucket() {
         let s3 = bucket();
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for prefix in ["parquet", "csv"] {
+        for prefix in ["parquet", "csv", "json"] {
             let data = format!("s3://acme-exports/{prefix}");
             for name in reports() {
                 let rel = format!("sql/{name}.sql");
@@ -2886,28 +2930,89 @@ mod storage {
             std::fs::read_to_string(dir.join("out/n.csv")).expect("n.csv"),
             local.stdout
         );
-        std::fs::write(
-            dir.join("to_bucket.toml"),
-            "[[outputs]]\nname = \"n\"\nsql = \"SELECT 1 AS n\"\npath = \"s3://reports/n.csv\"\n",
-        )
-        .expect("job");
-        let run = run_in(
-            &dir,
-            &s3.env(),
-            &[
-                "--data",
-                empty.to_str().expect("utf-8"),
-                "batch",
-                "to_bucket.toml",
-            ],
-            None,
+        // Batch outputs to a bucket: a file and a partitioned folder, the
+        // same bytes as the same job writing local paths.
+        let job = |prefix: &str| {
+            format!(
+                "[inputs]\ninv = \"s3://acme-exports/csv/invoices.csv\"\n\n\
+                 [[outputs]]\nname = \"n\"\nsql = \"SELECT count(*) AS n FROM inv\"\n\
+                 path = \"{prefix}n.csv\"\nformat = \"csv\"\n\n\
+                 [[outputs]]\nname = \"by_status\"\n\
+                 sql = \"SELECT status, customer_id, amount FROM inv ORDER BY invoice_id\"\n\
+                 path = \"{prefix}by_status\"\nformat = \"csv\"\npartition_by = [\"status\"]\n"
+            )
+        };
+        std::fs::write(dir.join("to_bucket.toml"), job("s3://reports/batch/")).expect("job");
+        std::fs::write(dir.join("to_local.toml"), job("local/")).expect("job");
+        let batch = |file: &str| {
+            run_in(
+                &dir,
+                &s3.env(),
+                &["--data", empty.to_str().expect("utf-8"), "batch", file],
+                None,
+            )
+        };
+        for file in ["to_bucket.toml", "to_local.toml"] {
+            let run = batch(file);
+            assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{file}");
+        }
+        let uploaded = s3.root.join("reports/batch");
+        let tree = |root: &Path| {
+            let mut files = vec![];
+            let mut stack = vec![root.to_path_buf()];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d).expect("read dir") {
+                    let p = e.expect("entry").path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if !p.file_name().unwrap().to_string_lossy().starts_with('.') {
+                        let rel = p.strip_prefix(root).unwrap().to_path_buf();
+                        let folder = rel.parent().unwrap().display().to_string();
+                        files.push((folder, std::fs::read_to_string(&p).expect("file")));
+                    }
+                }
+            }
+            files.sort();
+            files
+        };
+        assert_eq!(
+            std::fs::read_to_string(uploaded.join("n.csv")).expect("n.csv"),
+            std::fs::read_to_string(dir.join("local/n.csv")).expect("n.csv")
         );
+        let first = tree(&uploaded.join("by_status"));
+        assert!(first.len() >= 2, "{first:?}");
+        assert_eq!(first, tree(&dir.join("local/by_status")));
+        // A rerun replaces the folder's files rather than adding to them.
+        let run = batch("to_bucket.toml");
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(tree(&uploaded.join("by_status")), first);
+        // A folder holding something else is refused before anything is
+        // uploaded; an output overlapping an input is refused.
+        std::fs::write(uploaded.join("by_status/notes.txt"), "keep").expect("foreign file");
+        std::fs::remove_file(uploaded.join("n.csv")).expect("remove");
+        let run = batch("to_bucket.toml");
         assert_eq!(run.code, 2, "{run:?}");
         assert!(
-            run.stderr.contains("batch outputs are local paths"),
+            run.stderr
+                .contains("refusing to replace the folder s3://reports/batch/by_status")
+                && run.stderr.contains("notes.txt"),
             "{run:?}"
         );
-        assert!(!dir.join("s3:").exists());
+        assert!(!uploaded.join("n.csv").exists());
+        std::fs::write(
+            dir.join("overlap.toml"),
+            "[inputs]\ninv = \"s3://acme-exports/csv/invoices.csv\"\n\n[[outputs]]\n\
+             name = \"n\"\nsql = \"SELECT 1 AS n\"\npath = \"s3://acme-exports/csv\"\n\
+             format = \"csv\"\n",
+        )
+        .expect("job");
+        let run = batch("overlap.toml");
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr
+                .contains("overlaps the input s3://acme-exports/csv/invoices.csv"),
+            "{run:?}"
+        );
 
         // SET s3.endpoint applies to the next query; secrets cannot be SET.
         let mut env = s3.env();

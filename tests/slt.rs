@@ -73,6 +73,20 @@ fn cell(col: &ArrayRef, row: usize, fmt: &ArrayFormatter) -> String {
     match col.data_type() {
         DataType::Float64 => float_text(col.as_primitive::<Float64Type>().value(row)),
         DataType::Float32 => float_text(col.as_primitive::<Float32Type>().value(row) as f64),
+        // Lists of floats (`retention`) with each element rounded the same way.
+        DataType::List(f) if f.data_type() == &DataType::Float64 => {
+            let list = col.as_list::<i32>().value(row);
+            let items: Vec<String> = (0..list.len())
+                .map(|i| {
+                    if list.is_null(i) {
+                        "NULL".into()
+                    } else {
+                        float_text(list.as_primitive::<Float64Type>().value(i))
+                    }
+                })
+                .collect();
+            format!("[{}]", items.join(", "))
+        }
         _ => {
             let s = fmt.value(row).to_string();
             if s.is_empty() { "(empty)".into() } else { s }

@@ -65,7 +65,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE", env = "SAASQL_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Memory for query execution, e.g. 512MiB, 2GiB or 1G (powers of 1024);
+    /// Memory for query execution, e.g. 512M, 2G or 1.5G (powers of 1024);
     /// sorts, joins and aggregates spill to the OS temp directory beyond it
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size, env = "SAASQL_MEMORY_LIMIT")]
     pub memory_limit: Option<usize>,
@@ -350,31 +350,21 @@ pub struct ExecutorArgs {
     pub allow_write: bool,
 }
 
-/// Parses a byte size: `1073741824`, `512MiB`, `512M`, `2GiB`, `2G`, `2GB`,
-/// `1.5G`. K, M, G and T are powers of 1024 with or without `iB`/`B`.
+/// Parses a memory size with DataFusion's own parser, so `--memory-limit`,
+/// `memory_limit` in the config file and `SET datafusion.runtime.memory_limit`
+/// take the same spellings: a number and K, M or G, powers of 1024 (`512M`,
+/// `2G`, `1.5G`).
 pub fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let unit = unit.trim().to_ascii_lowercase();
-    let shift = match unit.as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        _ => return Err(format!("unknown unit '{unit}' (use e.g. 512MiB or 2GiB)")),
-    };
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (use e.g. 512MiB or 2GiB)"))?;
-    let bytes = value * (1u64 << shift) as f64;
-    if !bytes.is_finite() || bytes < 1.0 || bytes > usize::MAX as f64 {
-        return Err(format!("'{s}' is not a usable memory size"));
+    match datafusion::prelude::SessionContext::parse_capacity_limit("memory limit", s.trim()) {
+        Ok(0) => Err(format!(
+            "'{s}' is not a usable memory size: it must be above 0"
+        )),
+        Ok(bytes) => Ok(bytes),
+        Err(_) => Err(format!(
+            "'{s}' is not a memory size: use a number and K, M or G (powers of 1024), \
+             e.g. 512M, 2G or 1.5G (as SET datafusion.runtime.memory_limit takes)"
+        )),
     }
-    Ok(bytes as usize)
 }
 
 /// Parses a listening address: `IP:PORT`, or a bare `PORT` on 127.0.0.1.
@@ -389,4 +379,23 @@ fn parse_bind(s: &str) -> Result<std::net::SocketAddr, String> {
 
 fn parse_date_arg(s: &str) -> Result<i32, String> {
     parse_date(s).ok_or_else(|| format!("'{s}' is not a date in YYYY-MM-DD form"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--memory-limit` takes what `SET datafusion.runtime.memory_limit`
+    /// takes, and refuses the rest with the spellings that work.
+    #[test]
+    fn memory_sizes_are_datafusions() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size(" 1.5G "), Ok(3 << 29));
+        for bad in ["2GiB", "2GB", "1073741824", "lots", "-1G", ""] {
+            let e = parse_size(bad).expect_err(bad);
+            assert!(e.contains("e.g. 512M, 2G or 1.5G"), "{bad}: {e}");
+        }
+        assert!(parse_size("0").expect_err("0").contains("above 0"));
+    }
 }

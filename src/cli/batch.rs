@@ -5,6 +5,16 @@
 //! journaled commit ([`super::commit`]), so a failed or killed job changes
 //! nothing. Outputs that overlap the job's inputs, its own folder or each
 //! other are refused before anything runs.
+//!
+//! An output in object storage (`s3://…`, see [`saasql::storage`]) is staged
+//! in a local temporary folder like the others, and uploaded only once every
+//! output has been written: a file output is one upload that appears whole;
+//! a folder output's new files are uploaded next to the old ones, and the
+//! old ones are deleted only after every new file is in (a failed upload
+//! deletes what it had uploaded and leaves the old files). Uploads come
+//! before the local commit, so a failed upload changes no local output;
+//! several bucket outputs are not one atomic change: the error names those
+//! already uploaded.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
@@ -16,8 +26,10 @@ use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
+use datafusion::object_store::{ObjectStore, ObjectStoreExt, path::Path as ObjectPath};
 use datafusion::prelude::{DataFrame, SessionContext};
+use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Deserialize;
 
@@ -103,16 +115,11 @@ fn load_job(
     let mut used = BTreeSet::new();
     let mut outputs = vec![];
     for o in job.outputs {
-        if saasql::storage::is_url(&o.path.to_string_lossy()) {
-            return Err(bad(format!(
-                "output '{}': path {}: batch outputs are local paths (the all-or-nothing commit \
-                 needs a file system); to write to object storage use \
-                 `saasql run --output URL` or COPY … TO 'URL' in the SQL",
-                o.name,
-                o.path.display()
-            )));
-        }
-        let out_path = base.join(&o.path);
+        let out_path = if saasql::storage::is_url(&o.path.to_string_lossy()) {
+            o.path.clone()
+        } else {
+            base.join(&o.path)
+        };
         if !names.insert(o.name.clone()) {
             return Err(bad(format!("two outputs are named '{}'", o.name)));
         }
@@ -200,9 +207,23 @@ fn load_job(
     Ok((inputs, outputs))
 }
 
-/// Every local path the session's tables read (folders, files, the fixed
-/// part of a glob), made real with [`commit::real_path`].
-async fn input_paths(ctx: &SessionContext) -> Vec<PathBuf> {
+/// Where a location is, as a path [`commit::contains`] can compare: a local
+/// path made real with [`commit::real_path`], or an object-storage URL as
+/// the pseudo-path `/<scheme>:/<bucket>/<key>`, so that one containment
+/// test covers both kinds.
+fn place(location: &Path) -> PathBuf {
+    let text = location.to_string_lossy();
+    match text.split_once("://") {
+        Some((scheme, rest)) if saasql::storage::is_url(&text) => {
+            PathBuf::from(format!("/{scheme}:/{}", rest.trim_end_matches('/')))
+        }
+        _ => commit::real_path(location),
+    }
+}
+
+/// Every place the session's tables read (local folders, files, the fixed
+/// part of a glob, and bucket prefixes): its [`place`] and how to show it.
+async fn input_paths(ctx: &SessionContext) -> Vec<(PathBuf, String)> {
     let mut paths = vec![];
     for schema in super::tables::schemas(ctx) {
         for name in schema.table_names() {
@@ -215,7 +236,13 @@ async fn input_paths(ctx: &SessionContext) -> Vec<PathBuf> {
             for url in listing.table_paths() {
                 if url.scheme() == "file" {
                     let path = PathBuf::from(format!("/{}", url.prefix()));
-                    paths.push(commit::real_path(&path));
+                    let real = commit::real_path(&path);
+                    let shown = real.display().to_string();
+                    paths.push((real, shown));
+                } else {
+                    let store = url.object_store();
+                    let location = format!("{}{}", store.as_str(), url.prefix());
+                    paths.push((place(Path::new(&location)), location));
                 }
             }
         }
@@ -226,7 +253,11 @@ async fn input_paths(ctx: &SessionContext) -> Vec<PathBuf> {
 /// Refuses outputs that would replace or write into what the job reads or
 /// is: an input table's files, the job's own folder or file, its SQL files,
 /// or another output. Runs before anything is written.
-fn check_overlaps(job_path: &Path, outputs: &[PlannedOutput], inputs: &[PathBuf]) -> CliResult<()> {
+fn check_overlaps(
+    job_path: &Path,
+    outputs: &[PlannedOutput],
+    inputs: &[(PathBuf, String)],
+) -> CliResult<()> {
     let refuse = |o: &PlannedOutput, why: String| {
         CliError::usage(format!(
             "output '{}': path {} {why}; nothing was written",
@@ -236,7 +267,7 @@ fn check_overlaps(job_path: &Path, outputs: &[PlannedOutput], inputs: &[PathBuf]
     };
     let job_file = commit::real_path(job_path);
     let job_folder = job_file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let reals: Vec<PathBuf> = outputs.iter().map(|o| commit::real_path(&o.path)).collect();
+    let reals: Vec<PathBuf> = outputs.iter().map(|o| place(&o.path)).collect();
     for (i, (o, real)) in outputs.iter().zip(&reals).enumerate() {
         if commit::contains(real, &job_folder) {
             return Err(refuse(
@@ -258,9 +289,9 @@ fn check_overlaps(job_path: &Path, outputs: &[PlannedOutput], inputs: &[PathBuf]
                 ));
             }
         }
-        for input in inputs {
+        for (input, shown) in inputs {
             if commit::contains(real, input) || commit::contains(input, real) {
-                return Err(refuse(o, format!("overlaps the input {}", input.display())));
+                return Err(refuse(o, format!("overlaps the input {shown}")));
             }
         }
         for (other, other_real) in outputs.iter().zip(&reals).skip(i + 1) {
@@ -310,12 +341,17 @@ pub async fn run_batch(
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
 
     let mut staged = vec![];
+    let mut uploads = vec![];
     let mut rows_col = vec![];
     for output in &outputs {
         bar.set_message(output.name.clone());
         match write_output(ctx, output, params).await {
-            Ok((stage, rows)) => {
-                staged.extend(stage);
+            Ok((pending, rows)) => {
+                match pending {
+                    Pending::Local(stage) => staged.push(stage),
+                    Pending::Upload(upload) => uploads.push(upload),
+                    Pending::Written => {}
+                }
                 rows_col.push(rows);
             }
             Err(e) => {
@@ -327,14 +363,33 @@ pub async fn run_batch(
     }
     bar.finish_and_clear();
 
-    // Everything was written: put the outputs in place, all or nothing.
+    // Everything was written: upload the bucket outputs, then put the local
+    // ones in place, all or nothing.
+    let mut uploaded: HashMap<String, (u64, u64)> = HashMap::new();
+    for upload in uploads {
+        let name = upload.name.clone();
+        let stats = upload.run().await.map_err(|e| {
+            let mut done: Vec<&str> = uploaded.keys().map(String::as_str).collect();
+            done.sort_unstable();
+            let e = e.context(format!("output '{name}'"));
+            if done.is_empty() {
+                e
+            } else {
+                e.context(format!("already uploaded: {}", done.join(", ")))
+            }
+        })?;
+        uploaded.insert(name, stats);
+    }
     commit::commit_all(&journal, staged)?;
     let mut files_col = vec![];
     let mut bytes_col = vec![];
     let mut names = vec![];
     let mut paths = vec![];
     for output in &outputs {
-        let (files, bytes) = path_stats(&output.path);
+        let (files, bytes) = match uploaded.get(&output.name) {
+            Some(stats) => *stats,
+            None => path_stats(&output.path),
+        };
         names.push(output.name.clone());
         paths.push(output.path.display().to_string());
         files_col.push(files);
@@ -369,14 +424,25 @@ pub async fn run_batch(
     target.finish()
 }
 
+/// What [`write_output`] leaves to do once every output is written.
+#[derive(Debug)]
+enum Pending {
+    /// Staged next to its local path, for [`commit::commit_all`].
+    Local(Staged),
+    /// Staged locally, for upload to object storage.
+    Upload(Upload),
+    /// Written in place (a device, FIFO or socket).
+    Written,
+}
+
 /// Runs one output's SQL. A file or folder output is written into a staging
-/// folder and returned for the commit; a device, FIFO or socket is written
-/// in place, streaming.
+/// folder and returned for the commit or the upload; a device, FIFO or
+/// socket is written in place, streaming.
 async fn write_output(
     ctx: &SessionContext,
     output: &PlannedOutput,
     params: &HashMap<String, ScalarValue>,
-) -> CliResult<(Option<Staged>, u64)> {
+) -> CliResult<(Pending, u64)> {
     let mut query: Option<DataFrame> = None;
     for s in &output.script.statements {
         let located =
@@ -392,6 +458,12 @@ async fn write_output(
         return Err(CliError::usage("the SQL has no query"));
     };
     let shown = output.path.display().to_string();
+    if saasql::storage::is_url(&shown) {
+        let mut upload = Upload::prepare(ctx, output).await?;
+        let rows = write_files(df, output, &upload.local).await?;
+        (upload.files, upload.bytes) = path_stats(&upload.local);
+        return Ok((Pending::Upload(upload), rows));
+    }
     let dest = commit::resolve(&output.path).map_err(|e| CliError::write(&shown, &e))?;
     match &dest {
         Destination::Stream(_) | Destination::Socket(_) => {
@@ -411,7 +483,7 @@ async fn write_output(
             let stream = df.execute_stream().await?;
             let rows = write_stream(stream, &mut target, &print, || None).await?;
             target.finish()?;
-            return Ok((None, rows));
+            return Ok((Pending::Written, rows));
         }
         Destination::Folder(_) if output.single_file => {
             return Err(CliError::usage(format!(
@@ -427,8 +499,15 @@ async fn write_output(
         Destination::New(_) | Destination::File(_) => {}
     }
     let stage = Staged::new(dest.path())?;
-    // Absolute: on a cluster the executors write it, from their own cwd.
-    let staged = stage.path();
+    let rows = write_files(df, output, &stage.path()).await?;
+    Ok((Pending::Local(stage), rows))
+}
+
+/// Writes `df` as `output`'s file or folder of files at the local path
+/// `staged` (absolute: on a cluster the executors write it, from their own
+/// working folder), and returns the number of rows.
+async fn write_files(df: DataFrame, output: &PlannedOutput, staged: &Path) -> CliResult<u64> {
+    let shown = output.path.display().to_string();
     let location = if output.single_file {
         staged.display().to_string()
     } else {
@@ -445,7 +524,7 @@ async fn write_output(
         _ => df.write_parquet(&location, options, None).await,
     }?;
     if output.format == Format::Json && staged.exists() {
-        lines_to_arrays(&staged)?;
+        lines_to_arrays(staged)?;
     }
     if !staged.exists() {
         // An empty result may write no file: the output is an empty folder,
@@ -460,13 +539,185 @@ async fn write_output(
             };
             write_batches(schema, vec![], &mut target, &print).await?;
             if let Target::Memory(bytes) = target {
-                fs::write(&staged, bytes).map_err(|e| CliError::write(&shown, &e))?;
+                fs::write(staged, bytes).map_err(|e| CliError::write(&shown, &e))?;
             }
         } else {
-            fs::create_dir_all(&staged).map_err(|e| CliError::write(&shown, &e))?;
+            fs::create_dir_all(staged).map_err(|e| CliError::write(&shown, &e))?;
         }
     }
-    Ok((Some(stage), count_written(&counts)))
+    Ok(count_written(&counts))
+}
+
+/// A bucket output staged in a local temporary folder, waiting for its
+/// upload ([`Upload::run`]).
+#[derive(Debug)]
+struct Upload {
+    name: String,
+    /// The URL, for messages.
+    shown: String,
+    /// Removed, with the staged files, when the upload is dropped.
+    _stage: tempfile::TempDir,
+    /// The staged file or folder.
+    local: PathBuf,
+    store: Arc<dyn ObjectStore>,
+    /// The object (a file output) or the folder's prefix.
+    key: ObjectPath,
+    single_file: bool,
+    /// A folder output's objects before the job: deleted once the new
+    /// files are all in.
+    old: Vec<ObjectPath>,
+    files: u64,
+    bytes: u64,
+}
+
+impl Upload {
+    /// Finds `output`'s store, checks that a folder output may replace what
+    /// is under its prefix (the rule of [`commit::check_replaceable_folder`]),
+    /// and makes the local staging folder.
+    async fn prepare(ctx: &SessionContext, output: &PlannedOutput) -> CliResult<Self> {
+        let shown = output.path.display().to_string();
+        let fail = |e: DataFusionError| {
+            CliError::new(
+                super::error::Code::Output,
+                format!(
+                    "cannot write {shown}: {}",
+                    saasql::storage::describe_error(&e)
+                        .unwrap_or_else(|| super::error::one_line(&e.strip_backtrace()))
+                ),
+            )
+        };
+        let url = ListingTableUrl::parse(shown.trim_end_matches('/')).map_err(fail)?;
+        let store = ctx
+            .runtime_env()
+            .object_store(url.object_store())
+            .map_err(fail)?;
+        let key = url.prefix().clone();
+        let mut old = vec![];
+        if !output.single_file {
+            let prefix = format!("{key}/");
+            let listed: Vec<_> = store
+                .list(Some(&key))
+                .try_collect()
+                .await
+                .map_err(|e| fail(e.into()))?;
+            for meta in listed {
+                let location = meta.location.to_string();
+                let Some(rel) = location.strip_prefix(&prefix) else {
+                    continue;
+                };
+                if !replaceable(rel, output.format.extensions()) {
+                    return Err(CliError::usage(format!(
+                        "refusing to replace the folder {shown}: it holds {}/{rel}, which is not \
+                         an output file of this format",
+                        shown.trim_end_matches('/')
+                    )));
+                }
+                old.push(meta.location);
+            }
+        }
+        let stage = tempfile::Builder::new()
+            .prefix(".saasql-upload-")
+            .tempdir()
+            .map_err(|e| CliError::write(&shown, &e))?;
+        let local = stage.path().join(if output.single_file {
+            format!("out.{}", extension(output.format))
+        } else {
+            "out".to_string()
+        });
+        Ok(Upload {
+            name: output.name.clone(),
+            shown,
+            _stage: stage,
+            local,
+            store,
+            key,
+            single_file: output.single_file,
+            old,
+            files: 0,
+            bytes: 0,
+        })
+    }
+
+    /// Uploads the staged output and returns its (files, bytes). A folder
+    /// output's old files are deleted after every new one is in; a failure
+    /// deletes the new files uploaded so far and keeps the old ones.
+    async fn run(self) -> CliResult<(u64, u64)> {
+        let fail = |e: &datafusion::object_store::Error| {
+            CliError::new(
+                super::error::Code::Output,
+                format!(
+                    "cannot write {}: {}",
+                    self.shown,
+                    saasql::storage::describe_store_error(e)
+                ),
+            )
+        };
+        if self.single_file {
+            commit::upload(
+                Arc::clone(&self.store),
+                self.key.clone(),
+                self.local.clone(),
+            )
+            .await
+            .map_err(|e| fail(&e))?;
+            return Ok((self.files, self.bytes));
+        }
+        let mut files = vec![];
+        let mut stack = vec![self.local.clone()];
+        while let Some(dir) = stack.pop() {
+            let entries = fs::read_dir(&dir).map_err(|e| CliError::write(&self.shown, &e))?;
+            for entry in entries {
+                let path = entry.map_err(|e| CliError::write(&self.shown, &e))?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        let mut uploaded: Vec<ObjectPath> = vec![];
+        for file in files {
+            let rel = file
+                .strip_prefix(&self.local)
+                .unwrap_or(&file)
+                .to_string_lossy()
+                .into_owned();
+            let object = ObjectPath::from(format!("{}/{rel}", self.key));
+            if let Err(e) =
+                commit::upload(Arc::clone(&self.store), object.clone(), file.clone()).await
+            {
+                for done in &uploaded {
+                    let _ = self.store.delete(done).await;
+                }
+                return Err(fail(&e));
+            }
+            uploaded.push(object);
+        }
+        for old in &self.old {
+            if !uploaded.contains(old) {
+                self.store.delete(old).await.map_err(|e| fail(&e))?;
+            }
+        }
+        Ok((self.files, self.bytes))
+    }
+}
+
+/// Whether `rel`, a path under a bucket folder output, may be replaced:
+/// a file with one of `extensions`, or hidden (`.` or `_`, like a
+/// `_SUCCESS` marker), under `key=value` partition folders only.
+fn replaceable(rel: &str, extensions: &[&str]) -> bool {
+    let mut parts: Vec<&str> = rel.split('/').collect();
+    let Some(name) = parts.pop() else {
+        return false;
+    };
+    let lower = name.to_ascii_lowercase();
+    parts.iter().all(|p| p.contains('='))
+        && (name.starts_with('.')
+            || name.starts_with('_')
+            || extensions
+                .iter()
+                .any(|ext| lower.ends_with(&format!(".{ext}"))))
 }
 
 /// Rewrites every JSON lines file at or under `path` as one JSON array of

@@ -367,7 +367,7 @@ impl OutputFile {
 
 /// Uploads the file at `local` as `object`, in parts; the object appears
 /// only when every part is in.
-async fn upload(
+pub async fn upload(
     store: Arc<dyn ObjectStore>,
     object: ObjectPath,
     local: PathBuf,

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! data = "data"                        # the data directory (like --data)
-//! memory_limit = "2GiB"                # like --memory-limit
+//! memory_limit = "2G"                  # like --memory-limit
 //! target_partitions = 4                # like --target-partitions
 //! union_by_name = false                # true: a folder whose files have different
 //!                                      # columns is one table (else it is refused)
@@ -49,7 +49,7 @@ use saasql::storage::{StorageConfig, is_url};
 pub struct FileConfig {
     /// The data directory.
     pub data: Option<PathBuf>,
-    /// Memory limit, e.g. "2GiB".
+    /// Memory limit, e.g. "2G".
     pub memory_limit: Option<String>,
     /// Target partitions.
     pub target_partitions: Option<usize>,

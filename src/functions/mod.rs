@@ -51,6 +51,7 @@ fn list() -> Vec<Function> {
         lifecycle::trial_conversion_rate::function(),
         support::first_contact_resolution::function(),
         engagement::stickiness::function(),
+        lifecycle::retention::function(),
         support::avg_resolution_time::function(),
         revenue::mrr_movement::function(),
     ]

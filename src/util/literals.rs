@@ -38,14 +38,19 @@ pub fn physical_literals(exprs: &[Arc<dyn PhysicalExpr>]) -> Vec<Option<ScalarVa
 }
 
 /// The constant values of a call's logical arguments (`None` where an
-/// argument is not a constant), as seen while the query is analysed.
+/// argument is not a constant), as seen while the query is analysed: a
+/// literal, or a cast of one (`TIMESTAMP '2025-07-01'`, `DATE '…'`), which
+/// the optimizer folds into a literal later.
 pub fn logical_literals(args: &[Expr]) -> Vec<Option<ScalarValue>> {
-    args.iter()
-        .map(|e| match e {
+    fn constant(e: &Expr) -> Option<ScalarValue> {
+        match e {
             Expr::Literal(v, _) => Some(v.clone()),
+            Expr::Cast(c) => constant(&c.expr)?.cast_to(c.field.data_type()).ok(),
+            Expr::TryCast(c) => constant(&c.expr)?.cast_to(c.field.data_type()).ok(),
             _ => None,
-        })
-        .collect()
+        }
+    }
+    args.iter().map(constant).collect()
 }
 
 /// The constant at `index`: `Ok(None)` when the call has no such argument, a
