@@ -6,8 +6,10 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Builder, Int64Builder,
     LargeBinaryBuilder, LargeListBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int32Type, Int64Type};
-use datafusion::common::{Result, ScalarValue, internal_err, plan_err};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int32Type, Int64Type};
+use datafusion::common::{
+    Result, ScalarValue, exec_datafusion_err, exec_err, internal_err, plan_datafusion_err, plan_err,
+};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{AggregateUDF, Documentation, EmitTo, GroupsAccumulator};
@@ -20,7 +22,7 @@ use crate::docs;
 use crate::hooks::{Function, Hooks};
 use crate::keyed::{IdNumbers, KeyedAggregate, KeyedKernel};
 use crate::util::ids::KeyColumn;
-use crate::util::literals::{constant_arg, physical_literals, scalar_f64};
+use crate::util::literals::{physical_literals, scalar_f64};
 use crate::util::numbers::fmt_num;
 use crate::util::time::{time_micros, utc_day};
 
@@ -32,16 +34,25 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          100 = 100 × (distinct (user, UTC day) pairs / days) / distinct users. `days` \
          defaults to the number of calendar days from the group's first to its last active \
          day, inclusive; pass the period length (e.g. 30) to count inactive days too (a \
-         `days` smaller than the active span can give more than 100). Rows \
-         with NULL user_id or event_time are skipped; no rows gives NULL. days must be a \
-         constant whole number ≥ 1.",
+         `days` smaller than the active span can give more than 100). `days` may be a \
+         constant or an expression that is the same within each group, such as the \
+         length of the group's calendar month; a group whose rows disagree on it is an \
+         error naming two of the values. Rows with NULL user_id or event_time are \
+         skipped; no rows gives NULL. days must be a whole number in 1..1000000 (and not \
+         NULL where it is given).",
         "stickiness(user_id, event_time [, days])",
     )
     .with_argument("user_id", "The active user (integer or string).")
     .with_argument("event_time", "When the user was active (DATE or TIMESTAMP; days are UTC).")
-    .with_argument("days", "Optional constant number of days in the period.")
+    .with_argument(
+        "days",
+        "Optional number of days in the period: a constant, or the same value for every row of a group.",
+    )
     .with_sql_example(
         "SELECT date_trunc('month', event_time) AS month, stickiness(user_id, event_time) AS dau_mau_pct\nFROM events GROUP BY 1 ORDER BY 1;",
+    )
+    .with_sql_example(
+        "-- every calendar day of each month counts, active or not\nSELECT date_trunc('month', event_time) AS month,\n       stickiness(user_id, event_time, CAST(date_part('day', date_trunc('month', event_time) + INTERVAL '1 month' - INTERVAL '1 day') AS BIGINT)) AS pct\nFROM events GROUP BY 1 ORDER BY 1;",
     )
     .with_related_udf("engagement_score")
     .build()
@@ -66,29 +77,52 @@ impl Default for Stickiness {
     }
 }
 
-/// `stickiness` checks its constant `days` while SQL is planned.
+/// `stickiness` checks a constant `days` while SQL is planned.
 const HOOKS: Hooks = Hooks {
     check_constants: Some(check_days),
     ..Hooks::NONE
 };
 
 fn check_days(_name: &str, literals: &[Option<ScalarValue>]) -> Result<()> {
-    days_param(literals)?;
+    days_arg(literals)?;
     Ok(())
 }
 
-/// The optional constant `days` argument.
-pub fn days_param(literals: &[Option<ScalarValue>]) -> Result<Option<u32>> {
-    let Some(v) = constant_arg(NAME, "days", literals, 2)? else {
-        return Ok(None);
-    };
-    match scalar_f64(NAME, "days", v)? {
-        Some(d) if d >= 1.0 && d.fract() == 0.0 && d <= 1e6 => Ok(Some(d as u32)),
-        Some(d) => plan_err!(
-            "{NAME}: days {} is not a whole number in 1..1000000",
-            fmt_num(d)
-        ),
-        None => plan_err!("{NAME}: days must not be NULL"),
+/// Where a call's period length comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Days {
+    /// No `days`: each group's active span.
+    Span,
+    /// A constant `days`.
+    Constant(u32),
+    /// An expression: its value in the group's rows, which must agree.
+    PerGroup,
+}
+
+/// A `days` value, if it is a whole number in 1..1000000.
+fn checked_days(d: f64) -> Option<u32> {
+    (d >= 1.0 && d.fract() == 0.0 && d <= 1e6).then_some(d as u32)
+}
+
+/// Why `d` is not a `days` value.
+fn days_error(d: f64) -> String {
+    format!(
+        "{NAME}: days {} is not a whole number in 1..1000000",
+        fmt_num(d)
+    )
+}
+
+/// The `days` argument: absent, a constant (checked), or an expression.
+fn days_arg(literals: &[Option<ScalarValue>]) -> Result<Days> {
+    match literals.get(2) {
+        None => Ok(Days::Span),
+        Some(None) => Ok(Days::PerGroup),
+        Some(Some(v)) => match scalar_f64(NAME, "days", v)? {
+            Some(d) => checked_days(d)
+                .map(Days::Constant)
+                .ok_or_else(|| plan_datafusion_err!("{}", days_error(d))),
+            None => plan_err!("{NAME}: days must not be NULL"),
+        },
     }
 }
 
@@ -121,11 +155,16 @@ impl KeyedKernel for Stickiness {
             field("users", user),
             field("blocks", DataType::Int32),
             field("day_masks", DataType::Int64),
+            Arc::new(Field::new(
+                format_state_name(args.name, "days"),
+                DataType::Int64,
+                true,
+            )),
         ])
     }
     fn groups(&self, args: &AccumulatorArgs) -> Result<StickinessGroups> {
         Ok(StickinessGroups::new(
-            days_param(&physical_literals(args.exprs))?,
+            days_arg(&physical_literals(args.exprs))?,
             args.expr_fields[0].data_type(),
         ))
     }
@@ -147,6 +186,8 @@ struct Group {
     hi_block: i32,
     /// Bytes held by `days`.
     bytes: usize,
+    /// The group's `days` argument, when it is an expression.
+    period: Option<u32>,
 }
 
 /// Bytes per entry of [`Group::days`]: the entry and its control byte, with
@@ -175,6 +216,19 @@ impl Group {
                 let grew = now.saturating_sub(self.bytes);
                 self.bytes = now;
                 grew
+            }
+        }
+    }
+
+    /// Sets the group's `days` from one more row, which must agree.
+    fn set_period(&mut self, days: u32) -> Result<()> {
+        match self.period {
+            Some(p) if p != days => exec_err!(
+                "{NAME}: days must be the same for every row of a group, got {p} and {days}"
+            ),
+            _ => {
+                self.period = Some(days);
+                Ok(())
             }
         }
     }
@@ -217,7 +271,7 @@ impl Group {
 /// [`IdNumbers`], so each group holds 8-byte numbers whatever the id length.
 #[derive(Debug)]
 pub struct StickinessGroups {
-    days: Option<u32>,
+    days: Days,
     /// User numbers. The state holds integer ids as Int64, and string or
     /// binary ids as LargeBinary.
     numbers: IdNumbers,
@@ -226,12 +280,23 @@ pub struct StickinessGroups {
 }
 
 impl StickinessGroups {
-    fn new(days: Option<u32>, user_type: &DataType) -> Self {
+    fn new(days: Days, user_type: &DataType) -> Self {
         Self {
             days,
             numbers: IdNumbers::new(user_type),
             groups: vec![],
             bytes: 0,
+        }
+    }
+
+    /// The `days` column when it is an expression (one value per row).
+    fn per_group_days<'a>(&self, values: &'a [ArrayRef]) -> Result<Option<&'a Float64Array>> {
+        match (self.days, values.get(2)) {
+            (Days::PerGroup, Some(a)) => match a.as_primitive_opt::<Float64Type>() {
+                Some(d) => Ok(Some(d)),
+                None => internal_err!("{NAME}: days arrives as {}, not DOUBLE", a.data_type()),
+            },
+            _ => Ok(None),
         }
     }
 
@@ -251,6 +316,7 @@ impl StickinessGroups {
             },
             blocks: LargeListBuilder::new(Int32Builder::new()),
             masks: LargeListBuilder::new(Int64Builder::new()),
+            days: Int64Builder::new(),
         }
     }
 }
@@ -266,6 +332,7 @@ struct StateBuilder {
     users: UserValues,
     blocks: LargeListBuilder<Int32Builder>,
     masks: LargeListBuilder<Int64Builder>,
+    days: Int64Builder,
 }
 
 /// One user id as written to the state.
@@ -289,13 +356,14 @@ impl StateBuilder {
         Ok(())
     }
 
-    fn end_group(&mut self) {
+    fn end_group(&mut self, days: Option<u32>) {
         match &mut self.users {
             UserValues::Int(b) => b.append(true),
             UserValues::Bytes(b) => b.append(true),
         }
         self.blocks.append(true);
         self.masks.append(true);
+        self.days.append_option(days.map(i64::from));
     }
 
     fn finish(mut self) -> Vec<ArrayRef> {
@@ -307,8 +375,19 @@ impl StateBuilder {
             users,
             Arc::new(self.blocks.finish()),
             Arc::new(self.masks.finish()),
+            Arc::new(self.days.finish()),
         ]
     }
+}
+
+/// Row `i`'s `days` (an expression's value), checked.
+#[inline]
+fn row_days(days: &Float64Array, i: usize) -> Result<u32> {
+    if days.is_null(i) {
+        return exec_err!("{NAME}: days is NULL in a row of a group; give every row its days");
+    }
+    let d = days.value(i);
+    checked_days(d).ok_or_else(|| exec_datafusion_err!("{}", days_error(d)))
 }
 
 /// The block of UTC day `day` (days since 1970-01-01) and the day's bit in it.
@@ -333,12 +412,16 @@ impl GroupsAccumulator for StickinessGroups {
         let mask = row_mask(values, &[0, 1], opt_filter);
         let users = KeyColumn::new(NAME, "user_id", &values[0])?;
         let times = time_micros(NAME, "event_time", &values[1])?;
+        let per_group = self.per_group_days(values)?;
         // Event exports are usually ordered by user or session, so a row
         // often repeats the previous row's (group, user, day): skip those
         // without hashing.
         let mut last: Option<(usize, usize, i64)> = None;
         for_each_row(times.len(), mask.as_ref(), |i| {
             let g = group_indices[i];
+            if let Some(days) = per_group {
+                self.groups[g].set_period(row_days(days, i)?)?;
+            }
             let day = utc_day(times[i]);
             if let Some((row, lg, lday)) = last
                 && lg == g
@@ -362,7 +445,13 @@ impl GroupsAccumulator for StickinessGroups {
         Ok(Arc::new(
             groups
                 .iter()
-                .map(|g| g.value(days))
+                .map(|g| {
+                    g.value(match days {
+                        Days::Span => None,
+                        Days::Constant(d) => Some(d),
+                        Days::PerGroup => g.period,
+                    })
+                })
                 .collect::<Float64Array>(),
         ))
     }
@@ -379,7 +468,7 @@ impl GroupsAccumulator for StickinessGroups {
                 };
                 out.push(user, *block, *mask)?;
             }
-            out.end_group();
+            out.end_group(g.period);
         }
         self.numbers.release_if_no_groups(self.groups.len());
         Ok(out.finish())
@@ -399,7 +488,11 @@ impl GroupsAccumulator for StickinessGroups {
         let blocks = blocks.values().as_primitive::<Int32Type>().values();
         let masks = values[2].as_list::<i64>();
         let masks = masks.values().as_primitive::<Int64Type>().values();
+        let periods = values[3].as_primitive::<Int64Type>();
         for (row, g) in group_indices.iter().enumerate() {
+            if periods.is_valid(row) {
+                self.groups[*g].set_period(periods.value(row) as u32)?;
+            }
             for p in offsets[row] as usize..offsets[row + 1] as usize {
                 let user = self.numbers.number(NAME, &users, p)?;
                 self.bytes += self.groups[*g].add(user, blocks[p], masks[p] as u64);
@@ -422,16 +515,21 @@ impl GroupsAccumulator for StickinessGroups {
             counted[i] = true;
             Ok(())
         })?;
+        let per_group = self.per_group_days(values)?;
         let mut out = self.state_builder();
         for (i, c) in counted.iter().enumerate() {
+            let mut days = None;
             if *c {
                 let (block, bit) = block_of(utc_day(times[i]));
                 match &ids {
                     KeyColumn::Int(v) => out.push(UserRef::Int(v[i]), block, bit)?,
                     other => other.with_key(i, |k| out.push(UserRef::Bytes(k), block, bit))?,
                 }
+                if let Some(d) = per_group {
+                    days = Some(row_days(d, i)?);
+                }
             }
-            out.end_group();
+            out.end_group(days);
         }
         Ok(out.finish())
     }
@@ -489,6 +587,22 @@ mod tests {
         assert_eq!(
             check_agree(&udaf(), &[users, times], &[ScalarValue::Int64(Some(30))], 1),
             vec![ScalarValue::Float64(Some(5.0))]
+        );
+    }
+
+    #[test]
+    fn days_per_group() {
+        // Group 0 (even rows): user 1 on days 0 and 1 with days 30 →
+        // 100 × (2/30) / 1; group 1 (odd rows): user 2 on day 0 with days 31.
+        let users: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 1, 2]));
+        let times: ArrayRef = Arc::new(TimestampSecondArray::from(vec![0, 5, DAY, 9]));
+        let days: ArrayRef = Arc::new(Float64Array::from(vec![30.0, 31.0, 30.0, 31.0]));
+        assert_eq!(
+            check_agree(&udaf(), &[users, times, days], &[], 2),
+            vec![
+                ScalarValue::Float64(Some(100.0 * 2.0 / 30.0)),
+                ScalarValue::Float64(Some(100.0 / 31.0))
+            ]
         );
     }
 
