@@ -657,7 +657,7 @@ pub async fn copy_to_html(
             std::io::Write::write_all(&mut out, page.as_bytes())
                 .map_err(|e| CliError::write(&copy.target, &e))?;
             out.commit()?;
-            Ok(rows)
+            Ok::<u64, CliError>(rows)
         }
         .await,
     )

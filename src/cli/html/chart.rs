@@ -318,13 +318,13 @@ fn bars(grid: &Grid, x: usize, ys: &[usize], series: Option<usize>) -> (String, 
                 )
             };
         }
-        let (mut up, mut down) = (0.0, 0.0);
+        let (mut up, mut down) = (0.0f64, 0.0f64);
         for (j, part) in v.iter().enumerate() {
             let Some((num, text)) = part else { continue };
             let (v0, v1, off, thick) = if stacked {
                 let base = if *num >= 0.0 { &mut up } else { &mut down };
                 let start = *base;
-                *base += num;
+                *base += *num;
                 (start, *base, 0.15, 0.7)
             } else {
                 let thick = 0.8 / k;
@@ -390,14 +390,19 @@ fn lines(grid: &Grid, x: usize, ys: &[usize], series: Option<usize>) -> (String,
         Some(s) => {
             let y = grid.numbers(ys[0]);
             for (name, rows) in groups(grid, s).into_iter().take(PALETTE.len() * 2) {
-                let pts = rows.iter().filter_map(|&r| point(r, &y)).collect();
+                let pts = rows
+                    .iter()
+                    .filter_map(|&r| point(r, y.as_slice()))
+                    .collect();
                 lines.push((name, pts, ys[0]));
             }
         }
         None => {
             for &c in ys {
                 let y = grid.numbers(c);
-                let pts = (0..grid.rows()).filter_map(|r| point(r, &y)).collect();
+                let pts = (0..grid.rows())
+                    .filter_map(|r| point(r, y.as_slice()))
+                    .collect();
                 lines.push((grid.names[c].clone(), pts, c));
             }
         }
