@@ -3781,7 +3781,7 @@ mod html {
                 "--no-first-run",
                 "--enable-logging=stderr",
                 "--v=0",
-                &format!("--user-data-dir={}", profile.display()),
+                format!("--user-data-dir={}", profile.display()).as_str(),
             ])
             .args(args)
             .arg(&url)
@@ -3887,7 +3887,7 @@ mod html {
             &page,
             &profile,
             &[
-                &format!("--screenshot={}", shot.display()),
+                format!("--screenshot={}", shot.display()).as_str(),
                 "--window-size=1200,2000",
                 "--hide-scrollbars",
             ],
