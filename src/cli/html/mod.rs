@@ -445,6 +445,11 @@ pub fn auto(grid: &Grid) -> Option<Chart> {
     }
 }
 
+/// The first column not in `taken` for which `want` holds.
+fn first_other(grid: &Grid, taken: &[usize], want: impl Fn(usize) -> bool) -> Option<usize> {
+    (0..grid.names.len()).find(|c| !taken.contains(c) && want(*c))
+}
+
 fn is_integer(grid: &Grid, c: usize) -> bool {
     grid.columns[c].data_type().is_integer()
 }
@@ -499,9 +504,6 @@ pub fn resolve(grid: &Grid, d: &Directive) -> Result<Option<Chart>, String> {
         ys.push(find(&Some(y.clone()))?.unwrap_or_default());
     }
     let guess = auto(grid);
-    let first_other = |taken: &[usize], want: &dyn Fn(usize) -> bool| {
-        (0..grid.names.len()).find(|c| !taken.contains(c) && want(*c))
-    };
     let need = |c: Option<usize>, what: &str| {
         c.ok_or_else(|| format!("cannot tell which column is {what}; name it with {what}=COLUMN"))
     };
@@ -525,7 +527,7 @@ pub fn resolve(grid: &Grid, d: &Directive) -> Result<Option<Chart>, String> {
                 match gys.into_iter().find(|y| !taken.contains(y)) {
                     Some(y) => vec![y],
                     None => vec![need(
-                        first_other(&taken, &|c| grid.kinds[c] == ColKind::Number),
+                        first_other(grid, &taken, |c| grid.kinds[c] == ColKind::Number),
                         "y",
                     )?],
                 }
@@ -551,7 +553,7 @@ pub fn resolve(grid: &Grid, d: &Directive) -> Result<Option<Chart>, String> {
             let value = match value.or(gvalue) {
                 Some(v) => v,
                 None => need(
-                    first_other(&[y], &|c| {
+                    first_other(grid, &[y], |c| {
                         matches!(grid.kinds[c], ColKind::Number | ColKind::NumberList)
                     }),
                     "value",
@@ -570,7 +572,7 @@ pub fn resolve(grid: &Grid, d: &Directive) -> Result<Option<Chart>, String> {
                 let x = match x.or(gx) {
                     Some(x) => x,
                     None => need(
-                        first_other(&[y, value], &|c| grid.kinds[c] != ColKind::Other),
+                        first_other(grid, &[y, value], |c| grid.kinds[c] != ColKind::Other),
                         "x",
                     )?,
                 };
@@ -583,12 +585,12 @@ pub fn resolve(grid: &Grid, d: &Directive) -> Result<Option<Chart>, String> {
         }
         Kind::Kpi => {
             let x = need(
-                x.or_else(|| first_other(&[], &|c| grid.kinds[c] == ColKind::Text)),
+                x.or_else(|| first_other(grid, &[], |c| grid.kinds[c] == ColKind::Text)),
                 "x",
             )?;
             let y = match ys.first() {
                 Some(&y) => y,
-                None => need(first_other(&[x], &|c| grid.all_numbers(c)), "y")?,
+                None => need(first_other(grid, &[x], |c| grid.all_numbers(c)), "y")?,
             };
             Chart::Kpi {
                 x,
