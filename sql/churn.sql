@@ -1,4 +1,5 @@
 -- Monthly customer churn (ChartMogul convention) and MRR churn.
+-- chart: line x=month y=customer_churn_pct,mrr_churn_pct
 WITH months AS (
     SELECT DISTINCT date_trunc('month', event_time) AS month FROM events
 ),

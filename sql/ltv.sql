@@ -2,6 +2,7 @@
 -- churn over the window, and LTV at an 80 % gross margin with a 1 % churn floor.
 SET saasql.ltv_churn_floor = 1;
 
+-- chart: bar x=plan y=ltv
 WITH months AS (
     SELECT DISTINCT date_trunc('month', event_time) AS month FROM events
 ),

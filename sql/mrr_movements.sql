@@ -1,5 +1,6 @@
 -- MRR movements per month: new, expansion, contraction, churn, reactivation,
 -- with the MRR each moved, and the month's SaaS quick ratio.
+-- chart: bar x=month y=new_mrr,expansion_mrr,reactivation_mrr,contraction_mrr,churned_mrr
 WITH months AS (
     SELECT DISTINCT date_trunc('month', event_time) AS month FROM events
 ),

@@ -1,4 +1,5 @@
 -- saasql overview: one headline number per metric area, over the bundled data.
+-- chart: kpi x=metric y=value
 WITH months AS (
     SELECT DISTINCT date_trunc('month', event_time) AS month FROM events
 ),

@@ -1,4 +1,5 @@
 -- Net and gross revenue retention, month over month and over the whole window.
+-- chart: none
 WITH months AS (
     SELECT DISTINCT date_trunc('month', event_time) AS month FROM events
 ),

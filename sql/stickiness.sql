@@ -1,4 +1,5 @@
 -- DAU/MAU stickiness by month, overall and per plan.
+-- chart: line x=month y=dau_mau_pct series=plan
 SELECT CAST(date_trunc('month', e.event_time) AS DATE) AS month,
        c.plan,
        count(DISTINCT e.user_id) AS monthly_active_users,

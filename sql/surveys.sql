@@ -1,4 +1,5 @@
 -- NPS, CSAT and customer effort by segment.
+-- chart: bar x=segment y=nps
 SELECT c.segment,
        count(*) FILTER (WHERE s.kind = 'nps') AS nps_responses,
        round(nps(s.score) FILTER (WHERE s.kind = 'nps'), 1) AS nps,

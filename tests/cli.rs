@@ -3846,3 +3846,387 @@ mod postgres {
         }
     }
 }
+
+/// `--format html`: the shipped reports as pages with charts, loaded in a
+/// real headless Chromium (Debian's `chromium`; `.ci/run` installs it).
+mod html {
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::{Run, assert_one_line_error, empty_dir, saasql, saasql_in, scratch, sql_file};
+
+    /// The Chromium binary: `SAASQL_CHROMIUM`, else `chromium` on `PATH`.
+    fn chromium() -> PathBuf {
+        if let Some(path) = std::env::var_os("SAASQL_CHROMIUM") {
+            return PathBuf::from(path);
+        }
+        let found = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("chromium"))
+                .find(|p| p.is_file())
+        });
+        found.unwrap_or_else(|| {
+            panic!(
+                "chromium not found: the HTML report tests load pages in headless Chromium; \
+                 install it with `apt-get install chromium` (.ci/run does) or set SAASQL_CHROMIUM"
+            )
+        })
+    }
+
+    /// Runs headless Chromium on `page` with `args`; returns (stdout, stderr).
+    fn browse(page: &Path, profile: &Path, args: &[&str]) -> (String, String) {
+        let url = format!("file://{}", page.display());
+        let mut child = Command::new(chromium())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--enable-logging=stderr",
+                "--v=0",
+                format!("--user-data-dir={}", profile.display()).as_str(),
+            ])
+            .args(args)
+            .arg(&url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chromium starts");
+        let start = Instant::now();
+        while child.try_wait().expect("wait for chromium").is_none() {
+            if start.elapsed() > Duration::from_secs(120) {
+                let _ = child.kill();
+                panic!("chromium did not finish with {url} within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = child.wait_with_output().expect("chromium output");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Loads `page`: no console message, no refused fetch, and the DOM it
+    /// built (returned) is a page with a table.
+    fn load(page: &Path, profile: &Path) -> String {
+        let (dom, log) = browse(page, profile, &["--dump-dom"]);
+        let bad: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("Refused"))
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "{}: console errors:\n{}",
+            page.display(),
+            bad.join("\n")
+        );
+        assert!(
+            dom.contains("<table>"),
+            "{}: no table in {dom}",
+            page.display()
+        );
+        dom
+    }
+
+    /// `saasql --data data run sql/NAME.sql --format html --output OUT`.
+    fn render(repo: &Path, reports: &[&str], out: &Path) -> Run {
+        let mut args = vec!["--data", "data", "--format", "html", "run"];
+        let files: Vec<String> = reports.iter().map(|r| format!("sql/{r}.sql")).collect();
+        args.extend(files.iter().map(String::as_str));
+        args.extend(["--output", out.to_str().expect("utf-8")]);
+        saasql_in(repo, &args, None)
+    }
+
+    #[test]
+    fn reports_render_with_charts_in_chromium() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = scratch("html_reports");
+        let profile = dir.join("profile");
+        // report → the chart it must show, and an SVG element it must draw
+        let expected = [
+            ("overview", "chart kpi", "class=\"tile\""),
+            ("churn", "chart line", "<circle"),
+            ("engagement", "chart bar", "class=\"bar\""),
+            ("health", "chart bar", "class=\"bar\""),
+            ("mrr_movements", "chart bar", "class=\"bar\""),
+            ("stickiness", "chart line", "<circle"),
+            ("surveys", "chart bar", "class=\"bar\""),
+            ("ltv", "chart bar", "class=\"bar\""),
+            ("support", "chart bar", "class=\"bar\""),
+        ];
+        for (report, chart, element) in expected {
+            let page = dir.join(format!("{report}.html"));
+            let run = render(repo, &[report], &page);
+            assert_eq!(
+                (run.code, run.stderr.as_str()),
+                (0, ""),
+                "{report}: {run:?}"
+            );
+            let dom = load(&page, &profile);
+            assert_eq!(dom.matches("<svg").count(), 1, "{report}: one chart");
+            assert!(dom.contains(chart), "{report}: a {chart}");
+            assert!(
+                dom.matches(element).count() >= 3,
+                "{report}: {element} at least 3 times"
+            );
+        }
+        // Retention has its chart turned off: the table only.
+        let page = dir.join("retention.html");
+        assert_eq!(render(repo, &["retention"], &page).code, 0);
+        assert!(!load(&page, &profile).contains("<svg"));
+
+        // Every report on one page, and a screenshot of it.
+        let all: Vec<&str> = expected.iter().map(|(r, _, _)| *r).collect();
+        let page = dir.join("all.html");
+        let run = render(repo, &all, &page);
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+        let dom = load(&page, &profile);
+        assert_eq!(dom.matches("<svg").count(), expected.len());
+        assert_eq!(dom.matches("<table>").count(), expected.len());
+        let shot = dir.join("all.png");
+        browse(
+            &page,
+            &profile,
+            &[
+                format!("--screenshot={}", shot.display()).as_str(),
+                "--window-size=1200,2000",
+                "--hide-scrollbars",
+            ],
+        );
+        let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 20_000,
+            "a real screenshot"
+        );
+        eprintln!("screenshot: {}", shot.display());
+    }
+
+    #[test]
+    fn heat_maps_from_cohort_grids_and_lists() {
+        let dir = scratch("html_heatmaps");
+        let sql = sql_file(
+            "cohorts_html.sql",
+            "-- Cohort retention by month since first activity.
+             SELECT c.cohort, p.months_later, v.pct
+             FROM (VALUES ('2025-01'), ('2025-02'), ('2025-03')) AS c(cohort)
+             CROSS JOIN (VALUES (0), (1), (2)) AS p(months_later)
+             JOIN (VALUES (0, 100.0), (1, 71.5), (2, 60.25)) AS v(m, pct) ON v.m = p.months_later
+             WHERE c.cohort <> '2025-03' OR p.months_later = 0
+             ORDER BY 1, 2;
+             -- The same as curves.
+             SELECT * FROM (VALUES ('2025-01', [100.0, 71.5, 60.25]), ('2025-02', [100.0, 80.0, NULL]))
+               AS t(cohort, curve);
+             -- chart: heatmap x=cohort y=months_later value=pct
+             SELECT 1 AS months_later, 'a' AS cohort, 5 AS pct UNION ALL SELECT 2, 'b', 7;",
+        );
+        let page = dir.join("cohorts.html");
+        let run = saasql(
+            &[
+                "--format",
+                "html",
+                "run",
+                &sql,
+                "--output",
+                page.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+        let dom = load(&page, &dir.join("profile"));
+        assert_eq!(dom.matches("chart heatmap").count(), 3, "{dom}");
+        assert_eq!(dom.matches("class=\"cell\"").count(), 7 + 5 + 2, "{dom}");
+        assert!(dom.contains("<h2>Cohort retention by month since first activity.</h2>"));
+    }
+
+    #[test]
+    fn data_cannot_inject_markup() {
+        let sql = "SELECT '<script>alert(1)</script>' AS \"<b>bold</b>\", 1 AS n
+                   UNION ALL SELECT '\"><img src=x onerror=alert(2)>', 2";
+        let run = saasql(&["--format", "html", "-c", sql], None);
+        assert_eq!(run.code, 0, "{run:?}");
+        let page = run.stdout;
+        for tag in ["<script", "<img", "<b>"] {
+            assert!(!page.contains(tag), "{tag} in {page}");
+        }
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"));
+        assert!(page.contains("class=\"chart bar\""), "{page}");
+        // and in a browser, nothing runs and nothing is fetched
+        let dir = scratch("html_injection");
+        let file = dir.join("page.html");
+        std::fs::write(&file, &page).unwrap();
+        let dom = load(&file, &dir.join("profile"));
+        assert!(!dom.contains("<img"));
+    }
+
+    #[test]
+    fn bad_chart_directives_are_one_line_errors() {
+        let bad = |name: &str, sql: &str| {
+            let file = sql_file(name, sql);
+            saasql(&["--format", "html", "run", &file], None)
+        };
+        let run = bad("pie.sql", "SELECT 1;\n-- chart: pie x=a\nSELECT 1 AS a;");
+        assert_one_line_error(
+            &run,
+            1,
+            "pie.sql:2: error: chart directive 'pie x=a': unknown chart 'pie'; allowed: bar, line, heatmap, kpi, none",
+        );
+        assert_eq!(run.stdout, "", "nothing runs");
+        let run = bad("key.sql", "-- chart: line x=a colour=red\nSELECT 1 AS a;");
+        assert_one_line_error(
+            &run,
+            1,
+            "key.sql:1: error: chart directive 'line x=a colour=red': unknown key 'colour'; line takes x, y, series",
+        );
+        let run = bad(
+            "column.sql",
+            "-- chart: bar x=name y=mrr\nSELECT 'a' AS name, 1 AS n;",
+        );
+        assert_one_line_error(
+            &run,
+            1,
+            "column.sql:1: error: chart directive 'bar x=name y=mrr': the result has no column 'mrr' (columns: name, n)",
+        );
+        let run = bad(
+            "text.sql",
+            "-- chart: line y=name\nSELECT 'a' AS name, 1 AS n;",
+        );
+        assert_one_line_error(
+            &run,
+            1,
+            "text.sql:1: error: chart directive 'line y=name': y column 'name' does not hold numbers (number columns: n)",
+        );
+        let run = bad(
+            "set.sql",
+            "-- chart: bar\nSET saasql.ltv_churn_floor = 1;\nSELECT 1;",
+        );
+        assert_one_line_error(
+            &run,
+            1,
+            "set.sql:1: error: chart directive 'bar' is not just before a query",
+        );
+        let run = bad("two.sql", "-- chart: bar\n-- chart: line\nSELECT 1;");
+        assert_one_line_error(
+            &run,
+            1,
+            "two.sql:2: error: two chart directives for one statement (the other is at two.sql:1)",
+        );
+        let run = bad("trailing.sql", "SELECT 1;\n-- chart: bar\n");
+        assert_one_line_error(
+            &run,
+            1,
+            "trailing.sql:2: error: chart directive 'bar' is after the last statement",
+        );
+        // Other formats ignore directives.
+        let run = saasql(&["--format", "csv", "run", "pie.sql"], None);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (0, "Int64(1)\n1\n\na\n1\n"),
+            "{run:?}"
+        );
+    }
+
+    #[test]
+    fn copy_to_html_writes_a_page() {
+        let dir = scratch("html_copy");
+        let page = dir.join("scores.html");
+        let sql = format!(
+            "-- Survey scores by customer.\n-- chart: bar x=name y=score\n\
+             COPY (SELECT name, score FROM surveys ORDER BY name) TO '{}';",
+            page.display()
+        );
+        let run = saasql(&["run", "-"], Some(&sql));
+        assert_eq!(
+            (run.code, run.stdout.as_str(), run.stderr.as_str()),
+            (0, "", "")
+        );
+        let text = std::fs::read_to_string(&page).expect("the page");
+        assert!(
+            text.contains("<h2>Survey scores by customer.</h2>"),
+            "{text}"
+        );
+        assert!(text.contains("class=\"chart bar\""), "{text}");
+        assert_eq!(
+            text.matches("class=\"bar\"").count(),
+            3,
+            "a bar per score: {text}"
+        );
+        let stored = dir.join("surveys-page");
+        let run = saasql(
+            &[
+                "-c",
+                &format!("COPY surveys TO '{}' STORED AS HTML", stored.display()),
+            ],
+            None,
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(
+            std::fs::read_to_string(&stored)
+                .unwrap()
+                .contains("umbrella")
+        );
+        let run = saasql(
+            &[
+                "-c",
+                &format!(
+                    "COPY surveys TO '{}/p.html' PARTITIONED BY (name)",
+                    dir.display()
+                ),
+            ],
+            None,
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr.starts_with(
+                "-c#1:1: error: COPY … TO an HTML page takes no PARTITIONED BY and no OPTIONS"
+            ),
+            "{run:?}"
+        );
+    }
+
+    #[test]
+    fn batch_writes_html_pages() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = scratch("html_batch");
+        let job = dir.join("job.toml");
+        std::fs::write(
+            &job,
+            format!(
+                "[inputs]\nevents = '{d}/events/'\ncustomers = '{d}/customers.parquet'\nsubscriptions = '{d}/subscriptions.parquet'\n\
+                 [[outputs]]\nname = 'churn'\nsql_file = '{r}/sql/churn.sql'\npath = 'out/churn.html'\nformat = 'html'\n\
+                 [[outputs]]\nname = 'folder'\nsql = 'SELECT 1 AS a'\npath = 'out/folder'\nformat = 'html'\n",
+                d = repo.join("data").display(),
+                r = repo.display()
+            ),
+        )
+        .unwrap();
+        let run = saasql_in(&dir, &["--data", empty_dir(), "batch", "job.toml"], None);
+        assert_one_line_error(
+            &run,
+            2,
+            "saasql: error: job file job.toml: output 'folder': an html output is one page: give a path ending in .html, without partition_by",
+        );
+        let text = std::fs::read_to_string(&job).unwrap();
+        std::fs::write(
+            &job,
+            &text[..text.find("[[outputs]]\nname = 'folder'").unwrap()],
+        )
+        .unwrap();
+        let run = saasql_in(&dir, &["--data", empty_dir(), "batch", "job.toml"], None);
+        assert_eq!(run.code, 0, "{run:?}");
+        let page = dir.join("out/churn.html");
+        let dom = load(&page, &dir.join("profile"));
+        assert!(
+            dom.contains("class=\"chart line\""),
+            "the directive in churn.sql applies"
+        );
+        assert!(
+            dom.contains("Monthly customer churn"),
+            "the heading is the report's comment"
+        );
+    }
+}

@@ -263,7 +263,7 @@ Job file:
   name = \"monthly_nps\"
   sql = \"SELECT …\"                   # or sql_file = \"report.sql\" (one query)
   path = \"out/monthly_nps\"
-  format = \"parquet\"                 # parquet (default), csv, json (an array) or ndjson (lines)
+  format = \"parquet\"                 # parquet (default), csv, json (an array), ndjson (lines) or html (a page)
   partition_by = [\"month\"]           # optional
 
 Relative paths are relative to the job file. Each output is staged next to PATH;

@@ -171,10 +171,10 @@ fn load_job(
         }
         if !matches!(
             o.format,
-            Format::Parquet | Format::Csv | Format::Json | Format::Ndjson
+            Format::Parquet | Format::Csv | Format::Json | Format::Ndjson | Format::Html
         ) {
             return Err(bad(format!(
-                "output '{}': format '{}' is not a file format (parquet, csv, json or ndjson)",
+                "output '{}': format '{}' is not a file format (parquet, csv, json, ndjson or html)",
                 o.name,
                 o.format.name()
             )));
@@ -186,6 +186,12 @@ fn load_job(
                     .iter()
                     .any(|x| e.eq_ignore_ascii_case(x))
             });
+        if o.format == Format::Html && !single_file {
+            return Err(bad(format!(
+                "output '{}': an html output is one page: give a path ending in .html, without partition_by",
+                o.name
+            )));
+        }
         outputs.push(PlannedOutput {
             name: o.name,
             script,
@@ -517,6 +523,12 @@ async fn write_files(df: DataFrame, output: &PlannedOutput, staged: &Path) -> Cl
     let options = DataFrameWriteOptions::new()
         .with_single_file_output(output.single_file)
         .with_partition_by(output.partition_by.clone());
+    if output.format == Format::Html {
+        // One page, not a folder of files: no partitions.
+        let (page, rows) = super::report::html_page(&output.name, &output.script, df).await?;
+        fs::write(staged, page).map_err(|e| CliError::write(&shown, &e))?;
+        return Ok(rows);
+    }
     let counts = match output.format {
         Format::Csv => df.write_csv(&location, options, None).await,
         // DataFusion writes JSON lines; `json` files become arrays below.

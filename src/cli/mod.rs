@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod functions;
 pub mod r#gen;
+pub mod html;
 pub mod logging;
 pub mod output;
 #[cfg(feature = "postgres")]
@@ -251,6 +252,7 @@ fn format_from_extension(path: &Path) -> Option<Format> {
         "ndjson" | "jsonl" => Format::Ndjson,
         "md" | "markdown" => Format::Markdown,
         "parquet" => Format::Parquet,
+        "html" | "htm" => Format::Html,
         _ => return None,
     })
 }

@@ -1,4 +1,4 @@
-//! Result formats (table, CSV, JSON, NDJSON, Markdown, Parquet): the one
+//! Result formats (table, CSV, JSON, NDJSON, Markdown, Parquet, HTML): the one
 //! [`Format`] of `--format`, the shell's `\format`, output file extensions and
 //! batch jobs' `format =`; and where results are written (stdout, a buffer,
 //! or an output file of [`super::commit`]).
@@ -48,6 +48,8 @@ pub enum Format {
     Markdown,
     /// Apache Parquet (needs --output)
     Parquet,
+    /// One self-contained HTML page: every result's table and an SVG chart
+    Html,
 }
 
 impl Format {
@@ -60,6 +62,7 @@ impl Format {
             Format::Ndjson => "ndjson",
             Format::Markdown => "markdown",
             Format::Parquet => "parquet",
+            Format::Html => "html",
         }
     }
 
@@ -73,6 +76,7 @@ impl Format {
             Format::Ndjson => &["jsonl", "ndjson", "json"],
             Format::Markdown => &["md", "markdown"],
             Format::Parquet => &["parquet"],
+            Format::Html => &["html", "htm"],
         }
     }
 }
@@ -246,6 +250,17 @@ pub async fn write_stream(
                     .map_err(|e| write_error(&what, &seen, &e))?;
             }
             writer.finish().map_err(|e| write_error(&what, &seen, &e))?;
+        }
+        Format::Html => {
+            let mut batches = vec![];
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows() as u64;
+                batches.push(batch);
+            }
+            let page = super::html::page("saasql result", &schema, batches)?;
+            w.write_all(page.as_bytes())
+                .map_err(|e| CliError::write(&what, &e))?;
         }
         Format::Parquet => {
             let props = WriterProperties::builder()

@@ -77,10 +77,11 @@ pub async fn run_shell(
     format: Format,
     params: HashMap<String, ScalarValue>,
 ) -> CliResult<()> {
-    if format == Format::Parquet {
-        return Err(CliError::usage(
-            "the shell cannot print parquet; use `saasql run --format parquet --output PATH`",
-        ));
+    if matches!(format, Format::Parquet | Format::Html) {
+        return Err(CliError::usage(format!(
+            "the shell cannot print {0}; use `saasql run --format {0} --output PATH`",
+            format.name()
+        )));
     }
     let config = rustyline::Config::builder()
         .auto_add_history(false)
@@ -564,7 +565,7 @@ impl Shell {
             }
             ("\\format", None) => println!("Format is {}.", self.format.name()),
             ("\\format", Some(f)) => match Format::from_str(f, true) {
-                Ok(Format::Parquet) | Err(_) => {
+                Ok(Format::Parquet | Format::Html) | Err(_) => {
                     eprintln!("error: \\format takes table, csv, json, ndjson or markdown");
                 }
                 Ok(format) => {

@@ -16,14 +16,15 @@ use datafusion::common::ScalarValue;
 use datafusion::common::{DataFusionError, ParamValues, Result as DFResult};
 use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
 use datafusion::prelude::{DataFrame, SessionContext};
-use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
+use datafusion::sql::parser::{CopyToSource, DFParserBuilder, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::Statement as SQLStatement;
 use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect, dialect_from_str};
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 use saasql::util::time::parse_date;
 
 use super::commit::OutputFile;
 use super::error::{CliError, CliResult};
+use super::html::{self, ChartComment};
 use super::output::{Format, PrintOptions, Target, write_stream};
 
 /// One parsed statement of a script.
@@ -37,6 +38,10 @@ pub struct ScriptStatement {
     pub first_line: String,
     /// Names of the `$name` parameters it uses, without the `$`.
     pub params: BTreeSet<String>,
+    /// The `--` comments just before it (not directives), for `--format html` headings.
+    pub comment: Option<String>,
+    /// `-- chart:` directives just before it (`--format html` checks them).
+    pub charts: Vec<ChartComment>,
 }
 
 impl ScriptStatement {
@@ -83,6 +88,8 @@ pub struct Script {
     pub statements: Vec<ScriptStatement>,
     /// The script's text, for carets under errors.
     pub source: Arc<str>,
+    /// `-- chart:` directives after the last statement (an error in `--format html`).
+    pub trailing_charts: Vec<ChartComment>,
 }
 
 impl Script {
@@ -186,13 +193,17 @@ pub fn parse_script(ctx: &SessionContext, name: &str, sql: &str) -> CliResult<Sc
         .build()
         .map_err(|e| CliError::datafusion(&e).at(format!("{name}:1"), None))?;
     let mut statements = vec![];
+    let mut trailing_charts = vec![];
     loop {
         while parser.parser.consume_token(&Token::SemiColon) {}
         let start = parser.parser.peek_token_ref().clone();
         if start.token == Token::EOF {
+            let rest = &tokens[parser.parser.index().min(tokens.len())..];
+            trailing_charts = leading_comments(name, rest).1;
             break;
         }
         let start_index = parser.parser.index();
+        let (comment, charts) = leading_comments(name, &tokens[start_index.min(tokens.len())..]);
         let (line, column) = (start.span.start.line, start.span.start.column);
         let statement = parser.parse_statement().map_err(|e| {
             let error = CliError::datafusion(&e);
@@ -235,6 +246,8 @@ pub fn parse_script(ctx: &SessionContext, name: &str, sql: &str) -> CliResult<Sc
             line,
             first_line: first_line_at(line, column, Some((end.line, end.column))),
             params,
+            comment,
+            charts,
         });
         // Statements must be separated by `;`.
         let next = parser.parser.peek_token_ref();
@@ -251,7 +264,35 @@ pub fn parse_script(ctx: &SessionContext, name: &str, sql: &str) -> CliResult<Sc
         name: name.to_string(),
         statements,
         source: Arc::from(sql),
+        trailing_charts,
     })
+}
+
+/// The `--` comments at the start of `tokens` (before the first token that
+/// is not whitespace): the other comments' text joined (a heading for
+/// `--format html`), and the `-- chart:` directives among them.
+fn leading_comments(name: &str, tokens: &[TokenWithSpan]) -> (Option<String>, Vec<ChartComment>) {
+    let mut text: Vec<String> = vec![];
+    let mut charts = vec![];
+    for t in tokens {
+        match &t.token {
+            Token::Whitespace(Whitespace::SingleLineComment { comment, prefix })
+                if prefix == "--" =>
+            {
+                match html::directive::directive_text(comment) {
+                    Some(d) => charts.push(ChartComment {
+                        at: format!("{name}:{}", t.span.start.line),
+                        text: d.to_string(),
+                    }),
+                    None if !comment.trim().is_empty() => text.push(comment.trim().to_string()),
+                    None => {}
+                }
+            }
+            Token::Whitespace(_) => {}
+            _ => break,
+        }
+    }
+    ((!text.is_empty()).then(|| text.join(" ")), charts)
 }
 
 /// Whether `buffer` holds complete SQL: its last token is `;` (comments and
@@ -500,7 +541,10 @@ fn check_report(scripts: &[Script], opts: &ReportOptions) -> CliResult<()> {
     if opts.format == Format::Parquet && opts.output.is_none() {
         return Err(CliError::usage("--format parquet needs --output PATH"));
     }
-    if let Some(path) = &opts.output {
+    if opts.format == Format::Html {
+        check_charts(scripts)?;
+    }
+    if let Some(path) = opts.output.as_ref().filter(|_| opts.format != Format::Html) {
         let results: Vec<String> = scripts
             .iter()
             .flat_map(|script| {
@@ -526,6 +570,157 @@ fn check_report(scripts: &[Script], opts: &ReportOptions) -> CliResult<()> {
     Ok(())
 }
 
+/// A result's heading in `--format html`: the comment just before its
+/// statement; for the script's first result, else the comment at the top
+/// of the script (a report's description, before a `SET`); else the
+/// script's name and the result's number.
+fn heading(script: &Script, s: &ScriptStatement, nth: usize) -> String {
+    let top = script.statements.first().and_then(|f| f.comment.clone());
+    s.comment
+        .clone()
+        .or(top.filter(|_| nth == 1))
+        .unwrap_or_else(|| format!("{}, result {nth}", script.name))
+}
+
+/// A one-query script's result as a whole `--format html` page (a batch
+/// output), with the query's heading and chart directive; and its row count.
+pub async fn html_page(title: &str, script: &Script, df: DataFrame) -> CliResult<(String, u64)> {
+    check_charts(std::slice::from_ref(script))?;
+    let query = script.statements.iter().find(|s| s.returns_rows());
+    page_of(title, script, query, df).await
+}
+
+/// Whether `s` is a `COPY … TO 'x.html'` (or `STORED AS HTML`), which the
+/// runner writes itself ([`copy_to_html`]).
+fn is_html_copy(s: &ScriptStatement) -> bool {
+    let DFStatement::CopyTo(copy) = &s.statement else {
+        return false;
+    };
+    match &copy.stored_as {
+        Some(format) => format.eq_ignore_ascii_case("html"),
+        None => std::path::Path::new(&copy.target)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm")),
+    }
+}
+
+/// `COPY (…) TO 'x.html'`, `COPY table TO 'x.html'` or `… STORED AS HTML`:
+/// runs the query and writes its page (heading and `-- chart:` directive
+/// from the comments before the COPY) through an [`OutputFile`], atomically
+/// like `--output`; returns the row count, or `None` for other statements.
+///
+/// Why not DataFusion's COPY: it writes through file-format sinks that
+/// stream each partition's batches into files, while a page needs the whole
+/// result at once, the statement's directive, and exactly one file.
+pub async fn copy_to_html(
+    ctx: &SessionContext,
+    script: &Script,
+    s: &ScriptStatement,
+    params: &HashMap<String, ScalarValue>,
+) -> Option<CliResult<u64>> {
+    if !is_html_copy(s) {
+        return None;
+    }
+    let DFStatement::CopyTo(copy) = &s.statement else {
+        return None;
+    };
+    Some(
+        async {
+            let df_error = |e: DataFusionError| script.error(s, CliError::datafusion(&e), Some(&e));
+            if !copy.partitioned_by.is_empty() || !copy.options.is_empty() {
+                return Err(CliError::usage(
+                    "COPY … TO an HTML page takes no PARTITIONED BY and no OPTIONS",
+                )
+                .at(script.location(s), Some(s.first_line.clone())));
+            }
+            let df = match &copy.source {
+                CopyToSource::Query(query) => {
+                    let select = ScriptStatement {
+                        statement: DFStatement::Statement(Box::new(SQLStatement::Query(
+                            query.clone(),
+                        ))),
+                        ..s.clone()
+                    };
+                    match start(ctx, &select, params).await.map_err(df_error)? {
+                        Outcome::Rows(df) | Outcome::Write(df) | Outcome::Done(df) => df,
+                    }
+                }
+                CopyToSource::Relation(name) => ctx
+                    .sql(&format!("SELECT * FROM {name}"))
+                    .await
+                    .map_err(df_error)?,
+            };
+            let (page, rows) = page_of(&copy.target, script, Some(s), df)
+                .await
+                .map_err(|e| e.at(script.location(s), Some(s.first_line.clone())))?;
+            let mut out = OutputFile::create_in(ctx, std::path::Path::new(&copy.target))?;
+            std::io::Write::write_all(&mut out, page.as_bytes())
+                .map_err(|e| CliError::write(&copy.target, &e))?;
+            out.commit()?;
+            Ok::<u64, CliError>(rows)
+        }
+        .await,
+    )
+}
+
+/// A whole page with one section: the result of `query` (a statement of
+/// `script`), and its row count.
+async fn page_of(
+    title: &str,
+    script: &Script,
+    query: Option<&ScriptStatement>,
+    df: DataFrame,
+) -> CliResult<(String, u64)> {
+    let schema = Arc::clone(df.schema().inner());
+    let batches = df.collect().await?;
+    let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let mut page = html::head(title, &html::now_utc());
+    page.push_str(&html::section(&html::Section {
+        heading: query.map_or_else(|| title.to_string(), |s| heading(script, s, 1)),
+        location: query.map(|s| script.location(s)).unwrap_or_default(),
+        chart: query.and_then(|s| s.charts.first()),
+        schema,
+        batches,
+    })?);
+    page.push_str(&html::tail());
+    Ok((page, rows))
+}
+
+/// `--format html`: every `-- chart:` directive parses and stands just
+/// before a statement that returns rows, at most one per statement.
+fn check_charts(scripts: &[Script]) -> CliResult<()> {
+    for script in scripts {
+        for s in &script.statements {
+            if let [first, second, ..] = s.charts.as_slice() {
+                return Err(CliError::query(format!(
+                    "two chart directives for one statement (the other is at {})",
+                    first.at
+                ))
+                .at(second.at.clone(), None));
+            }
+            for chart in &s.charts {
+                chart.parse()?;
+                if !s.returns_rows() && !is_html_copy(s) {
+                    return Err(CliError::query(format!(
+                        "chart directive '{}' is not just before a query (the next statement, at {}, returns no rows)",
+                        chart.text,
+                        script.location(s)
+                    ))
+                    .at(chart.at.clone(), None));
+                }
+            }
+        }
+        if let Some(chart) = script.trailing_charts.first() {
+            return Err(CliError::query(format!(
+                "chart directive '{}' is after the last statement; put it just before a query",
+                chart.text
+            ))
+            .at(chart.at.clone(), None));
+        }
+    }
+    Ok(())
+}
+
 /// Runs scripts as a report: statements in order, results to stdout or
 /// `--output`, stopping at the first failure (reported as `file:line`).
 pub async fn run_report(
@@ -545,11 +740,36 @@ pub async fn run_report(
         expanded: false,
     };
     let mut results = 0usize;
+    if opts.format == Format::Html {
+        let names: Vec<&str> = scripts.iter().map(|s| s.name.as_str()).collect();
+        target.write_str(&html::head(&names.join(", "), &html::now_utc()))?;
+    }
     for script in scripts {
+        let mut script_results = 0usize;
         for s in &script.statements {
             let at = |e: CliError| e.at(script.location(s), Some(s.first_line.clone()));
             let df_error = |e: DataFusionError| script.error(s, CliError::datafusion(&e), Some(&e));
+            if let Some(written) = copy_to_html(ctx, script, s, &opts.params).await {
+                written?;
+                continue;
+            }
             match start(ctx, s, &opts.params).await.map_err(df_error)? {
+                Outcome::Rows(df) if opts.format == Format::Html => {
+                    results += 1;
+                    script_results += 1;
+                    let schema = Arc::clone(df.schema().inner());
+                    let batches = df.collect().await.map_err(df_error)?;
+                    let section = html::section(&html::Section {
+                        heading: heading(script, s, script_results),
+                        location: script.location(s),
+                        chart: s.charts.first(),
+                        schema,
+                        batches,
+                    })
+                    .map_err(at)?;
+                    target.write_str(&section).map_err(at)?;
+                    target.flush().map_err(at)?;
+                }
                 Outcome::Rows(df) => {
                     if results > 0 {
                         if matches!(target, Target::File(_)) {
@@ -576,6 +796,9 @@ pub async fn run_report(
                 }
             }
         }
+    }
+    if opts.format == Format::Html {
+        target.write_str(&html::tail())?;
     }
     target.finish()
 }
