@@ -3782,31 +3782,37 @@ fn clv_reproduces_the_cdnow_estimates() {
 
     // Fader, Hardie & Lee (2005), section 5
     assert_eq!(
-        run("SELECT round(m['r'], 3) AS r, round(m['alpha'], 3) AS alpha, round(m['a'], 3) AS a, \
+        run(
+            "SELECT round(m['r'], 3) AS r, round(m['alpha'], 3) AS alpha, round(m['a'], 3) AS a, \
              round(m['b'], 3) AS b, round(m['log_likelihood'], 1) AS ll, m['customers'] AS customers, \
              m['converged'] AS converged \
-             FROM (SELECT bgnbd_fit(frequency, recency, \"T\") AS m FROM cdnow_summary)"),
+             FROM (SELECT bgnbd_fit(frequency, recency, \"T\") AS m FROM cdnow_summary)"
+        ),
         "r,alpha,a,b,ll,customers,converged\n0.243,4.414,0.793,2.426,-9582.4,2357,true\n"
     );
 
     // rfm over the transactions (calibration period to 1997-09-30, weeks)
     // gives the published summary, and Hardie's note 025 from its spends
     assert_eq!(
-        run("WITH s AS (SELECT customer_id, rfm(order_date, amount, DATE '1997-09-30') AS s \
+        run(
+            "WITH s AS (SELECT customer_id, rfm(order_date, amount, DATE '1997-09-30') AS s \
                         FROM transactions GROUP BY customer_id) \
              SELECT count(*) AS customers, \
                     count(*) FILTER (WHERE s.s['frequency'] = c.frequency \
                                        AND round(s.s['recency'], 2) = c.recency \
                                        AND round(s.s['t'], 2) = c.\"T\") AS same \
-             FROM s JOIN cdnow_summary c ON c.\"ID\" = s.customer_id"),
+             FROM s JOIN cdnow_summary c ON c.\"ID\" = s.customer_id"
+        ),
         "customers,same\n2357,2357\n"
     );
     assert_eq!(
-        run("SELECT round(m['p'], 2) AS p, round(m['q'], 2) AS q, round(m['v'], 2) AS v, \
+        run(
+            "SELECT round(m['p'], 2) AS p, round(m['q'], 2) AS q, round(m['v'], 2) AS v, \
              m['customers'] AS repeat_buyers, m['converged'] AS converged \
              FROM (SELECT gamma_gamma_fit(s['frequency'], s['monetary']) AS m \
                    FROM (SELECT rfm(order_date, amount, DATE '1997-09-30') AS s \
-                         FROM transactions GROUP BY customer_id))"),
+                         FROM transactions GROUP BY customer_id))"
+        ),
         "p,q,v,repeat_buyers,converged\n6.25,3.74,15.44,946,true\n"
     );
 
@@ -3818,7 +3824,8 @@ fn clv_reproduces_the_cdnow_estimates() {
          FROM cdnow_summary, (SELECT bgnbd_fit(frequency, recency, \"T\") AS m FROM cdnow_summary) \
          WHERE \"ID\" IN (1, 2, 18, 150, 1516, 2000) ORDER BY \"ID\"",
     );
-    let reference = std::fs::read_to_string(cdnow.join("reference_customers.csv")).expect("reference");
+    let reference =
+        std::fs::read_to_string(cdnow.join("reference_customers.csv")).expect("reference");
     let want: Vec<(f64, f64)> = reference
         .lines()
         .skip(1)
@@ -3838,7 +3845,13 @@ fn clv_reproduces_the_cdnow_estimates() {
         .collect();
     assert_eq!(got.len(), 6, "{out}");
     for ((e, p), (we, wp)) in got.iter().zip(&want) {
-        assert!((e / we - 1.0).abs() < 1e-3, "E[Y(39)] {e} vs lifetimes {we}");
-        assert!((p / wp - 1.0).abs() < 1e-3, "P(alive) {p} vs lifetimes {wp}");
+        assert!(
+            (e / we - 1.0).abs() < 1e-3,
+            "E[Y(39)] {e} vs lifetimes {we}"
+        );
+        assert!(
+            (p / wp - 1.0).abs() < 1e-3,
+            "P(alive) {p} vs lifetimes {wp}"
+        );
     }
 }

@@ -193,7 +193,8 @@ mod tests {
                 NativeType::Boolean => ("true", "50"),
                 // a model struct: every field 2 (valid for every model)
                 NativeType::Struct(fields) => {
-                    let args: Vec<String> = fields.iter().map(|f| format!("'{}', 2", f.name)).collect();
+                    let args: Vec<String> =
+                        fields.iter().map(|f| format!("'{}', 2", f.name)).collect();
                     let sample = format!("named_struct({})", args.join(", "));
                     (&*Box::leak(sample.into_boxed_str()), "50")
                 }

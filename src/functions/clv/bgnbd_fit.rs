@@ -152,7 +152,11 @@ mod tests {
     fn cdnow() -> Vec<ArrayRef> {
         let mut cols = [vec![], vec![], vec![]];
         for line in SUMMARY.lines().skip(1).filter(|l| !l.is_empty()) {
-            let f: Vec<f64> = line.split(',').skip(1).map(|v| v.parse().unwrap()).collect();
+            let f: Vec<f64> = line
+                .split(',')
+                .skip(1)
+                .map(|v| v.parse().unwrap())
+                .collect();
             for (c, v) in cols.iter_mut().zip(f) {
                 c.push(v);
             }
@@ -163,7 +167,9 @@ mod tests {
     }
 
     fn double(s: &ScalarValue, i: usize) -> Option<f64> {
-        let ScalarValue::Struct(s) = s else { panic!("{s:?}") };
+        let ScalarValue::Struct(s) = s else {
+            panic!("{s:?}")
+        };
         let c = s.column(i).as_primitive::<Float64Type>();
         (!s.is_null(0) && c.is_valid(0)).then(|| c.value(0))
     }
@@ -179,7 +185,9 @@ mod tests {
         assert_eq!(round(double(&out[0], 2), 3), 0.793);
         assert_eq!(round(double(&out[0], 3), 3), 2.426);
         assert_eq!(round(double(&out[0], 4), 1), -9582.4);
-        let ScalarValue::Struct(s) = &out[0] else { unreachable!() };
+        let ScalarValue::Struct(s) = &out[0] else {
+            unreachable!()
+        };
         assert_eq!(s.column(5).as_primitive::<Int64Type>().value(0), 2357);
         assert!(s.column(6).as_boolean().value(0));
     }
@@ -193,7 +201,9 @@ mod tests {
         ];
         let out = check_agree(&udaf(), &cols, &[], 1);
         assert_eq!(double(&out[0], 0), None);
-        let ScalarValue::Struct(s) = &out[0] else { unreachable!() };
+        let ScalarValue::Struct(s) = &out[0] else {
+            unreachable!()
+        };
         assert!(s.is_valid(0));
         assert_eq!(s.column(5).as_primitive::<Int64Type>().value(0), 2);
         assert!(!s.column(6).as_boolean().value(0));
@@ -202,12 +212,18 @@ mod tests {
     #[test]
     fn accumulators_agree_on_all_sizes() {
         check_sizes(&udaf(), &[], |n| {
-            let x: Float64Array = (0..n).map(|i| (i % 17 != 0).then_some((i % 4) as f64)).collect();
+            let x: Float64Array = (0..n)
+                .map(|i| (i % 17 != 0).then_some((i % 4) as f64))
+                .collect();
             let tx: Float64Array = (0..n)
                 .map(|i| Some(if i % 4 == 0 { 0.0 } else { (i % 9) as f64 }))
                 .collect();
             let t: Float64Array = (0..n).map(|i| Some(10.0 + (i % 3) as f64)).collect();
-            vec![Arc::new(x) as ArrayRef, Arc::new(tx) as ArrayRef, Arc::new(t) as ArrayRef]
+            vec![
+                Arc::new(x) as ArrayRef,
+                Arc::new(tx) as ArrayRef,
+                Arc::new(t) as ArrayRef,
+            ]
         });
     }
 }

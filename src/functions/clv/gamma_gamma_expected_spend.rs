@@ -88,7 +88,9 @@ mod tests {
         let mean = expected_spend_row(&[p, q, v, 0.0, 0.0]).unwrap().unwrap();
         assert!((mean - v * p / (q - 1.0)).abs() < 1e-12);
         assert_eq!(
-            expected_spend_row(&[p, 1.0, v, 2.0, 3.0]).unwrap_err().strip_backtrace(),
+            expected_spend_row(&[p, 1.0, v, 2.0, 3.0])
+                .unwrap_err()
+                .strip_backtrace(),
             "Execution error: gamma_gamma_expected_spend: model parameter q = 1 is invalid: expected spend needs q > 1 (population mean γp/(q-1))"
         );
     }

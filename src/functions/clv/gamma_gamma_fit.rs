@@ -127,8 +127,11 @@ impl StructKernel for GammaGammaFit {
 
 /// The `gamma_gamma_fit` aggregate function.
 pub fn udaf() -> Arc<AggregateUDF> {
-    static UDAF: LazyLock<Arc<AggregateUDF>> =
-        LazyLock::new(|| Arc::new(AggregateUDF::from(StructAggregate(GammaGammaFit::default()))));
+    static UDAF: LazyLock<Arc<AggregateUDF>> = LazyLock::new(|| {
+        Arc::new(AggregateUDF::from(
+            StructAggregate(GammaGammaFit::default()),
+        ))
+    });
     Arc::clone(&UDAF)
 }
 
@@ -162,10 +165,15 @@ mod tests {
             Arc::new(Float64Array::from(m)),
         ];
         let out = check_agree(&udaf(), &cols, &[], 1);
-        let ScalarValue::Struct(s) = &out[0] else { panic!("{:?}", out[0]) };
+        let ScalarValue::Struct(s) = &out[0] else {
+            panic!("{:?}", out[0])
+        };
         let v = |i: usize| s.column(i).as_primitive::<Float64Type>().value(0);
         let round2 = |v: f64| (v * 100.0).round() / 100.0;
-        assert_eq!((round2(v(0)), round2(v(1)), round2(v(2))), (6.25, 3.74, 15.44));
+        assert_eq!(
+            (round2(v(0)), round2(v(1)), round2(v(2))),
+            (6.25, 3.74, 15.44)
+        );
         assert_eq!(s.column(4).as_primitive::<Int64Type>().value(0), 946);
         assert!(s.column(5).as_boolean().value(0));
     }
@@ -177,7 +185,9 @@ mod tests {
             Arc::new(Float64Array::from(vec![0.0, 0.0])),
         ];
         let out = check_agree(&udaf(), &cols, &[], 1);
-        let ScalarValue::Struct(s) = &out[0] else { unreachable!() };
+        let ScalarValue::Struct(s) = &out[0] else {
+            unreachable!()
+        };
         assert!(s.is_valid(0) && s.column(0).is_null(0));
         assert_eq!(
             keep(&[2.0, 0.0]).unwrap_err().to_string(),
@@ -188,7 +198,9 @@ mod tests {
     #[test]
     fn accumulators_agree_on_all_sizes() {
         check_sizes(&udaf(), &[], |n| {
-            let x: Float64Array = (0..n).map(|i| (i % 17 != 0).then_some((i % 5) as f64)).collect();
+            let x: Float64Array = (0..n)
+                .map(|i| (i % 17 != 0).then_some((i % 5) as f64))
+                .collect();
             let m: Float64Array = (0..n).map(|i| Some(5.0 + (i * 7 % 23) as f64)).collect();
             vec![Arc::new(x) as ArrayRef, Arc::new(m) as ArrayRef]
         });

@@ -65,7 +65,11 @@ pub enum ClvError {
     /// A weight (customer count) that is negative.
     NegativeWeight { value: f64 },
     /// A model parameter outside its domain.
-    InvalidParameter { name: &'static str, value: f64, requirement: &'static str },
+    InvalidParameter {
+        name: &'static str,
+        value: f64,
+        requirement: &'static str,
+    },
     /// Negative prediction horizon.
     NegativeHorizon { value: f64 },
     /// Invalid RFM period / unit specification.
@@ -73,7 +77,13 @@ pub enum ClvError {
     /// Discount rate <= -1.
     InvalidDiscountRate { value: f64 },
     /// The Gauss hypergeometric series did not converge.
-    HypergeometricNotConverged { a: f64, b: f64, c: f64, z: f64, terms: usize },
+    HypergeometricNotConverged {
+        a: f64,
+        b: f64,
+        c: f64,
+        z: f64,
+        terms: usize,
+    },
     /// A computation produced a non-finite number (overflow).
     NumericalFailure { what: &'static str },
     /// The optimiser library reported an error.
@@ -90,12 +100,18 @@ impl fmt::Display for ClvError {
                 "BG/NBD cannot be fitted: every customer has frequency 0 (no repeat purchases)"
             ),
             NoRepeatBuyers => {
-                write!(f, "Gamma-Gamma cannot be fitted: no customer has frequency > 0")
+                write!(
+                    f,
+                    "Gamma-Gamma cannot be fitted: no customer has frequency > 0"
+                )
             }
             NonFinite { field, value } => write!(f, "{field} must be finite, got {value}"),
             NegativeFrequency { value } => write!(f, "frequency must be >= 0, got {value}"),
             NonIntegerFrequency { value } => {
-                write!(f, "frequency must be a whole number of repeat purchases, got {value}")
+                write!(
+                    f,
+                    "frequency must be a whole number of repeat purchases, got {value}"
+                )
             }
             NonPositiveAge { value } => write!(f, "customer age T must be > 0, got {value}"),
             NegativeRecency { value } => write!(f, "recency must be >= 0, got {value}"),
@@ -111,8 +127,15 @@ impl fmt::Display for ClvError {
             ),
             NegativeMonetary { value } => write!(f, "monetary value must be >= 0, got {value}"),
             NegativeWeight { value } => write!(f, "weight must be >= 0, got {value}"),
-            InvalidParameter { name, value, requirement } => {
-                write!(f, "model parameter {name} = {value} is invalid: {requirement}")
+            InvalidParameter {
+                name,
+                value,
+                requirement,
+            } => {
+                write!(
+                    f,
+                    "model parameter {name} = {value} is invalid: {requirement}"
+                )
             }
             NegativeHorizon { value } => write!(f, "horizon must be >= 0, got {value}"),
             InvalidPeriod { field, value } => write!(f, "RFM {field} must be > 0, got {value}"),
@@ -132,11 +155,19 @@ impl fmt::Display for ClvError {
 impl std::error::Error for ClvError {}
 
 fn finite(field: &'static str, value: f64) -> Result<f64, ClvError> {
-    if value.is_finite() { Ok(value) } else { Err(ClvError::NonFinite { field, value }) }
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(ClvError::NonFinite { field, value })
+    }
 }
 
 fn check_out(what: &'static str, value: f64) -> Result<f64, ClvError> {
-    if value.is_finite() { Ok(value) } else { Err(ClvError::NumericalFailure { what }) }
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(ClvError::NumericalFailure { what })
+    }
 }
 
 /// Validate one (x, t_x, T) summary as `lifetimes._check_inputs` does, plus
@@ -158,7 +189,10 @@ pub fn validate_summary(x: f64, t_x: f64, t: f64) -> Result<(), ClvError> {
         return Err(ClvError::NegativeRecency { value: t_x });
     }
     if t_x > t {
-        return Err(ClvError::RecencyExceedsAge { recency: t_x, age: t });
+        return Err(ClvError::RecencyExceedsAge {
+            recency: t_x,
+            age: t,
+        });
     }
     if x == 0.0 && t_x != 0.0 {
         return Err(ClvError::RecencyWithoutRepeat { recency: t_x });
@@ -212,7 +246,10 @@ impl RfmSpec {
     /// Checked constructor.
     pub fn new(period: i64, origin: i64, freq_multiplier: f64) -> Result<Self, ClvError> {
         if period <= 0 {
-            return Err(ClvError::InvalidPeriod { field: "period", value: period as f64 });
+            return Err(ClvError::InvalidPeriod {
+                field: "period",
+                value: period as f64,
+            });
         }
         if !(freq_multiplier.is_finite() && freq_multiplier > 0.0) {
             return Err(ClvError::InvalidPeriod {
@@ -220,13 +257,21 @@ impl RfmSpec {
                 value: freq_multiplier,
             });
         }
-        Ok(Self { period, origin, freq_multiplier })
+        Ok(Self {
+            period,
+            origin,
+            freq_multiplier,
+        })
     }
 
     /// Seconds-since-epoch ticks, daily buckets, results in weeks
     /// (lifetimes `freq="D", freq_multiplier=7`; the CDNOW convention).
     pub fn days_as_weeks_from_seconds() -> Self {
-        Self { period: 86_400, origin: 0, freq_multiplier: 7.0 }
+        Self {
+            period: 86_400,
+            origin: 0,
+            freq_multiplier: 7.0,
+        }
     }
 
     fn bucket(&self, tick: i64) -> i64 {
@@ -266,7 +311,11 @@ impl RfmAccumulator {
     /// New empty accumulator for observation end `observation_end` (a tick; a
     /// purchase in the same period as the end is included, as in lifetimes).
     pub fn new(spec: RfmSpec, observation_end: i64) -> Self {
-        Self { end_bucket: spec.bucket(observation_end), spec, periods: BTreeMap::new() }
+        Self {
+            end_bucket: spec.bucket(observation_end),
+            spec,
+            periods: BTreeMap::new(),
+        }
     }
 
     /// Add one purchase. Purchases in periods after the observation end are
@@ -308,7 +357,10 @@ impl RfmAccumulator {
     /// Merge a serialised state produced by [`RfmAccumulator::state`] (its
     /// amounts were checked when added; a sum may have overflowed to ±∞, which
     /// [`RfmAccumulator::finish`] reports as a non-finite monetary value).
-    pub fn merge_state<I: IntoIterator<Item = (i64, f64)>>(&mut self, it: I) -> Result<(), ClvError> {
+    pub fn merge_state<I: IntoIterator<Item = (i64, f64)>>(
+        &mut self,
+        it: I,
+    ) -> Result<(), ClvError> {
         for (b, v) in it {
             if b <= self.end_bucket {
                 *self.periods.entry(b).or_insert(0.0) += v;
@@ -374,7 +426,12 @@ pub struct BgNbdParams {
 impl BgNbdParams {
     /// Check all four parameters are finite and > 0.
     pub fn validate(&self) -> Result<(), ClvError> {
-        for (name, value) in [("r", self.r), ("alpha", self.alpha), ("a", self.a), ("b", self.b)] {
+        for (name, value) in [
+            ("r", self.r),
+            ("alpha", self.alpha),
+            ("a", self.a),
+            ("b", self.b),
+        ] {
             if !(value.is_finite() && value > 0.0) {
                 return Err(ClvError::InvalidParameter {
                     name,
@@ -411,7 +468,12 @@ pub struct BgNbdFit {
 impl BgNbdFit {
     /// The fitted parameters, for the prediction functions.
     pub fn params(&self) -> BgNbdParams {
-        BgNbdParams { r: self.r, alpha: self.alpha, a: self.a, b: self.b }
+        BgNbdParams {
+            r: self.r,
+            alpha: self.alpha,
+            a: self.a,
+            b: self.b,
+        }
     }
 }
 
@@ -439,12 +501,21 @@ where
     for (x, t_x, t) in summaries {
         validate_summary(x, t_x, t)?;
         // +0.0 normalises -0.0 so equal values share a key.
-        let key = ((x + 0.0).to_bits(), (t_x + 0.0).to_bits(), (t + 0.0).to_bits());
+        let key = (
+            (x + 0.0).to_bits(),
+            (t_x + 0.0).to_bits(),
+            (t + 0.0).to_bits(),
+        );
         match idx.get(&key) {
             Some(&i) => out[i].weight += 1.0,
             None => {
                 idx.insert(key, out.len());
-                out.push(BgNbdObs { x, t_x, t, weight: 1.0 });
+                out.push(BgNbdObs {
+                    x,
+                    t_x,
+                    t,
+                    weight: 1.0,
+                });
             }
         }
     }
@@ -494,7 +565,11 @@ pub struct FitOptions {
 
 impl Default for FitOptions {
     fn default() -> Self {
-        Self { tolerance: 1e-12, max_iters: 5_000, restarts: 2 }
+        Self {
+            tolerance: 1e-12,
+            max_iters: 5_000,
+            restarts: 2,
+        }
     }
 }
 
@@ -536,7 +611,14 @@ impl BgNbdProblem {
         for &(xi, _, _, w) in &rows {
             x_weight[xi as usize] += w;
         }
-        Self { xs, x_weight, ts, txs, rows, total_weight }
+        Self {
+            xs,
+            x_weight,
+            ts,
+            txs,
+            rows,
+            total_weight,
+        }
     }
 
     /// Weighted total log-likelihood (eq. 7 of [FHL05a] summed over patterns).
@@ -547,7 +629,11 @@ impl BgNbdProblem {
             let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
             let a2 = ln_gamma(a + b) + ln_gamma(b + x) - ln_gamma(b) - ln_gamma(a + b + x);
             ll += w * (a1 + a2);
-            log_a_ratio.push(if x > 0.0 { a.ln() - (b + x - 1.0).ln() } else { 0.0 });
+            log_a_ratio.push(if x > 0.0 {
+                a.ln() - (b + x - 1.0).ln()
+            } else {
+                0.0
+            });
         }
         let ln_t: Vec<f64> = self.ts.iter().map(|&t| (alpha + t).ln()).collect();
         let ln_tx: Vec<f64> = self.txs.iter().map(|&t| (alpha + t).ln()).collect();
@@ -565,7 +651,6 @@ impl BgNbdProblem {
         ll
     }
 }
-
 
 /// Returned instead of NaN/inf so Nelder-Mead simply rejects the point.
 const BAD_COST: f64 = 1e300;
@@ -657,7 +742,11 @@ fn nelder_mead_run(
 /// `std` feature of `num-integer`, which every arrow and DataFusion crate
 /// builds on, so adding it rebuilds all of them with other features. Nelder-Mead
 /// alone reproduces the published CDNOW estimates (the tests below).
-fn nelder_mead(cost: &dyn Fn(&[f64]) -> f64, start: &[f64], opts: &FitOptions) -> (Vec<f64>, f64, bool, u64) {
+fn nelder_mead(
+    cost: &dyn Fn(&[f64]) -> f64,
+    start: &[f64],
+    opts: &FitOptions,
+) -> (Vec<f64>, f64, bool, u64) {
     let mut best = start.to_vec();
     let mut best_cost = cost(&best);
     let mut iterations = 0;
@@ -688,7 +777,12 @@ fn nelder_mead(cost: &dyn Fn(&[f64]) -> f64, start: &[f64], opts: &FitOptions) -
         converged = false;
         step = 0.1;
     }
-    (best, best_cost, converged && best_cost < BAD_COST, iterations)
+    (
+        best,
+        best_cost,
+        converged && best_cost < BAD_COST,
+        iterations,
+    )
 }
 
 /// Maximum-likelihood fit of BG/NBD (section 4 / eq. 7 of [FHL05a]) on
@@ -728,19 +822,33 @@ pub fn fit_bgnbd(obs: &[BgNbdObs], opts: &FitOptions) -> Result<BgNbdFit, ClvErr
     }
     let scale = 1.0 / max_t;
     let problem = BgNbdProblem::new(obs, scale);
-    let (lp, _, converged, iterations) = nelder_mead(&|lp| bgnbd_cost(&problem, lp), &[0.0; 4], opts);
+    let (lp, _, converged, iterations) =
+        nelder_mead(&|lp| bgnbd_cost(&problem, lp), &[0.0; 4], opts);
     let &[l_r, l_alpha, l_a, l_b] = lp.as_slice() else {
-        return Err(ClvError::Optimizer("unexpected parameter vector length".into()));
+        return Err(ClvError::Optimizer(
+            "unexpected parameter vector length".into(),
+        ));
     };
     let (r, alpha, a, b) = (l_r.exp(), l_alpha.exp() / scale, l_a.exp(), l_b.exp());
     let params = BgNbdParams { r, alpha, a, b };
     if params.validate().is_err() {
-        return Err(ClvError::NumericalFailure { what: "BG/NBD parameters" });
+        return Err(ClvError::NumericalFailure {
+            what: "BG/NBD parameters",
+        });
     }
     // Log-likelihood in original time units.
     let unscaled = BgNbdProblem::new(obs, 1.0);
     let log_likelihood = check_out("BG/NBD log-likelihood", unscaled.total_ll(r, alpha, a, b))?;
-    Ok(BgNbdFit { r, alpha, a, b, log_likelihood, customers: total, converged, iterations })
+    Ok(BgNbdFit {
+        r,
+        alpha,
+        a,
+        b,
+        log_likelihood,
+        customers: total,
+        converged,
+        iterations,
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -784,7 +892,9 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Result<f64, ClvError> {
         term *= ratio;
         sum += term;
         if !sum.is_finite() {
-            return Err(ClvError::NumericalFailure { what: "hypergeometric series" });
+            return Err(ClvError::NumericalFailure {
+                what: "hypergeometric series",
+            });
         }
         if term == 0.0 {
             return Ok(sum);
@@ -797,7 +907,13 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Result<f64, ClvError> {
             }
         }
     }
-    Err(ClvError::HypergeometricNotConverged { a, b, c, z, terms: HYP2F1_MAX_TERMS })
+    Err(ClvError::HypergeometricNotConverged {
+        a,
+        b,
+        c,
+        z,
+        terms: HYP2F1_MAX_TERMS,
+    })
 }
 
 /// Expected number of repeat purchases in `(T, T + horizon]` for a customer
@@ -932,7 +1048,11 @@ pub struct GammaGammaFit {
 impl GammaGammaFit {
     /// The fitted parameters, for [`expected_spend`] and [`predicted_clv`].
     pub fn params(&self) -> GammaGammaParams {
-        GammaGammaParams { p: self.p, q: self.q, v: self.v }
+        GammaGammaParams {
+            p: self.p,
+            q: self.q,
+            v: self.v,
+        }
     }
 }
 
@@ -954,13 +1074,20 @@ pub struct GammaGammaObs {
 /// ln f(m̄ | p, q, γ, x) = lnΓ(px+q) - lnΓ(px) - lnΓ(q) + q ln γ
 ///                       + (px-1) ln m̄ + px ln x - (px+q) ln(γ + x m̄)
 /// ```
-pub fn gamma_gamma_log_likelihood(model: &GammaGammaParams, x: f64, monetary: f64) -> Result<f64, ClvError> {
+pub fn gamma_gamma_log_likelihood(
+    model: &GammaGammaParams,
+    x: f64,
+    monetary: f64,
+) -> Result<f64, ClvError> {
     model.validate()?;
     check_gg_row(x, monetary)?;
     if x == 0.0 {
         return Err(ClvError::NoRepeatBuyers);
     }
-    check_out("Gamma-Gamma log-likelihood", gg_ll(model.p, model.q, model.v, x, monetary))
+    check_out(
+        "Gamma-Gamma log-likelihood",
+        gg_ll(model.p, model.q, model.v, x, monetary),
+    )
 }
 
 fn gg_ll(p: f64, q: f64, v: f64, x: f64, m: f64) -> f64 {
@@ -1009,7 +1136,11 @@ impl GgProblem {
             by_x[i].2 += w * m.ln();
         }
         let total_weight = rows.iter().map(|r| r.2).sum();
-        Self { by_x, rows: rows.iter().map(|&(x, m, w)| (x, x * m, w)).collect(), total_weight }
+        Self {
+            by_x,
+            rows: rows.iter().map(|&(x, m, w)| (x, x * m, w)).collect(),
+            total_weight,
+        }
     }
 
     /// Σ_i w_i · ln f(m̄_i | p, q, γ, x_i), eq. (1a) of [H025].
@@ -1018,7 +1149,8 @@ impl GgProblem {
         let mut ll = 0.0;
         for &(x, w, wlnm) in &self.by_x {
             let px = p * x;
-            ll += w * (ln_gamma(px + q) - ln_gamma(px) - lgq + q * lnv + px * x.ln()) + (px - 1.0) * wlnm;
+            ll += w * (ln_gamma(px + q) - ln_gamma(px) - lgq + q * lnv + px * x.ln())
+                + (px - 1.0) * wlnm;
         }
         for &(x, xm, w) in &self.rows {
             ll -= w * (p * x + q) * (xm + v).ln();
@@ -1044,7 +1176,10 @@ fn gg_cost(problem: &GgProblem, lp: &[f64]) -> f64 {
 /// in this model); rows with `x > 0` need `monetary > 0`. Errors if no repeat
 /// buyer remains. Monetary values are internally scaled by their weighted mean
 /// (ν and γ scale with it), which makes the start point scale-free.
-pub fn fit_gamma_gamma(obs: &[GammaGammaObs], opts: &FitOptions) -> Result<GammaGammaFit, ClvError> {
+pub fn fit_gamma_gamma(
+    obs: &[GammaGammaObs],
+    opts: &FitOptions,
+) -> Result<GammaGammaFit, ClvError> {
     let mut rows = Vec::with_capacity(obs.len());
     let mut total = 0.0;
     let mut msum = 0.0;
@@ -1068,16 +1203,28 @@ pub fn fit_gamma_gamma(obs: &[GammaGammaObs], opts: &FitOptions) -> Result<Gamma
     let problem = GgProblem::new(&scaled);
     let (lp, _, converged, iterations) = nelder_mead(&|lp| gg_cost(&problem, lp), &[0.0; 3], opts);
     let &[l_p, l_q, l_v] = lp.as_slice() else {
-        return Err(ClvError::Optimizer("unexpected parameter vector length".into()));
+        return Err(ClvError::Optimizer(
+            "unexpected parameter vector length".into(),
+        ));
     };
     let (p, q, v) = (l_p.exp(), l_q.exp(), l_v.exp() / scale);
     let params = GammaGammaParams { p, q, v };
     if params.validate().is_err() {
-        return Err(ClvError::NumericalFailure { what: "Gamma-Gamma parameters" });
+        return Err(ClvError::NumericalFailure {
+            what: "Gamma-Gamma parameters",
+        });
     }
     let ll = GgProblem::new(&rows).total_ll(p, q, v);
     let log_likelihood = check_out("Gamma-Gamma log-likelihood", ll)?;
-    Ok(GammaGammaFit { p, q, v, log_likelihood, customers: total, converged, iterations })
+    Ok(GammaGammaFit {
+        p,
+        q,
+        v,
+        log_likelihood,
+        customers: total,
+        converged,
+        iterations,
+    })
 }
 
 /// Expected average transaction value given x repeat transactions averaging
@@ -1088,7 +1235,11 @@ pub fn fit_gamma_gamma(obs: &[GammaGammaObs], opts: &FitOptions) -> Result<Gamma
 /// ```
 ///
 /// For x = 0 this is the population mean γp/(q-1). Requires q > 1.
-pub fn expected_spend(model: &GammaGammaParams, frequency: f64, monetary: f64) -> Result<f64, ClvError> {
+pub fn expected_spend(
+    model: &GammaGammaParams,
+    frequency: f64,
+    monetary: f64,
+) -> Result<f64, ClvError> {
     model.validate()?;
     finite("frequency", frequency)?;
     finite("monetary", monetary)?;
@@ -1150,10 +1301,15 @@ pub fn predicted_clv(
     periods_per_month: f64,
 ) -> Result<f64, ClvError> {
     if !(monthly_discount_rate.is_finite() && monthly_discount_rate > -1.0) {
-        return Err(ClvError::InvalidDiscountRate { value: monthly_discount_rate });
+        return Err(ClvError::InvalidDiscountRate {
+            value: monthly_discount_rate,
+        });
     }
     if !(periods_per_month.is_finite() && periods_per_month > 0.0) {
-        return Err(ClvError::InvalidPeriod { field: "periods_per_month", value: periods_per_month });
+        return Err(ClvError::InvalidPeriod {
+            field: "periods_per_month",
+            value: periods_per_month,
+        });
     }
     let spend = expected_spend(gg, x, monetary)?;
     let mut clv = 0.0;
@@ -1170,13 +1326,13 @@ pub fn predicted_clv(
 // Tests
 // ---------------------------------------------------------------------------
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const SUMMARY: &str = include_str!("../../../tests/data/cdnow/cdnow_customers_summary.csv");
-    const SUMMARY_MONEY: &str = include_str!("../../../tests/data/cdnow/cdnow_customers_summary_with_transactions.csv");
+    const SUMMARY_MONEY: &str =
+        include_str!("../../../tests/data/cdnow/cdnow_customers_summary_with_transactions.csv");
     const TRANSACTIONS: &str = include_str!("../../../tests/data/cdnow/CDNOW_sample.txt");
     const LIFETIMES_RFM: &str = include_str!("../../../tests/data/cdnow/cdnow_rfm_lifetimes.csv");
     const REF_PARAMS: &str = include_str!("../../../tests/data/cdnow/reference_params.csv");
@@ -1190,16 +1346,24 @@ mod tests {
     }
 
     fn num(s: &str) -> f64 {
-        s.trim().parse().unwrap_or_else(|_| panic!("not a number: {s:?}"))
+        s.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {s:?}"))
     }
 
     fn col(header: &[&str], name: &str) -> usize {
-        header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"))
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
     }
 
     fn ref_param(model: &str, param: &str) -> f64 {
         let (_, rows) = csv(REF_PARAMS);
-        num(rows.iter().find(|r| r[0] == model && r[1] == param).expect("param")[2])
+        num(rows
+            .iter()
+            .find(|r| r[0] == model && r[1] == param)
+            .expect("param")[2])
     }
 
     fn lifetimes_bgnbd() -> BgNbdParams {
@@ -1222,7 +1386,9 @@ mod tests {
     fn cdnow_summaries() -> Vec<(f64, f64, f64)> {
         let (h, rows) = csv(SUMMARY);
         let (f, r, t) = (col(&h, "frequency"), col(&h, "recency"), col(&h, "T"));
-        rows.iter().map(|row| (num(row[f]), num(row[r]), num(row[t]))).collect()
+        rows.iter()
+            .map(|row| (num(row[f]), num(row[r]), num(row[t])))
+            .collect()
     }
 
     fn round_to(v: f64, decimals: i32) -> f64 {
@@ -1232,7 +1398,10 @@ mod tests {
 
     fn assert_rel(got: f64, want: f64, tol: f64, what: &str) {
         let err = (got - want).abs() / want.abs().max(1e-300);
-        assert!(err <= tol, "{what}: got {got}, want {want}, rel err {err:e} > {tol:e}");
+        assert!(
+            err <= tol,
+            "{what}: got {got}, want {want}, rel err {err:e} > {tol:e}"
+        );
     }
 
     // ---------------- hypergeometric ----------------
@@ -1240,14 +1409,34 @@ mod tests {
     #[test]
     fn hyp2f1_closed_forms() {
         for &z in &[0.0, 0.1, 0.5, 0.9, 0.99] {
-            let want = if z == 0.0 { 1.0 } else { -(1.0f64 - z).ln() / z };
-            assert_rel(hyp2f1(1.0, 1.0, 2.0, z).unwrap(), want, 1e-13, "2F1(1,1;2;z)");
-            assert_rel(hyp2f1(0.7, 2.5, 2.5, z).unwrap(), (1.0 - z).powf(-0.7), 1e-13, "2F1(a,b;b;z)");
+            let want = if z == 0.0 {
+                1.0
+            } else {
+                -(1.0f64 - z).ln() / z
+            };
+            assert_rel(
+                hyp2f1(1.0, 1.0, 2.0, z).unwrap(),
+                want,
+                1e-13,
+                "2F1(1,1;2;z)",
+            );
+            assert_rel(
+                hyp2f1(0.7, 2.5, 2.5, z).unwrap(),
+                (1.0 - z).powf(-0.7),
+                1e-13,
+                "2F1(a,b;b;z)",
+            );
         }
         // Terminating series (a = -2): 1 + 2·(-2)(1)/(3)z/... check against direct sum.
         let z = 0.3;
-        let want = 1.0 + (-2.0 * 1.5 / 3.0) * z + (-2.0 * -1.0 * 1.5 * 2.5) / (3.0 * 4.0 * 2.0) * z * z;
-        assert_rel(hyp2f1(-2.0, 1.5, 3.0, z).unwrap(), want, 1e-14, "terminating 2F1");
+        let want =
+            1.0 + (-2.0 * 1.5 / 3.0) * z + (-2.0 * -1.0 * 1.5 * 2.5) / (3.0 * 4.0 * 2.0) * z * z;
+        assert_rel(
+            hyp2f1(-2.0, 1.5, 3.0, z).unwrap(),
+            want,
+            1e-14,
+            "terminating 2F1",
+        );
     }
 
     #[test]
@@ -1256,9 +1445,18 @@ mod tests {
             hyp2f1(1.0, 1.0, 2.0, 0.999_999_9),
             Err(ClvError::HypergeometricNotConverged { .. })
         ));
-        assert!(matches!(hyp2f1(1.0, 1.0, -2.0, 0.5), Err(ClvError::InvalidParameter { .. })));
-        assert!(matches!(hyp2f1(1.0, 1.0, 2.0, 1.0), Err(ClvError::InvalidParameter { .. })));
-        assert!(matches!(hyp2f1(f64::NAN, 1.0, 2.0, 0.5), Err(ClvError::NonFinite { .. })));
+        assert!(matches!(
+            hyp2f1(1.0, 1.0, -2.0, 0.5),
+            Err(ClvError::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            hyp2f1(1.0, 1.0, 2.0, 1.0),
+            Err(ClvError::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            hyp2f1(f64::NAN, 1.0, 2.0, 0.5),
+            Err(ClvError::NonFinite { .. })
+        ));
         let e = hyp2f1(1.0, 1.0, 2.0, 0.999_999_9).unwrap_err();
         assert!(e.to_string().contains("did not converge"), "{e}");
     }
@@ -1282,22 +1480,27 @@ mod tests {
         let obs = compress_summaries(cdnow_summaries()).unwrap();
         assert!(obs.len() < 2357);
         {
-        let fit = fit_bgnbd(&obs, &FitOptions::default()).unwrap();
-        eprintln!("BG/NBD CDNOW fit: {fit:?}");
-        assert!(fit.converged, "{fit:?}");
-        assert_eq!(fit.customers, 2357.0);
-        // Published in FHL05a, section 5: r = 0.243, α = 4.414, a = 0.793, b = 2.426.
-        assert_eq!(round_to(fit.r, 3), 0.243, "{fit:?}");
-        assert_eq!(round_to(fit.alpha, 3), 4.414, "{fit:?}");
-        assert_eq!(round_to(fit.a, 3), 0.793, "{fit:?}");
-        assert_eq!(round_to(fit.b, 3), 2.426, "{fit:?}");
-        assert_eq!(round_to(fit.log_likelihood, 1), -9582.4);
-        // And lifetimes' own (BFGS) estimate, tightly.
-        let l = lifetimes_bgnbd();
-        for (got, want, n) in [(fit.r, l.r, "r"), (fit.alpha, l.alpha, "alpha"), (fit.a, l.a, "a"), (fit.b, l.b, "b")] {
-            assert_rel(got, want, 2e-4, n);
-        }
-        assert!(fit.log_likelihood >= ref_param("bgnbd", "log_likelihood") - 1e-6);
+            let fit = fit_bgnbd(&obs, &FitOptions::default()).unwrap();
+            eprintln!("BG/NBD CDNOW fit: {fit:?}");
+            assert!(fit.converged, "{fit:?}");
+            assert_eq!(fit.customers, 2357.0);
+            // Published in FHL05a, section 5: r = 0.243, α = 4.414, a = 0.793, b = 2.426.
+            assert_eq!(round_to(fit.r, 3), 0.243, "{fit:?}");
+            assert_eq!(round_to(fit.alpha, 3), 4.414, "{fit:?}");
+            assert_eq!(round_to(fit.a, 3), 0.793, "{fit:?}");
+            assert_eq!(round_to(fit.b, 3), 2.426, "{fit:?}");
+            assert_eq!(round_to(fit.log_likelihood, 1), -9582.4);
+            // And lifetimes' own (BFGS) estimate, tightly.
+            let l = lifetimes_bgnbd();
+            for (got, want, n) in [
+                (fit.r, l.r, "r"),
+                (fit.alpha, l.alpha, "alpha"),
+                (fit.a, l.a, "a"),
+                (fit.b, l.b, "b"),
+            ] {
+                assert_rel(got, want, 2e-4, n);
+            }
+            assert!(fit.log_likelihood >= ref_param("bgnbd", "log_likelihood") - 1e-6);
         }
     }
 
@@ -1305,7 +1508,15 @@ mod tests {
     fn bgnbd_fit_weights_equal_repeated_rows() {
         let s = cdnow_summaries();
         let compressed = compress_summaries(s.iter().copied()).unwrap();
-        let raw: Vec<BgNbdObs> = s.iter().map(|&(x, t_x, t)| BgNbdObs { x, t_x, t, weight: 1.0 }).collect();
+        let raw: Vec<BgNbdObs> = s
+            .iter()
+            .map(|&(x, t_x, t)| BgNbdObs {
+                x,
+                t_x,
+                t,
+                weight: 1.0,
+            })
+            .collect();
         let a = fit_bgnbd(&compressed, &FitOptions::default()).unwrap();
         let b = fit_bgnbd(&raw, &FitOptions::default()).unwrap();
         assert_rel(a.log_likelihood, b.log_likelihood, 1e-10, "LL");
@@ -1315,31 +1526,95 @@ mod tests {
     #[test]
     fn bgnbd_fit_degenerate_inputs() {
         let opts = FitOptions::default();
-        let o = |x, t_x, t| BgNbdObs { x, t_x, t, weight: 1.0 };
+        let o = |x, t_x, t| BgNbdObs {
+            x,
+            t_x,
+            t,
+            weight: 1.0,
+        };
         assert_eq!(fit_bgnbd(&[], &opts), Err(ClvError::NoCustomers));
         assert_eq!(
-            fit_bgnbd(&[BgNbdObs { weight: 0.0, ..o(1.0, 1.0, 2.0) }], &opts),
+            fit_bgnbd(
+                &[BgNbdObs {
+                    weight: 0.0,
+                    ..o(1.0, 1.0, 2.0)
+                }],
+                &opts
+            ),
             Err(ClvError::NoCustomers)
         );
-        assert_eq!(fit_bgnbd(&[o(0.0, 0.0, 5.0), o(0.0, 0.0, 3.0)], &opts), Err(ClvError::NoRepeatPurchases));
-        assert_eq!(fit_bgnbd(&[o(1.0, 1.0, 0.0)], &opts), Err(ClvError::NonPositiveAge { value: 0.0 }));
-        assert_eq!(fit_bgnbd(&[o(0.0, 0.0, 0.0)], &opts), Err(ClvError::NonPositiveAge { value: 0.0 }));
-        assert_eq!(fit_bgnbd(&[o(0.0, 0.0, -1.0)], &opts), Err(ClvError::NonPositiveAge { value: -1.0 }));
-        assert_eq!(fit_bgnbd(&[o(2.0, 6.0, 5.0)], &opts), Err(ClvError::RecencyExceedsAge { recency: 6.0, age: 5.0 }));
-        assert_eq!(fit_bgnbd(&[o(-1.0, 1.0, 5.0)], &opts), Err(ClvError::NegativeFrequency { value: -1.0 }));
-        assert_eq!(fit_bgnbd(&[o(1.5, 1.0, 5.0)], &opts), Err(ClvError::NonIntegerFrequency { value: 1.5 }));
-        assert_eq!(fit_bgnbd(&[o(0.0, 1.0, 5.0)], &opts), Err(ClvError::RecencyWithoutRepeat { recency: 1.0 }));
-        assert!(matches!(fit_bgnbd(&[o(f64::NAN, 1.0, 5.0)], &opts), Err(ClvError::NonFinite { field: "frequency", .. })));
-        assert!(matches!(fit_bgnbd(&[o(1.0, 1.0, f64::INFINITY)], &opts), Err(ClvError::NonFinite { field: "T", .. })));
+        assert_eq!(
+            fit_bgnbd(&[o(0.0, 0.0, 5.0), o(0.0, 0.0, 3.0)], &opts),
+            Err(ClvError::NoRepeatPurchases)
+        );
+        assert_eq!(
+            fit_bgnbd(&[o(1.0, 1.0, 0.0)], &opts),
+            Err(ClvError::NonPositiveAge { value: 0.0 })
+        );
+        assert_eq!(
+            fit_bgnbd(&[o(0.0, 0.0, 0.0)], &opts),
+            Err(ClvError::NonPositiveAge { value: 0.0 })
+        );
+        assert_eq!(
+            fit_bgnbd(&[o(0.0, 0.0, -1.0)], &opts),
+            Err(ClvError::NonPositiveAge { value: -1.0 })
+        );
+        assert_eq!(
+            fit_bgnbd(&[o(2.0, 6.0, 5.0)], &opts),
+            Err(ClvError::RecencyExceedsAge {
+                recency: 6.0,
+                age: 5.0
+            })
+        );
+        assert_eq!(
+            fit_bgnbd(&[o(-1.0, 1.0, 5.0)], &opts),
+            Err(ClvError::NegativeFrequency { value: -1.0 })
+        );
+        assert_eq!(
+            fit_bgnbd(&[o(1.5, 1.0, 5.0)], &opts),
+            Err(ClvError::NonIntegerFrequency { value: 1.5 })
+        );
+        assert_eq!(
+            fit_bgnbd(&[o(0.0, 1.0, 5.0)], &opts),
+            Err(ClvError::RecencyWithoutRepeat { recency: 1.0 })
+        );
         assert!(matches!(
-            fit_bgnbd(&[BgNbdObs { weight: f64::NAN, ..o(1.0, 1.0, 2.0) }], &opts),
-            Err(ClvError::NonFinite { field: "weight", .. })
+            fit_bgnbd(&[o(f64::NAN, 1.0, 5.0)], &opts),
+            Err(ClvError::NonFinite {
+                field: "frequency",
+                ..
+            })
+        ));
+        assert!(matches!(
+            fit_bgnbd(&[o(1.0, 1.0, f64::INFINITY)], &opts),
+            Err(ClvError::NonFinite { field: "T", .. })
+        ));
+        assert!(matches!(
+            fit_bgnbd(
+                &[BgNbdObs {
+                    weight: f64::NAN,
+                    ..o(1.0, 1.0, 2.0)
+                }],
+                &opts
+            ),
+            Err(ClvError::NonFinite {
+                field: "weight",
+                ..
+            })
         ));
         assert_eq!(
-            fit_bgnbd(&[BgNbdObs { weight: -2.0, ..o(1.0, 1.0, 2.0) }], &opts),
+            fit_bgnbd(
+                &[BgNbdObs {
+                    weight: -2.0,
+                    ..o(1.0, 1.0, 2.0)
+                }],
+                &opts
+            ),
             Err(ClvError::NegativeWeight { value: -2.0 })
         );
-        let msg = fit_bgnbd(&[o(2.0, 6.0, 5.0)], &opts).unwrap_err().to_string();
+        let msg = fit_bgnbd(&[o(2.0, 6.0, 5.0)], &opts)
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains('6') && msg.contains('5'), "{msg}");
         // A single repeat buyer: an ill-posed fit must still not produce NaN/inf.
         match fit_bgnbd(&[o(1.0, 1.0, 2.0)], &opts) {
@@ -1369,12 +1644,34 @@ mod tests {
                 let got = bgnbd_expected_purchases(&bg, hz as f64, x, tx, t).unwrap();
                 assert_rel(got, want, 1e-9, &format!("{name} E[Y({hz})]"));
             }
-            assert_rel(bgnbd_p_alive(&bg, x, tx, t).unwrap(), num(row[col(&h, "p_alive")]), 1e-12, name);
-            assert_rel(expected_spend(&gg, x, m).unwrap(), num(row[col(&h, "expected_spend")]), 1e-12, name);
-            let clv = predicted_clv(&bg, &gg, x, tx, t, m, 12, 0.01, PERIODS_PER_MONTH_WEEKS).unwrap();
-            assert_rel(clv, num(row[col(&h, "clv_12m_1pct_W")]), 1e-9, &format!("{name} CLV 12m"));
-            let clv = predicted_clv(&bg, &gg, x, tx, t, m, 6, 0.0, PERIODS_PER_MONTH_WEEKS).unwrap();
-            assert_rel(clv, num(row[col(&h, "clv_6m_0pct_W")]), 1e-9, &format!("{name} CLV 6m"));
+            assert_rel(
+                bgnbd_p_alive(&bg, x, tx, t).unwrap(),
+                num(row[col(&h, "p_alive")]),
+                1e-12,
+                name,
+            );
+            assert_rel(
+                expected_spend(&gg, x, m).unwrap(),
+                num(row[col(&h, "expected_spend")]),
+                1e-12,
+                name,
+            );
+            let clv =
+                predicted_clv(&bg, &gg, x, tx, t, m, 12, 0.01, PERIODS_PER_MONTH_WEEKS).unwrap();
+            assert_rel(
+                clv,
+                num(row[col(&h, "clv_12m_1pct_W")]),
+                1e-9,
+                &format!("{name} CLV 12m"),
+            );
+            let clv =
+                predicted_clv(&bg, &gg, x, tx, t, m, 6, 0.0, PERIODS_PER_MONTH_WEEKS).unwrap();
+            assert_rel(
+                clv,
+                num(row[col(&h, "clv_6m_0pct_W")]),
+                1e-9,
+                &format!("{name} CLV 6m"),
+            );
         }
     }
 
@@ -1383,13 +1680,28 @@ mod tests {
         let bg = lifetimes_bgnbd();
         let gg = lifetimes_gg();
         assert_eq!(bgnbd_expected_purchases(&bg, 0.0, 2.0, 30.0, 39.0), Ok(0.0));
-        assert!(matches!(bgnbd_expected_purchases(&bg, -1.0, 2.0, 30.0, 39.0), Err(ClvError::NegativeHorizon { .. })));
-        assert!(matches!(bgnbd_expected_purchases(&bg, f64::NAN, 2.0, 30.0, 39.0), Err(ClvError::NonFinite { .. })));
-        assert!(matches!(bgnbd_p_alive(&bg, 2.0, 40.0, 39.0), Err(ClvError::RecencyExceedsAge { .. })));
+        assert!(matches!(
+            bgnbd_expected_purchases(&bg, -1.0, 2.0, 30.0, 39.0),
+            Err(ClvError::NegativeHorizon { .. })
+        ));
+        assert!(matches!(
+            bgnbd_expected_purchases(&bg, f64::NAN, 2.0, 30.0, 39.0),
+            Err(ClvError::NonFinite { .. })
+        ));
+        assert!(matches!(
+            bgnbd_p_alive(&bg, 2.0, 40.0, 39.0),
+            Err(ClvError::RecencyExceedsAge { .. })
+        ));
         let bad = BgNbdParams { a: 1.0, ..bg };
-        assert!(matches!(bgnbd_expected_purchases(&bad, 5.0, 1.0, 1.0, 2.0), Err(ClvError::InvalidParameter { name: "a", .. })));
+        assert!(matches!(
+            bgnbd_expected_purchases(&bad, 5.0, 1.0, 1.0, 2.0),
+            Err(ClvError::InvalidParameter { name: "a", .. })
+        ));
         let bad = BgNbdParams { r: -1.0, ..bg };
-        assert!(matches!(bgnbd_p_alive(&bad, 1.0, 1.0, 2.0), Err(ClvError::InvalidParameter { name: "r", .. })));
+        assert!(matches!(
+            bgnbd_p_alive(&bad, 1.0, 1.0, 2.0),
+            Err(ClvError::InvalidParameter { name: "r", .. })
+        ));
         // Very heavy buyer, long horizon: finite and monotone in horizon.
         let e1 = bgnbd_expected_purchases(&bg, 52.0, 500.0, 38.9, 39.0).unwrap();
         let e2 = bgnbd_expected_purchases(&bg, 520.0, 500.0, 38.9, 39.0).unwrap();
@@ -1397,13 +1709,32 @@ mod tests {
         // Long-lapsed heavy buyer: P(alive) underflows towards 0 but stays finite.
         let p = bgnbd_p_alive(&bg, 500.0, 0.5, 39.0).unwrap();
         assert!((0.0..1e-100).contains(&p));
-        assert!(bgnbd_expected_purchases(&bg, 52.0, 500.0, 0.5, 39.0).unwrap().is_finite());
+        assert!(
+            bgnbd_expected_purchases(&bg, 52.0, 500.0, 0.5, 39.0)
+                .unwrap()
+                .is_finite()
+        );
         // Gamma-Gamma / CLV domain checks.
-        assert!(matches!(expected_spend(&GammaGammaParams { q: 0.9, ..gg }, 1.0, 10.0), Err(ClvError::InvalidParameter { name: "q", .. })));
-        assert!(matches!(expected_spend(&gg, 1.0, -3.0), Err(ClvError::NegativeMonetary { .. })));
-        assert!(matches!(predicted_clv(&bg, &gg, 1.0, 1.0, 2.0, 10.0, 12, -1.0, 4.345), Err(ClvError::InvalidDiscountRate { .. })));
-        assert!(matches!(predicted_clv(&bg, &gg, 1.0, 1.0, 2.0, 10.0, 12, 0.01, 0.0), Err(ClvError::InvalidPeriod { .. })));
-        assert_eq!(predicted_clv(&bg, &gg, 1.0, 1.0, 2.0, 10.0, 0, 0.01, 4.345), Ok(0.0));
+        assert!(matches!(
+            expected_spend(&GammaGammaParams { q: 0.9, ..gg }, 1.0, 10.0),
+            Err(ClvError::InvalidParameter { name: "q", .. })
+        ));
+        assert!(matches!(
+            expected_spend(&gg, 1.0, -3.0),
+            Err(ClvError::NegativeMonetary { .. })
+        ));
+        assert!(matches!(
+            predicted_clv(&bg, &gg, 1.0, 1.0, 2.0, 10.0, 12, -1.0, 4.345),
+            Err(ClvError::InvalidDiscountRate { .. })
+        ));
+        assert!(matches!(
+            predicted_clv(&bg, &gg, 1.0, 1.0, 2.0, 10.0, 12, 0.01, 0.0),
+            Err(ClvError::InvalidPeriod { .. })
+        ));
+        assert_eq!(
+            predicted_clv(&bg, &gg, 1.0, 1.0, 2.0, 10.0, 0, 0.01, 4.345),
+            Ok(0.0)
+        );
     }
 
     // ---------------- Gamma-Gamma ----------------
@@ -1411,7 +1742,13 @@ mod tests {
     fn gg_obs() -> Vec<GammaGammaObs> {
         let (h, rows) = csv(SUMMARY_MONEY);
         let (x, z) = (col(&h, "x"), col(&h, "zbar"));
-        rows.iter().map(|r| GammaGammaObs { x: num(r[x]), monetary: num(r[z]), weight: 1.0 }).collect()
+        rows.iter()
+            .map(|r| GammaGammaObs {
+                x: num(r[x]),
+                monetary: num(r[z]),
+                weight: 1.0,
+            })
+            .collect()
     }
 
     #[test]
@@ -1429,24 +1766,60 @@ mod tests {
         assert_rel(fit.p, l.p, 1e-4, "p");
         assert_rel(fit.q, l.q, 1e-4, "q");
         assert_rel(fit.v, l.v, 1e-4, "v");
-        let ll_ref: f64 = gg_obs().iter().filter(|o| o.x > 0.0)
-            .map(|o| gamma_gamma_log_likelihood(&l, o.x, o.monetary).unwrap()).sum();
-        assert_rel(ll_ref, ref_param("gamma_gamma", "log_likelihood"), 1e-12, "GG LL");
-        assert!(fit.log_likelihood >= ll_ref - 1e-6, "{} < {ll_ref}", fit.log_likelihood);
+        let ll_ref: f64 = gg_obs()
+            .iter()
+            .filter(|o| o.x > 0.0)
+            .map(|o| gamma_gamma_log_likelihood(&l, o.x, o.monetary).unwrap())
+            .sum();
+        assert_rel(
+            ll_ref,
+            ref_param("gamma_gamma", "log_likelihood"),
+            1e-12,
+            "GG LL",
+        );
+        assert!(
+            fit.log_likelihood >= ll_ref - 1e-6,
+            "{} < {ll_ref}",
+            fit.log_likelihood
+        );
     }
 
     #[test]
     fn gamma_gamma_degenerate_inputs() {
         let opts = FitOptions::default();
-        let o = |x, m| GammaGammaObs { x, monetary: m, weight: 1.0 };
+        let o = |x, m| GammaGammaObs {
+            x,
+            monetary: m,
+            weight: 1.0,
+        };
         assert_eq!(fit_gamma_gamma(&[], &opts), Err(ClvError::NoRepeatBuyers));
-        assert_eq!(fit_gamma_gamma(&[o(0.0, 0.0)], &opts), Err(ClvError::NoRepeatBuyers));
-        assert_eq!(fit_gamma_gamma(&[o(2.0, 0.0)], &opts), Err(ClvError::NonPositiveMonetary { value: 0.0 }));
-        assert_eq!(fit_gamma_gamma(&[o(-2.0, 3.0)], &opts), Err(ClvError::NegativeFrequency { value: -2.0 }));
-        assert!(matches!(fit_gamma_gamma(&[o(2.0, f64::NAN)], &opts), Err(ClvError::NonFinite { field: "monetary", .. })));
+        assert_eq!(
+            fit_gamma_gamma(&[o(0.0, 0.0)], &opts),
+            Err(ClvError::NoRepeatBuyers)
+        );
+        assert_eq!(
+            fit_gamma_gamma(&[o(2.0, 0.0)], &opts),
+            Err(ClvError::NonPositiveMonetary { value: 0.0 })
+        );
+        assert_eq!(
+            fit_gamma_gamma(&[o(-2.0, 3.0)], &opts),
+            Err(ClvError::NegativeFrequency { value: -2.0 })
+        );
+        assert!(matches!(
+            fit_gamma_gamma(&[o(2.0, f64::NAN)], &opts),
+            Err(ClvError::NonFinite {
+                field: "monetary",
+                ..
+            })
+        ));
         // Identical spends: likelihood unbounded in one direction; result must be finite or an error.
         match fit_gamma_gamma(&[o(2.0, 10.0), o(3.0, 10.0), o(1.0, 10.0)], &opts) {
-            Ok(f) => assert!([f.p, f.q, f.v, f.log_likelihood].iter().all(|v| v.is_finite()), "{f:?}"),
+            Ok(f) => assert!(
+                [f.p, f.q, f.v, f.log_likelihood]
+                    .iter()
+                    .all(|v| v.is_finite()),
+                "{f:?}"
+            ),
             Err(e) => assert!(!e.to_string().is_empty()),
         }
     }
@@ -1479,9 +1852,14 @@ mod tests {
         for line in TRANSACTIONS.lines().filter(|l| !l.trim().is_empty()) {
             let f: Vec<&str> = line.split_whitespace().collect();
             let id: u32 = f[1].parse().expect("id");
-            accs.entry(id).or_insert_with(|| RfmAccumulator::new(spec, end)).update(yyyymmdd(f[2]), num(f[4])).unwrap();
+            accs.entry(id)
+                .or_insert_with(|| RfmAccumulator::new(spec, end))
+                .update(yyyymmdd(f[2]), num(f[4]))
+                .unwrap();
         }
-        accs.iter().map(|(&k, a)| (k, a.finish().expect("has purchases"))).collect()
+        accs.iter()
+            .map(|(&k, a)| (k, a.finish().expect("has purchases")))
+            .collect()
     }
 
     #[test]
@@ -1490,12 +1868,20 @@ mod tests {
         // Fader & Hardie's note 025 reports p = 6.25, q = 3.74, γ = 15.44, LL = -4055.9177.
         let obs: Vec<GammaGammaObs> = cdnow_rfm()
             .values()
-            .map(|r| GammaGammaObs { x: r.frequency, monetary: r.monetary, weight: 1.0 })
+            .map(|r| GammaGammaObs {
+                x: r.frequency,
+                monetary: r.monetary,
+                weight: 1.0,
+            })
             .collect();
         let fit = fit_gamma_gamma(&obs, &FitOptions::default()).unwrap();
         eprintln!("Gamma-Gamma from transactions: {fit:?}");
         assert!(fit.converged);
-        assert_eq!((round_to(fit.p, 2), round_to(fit.q, 2), round_to(fit.v, 2)), (6.25, 3.74, 15.44), "{fit:?}");
+        assert_eq!(
+            (round_to(fit.p, 2), round_to(fit.q, 2), round_to(fit.v, 2)),
+            (6.25, 3.74, 15.44),
+            "{fit:?}"
+        );
         assert_eq!(round_to(fit.log_likelihood, 4), -4055.9177);
         assert_rel(fit.p, ref_param("gamma_gamma_tx", "p"), 1e-4, "p");
         assert_rel(fit.q, ref_param("gamma_gamma_tx", "q"), 1e-4, "q");
@@ -1514,9 +1900,15 @@ mod tests {
             let id: u32 = row[col(&h, "customer_id")].parse().unwrap();
             let r = rfm[&id];
             assert_eq!(r.frequency, num(row[col(&h, "frequency")]), "id {id}");
-            assert!((r.recency - num(row[col(&h, "recency")])).abs() < 1e-7, "id {id}");
+            assert!(
+                (r.recency - num(row[col(&h, "recency")])).abs() < 1e-7,
+                "id {id}"
+            );
             assert!((r.t - num(row[col(&h, "T")])).abs() < 1e-7, "id {id}");
-            assert!((r.monetary - num(row[col(&h, "monetary_value")])).abs() < 1e-7, "id {id}");
+            assert!(
+                (r.monetary - num(row[col(&h, "monetary_value")])).abs() < 1e-7,
+                "id {id}"
+            );
         }
 
         // 2. The published summary (2 decimals) and its zbar column.
@@ -1533,7 +1925,12 @@ mod tests {
                 mismatches.push((id, r, row.clone()));
             }
         }
-        assert!(mismatches.is_empty(), "{} mismatches, e.g. {:?}", mismatches.len(), &mismatches[..mismatches.len().min(5)]);
+        assert!(
+            mismatches.is_empty(),
+            "{} mismatches, e.g. {:?}",
+            mismatches.len(),
+            &mismatches[..mismatches.len().min(5)]
+        );
     }
 
     #[test]
@@ -1543,7 +1940,14 @@ mod tests {
         let end = 100 * day;
         // Two purchases on day 0 (collapsed, first period), two on day 14 (summed),
         // one on day 70, one after the end (ignored).
-        let p = [(0, 5.0), (3600, 7.0), (14 * day, 10.0), (14 * day + 60, 2.0), (70 * day + 5, 30.0), (101 * day, 99.0)];
+        let p = [
+            (0, 5.0),
+            (3600, 7.0),
+            (14 * day, 10.0),
+            (14 * day + 60, 2.0),
+            (70 * day + 5, 30.0),
+            (101 * day, 99.0),
+        ];
         let r = rfm_summary(&p, end, spec).unwrap().unwrap();
         assert_eq!(r.frequency, 2.0);
         assert_eq!(r.recency, 10.0);
@@ -1557,21 +1961,40 @@ mod tests {
         assert_eq!(rfm_summary(&[(200 * day, 3.0)], end, spec).unwrap(), None);
         assert_eq!(rfm_summary(&[], end, spec).unwrap(), None);
         // Purchase later on the end day counts (same period).
-        assert_eq!(rfm_summary(&[(0, 1.0), (end + 3600, 1.0)], end, spec).unwrap().unwrap().frequency, 1.0);
+        assert_eq!(
+            rfm_summary(&[(0, 1.0), (end + 3600, 1.0)], end, spec)
+                .unwrap()
+                .unwrap()
+                .frequency,
+            1.0
+        );
         // Bad input.
-        assert!(matches!(rfm_summary(&[(0, f64::NAN)], end, spec), Err(ClvError::NonFinite { .. })));
+        assert!(matches!(
+            rfm_summary(&[(0, f64::NAN)], end, spec),
+            Err(ClvError::NonFinite { .. })
+        ));
         // Customers first seen at the observation end: predictions accept T = 0.
         assert_eq!(validate_history(0.0, 0.0, 0.0), Ok(()));
         assert!(validate_summary(0.0, 0.0, 0.0).is_err());
         assert!(validate_history(1.0, 0.0, 0.0).is_err());
-        assert!(matches!(RfmSpec::new(0, 0, 7.0), Err(ClvError::InvalidPeriod { .. })));
-        assert!(matches!(RfmSpec::new(1, 0, f64::NAN), Err(ClvError::InvalidPeriod { .. })));
+        assert!(matches!(
+            RfmSpec::new(0, 0, 7.0),
+            Err(ClvError::InvalidPeriod { .. })
+        ));
+        assert!(matches!(
+            RfmSpec::new(1, 0, f64::NAN),
+            Err(ClvError::InvalidPeriod { .. })
+        ));
         // Negative ticks (before the origin) bucket with floor semantics.
-        let r = rfm_summary(&[(-1, 1.0), (0, 2.0)], end, spec).unwrap().unwrap();
+        let r = rfm_summary(&[(-1, 1.0), (0, 2.0)], end, spec)
+            .unwrap()
+            .unwrap();
         assert_eq!(r.frequency, 1.0);
         // Extreme ticks: no overflow.
         let wide = RfmSpec::new(1, 0, 1.0).unwrap();
-        let r = rfm_summary(&[(i64::MIN, 1.0), (i64::MAX, 2.0)], i64::MAX, wide).unwrap().unwrap();
+        let r = rfm_summary(&[(i64::MIN, 1.0), (i64::MAX, 2.0)], i64::MAX, wide)
+            .unwrap()
+            .unwrap();
         assert_eq!(r.frequency, 1.0);
         assert!(r.recency.is_finite() && r.recency > 1e18);
         // Merge in any split/order equals the sequential result.
@@ -1579,7 +2002,11 @@ mod tests {
         let mut a = RfmAccumulator::new(spec, end);
         let mut b = RfmAccumulator::new(spec, end);
         for (i, &(tk, v)) in p.iter().enumerate() {
-            if i % 2 == 0 { a.update(tk, v).unwrap() } else { b.update(tk, v).unwrap() }
+            if i % 2 == 0 {
+                a.update(tk, v).unwrap()
+            } else {
+                b.update(tk, v).unwrap()
+            }
         }
         let mut c = RfmAccumulator::new(spec, end);
         c.merge_state(b.state()).unwrap();

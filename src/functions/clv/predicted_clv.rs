@@ -75,7 +75,15 @@ pub fn clv_row(row: &[f64]) -> Result<Option<f64>> {
     }
     let per_month = row.get(13).copied().unwrap_or(PERIODS_PER_MONTH_WEEKS);
     predicted_clv(
-        &bg, &gg, row[7], row[8], row[9], row[10], months as u32, row[12], per_month,
+        &bg,
+        &gg,
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        months as u32,
+        row[12],
+        per_month,
     )
     .map(Some)
     .map_err(|e| clv_error(NAME, e))
@@ -134,23 +142,32 @@ mod tests {
     #[test]
     fn matches_lifetimes() {
         // lifetimes 0.11.3 on CDNOW customer 1516: 12 months at 1 %, weeks.
-        let got = clv_row(&row(26.0, 30.86, 31.0, 39.97, 12.0, 0.01)).unwrap().unwrap();
+        let got = clv_row(&row(26.0, 30.86, 31.0, 39.97, 12.0, 0.01))
+            .unwrap()
+            .unwrap();
         assert!((got / 972.1255634233548 - 1.0).abs() < 1e-9, "{got}");
         // the same with the unit given
         let mut r = row(26.0, 30.86, 31.0, 39.97, 12.0, 0.01);
         r.push(4.345);
         assert_eq!(clv_row(&r).unwrap(), Some(got));
-        assert_eq!(clv_row(&row(1.0, 1.0, 2.0, 10.0, 0.0, 0.01)).unwrap(), Some(0.0));
+        assert_eq!(
+            clv_row(&row(1.0, 1.0, 2.0, 10.0, 0.0, 0.01)).unwrap(),
+            Some(0.0)
+        );
     }
 
     #[test]
     fn bad_months_and_rates_are_errors() {
         assert_eq!(
-            clv_row(&row(1.0, 1.0, 2.0, 10.0, 1.5, 0.01)).unwrap_err().strip_backtrace(),
+            clv_row(&row(1.0, 1.0, 2.0, 10.0, 1.5, 0.01))
+                .unwrap_err()
+                .strip_backtrace(),
             "Execution error: predicted_clv: months 1.5 is not a whole number in 0..1200"
         );
         assert_eq!(
-            clv_row(&row(1.0, 1.0, 2.0, 10.0, 12.0, -1.0)).unwrap_err().strip_backtrace(),
+            clv_row(&row(1.0, 1.0, 2.0, 10.0, 12.0, -1.0))
+                .unwrap_err()
+                .strip_backtrace(),
             "Execution error: predicted_clv: discount rate must be finite and > -1, got -1"
         );
     }

@@ -5,8 +5,8 @@
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Builder, Int64Array, Int64Builder, LargeListBuilder,
-    StructArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Builder, Int64Array, Int64Builder,
+    LargeListBuilder, StructArray,
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int64Type};
@@ -137,8 +137,9 @@ impl StructKernel for RfmFunction {
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         let list = |t: DataType| DataType::LargeList(Arc::new(Field::new_list_field(t, true)));
-        let field =
-            |name: &str, t: DataType| Arc::new(Field::new(format_state_name(args.name, name), t, true));
+        let field = |name: &str, t: DataType| {
+            Arc::new(Field::new(format_state_name(args.name, name), t, true))
+        };
         Ok(vec![
             field("days", list(DataType::Int64)),
             field("amounts", list(DataType::Float64)),
@@ -434,7 +435,12 @@ mod tests {
         ]));
         let a: ArrayRef = Arc::new(Float64Array::from(vec![5.0, 7.0, 10.0, 2.0, 30.0, 99.0]));
         let end: ArrayRef = Arc::new(TimestampSecondArray::from(vec![100 * DAY; 6]));
-        let out = check_agree(&udaf(), &[Arc::clone(&t), Arc::clone(&a), Arc::clone(&end)], &[], 1);
+        let out = check_agree(
+            &udaf(),
+            &[Arc::clone(&t), Arc::clone(&a), Arc::clone(&end)],
+            &[],
+            1,
+        );
         assert_eq!(fields_of(&out[0]), Some([2.0, 10.0, 100.0 / 7.0, 21.0]));
         let out = check_agree(&udaf(), &[t, a, end], &[ScalarValue::from("day")], 1);
         assert_eq!(fields_of(&out[0]), Some([2.0, 70.0, 100.0, 21.0]));
@@ -445,7 +451,10 @@ mod tests {
         let t: ArrayRef = Arc::new(TimestampSecondArray::from(vec![200 * DAY]));
         let a: ArrayRef = Arc::new(Float64Array::from(vec![1.0]));
         let end: ArrayRef = Arc::new(TimestampSecondArray::from(vec![100 * DAY]));
-        assert_eq!(fields_of(&check_agree(&udaf(), &[t, a, end], &[], 1)[0]), None);
+        assert_eq!(
+            fields_of(&check_agree(&udaf(), &[t, a, end], &[], 1)[0]),
+            None
+        );
     }
 
     #[test]
@@ -473,7 +482,11 @@ mod tests {
                 .collect();
             let a: Float64Array = (0..n).map(|i| Some((i % 13) as f64 + 0.25)).collect();
             let end: TimestampSecondArray = (0..n).map(|_| Some(300 * DAY)).collect();
-            vec![Arc::new(t) as ArrayRef, Arc::new(a) as ArrayRef, Arc::new(end) as ArrayRef]
+            vec![
+                Arc::new(t) as ArrayRef,
+                Arc::new(a) as ArrayRef,
+                Arc::new(end) as ArrayRef,
+            ]
         });
     }
 }

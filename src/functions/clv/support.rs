@@ -451,7 +451,9 @@ impl<const K: usize> GroupsAccumulator for PatternGroups<K> {
     ) -> Result<()> {
         self.groups.resize_with(total_num_groups, HashMap::new);
         let mut kept = vec![];
-        self.rows(values, opt_filter, |i, row| kept.push((group_indices[i], row)))?;
+        self.rows(values, opt_filter, |i, row| {
+            kept.push((group_indices[i], row))
+        })?;
         for (g, row) in kept {
             self.add(g, row, 1.0);
         }
