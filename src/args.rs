@@ -16,8 +16,10 @@
 //! csat: argument 1 (score) must be a number, got Utf8
 //! ```
 
-use datafusion::arrow::datatypes::{DataType, FieldRef, TimeUnit};
-use datafusion::common::types::logical_boolean;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, TimeUnit};
+use datafusion::common::types::{LogicalFields, NativeType, logical_boolean};
 use datafusion::common::{DataFusionError, Result, plan_datafusion_err};
 use datafusion::logical_expr::{
     Coercion, Signature, TypeSignature, TypeSignatureClass, Volatility,
@@ -40,6 +42,9 @@ pub enum Kind {
     Boolean,
     /// An identifier: integer, string or binary (also dictionary-encoded).
     Id,
+    /// A struct with (at least) these numeric fields, read by name (a fitted
+    /// model, such as the result of `bgnbd_fit`); other fields are ignored.
+    Struct(&'static [&'static str]),
 }
 
 impl Kind {
@@ -51,6 +56,7 @@ impl Kind {
             Kind::Time => "a DATE or TIMESTAMP",
             Kind::Boolean => "a BOOLEAN",
             Kind::Id => "an integer, string or binary id",
+            Kind::Struct(_) => "a struct",
         }
     }
 
@@ -62,6 +68,15 @@ impl Kind {
             Kind::Time => time(),
             Kind::Boolean => Coercion::new_exact(TypeSignatureClass::Native(logical_boolean())),
             Kind::Id => Coercion::new_exact(TypeSignatureClass::Any),
+            Kind::Struct(names) => {
+                let fields: Fields = names
+                    .iter()
+                    .map(|n| Field::new(*n, DataType::Float64, true))
+                    .collect();
+                Coercion::new_exact(TypeSignatureClass::Native(Arc::new(NativeType::Struct(
+                    LogicalFields::from(&fields),
+                ))))
+            }
         }
     }
 
@@ -84,6 +99,7 @@ impl Kind {
                 ) || is_string(t)
             }
             Kind::Boolean => *t == DataType::Boolean,
+            Kind::Struct(names) => struct_problem(names, t).is_none(),
             Kind::Id => {
                 t.is_integer()
                     || is_string(t)
@@ -115,9 +131,42 @@ impl Kind {
             },
             Kind::Boolean => DataType::Boolean,
             Kind::Id if plain.is_null() => DataType::Int64,
-            Kind::Id => t.clone(),
+            Kind::Id | Kind::Struct(_) => t.clone(),
         }
     }
+}
+
+/// Why `t` is not a struct with the numeric fields `names` (`None`: it is,
+/// or it is NULL): `has no field alpha`, `field alpha must be a number, got Utf8`.
+fn struct_problem(names: &[&str], t: &DataType) -> Option<String> {
+    let fields = match t {
+        DataType::Null => return None,
+        DataType::Struct(fields) => fields,
+        other => {
+            return Some(format!(
+                "must be a struct with numeric fields {}, got {other}",
+                names.join(", ")
+            ));
+        }
+    };
+    for name in names {
+        match fields.iter().find(|f| f.name() == name) {
+            None => {
+                return Some(format!(
+                    "has no field {name} (a struct with numeric fields {} is expected)",
+                    names.join(", ")
+                ));
+            }
+            Some(f) if !(f.data_type().is_numeric() || f.data_type().is_null()) => {
+                return Some(format!(
+                    "field {name} must be a number, got {}",
+                    f.data_type()
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    None
 }
 
 fn is_string(t: &DataType) -> bool {
@@ -174,6 +223,13 @@ impl Param {
         Self {
             name,
             kind: Kind::Id,
+        }
+    }
+    /// A struct parameter with (at least) the numeric `fields`.
+    pub const fn structure(name: &'static str, fields: &'static [&'static str]) -> Self {
+        Self {
+            name,
+            kind: Kind::Struct(fields),
         }
     }
 }
@@ -258,6 +314,16 @@ impl Params {
             return Err(count_error(self.function, &takes, n));
         }
         for (i, (t, p)) in types.iter().zip(self.params).enumerate() {
+            if let Kind::Struct(names) = p.kind
+                && let Some(problem) = struct_problem(names, t)
+            {
+                return Err(plan_datafusion_err!(
+                    "{}: argument {} ({}) {problem}",
+                    self.function,
+                    i + 1,
+                    p.name
+                ));
+            }
             if !p.kind.accepts(t) {
                 return Err(type_error(self.function, i, p.name, p.kind.expected(), t));
             }

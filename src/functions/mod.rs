@@ -1,5 +1,5 @@
 //! Every saasql SQL function, one file each in a family folder (`surveys`,
-//! `revenue`, `lifecycle`, `engagement`, `support`, `health`), the kernels
+//! `revenue`, `lifecycle`, `engagement`, `support`, `health`, `clv`), the kernels
 //! that functions of several families share (`boolean_share`,
 //! `simple_scalar`), and the one list of them.
 
@@ -12,6 +12,7 @@ use crate::hooks::{Function, Udf};
 use crate::settings::Setting;
 
 pub mod boolean_share;
+pub mod clv;
 pub mod engagement;
 pub mod health;
 pub mod lifecycle;
@@ -35,12 +36,19 @@ fn list() -> Vec<Function> {
         revenue::retention_cost::function(),
         revenue::ltv_cac_ratio::function(),
         revenue::quick_ratio::function(),
+        clv::bgnbd_expected_purchases::function(),
+        clv::bgnbd_p_alive::function(),
+        clv::gamma_gamma_expected_spend::function(),
+        clv::predicted_clv::function(),
         engagement::engagement_score::function(),
         surveys::nps::function(),
         surveys::nps_breakdown::function(),
         surveys::csat::function(),
         surveys::csat_top2box::function(),
         surveys::customer_effort_score::function(),
+        clv::rfm::function(),
+        clv::bgnbd_fit::function(),
+        clv::gamma_gamma_fit::function(),
         lifecycle::churn_rate::function(),
         revenue::mrr_churn_rate::function(),
         revenue::net_revenue_retention::function(),
@@ -184,6 +192,13 @@ mod tests {
                 NativeType::Float64 => ("50", "'x'"),
                 NativeType::String => ("'month'", "50"),
                 NativeType::Boolean => ("true", "50"),
+                // a model struct: every field 2 (valid for every model)
+                NativeType::Struct(fields) => {
+                    let args: Vec<String> =
+                        fields.iter().map(|f| format!("'{}', 2", f.name)).collect();
+                    let sample = format!("named_struct({})", args.join(", "));
+                    (&*Box::leak(sample.into_boxed_str()), "50")
+                }
                 other => panic!("no sample for {other:?}"),
             },
             TypeSignatureClass::Timestamp => ("TIMESTAMP '2025-01-01 00:00:00'", "50"),
