@@ -178,6 +178,9 @@ fn completions_and_man_pages() {
     if cfg!(feature = "cluster") {
         subcommands.extend(["scheduler", "executor"]);
     }
+    if cfg!(feature = "serve") {
+        subcommands.push("serve");
+    }
     let run = saasql_in(root(), &["completions", "bash"], None);
     assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
     assert!(run.stdout.contains("complete -F _saasql "), "{run:?}");
@@ -4342,5 +4345,525 @@ fn clv_reproduces_the_cdnow_estimates() {
             (p / wp - 1.0).abs() < 1e-3,
             "P(alive) {p} vs lifetimes {wp}"
         );
+    }
+}
+
+/// `saasql serve --postgres`: the real `psql` against the server.
+#[cfg(feature = "serve")]
+mod serve {
+    use std::net::{TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Output, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::{BIN, Run, root, saasql_in, scratch};
+
+    const PASSWORD: &str = "serve-Secret-4711";
+
+    fn repo() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// A `saasql serve` process on a free loopback port; dropping it kills
+    /// the server.
+    struct Server {
+        child: Child,
+        port: u16,
+        log: PathBuf,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn free_port() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address").port()
+    }
+
+    impl Server {
+        /// `saasql --data data serve --postgres 127.0.0.1:PORT ARGS` in the
+        /// repository, with `env`; waits until it accepts connections.
+        fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+            let port = free_port();
+            let log = scratch(name).join("serve.log");
+            let addr = format!("127.0.0.1:{port}");
+            let mut all = vec!["--data", "data", "serve", "--postgres", addr.as_str()];
+            all.extend_from_slice(args);
+            let child = Command::new(BIN)
+                .args(&all)
+                .current_dir(repo())
+                .env("XDG_CONFIG_HOME", root())
+                .env_remove("SAASQL_DATA")
+                .env_remove("SAASQL_CONFIG")
+                .env_remove("SAASQL_SERVE_PASSWORD")
+                .envs(env.iter().copied())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("create log"))
+                .spawn()
+                .expect("saasql serve starts");
+            let mut server = Server { child, port, log };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Some(status) = server.child.try_wait().expect("try_wait") {
+                    panic!("serve exited with {status}: {}", server.log());
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "serve not ready: {}",
+                    server.log()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            server
+        }
+
+        fn log(&self) -> String {
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        }
+
+        /// `psql` connected to the server as user `saasql` (unaligned,
+        /// tuples only, comma-separated, stop at the first error, SQLSTATEs
+        /// in messages), with ARGS and, if given, PGPASSWORD.
+        fn psql(&self, password: Option<&str>) -> Command {
+            let mut cmd = Command::new(psql_program());
+            cmd.args(["-X", "-At", "-F", ",", "-P", "null=NULL"])
+                .args(["-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose"])
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .args(["-U", "saasql", "-d", "saasql"])
+                .env_remove("PGPASSWORD")
+                .env_remove("PGUSER")
+                .env_remove("PGSERVICE")
+                .env("PGPASSFILE", root().join("no-such-pgpass"))
+                .env("PGCONNECT_TIMEOUT", "20")
+                .current_dir(repo())
+                .stdin(Stdio::null());
+            if let Some(password) = password {
+                cmd.env("PGPASSWORD", password);
+            }
+            cmd
+        }
+
+        /// Runs psql with `args` and returns its output as a [`Run`].
+        fn run(&self, password: Option<&str>, args: &[&str]) -> Run {
+            let out = self.psql(password).args(args).output().expect("psql runs");
+            run_of(out)
+        }
+
+        /// Runs one SQL command (`-c`), which must succeed; returns stdout.
+        fn query(&self, sql: &str) -> String {
+            let run = self.run(None, &["-c", sql]);
+            assert_eq!(
+                (run.code, run.stderr.as_str()),
+                (0, ""),
+                "{sql}: {run:?}\nserver log:\n{}",
+                self.log()
+            );
+            run.stdout
+        }
+
+        /// The server process's CPU time so far (user + system), from
+        /// /proc, in clock ticks.
+        fn cpu_ticks(&self) -> u64 {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+                .expect("read /proc/PID/stat");
+            let after = &stat[stat.rfind(')').expect("comm") + 2..];
+            let fields: Vec<&str> = after.split(' ').collect();
+            // Fields 14 and 15 of stat(5), counted after the command name.
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+        }
+
+        /// Asserts the server process is (nearly) idle over one second: no
+        /// abandoned query is still computing.
+        #[track_caller]
+        fn assert_idle(&self, what: &str) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let before = self.cpu_ticks();
+                std::thread::sleep(Duration::from_secs(1));
+                let used = self.cpu_ticks() - before;
+                if used < 30 {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: the server still computes ({used} ticks/s): {}",
+                    self.log()
+                );
+            }
+        }
+    }
+
+    fn run_of(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+            stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+        }
+    }
+
+    /// `psql` on PATH, else the newest in /usr/lib/postgresql/*/bin.
+    fn psql_program() -> PathBuf {
+        let on_path = std::env::var_os("PATH")
+            .and_then(|path| std::env::split_paths(&path).find(|dir| dir.join("psql").is_file()));
+        if let Some(dir) = on_path {
+            return dir.join("psql");
+        }
+        let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let version = e.file_name().to_str()?.parse().ok()?;
+                let psql = e.path().join("bin/psql");
+                psql.is_file().then_some((version, psql))
+            })
+            .collect();
+        found.sort();
+        found.pop().map(|(_, p)| p).unwrap_or_else(|| {
+            panic!("psql not found: the serve tests need PostgreSQL's client (apt-get install postgresql-client)")
+        })
+    }
+
+    /// `sql/overview.sql` through psql gives the numbers `saasql run` gives;
+    /// types, NULLs and the nps_breakdown struct (JSON text) come through;
+    /// psql's `\d` and BI tools' connect-time queries work; `SET saasql.*`
+    /// is per connection.
+    #[test]
+    fn psql_gets_the_numbers_of_saasql_run() {
+        let server = Server::start("serve-psql", &[], &[]);
+        let run = saasql_in(
+            repo(),
+            &[
+                "--data",
+                "data",
+                "--format",
+                "csv",
+                "run",
+                "sql/overview.sql",
+            ],
+            None,
+        );
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+        let expected: Vec<&str> = run.stdout.lines().skip(1).collect();
+        assert_eq!(expected.len(), 13, "{run:?}");
+        let psql = server.run(None, &["-f", "sql/overview.sql"]);
+        assert_eq!(
+            (psql.code, psql.stderr.as_str()),
+            (0, ""),
+            "{psql:?}\n{}",
+            server.log()
+        );
+        assert_eq!(psql.stdout.lines().collect::<Vec<_>>(), expected);
+
+        // Types BI tools read: timestamps, dates, decimals, doubles, NULLs,
+        // and a struct as JSON text.
+        assert_eq!(
+            server.query(
+                "SELECT TIMESTAMP '2025-03-01 12:34:56' AS ts, DATE '2025-03-31' AS d, \
+                 CAST(1234.5 AS DECIMAL(10, 2)) AS amount, CAST(0.25 AS DOUBLE) AS share, \
+                 CAST(NULL AS BIGINT) AS nothing, 'text' AS label"
+            ),
+            "2025-03-01 12:34:56.000000,2025-03-31,1234.50,0.25,NULL,text\n"
+        );
+        assert_eq!(
+            server.query(
+                "SELECT nps_breakdown(score) AS b FROM (VALUES (10), (9), (3), (NULL)) AS t(score)"
+            ),
+            "{\"responses\":3,\"promoters\":2,\"passives\":0,\"detractors\":1,\"nps\":33.333333333333336}\n"
+        );
+        // The Postgres types (psql's \gdesc describes through the extended
+        // protocol).
+        let gdesc = scratch("serve-psql-files").join("gdesc.sql");
+        std::fs::write(
+            &gdesc,
+            "SELECT TIMESTAMP '2025-03-01' AS ts, DATE '2025-03-01' AS d, \
+             CAST(1.5 AS DECIMAL(10, 2)) AS amount, CAST(1.5 AS DOUBLE) AS share, \
+             CAST(NULL AS BIGINT) AS nothing, 'x' AS label, nps_breakdown(9) AS b \\gdesc\n",
+        )
+        .expect("write gdesc.sql");
+        let described = server.run(None, &["-f", gdesc.to_str().expect("utf-8")]);
+        assert_eq!(
+            (
+                described.code,
+                described.stdout.as_str(),
+                described.stderr.as_str()
+            ),
+            (
+                0,
+                "ts,timestamp without time zone\nd,date\namount,numeric\nshare,double precision\n\
+                 nothing,bigint\nlabel,text\nb,text\n",
+                ""
+            ),
+            "{described:?}\n{}",
+            server.log()
+        );
+
+        // psql's \d and \dt list the tables.
+        for meta in ["\\d", "\\dt"] {
+            let out = server.query(meta);
+            for table in [
+                "customers",
+                "events",
+                "invoices",
+                "subscriptions",
+                "surveys",
+                "tickets",
+            ] {
+                assert!(
+                    out.lines()
+                        .any(|l| l.starts_with(&format!("public,{table},table,"))),
+                    "{meta} lacks {table}:\n{out}"
+                );
+            }
+        }
+
+        // What psycopg, Grafana and Metabase send on connect.
+        assert!(
+            server
+                .query("SELECT version()")
+                .starts_with("PostgreSQL 16.6 (saasql ")
+        );
+        assert_eq!(server.query("SELECT current_schema()"), "public\n");
+        assert_eq!(
+            server.query("SELECT current_setting('server_version_num')::int/100 AS version"),
+            "1600\n"
+        );
+        assert_eq!(
+            server.query("SHOW TRANSACTION ISOLATION LEVEL"),
+            "read committed\n"
+        );
+        assert_eq!(server.query("show timezone"), "UTC\n");
+        assert_eq!(server.query("SET extra_float_digits = 2"), "SET\n");
+        assert_eq!(
+            server.query("SET application_name = 'Metabase v0.55'; SELECT 1"),
+            "SET\n1\n"
+        );
+        let schemas = server.query(
+            "SELECT schema_name AS \"name\" FROM information_schema.schemata \
+             WHERE schema_name NOT IN ('information_schema', 'pg_catalog', 'pg_toast') \
+             ORDER BY schema_name",
+        );
+        assert!(schemas.lines().any(|l| l == "public"), "{schemas}");
+        let tables = server.query(
+            "SELECT quote_ident(table_name) AS \"table\" FROM information_schema.tables \
+             WHERE quote_ident(table_schema) = 'public' ORDER BY 1",
+        );
+        assert!(tables.lines().any(|l| l == "customers"), "{tables}");
+        assert_eq!(
+            server.query("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"),
+            ""
+        );
+
+        // SET saasql.* applies to its own connection only.
+        let set = server.query("SET saasql.ltv_churn_floor = 0.25; SHOW saasql.ltv_churn_floor");
+        assert_eq!(set, "SET\nsaasql.ltv_churn_floor,0.25\n");
+        let other = server.query("SHOW saasql.ltv_churn_floor");
+        assert!(other.starts_with("saasql.ltv_churn_floor,"), "{other}");
+        assert_ne!(other, "saasql.ltv_churn_floor,0.25\n");
+        let bad = server.run(None, &["-c", "SET saasql.no_such_setting = 1"]);
+        assert_eq!(bad.code, 1, "{bad:?}");
+        assert!(
+            bad.stderr.starts_with(
+                "ERROR:  42000: Error during planning: unknown setting saasql.no_such_setting"
+            ),
+            "{bad:?}"
+        );
+    }
+
+    /// Without --allow-write, writes, paths as tables and server settings
+    /// are refused with SQLSTATEs, and the server keeps serving.
+    #[test]
+    fn serve_is_read_only() {
+        let server = Server::start("serve-readonly", &[], &[]);
+        let out = scratch("serve-readonly-files").join("out.csv");
+        let out = out.to_str().expect("utf-8 path");
+        let refused = [
+            (
+                format!("COPY (SELECT 1 AS x) TO '{out}'"),
+                "ERROR:  25006: saasql serve is read-only: COPY … TO is refused",
+            ),
+            (
+                "CREATE EXTERNAL TABLE c2 STORED AS PARQUET LOCATION 'data/customers.parquet'"
+                    .to_string(),
+                "ERROR:  25006: saasql serve is read-only: CREATE EXTERNAL TABLE is refused",
+            ),
+            (
+                "CREATE TABLE t AS SELECT 1 AS x".to_string(),
+                "ERROR:  25006: saasql serve is read-only: CREATE TABLE is refused",
+            ),
+            (
+                "INSERT INTO customers SELECT * FROM customers".to_string(),
+                "ERROR:  25006: saasql serve is read-only: INSERT INTO is refused",
+            ),
+            ("SELECT * FROM '/etc/passwd'".to_string(), "ERROR:  42"),
+            (
+                "SET datafusion.runtime.memory_limit = '100G'".to_string(),
+                "ERROR:  55P02: parameter \"datafusion.runtime.memory_limit\" belongs to the server",
+            ),
+            (
+                "SET s3.endpoint = 'http://127.0.0.1:1'".to_string(),
+                "ERROR:  55P02: parameter \"s3.endpoint\" cannot be changed over the wire",
+            ),
+        ];
+        for (sql, expected) in &refused {
+            let run = server.run(None, &["-c", sql]);
+            assert_eq!(run.code, 1, "{sql}: {run:?}");
+            assert!(
+                run.stderr.starts_with(expected),
+                "{sql}: expected {expected:?}, got {run:?}"
+            );
+        }
+        assert!(!Path::new(out).exists(), "COPY wrote {out}");
+        assert_eq!(server.query("SELECT count(*) FROM customers"), "300\n");
+    }
+
+    /// With --allow-write, the same statements run.
+    #[test]
+    fn allow_write_allows_writes() {
+        let server = Server::start("serve-write", &["--allow-write"], &[]);
+        let out = scratch("serve-write-files").join("out.csv");
+        let out = out.to_str().expect("utf-8 path");
+        assert_eq!(
+            server.query(&format!("COPY (SELECT 1 AS x) TO '{out}'")),
+            "COPY 1\n"
+        );
+        assert_eq!(std::fs::read_to_string(out).expect("COPY wrote"), "x\n1\n");
+        assert_eq!(
+            server.query("CREATE TABLE t AS SELECT 1 AS x; SELECT x FROM t"),
+            "CREATE TABLE\n1\n"
+        );
+    }
+
+    /// A password is required off loopback; with one, clients must give it
+    /// (a wrong one is refused and the server keeps serving); it never
+    /// shows in errors or logs.
+    #[test]
+    fn password_is_required_and_checked() {
+        // Non-loopback without a password: refused at start.
+        let port = free_port().to_string();
+        let addr = format!("0.0.0.0:{port}");
+        let run = saasql_in(
+            repo(),
+            &["--data", "data", "serve", "--postgres", &addr],
+            None,
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        assert_eq!(
+            run.stderr,
+            format!(
+                "saasql: error: serve: --postgres {addr} can be reached from other machines, \
+                 so it needs a password: set SAASQL_SERVE_PASSWORD or --password-file\n"
+            )
+        );
+        let run = saasql_in(repo(), &["serve", "--flight-sql", "127.0.0.1:0"], None);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr.contains("--flight-sql is not available yet"),
+            "{run:?}"
+        );
+        let run = saasql_in(repo(), &["serve"], None);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("needs --postgres"), "{run:?}");
+
+        let dir = scratch("serve-password");
+        let file = dir.join("password");
+        std::fs::write(&file, format!("{PASSWORD}\n")).expect("write password file");
+        for (name, args, env) in [
+            ("env", vec![], vec![("SAASQL_SERVE_PASSWORD", PASSWORD)]),
+            (
+                "file",
+                vec!["--password-file", file.to_str().expect("utf-8")],
+                vec![],
+            ),
+        ] {
+            let server = Server::start(&format!("serve-password-{name}"), &args, &env);
+            let wrong = server.run(Some("not-the-password"), &["-c", "SELECT 1"]);
+            assert_eq!(wrong.code, 2, "{name}: {wrong:?}");
+            assert!(
+                wrong
+                    .stderr
+                    .contains("FATAL:  Password authentication failed for user \"saasql\""),
+                "{name}: {wrong:?}"
+            );
+            let none = server.run(None, &["-w", "-c", "SELECT 1"]);
+            assert_eq!(none.code, 2, "{name}: {none:?}");
+            let right = server.run(Some(PASSWORD), &["-c", "SELECT 41 + 1"]);
+            assert_eq!(
+                (right.code, right.stdout.as_str(), right.stderr.as_str()),
+                (0, "42\n", ""),
+                "{name}: {right:?}\n{}",
+                server.log()
+            );
+            let log = server.log();
+            assert!(
+                !log.contains(PASSWORD),
+                "{name}: password in the log:\n{log}"
+            );
+            assert!(log.contains("refused login"), "{name}: {log}");
+        }
+    }
+
+    /// A client killed mid-query, or one that cancels (psql's Ctrl-C sends
+    /// a cancel request), stops its query; the server keeps serving. A
+    /// query over its memory limit fails alone.
+    #[test]
+    fn dropped_and_cancelled_queries_stop() {
+        let server = Server::start("serve-drop", &["--memory-limit", "64MiB"], &[]);
+        let long = "SELECT sum(value % 7) FROM range(1, 1000000000000)";
+        // Killed client.
+        let mut client = server
+            .psql(None)
+            .args(["-c", long])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("psql starts");
+        std::thread::sleep(Duration::from_secs(2));
+        client.kill().expect("kill psql");
+        let _ = client.wait();
+        server.assert_idle("after the client was killed");
+        assert_eq!(server.query("SELECT 1"), "1\n");
+
+        // Cancel request: SIGINT to psql.
+        let client = server
+            .psql(None)
+            .args(["-c", long])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("psql starts");
+        std::thread::sleep(Duration::from_secs(2));
+        let status = Command::new("kill")
+            .args(["-INT", &client.id().to_string()])
+            .status()
+            .expect("kill -INT");
+        assert!(status.success());
+        let cancelled = run_of(client.wait_with_output().expect("psql ends"));
+        assert_eq!(cancelled.code, 1, "{cancelled:?}");
+        assert!(
+            cancelled
+                .stderr
+                .contains("57014: canceling statement due to user request"),
+            "{cancelled:?}"
+        );
+        server.assert_idle("after the cancel request");
+
+        // Over the per-query memory limit: this query fails, not the server.
+        let big = server.run(
+            None,
+            &[
+                "-c",
+                "SELECT array_length(array_agg(value), 1) FROM range(20000000)",
+            ],
+        );
+        assert_eq!(big.code, 1, "{big:?}");
+        assert!(big.stderr.contains("ERROR:  53200:"), "{big:?}");
+        assert_eq!(server.query("SELECT 2"), "2\n");
+        assert!(server.child.id() > 0);
     }
 }

@@ -157,6 +157,9 @@ pub enum Command {
     /// Run a Ballista executor that knows the saasql functions
     #[cfg(feature = "cluster")]
     Executor(ExecutorArgs),
+    /// Serve the session to psql and BI tools over the Postgres wire protocol
+    #[cfg(feature = "serve")]
+    Serve(ServeArgs),
 }
 
 /// `saasql run`.
@@ -350,6 +353,50 @@ pub struct ExecutorArgs {
     pub allow_write: bool,
 }
 
+/// `saasql serve`.
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Serves the tables of --data and --config and every saasql function; each
+connection has its own session (SET saasql.* applies to it alone). Runs until
+Ctrl-C or SIGTERM.
+
+  saasql --data data serve --postgres 5433
+  psql -h 127.0.0.1 -p 5433 -U saasql
+
+Security:
+  Listens on 127.0.0.1 unless --postgres names another address. Any other
+  address needs a password (SAASQL_SERVE_PASSWORD or --password-file, never a
+  flag); with a password every client must log in with it (MD5 challenge, any
+  user name).
+  Read-only unless --allow-write: INSERT, CREATE, DROP, COPY … TO, PREPARE and
+  SELECT … FROM 'path or URL' are refused; SET datafusion.runtime.* and SET
+  s3.* are refused always.
+  Each query may use --memory-limit of memory (default 1G) before it spills
+  or fails; a cancel request (Ctrl-C in psql) or a client that disconnects
+  stops its query.")]
+pub struct ServeArgs {
+    /// Serve the Postgres wire protocol on IP:PORT; a bare PORT means
+    /// 127.0.0.1:PORT (e.g. --postgres 5433)
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_bind)]
+    pub postgres: Option<std::net::SocketAddr>,
+
+    /// Arrow Flight SQL (not available yet: use --postgres)
+    #[arg(long, value_name = "IP:PORT", hide = true)]
+    pub flight_sql: Option<String>,
+
+    /// File holding the password clients must give
+    /// [default: $SAASQL_SERVE_PASSWORD]; required to listen on a
+    /// non-loopback address
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Let clients write: INSERT, CREATE/DROP, COPY … TO, and tables read
+    /// straight from a path or URL (SELECT … FROM 'file.parquet')
+    #[arg(long)]
+    pub allow_write: bool,
+}
+
 /// Parses a memory size with DataFusion's own parser, so `--memory-limit`,
 /// `memory_limit` in the config file and `SET datafusion.runtime.memory_limit`
 /// take the same spellings: a number and K, M or G, powers of 1024 (`512M`,
@@ -368,7 +415,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 }
 
 /// Parses a listening address: `IP:PORT`, or a bare `PORT` on 127.0.0.1.
-#[cfg(feature = "cluster")]
+#[cfg(any(feature = "cluster", feature = "serve"))]
 fn parse_bind(s: &str) -> Result<std::net::SocketAddr, String> {
     if let Ok(port) = s.parse::<u16>() {
         return Ok((std::net::Ipv4Addr::LOCALHOST, port).into());

@@ -20,6 +20,8 @@ pub mod output;
 mod postgres;
 pub mod repl;
 pub mod report;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod tables;
 
 use std::io::{IsTerminal, Read};
@@ -52,7 +54,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
     result
 }
 
-/// Whether `cli` runs a scheduler or an executor, which log their life at
+/// Whether `cli` runs a scheduler, an executor or `serve`, which log their life at
 /// `info` by default.
 fn is_server(cli: &Cli) -> bool {
     #[cfg(feature = "cluster")]
@@ -60,6 +62,10 @@ fn is_server(cli: &Cli) -> bool {
         cli.command,
         Some(Command::Scheduler(_) | Command::Executor(_))
     ) {
+        return true;
+    }
+    #[cfg(feature = "serve")]
+    if matches!(cli.command, Some(Command::Serve(_))) {
         return true;
     }
     let _ = cli;
@@ -165,6 +171,8 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
             )
             .await
         }
+        #[cfg(feature = "serve")]
+        Some(Command::Serve(args)) => serve::run_serve(global, args).await,
     }
 }
 
@@ -294,6 +302,17 @@ async fn functions_command(args: &FunctionsArgs, format: Option<Format>) -> CliR
 /// A session with the saasql functions, the memory limit, the settings and
 /// the tables of the data directory and config file.
 async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
+    build_context_with(global, true).await
+}
+
+/// [`build_context`]; without `open_locations`, queries cannot name a path
+/// or URL as a table (`SELECT * FROM '/etc/passwd'`) nor create Postgres
+/// tables: `saasql serve` without `--allow-write` serves only the
+/// configured tables.
+async fn build_context_with(
+    global: &GlobalArgs,
+    open_locations: bool,
+) -> CliResult<SessionContext> {
     // The user's config file, then --config over it.
     let mut file = match user_config_file() {
         Some(path) => LoadedConfig::load(&path)?,
@@ -343,12 +362,18 @@ async fn build_context(global: &GlobalArgs) -> CliResult<SessionContext> {
     #[cfg(not(feature = "cluster"))]
     let ctx = saasql::context_with(config, runtime);
     // `SELECT * FROM 'file.parquet'` works too.
-    let ctx = tables::enable_url_tables(ctx);
+    let ctx = if open_locations {
+        tables::enable_url_tables(ctx)
+    } else {
+        ctx
+    };
     // `SET s3.…` applies to the session's next query.
     saasql::storage::follow_session(&stores, &ctx);
     // `CREATE EXTERNAL TABLE … STORED AS POSTGRES LOCATION 'postgres://…'`.
     #[cfg(feature = "postgres")]
-    postgres::register_factory(&ctx);
+    if open_locations {
+        postgres::register_factory(&ctx);
+    }
 
     tables::guard_default_schema(&ctx)?;
     let read = file.read;

@@ -1,0 +1,249 @@
+//! `saasql serve`: the shell's session for psql, psycopg, JDBC and BI tools
+//! (Metabase, Grafana, Superset) over the Postgres wire protocol.
+//!
+//! One base session is built as for the shell (tables of `--data` and
+//! `--config`, every saasql function, the settings), plus the `pg_catalog`
+//! tables and functions clients query on connect (datafusion-pg-catalog).
+//! Each connection gets a copy of it: the same tables, functions and
+//! runtime, its own settings. Each query gets its own memory pool.
+//!
+//! Safe by default: loopback unless told otherwise, a password
+//! (an MD5 challenge) for any other address, read-only unless `--allow-write`
+//! (and then no tables read straight from a path or URL either).
+
+mod pg;
+mod sql;
+
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::execution::memory_pool::MemoryLimit;
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use pgwire::api::ConnectionManager;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::args::{GlobalArgs, ServeArgs};
+use super::error::{CliError, CliResult};
+use pg::{CancelRegistry, ConnHandlers, OnePassword, PgSession, ServeOptions};
+
+/// The environment variable that holds the password clients must give.
+pub const PASSWORD_ENV: &str = "SAASQL_SERVE_PASSWORD";
+
+/// Each query's memory without `--memory-limit`.
+const DEFAULT_QUERY_MEMORY: usize = 1 << 30;
+
+/// How often a running query checks that its client is still there.
+const DISCONNECT_CHECK: Duration = Duration::from_millis(250);
+
+/// The password from `--password-file` if given, else from
+/// [`PASSWORD_ENV`] if set (surrounding whitespace removed). Errors never
+/// contain it.
+fn load_password(file: Option<&Path>) -> CliResult<Option<String>> {
+    let (text, source) = match file {
+        Some(file) => (
+            std::fs::read_to_string(file)
+                .map_err(|e| CliError::usage(format!("--password-file {}: {e}", file.display())))?,
+            format!("--password-file {}", file.display()),
+        ),
+        None => match std::env::var(PASSWORD_ENV) {
+            Ok(text) => (text, PASSWORD_ENV.to_string()),
+            Err(std::env::VarError::NotPresent) => return Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(CliError::usage(format!(
+                    "{PASSWORD_ENV}: the password must be UTF-8 text"
+                )));
+            }
+        },
+    };
+    let password = text.trim();
+    if password.is_empty() {
+        return Err(CliError::usage(format!("{source}: the password is empty")));
+    }
+    Ok(Some(password.to_string()))
+}
+
+/// `saasql serve`: serves until Ctrl-C or SIGTERM.
+pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
+    if args.flight_sql.is_some() {
+        return Err(CliError::usage(
+            "--flight-sql is not available yet; serve Postgres clients with --postgres IP:PORT",
+        ));
+    }
+    let Some(addr) = args.postgres else {
+        return Err(CliError::usage(
+            "saasql serve needs --postgres IP:PORT (e.g. --postgres 5433 for 127.0.0.1:5433)",
+        ));
+    };
+    #[cfg(feature = "cluster")]
+    if global.cluster.is_some() {
+        return Err(CliError::usage(
+            "saasql serve runs queries itself: --cluster is not available with serve yet",
+        ));
+    }
+    let password = load_password(args.password_file.as_deref())?;
+    if password.is_none() && !addr.ip().is_loopback() {
+        return Err(CliError::usage(format!(
+            "serve: --postgres {addr} can be reached from other machines, so it needs a \
+             password: set {PASSWORD_ENV} or --password-file"
+        )));
+    }
+    let base = super::build_context_with(global, args.allow_write).await?;
+    let catalog = base
+        .state()
+        .config()
+        .options()
+        .catalog
+        .default_catalog
+        .clone();
+    setup_pg_catalog(&base, &catalog, EmptyContextProvider)
+        .map_err(|e| CliError::query(format!("cannot set up pg_catalog: {e}")))?;
+    sql::register_pg_functions(&base, args.allow_write);
+    let query_memory = match base.runtime_env().memory_pool.memory_limit() {
+        MemoryLimit::Finite(bytes) => bytes,
+        _ => DEFAULT_QUERY_MEMORY,
+    };
+    let opts = Arc::new(ServeOptions {
+        allow_write: args.allow_write,
+        query_memory,
+    });
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| CliError::query(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(
+        "saasql serve {}: Postgres clients on {local} ({}, {}, {} per query)",
+        env!("CARGO_PKG_VERSION"),
+        if args.allow_write {
+            "read-write"
+        } else {
+            "read-only"
+        },
+        if password.is_some() {
+            "password required"
+        } else {
+            "no password: loopback only"
+        },
+        human_size(query_memory),
+    );
+    let password = password.map(|p| Arc::new(OnePassword::new(&p)));
+    tokio::select! {
+        result = accept_loop(listener, base, opts, password) => result,
+        signal = super::stop_signal() => {
+            tracing::info!("serve shutting down ({signal})");
+            Ok(())
+        }
+    }
+}
+
+/// `1073741824` → `1GiB`.
+fn human_size(bytes: usize) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{}{}", (value * 10.0).round() / 10.0, UNITS[unit])
+}
+
+/// Accepts connections until the process stops; each runs in its own task.
+async fn accept_loop(
+    listener: TcpListener,
+    base: datafusion::prelude::SessionContext,
+    opts: Arc<ServeOptions>,
+    password: Option<Arc<OnePassword>>,
+) -> CliResult<()> {
+    let manager = Arc::new(ConnectionManager::new());
+    let registry = Arc::new(CancelRegistry::default());
+    let parser = Arc::new(PostgresCompatibilityParser::new());
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: wait, keep serving.
+                tracing::warn!("cannot accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        tracing::debug!("connection from {peer}");
+        let (gone_tx, gone) = watch::channel(false);
+        let watcher = socket
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(|fd| tokio::spawn(watch_disconnect(std::net::TcpStream::from(fd), gone_tx)));
+        let session = Arc::new(PgSession::new(
+            &base,
+            Arc::clone(&opts),
+            Arc::clone(&parser),
+            gone,
+            Arc::clone(&registry),
+        ));
+        let handlers = ConnHandlers {
+            session: Arc::clone(&session),
+            manager: Arc::clone(&manager),
+            registry: Arc::clone(&registry),
+            password: password.clone(),
+        };
+        tokio::spawn(async move {
+            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                tracing::debug!("connection from {peer} ended: {e}");
+            }
+            session.unregister();
+            // Closes our duplicate of the socket too.
+            if let Some(watcher) = watcher {
+                watcher.abort();
+            }
+        });
+    }
+}
+
+/// Reports on `gone` when the client has closed its end of `socket` (a
+/// duplicate of the connection's socket), also while a query runs and
+/// pgwire is not reading: a zero-byte peek means the peer sent FIN.
+async fn watch_disconnect(socket: std::net::TcpStream, gone: watch::Sender<bool>) {
+    // Shares the connection's file status, which tokio made non-blocking.
+    let _ = socket.set_nonblocking(true);
+    let mut tick = tokio::time::interval(DISCONNECT_CHECK);
+    let mut byte = [0u8; 1];
+    loop {
+        tick.tick().await;
+        let closed = match socket.peek(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ),
+        };
+        if closed {
+            let _ = gone.send(true);
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_size(1 << 30), "1GiB");
+        assert_eq!(human_size(512 << 20), "512MiB");
+        assert_eq!(human_size(1536 << 20), "1.5GiB");
+    }
+
+    #[test]
+    fn addresses_and_bare_ports() {
+        let addr: std::net::SocketAddr = "127.0.0.1:5433".parse().unwrap();
+        assert!(addr.ip().is_loopback());
+    }
+}
