@@ -196,10 +196,20 @@ fn with_token(config: SessionConfig, token: Option<&Token>) -> SessionConfig {
 /// job then never finishes, so the client waits forever. The static planner
 /// runs such queries. `SET ballista.planner.adaptive.enabled = true` turns it
 /// back on for a session.
+///
+/// DataFusion 55's leaf-expression pushdown is off too: it moves struct field
+/// accesses inside an aggregate's arguments (`bgnbd_fit(s['frequency'], …)`)
+/// into `__datafusion_extracted_N` columns whose qualified names do not
+/// survive Ballista's plan encoding, so the scheduler rejects the plan
+/// ("Could not parse plan … No field named …"; `sql/clv.sql`).
 pub fn ballista_config(config: SessionConfig) -> SessionConfig {
     config
         .upgrade_for_ballista()
         .with_ballista_adaptive_query_planner(false)
+        .set_bool(
+            "datafusion.optimizer.enable_leaf_expression_pushdown",
+            false,
+        )
 }
 
 /// The executors' function registry: DataFusion's built-in functions plus
@@ -208,6 +218,11 @@ pub fn ballista_config(config: SessionConfig) -> SessionConfig {
 /// so aliases are not needed here.
 pub fn function_registry() -> BallistaFunctionRegistry {
     let mut registry = ExecutorRegistry(BallistaFunctionRegistry::default());
+    // Ballista's default registry lacks DataFusion's nested (list) functions,
+    // which saasql's LIST results are read with (`retention(…)[1]`).
+    for f in datafusion::functions_nested::all_default_nested_functions() {
+        registry.0.scalar_functions.insert(f.name().to_string(), f);
+    }
     register_all(&mut registry).expect("registering saasql functions on a map cannot fail");
     registry.0
 }
