@@ -42,13 +42,16 @@ pub async fn run_scheduler(args: &SchedulerArgs, token_file: Option<&Path>) -> C
             " (no cluster token: loopback only)"
         }
     );
+    // Ballista reacts to the same signal and may stop in the same wake-up:
+    // the signal branch goes first so the shutdown is always logged.
     tokio::select! {
-        result = saasql::cluster::run_scheduler(args.bind, token) => {
-            result.map_err(|e| CliError::query(e.strip_backtrace()).context("scheduler"))
-        }
+        biased;
         signal = super::stop_signal() => {
             tracing::info!("scheduler shutting down ({signal})");
             Ok(())
+        }
+        result = saasql::cluster::run_scheduler(args.bind, token) => {
+            result.map_err(|e| CliError::query(e.strip_backtrace()).context("scheduler"))
         }
     }
 }
@@ -124,8 +127,10 @@ pub async fn run_executor(
     );
     let executor = saasql::cluster::run_executor(opts);
     tokio::pin!(executor);
+    // Ballista's executor stops on the same signal, often in the same
+    // wake-up: the signal branch goes first so the shutdown is always logged.
     let result = tokio::select! {
-        result = &mut executor => result,
+        biased;
         signal = super::stop_signal() => {
             tracing::info!("executor shutting down ({signal})");
             // Ballista's executor saw the signal too: let it leave the
@@ -135,6 +140,7 @@ pub async fn run_executor(
                 Err(_) => Ok(()),
             }
         }
+        result = &mut executor => result,
     };
     match result {
         Ok(()) => {
