@@ -276,9 +276,9 @@ struct Group {
     bytes: usize,
 }
 
-/// Bytes per table entry, with the control byte and 1/8 spare buckets.
-const COHORT_SLOT: usize = (size_of::<(i64, i64)>() + 1) * 8 / 7;
-const ACTIVE_SLOT: usize = (size_of::<(i64, i64)>() + 1) * 8 / 7;
+/// Bytes per entry of either table (two i64s), with the control byte and
+/// 1/8 spare buckets.
+const SLOT: usize = (size_of::<(i64, i64)>() + 1) * 8 / 7;
 
 impl Group {
     /// Records `user`'s cohort period and, when `active` is given, one active
@@ -294,7 +294,7 @@ impl Group {
         if let Some(p) = active {
             self.active.insert((user, p));
         }
-        let now = self.cohorts.capacity() * COHORT_SLOT + self.active.capacity() * ACTIVE_SLOT;
+        let now = (self.cohorts.capacity() + self.active.capacity()) * SLOT;
         let grew = now.saturating_sub(self.bytes);
         self.bytes = now;
         grew
@@ -571,13 +571,17 @@ impl GroupsAccumulator for RetentionGroups {
                 out.end_group(None);
                 continue;
             }
-            let mut entries = vec![(g_of.period(cohorts[i]), true)];
-            let mut last = cohorts[i];
-            if activity.is_valid(i) {
-                entries.push((g_of.period(times[i]), false));
-                last = last.max(times[i]);
-            }
-            for (period, is_cohort) in entries {
+            // One cohort entry, and one activity entry when there is activity
+            // (no per-row allocation).
+            let active = activity.is_valid(i);
+            let cohort_entry = Some((g_of.period(cohorts[i]), true));
+            let activity_entry = active.then(|| (g_of.period(times[i]), false));
+            let last = if active {
+                cohorts[i].max(times[i])
+            } else {
+                cohorts[i]
+            };
+            for (period, is_cohort) in cohort_entry.into_iter().chain(activity_entry) {
                 match &ids {
                     KeyColumn::Int(v) => out.push(UserRef::Int(v[i]), period, is_cohort)?,
                     other => {
