@@ -4364,11 +4364,12 @@ mod serve {
         Path::new(env!("CARGO_MANIFEST_DIR"))
     }
 
-    /// A `saasql serve` process on a free loopback port; dropping it kills
-    /// the server.
+    /// A `saasql serve` process on a free loopback port (and one for Flight
+    /// SQL if asked); dropping it kills the server.
     struct Server {
         child: Child,
         port: u16,
+        flight_port: Option<u16>,
         log: PathBuf,
     }
 
@@ -4388,10 +4389,20 @@ mod serve {
         /// `saasql --data data serve --postgres 127.0.0.1:PORT ARGS` in the
         /// repository, with `env`; waits until it accepts connections.
         fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+            Self::start_with(name, args, env, false)
+        }
+
+        /// [`Self::start`], also serving Flight SQL if `flight`.
+        fn start_with(name: &str, args: &[&str], env: &[(&str, &str)], flight: bool) -> Server {
             let port = free_port();
+            let flight_port = flight.then(free_port);
             let log = scratch(name).join("serve.log");
             let addr = format!("127.0.0.1:{port}");
             let mut all = vec!["--data", "data", "serve", "--postgres", addr.as_str()];
+            let flight_addr = flight_port.map(|p| format!("127.0.0.1:{p}"));
+            if let Some(flight_addr) = &flight_addr {
+                all.extend(["--flight-sql", flight_addr.as_str()]);
+            }
             all.extend_from_slice(args);
             let child = Command::new(BIN)
                 .args(&all)
@@ -4406,9 +4417,15 @@ mod serve {
                 .stderr(std::fs::File::create(&log).expect("create log"))
                 .spawn()
                 .expect("saasql serve starts");
-            let mut server = Server { child, port, log };
+            let mut server = Server {
+                child,
+                port,
+                flight_port,
+                log,
+            };
             let deadline = Instant::now() + Duration::from_secs(60);
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let ready = |p: u16| TcpStream::connect(("127.0.0.1", p)).is_ok();
+            while !ready(port) || flight_port.is_some_and(|p| !ready(p)) {
                 if let Some(status) = server.child.try_wait().expect("try_wait") {
                     panic!("serve exited with {status}: {}", server.log());
                 }
@@ -4675,6 +4692,122 @@ mod serve {
         );
     }
 
+    /// The Python clients' venv (tests/python/requirements.txt: psycopg and
+    /// the ADBC Flight SQL driver), made on first use in the target folder
+    /// and kept while the requirements stay the same.
+    fn python_clients() -> PathBuf {
+        static VENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        VENV.get_or_init(|| {
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("venv-clients");
+            let python = dir.join("bin/python");
+            let requirements = repo().join("tests/python/requirements.txt");
+            let wanted = std::fs::read_to_string(&requirements).expect("read requirements.txt");
+            let stamp = dir.join("requirements.txt");
+            if python.is_file() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted)
+            {
+                return python;
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            let status = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&dir)
+                .status()
+                .expect("the serve tests need python3 (with venv) for the Python clients");
+            assert!(status.success(), "python3 -m venv {}", dir.display());
+            let out = Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    "-r",
+                ])
+                .arg(&requirements)
+                .output()
+                .expect("pip runs");
+            assert!(
+                out.status.success(),
+                "pip install -r tests/python/requirements.txt: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::fs::write(&stamp, wanted).expect("write the venv's stamp");
+            python
+        })
+        .clone()
+    }
+
+    /// psycopg (Postgres wire protocol) and the ADBC Flight SQL driver get
+    /// the numbers `saasql run` gives for sql/overview.sql, with the
+    /// password; types, settings per session, refusals and wrong passwords
+    /// (tests/python/clients.py). A Flight SQL client killed mid-query
+    /// leaves the server idle and serving.
+    #[test]
+    fn python_clients_get_the_numbers_of_saasql_run() {
+        let python = python_clients();
+        let env = [("SAASQL_SERVE_PASSWORD", PASSWORD)];
+        let server = Server::start_with("serve-python", &[], &env, true);
+        let flight_port = server.flight_port.expect("flight port").to_string();
+        let run = saasql_in(
+            repo(),
+            &[
+                "--data",
+                "data",
+                "--format",
+                "csv",
+                "run",
+                "sql/overview.sql",
+            ],
+            None,
+        );
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+        let expected = scratch("serve-python-files").join("overview.csv");
+        std::fs::write(&expected, &run.stdout).expect("write overview.csv");
+        let script = repo().join("tests/python/clients.py");
+        let out = Command::new(&python)
+            .arg(&script)
+            .args(["check", &server.port.to_string(), &flight_port])
+            .arg(&expected)
+            .current_dir(repo())
+            .envs(env)
+            .output()
+            .expect("python runs");
+        let checked = run_of(out);
+        assert!(
+            checked.code == 0 && checked.stdout.ends_with("all ok\n"),
+            "{checked:?}\nserver log:\n{}",
+            server.log()
+        );
+
+        // A Flight SQL client killed while its query runs.
+        let mut client = Command::new(&python)
+            .arg(&script)
+            .args(["hang", &flight_port])
+            .current_dir(repo())
+            .envs(env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python runs");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(client.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("read");
+        assert_eq!(line, "started\n", "{}", server.log());
+        std::thread::sleep(Duration::from_secs(2));
+        client.kill().expect("kill the client");
+        let _ = client.wait();
+        server.assert_idle("after the Flight SQL client was killed");
+        let after = server.run(Some(PASSWORD), &["-c", "SELECT 41 + 1"]);
+        assert_eq!(
+            (after.code, after.stdout.as_str()),
+            (0, "42\n"),
+            "{after:?}"
+        );
+    }
+
     /// Without --allow-write, writes, paths as tables and server settings
     /// are refused with SQLSTATEs, and the server keeps serving.
     #[test]
@@ -4760,15 +4893,26 @@ mod serve {
                  so it needs a password: set SAASQL_SERVE_PASSWORD or --password-file\n"
             )
         );
-        let run = saasql_in(repo(), &["serve", "--flight-sql", "127.0.0.1:0"], None);
+        let run = saasql_in(
+            repo(),
+            &["--data", "data", "serve", "--flight-sql", &addr],
+            None,
+        );
         assert_eq!(run.code, 2, "{run:?}");
-        assert!(
-            run.stderr.contains("--flight-sql is not available yet"),
-            "{run:?}"
+        assert_eq!(
+            run.stderr,
+            format!(
+                "saasql: error: serve: --flight-sql {addr} can be reached from other machines, \
+                 so it needs a password: set SAASQL_SERVE_PASSWORD or --password-file\n"
+            )
         );
         let run = saasql_in(repo(), &["serve"], None);
         assert_eq!(run.code, 2, "{run:?}");
-        assert!(run.stderr.contains("needs --postgres"), "{run:?}");
+        assert!(
+            run.stderr
+                .contains("needs --postgres IP:PORT and/or --flight-sql IP:PORT"),
+            "{run:?}"
+        );
 
         let dir = scratch("serve-password");
         let file = dir.join("password");
@@ -4813,7 +4957,7 @@ mod serve {
     /// query over its memory limit fails alone.
     #[test]
     fn dropped_and_cancelled_queries_stop() {
-        let server = Server::start("serve-drop", &["--memory-limit", "64MiB"], &[]);
+        let server = Server::start("serve-drop", &["--memory-limit", "64M"], &[]);
         let long = "SELECT sum(value % 7) FROM range(1, 1000000000000)";
         // Killed client.
         let mut client = server

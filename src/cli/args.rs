@@ -357,18 +357,21 @@ pub struct ExecutorArgs {
 #[cfg(feature = "serve")]
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Serves the tables of --data and --config and every saasql function; each
-connection has its own session (SET saasql.* applies to it alone). Runs until
-Ctrl-C or SIGTERM.
+Serves the tables of --data and --config and every saasql function to
+Postgres clients (--postgres) and Arrow Flight SQL clients (--flight-sql), or
+both; each connection (Flight SQL: each login) has its own session, so SET
+saasql.* applies to it alone. Runs until Ctrl-C or SIGTERM.
 
-  saasql --data data serve --postgres 5433
+  saasql --data data serve --postgres 5433 --flight-sql 50051
   psql -h 127.0.0.1 -p 5433 -U saasql
+  (ADBC and JDBC Flight SQL drivers: grpc://127.0.0.1:50051)
 
 Security:
-  Listens on 127.0.0.1 unless --postgres names another address. Any other
-  address needs a password (SAASQL_SERVE_PASSWORD or --password-file, never a
-  flag); with a password every client must log in with it (MD5 challenge, any
-  user name).
+  Listens on 127.0.0.1 unless an address says otherwise. Any other address
+  needs a password (SAASQL_SERVE_PASSWORD or --password-file, never a flag);
+  with a password every client must log in with it: Postgres clients by MD5
+  challenge (any user name), Flight SQL clients by the handshake (HTTP Basic,
+  any user name; they get a session token) or the password as bearer token.
   Read-only unless --allow-write: INSERT, CREATE, DROP, COPY … TO, PREPARE and
   SELECT … FROM 'path or URL' are refused; SET datafusion.runtime.* and SET
   s3.* are refused always.
@@ -381,9 +384,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "IP:PORT", value_parser = parse_bind)]
     pub postgres: Option<std::net::SocketAddr>,
 
-    /// Arrow Flight SQL (not available yet: use --postgres)
-    #[arg(long, value_name = "IP:PORT", hide = true)]
-    pub flight_sql: Option<String>,
+    /// Serve Arrow Flight SQL (ADBC, JDBC Flight SQL drivers) on IP:PORT;
+    /// a bare PORT means 127.0.0.1:PORT (e.g. --flight-sql 50051)
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_bind)]
+    pub flight_sql: Option<std::net::SocketAddr>,
 
     /// File holding the password clients must give
     /// [default: $SAASQL_SERVE_PASSWORD]; required to listen on a

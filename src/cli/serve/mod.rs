@@ -1,5 +1,6 @@
 //! `saasql serve`: the shell's session for psql, psycopg, JDBC and BI tools
-//! (Metabase, Grafana, Superset) over the Postgres wire protocol.
+//! (Metabase, Grafana, Superset) over the Postgres wire protocol, and for
+//! ADBC and JDBC Flight SQL drivers over Arrow Flight SQL ([`flight`]).
 //!
 //! One base session is built as for the shell (tables of `--data` and
 //! `--config`, every saasql function, the settings), plus the `pg_catalog`
@@ -11,6 +12,7 @@
 //! (an MD5 challenge) for any other address, read-only unless `--allow-write`
 //! (and then no tables read straight from a path or URL either).
 
+mod flight;
 mod pg;
 mod sql;
 
@@ -69,16 +71,12 @@ fn load_password(file: Option<&Path>) -> CliResult<Option<String>> {
 
 /// `saasql serve`: serves until Ctrl-C or SIGTERM.
 pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
-    if args.flight_sql.is_some() {
+    if args.postgres.is_none() && args.flight_sql.is_none() {
         return Err(CliError::usage(
-            "--flight-sql is not available yet; serve Postgres clients with --postgres IP:PORT",
+            "saasql serve needs --postgres IP:PORT and/or --flight-sql IP:PORT \
+             (e.g. --postgres 5433 for 127.0.0.1:5433)",
         ));
     }
-    let Some(addr) = args.postgres else {
-        return Err(CliError::usage(
-            "saasql serve needs --postgres IP:PORT (e.g. --postgres 5433 for 127.0.0.1:5433)",
-        ));
-    };
     #[cfg(feature = "cluster")]
     if global.cluster.is_some() {
         return Err(CliError::usage(
@@ -86,11 +84,20 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
         ));
     }
     let password = load_password(args.password_file.as_deref())?;
-    if password.is_none() && !addr.ip().is_loopback() {
-        return Err(CliError::usage(format!(
-            "serve: --postgres {addr} can be reached from other machines, so it needs a \
-             password: set {PASSWORD_ENV} or --password-file"
-        )));
+    let endpoints = [
+        ("--postgres", args.postgres),
+        ("--flight-sql", args.flight_sql),
+    ];
+    for (flag, addr) in endpoints {
+        if let Some(addr) = addr
+            && password.is_none()
+            && !addr.ip().is_loopback()
+        {
+            return Err(CliError::usage(format!(
+                "serve: {flag} {addr} can be reached from other machines, so it needs a \
+                 password: set {PASSWORD_ENV} or --password-file"
+            )));
+        }
     }
     let base = super::build_context_with(global, args.allow_write).await?;
     let catalog = base
@@ -111,13 +118,36 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
         allow_write: args.allow_write,
         query_memory,
     });
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| CliError::query(format!("cannot listen on {addr}: {e}")))?;
-    let local = listener.local_addr().unwrap_or(addr);
+    let bind = |addr: std::net::SocketAddr| async move {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| CliError::query(format!("cannot listen on {addr}: {e}")))?;
+        let local = listener.local_addr().unwrap_or(addr);
+        Ok::<_, CliError>((listener, local))
+    };
+    let postgres = match args.postgres {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let flight = match args.flight_sql {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let listening: Vec<String> = [
+        postgres
+            .as_ref()
+            .map(|(_, a)| format!("Postgres clients on {a}")),
+        flight
+            .as_ref()
+            .map(|(_, a)| format!("Flight SQL clients on {a}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     tracing::info!(
-        "saasql serve {}: Postgres clients on {local} ({}, {}, {} per query)",
+        "saasql serve {}: {} ({}, {}, {} per query)",
         env!("CARGO_PKG_VERSION"),
+        listening.join(", "),
         if args.allow_write {
             "read-write"
         } else {
@@ -131,12 +161,32 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
         human_size(query_memory),
     );
     let password = password.map(|p| Arc::new(OnePassword::new(&p)));
+    let pg_task = async {
+        match postgres {
+            Some((listener, _)) => {
+                accept_loop(listener, base.clone(), Arc::clone(&opts), password.clone()).await
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let flight_task = async {
+        match flight {
+            Some((listener, _)) => {
+                flight::serve(listener, base.clone(), Arc::clone(&opts), password.clone())
+                    .await
+                    .map_err(CliError::query)
+            }
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
-        result = accept_loop(listener, base, opts, password) => result,
+        biased;
         signal = super::stop_signal() => {
             tracing::info!("serve shutting down ({signal})");
             Ok(())
         }
+        result = pg_task => result,
+        result = flight_task => result,
     }
 }
 

@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
@@ -20,8 +19,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ParamValues;
 use datafusion::execution::TaskContext;
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{SendableRecordBatchStream, collect, execute_stream};
 use datafusion::prelude::SessionContext;
@@ -50,8 +48,7 @@ use pgwire::types::format::FormatOptions;
 use tokio::sync::watch;
 
 use super::sql::{
-    self, Command, PG_VERSION, check_plan, df_error, jsonify_batch, jsonify_schema, query_canceled,
-    user_error,
+    self, Command, PG_VERSION, df_error, jsonify_batch, jsonify_schema, query_canceled, user_error,
 };
 
 /// What the server was started with; shared by every connection.
@@ -140,28 +137,13 @@ impl PgSession {
         }
     }
 
-    /// Plans a statement (`SHOW` of a Postgres setting becomes a one-row
-    /// query) and refuses what the server does not allow.
+    /// Plans a statement and refuses what the server does not allow.
     async fn plan(&self, stmt: &DfStatement) -> PgWireResult<LogicalPlan> {
-        let state = self.ctx.state();
-        let plan = match sql::show_query(stmt, self.opts.allow_write) {
-            Some(query) => state.create_logical_plan(&query?).await,
-            None => state.statement_to_plan(stmt.clone()).await,
-        }
-        .map_err(df_error)?;
-        check_plan(&plan, self.opts.allow_write)?;
-        Ok(plan)
+        sql::plan(&self.ctx, stmt, self.opts.allow_write).await
     }
 
-    /// A runtime for one query: the server's disk manager, caches and
-    /// object stores, with a memory pool of its own.
     fn query_runtime(&self) -> PgWireResult<Arc<RuntimeEnv>> {
-        let top = NonZeroUsize::new(5).expect("5 is not zero");
-        let pool = TrackConsumersPool::new(FairSpillPool::new(self.opts.query_memory), top);
-        RuntimeEnvBuilder::from_runtime_env(&self.ctx.runtime_env())
-            .with_memory_pool(Arc::new(pool))
-            .build_arc()
-            .map_err(df_error)
+        sql::query_runtime(&self.ctx, self.opts.query_memory)
     }
 
     /// Runs a planned statement: a query streams its rows; a write (with
@@ -494,6 +476,11 @@ impl OnePassword {
     /// The password clients must give.
     pub fn new(password: &str) -> Self {
         Self(password.to_string())
+    }
+
+    /// The password itself, to compare with one a client sent.
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 

@@ -2,6 +2,7 @@
 //! Postgres clients' SQL, the read-only check, `SET`/`SHOW`, errors as
 //! SQLSTATEs, the Postgres-only functions, and struct columns as JSON text.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder};
@@ -10,6 +11,8 @@ use datafusion::arrow::json::writer::{EncoderOptions, make_encoder};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{
     ColumnarValue, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Statement as PlanStatement, Volatility, create_udf,
@@ -145,6 +148,34 @@ pub fn check_plan(plan: &LogicalPlan, allow_write: bool) -> Result<(), PgWireErr
         )),
         None => Ok(()),
     }
+}
+
+/// Plans a statement (`SHOW` of a Postgres setting becomes a one-row
+/// query) and refuses what the server does not allow.
+pub async fn plan(
+    ctx: &SessionContext,
+    stmt: &DfStatement,
+    allow_write: bool,
+) -> Result<LogicalPlan, PgWireError> {
+    let state = ctx.state();
+    let plan = match show_query(stmt, allow_write) {
+        Some(query) => state.create_logical_plan(&query?).await,
+        None => state.statement_to_plan(stmt.clone()).await,
+    }
+    .map_err(df_error)?;
+    check_plan(&plan, allow_write)?;
+    Ok(plan)
+}
+
+/// A runtime for one query: the server's disk manager, caches and object
+/// stores, with a memory pool of `bytes` of its own.
+pub fn query_runtime(ctx: &SessionContext, bytes: usize) -> Result<Arc<RuntimeEnv>, PgWireError> {
+    let top = NonZeroUsize::new(5).expect("5 is not zero");
+    let pool = TrackConsumersPool::new(FairSpillPool::new(bytes), top);
+    RuntimeEnvBuilder::from_runtime_env(&ctx.runtime_env())
+        .with_memory_pool(Arc::new(pool))
+        .build_arc()
+        .map_err(df_error)
 }
 
 /// Statements answered without DataFusion's planner.
