@@ -1746,11 +1746,11 @@ mod cluster {
 
     /// The cluster's processes; dropping it kills them, also when a test
     /// assertion fails.
-    struct Cluster {
+    pub(super) struct Cluster {
         children: Vec<(String, Child)>,
         dir: PathBuf,
         /// `df://127.0.0.1:PORT`, for clients.
-        url: String,
+        pub(super) url: String,
         /// `127.0.0.1:PORT`, for executors.
         scheduler: String,
     }
@@ -1779,7 +1779,7 @@ mod cluster {
     impl Cluster {
         /// Starts a scheduler and two executors on free loopback ports and
         /// waits until they accept connections.
-        fn start(dir: PathBuf) -> Cluster {
+        pub(super) fn start(dir: PathBuf) -> Cluster {
             let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
             let data = data.to_str().expect("utf-8 path");
             let mut cluster = Cluster::scheduler(dir, &[], &[]);
@@ -4398,7 +4398,11 @@ mod serve {
             let flight_port = flight.then(free_port);
             let log = scratch(name).join("serve.log");
             let addr = format!("127.0.0.1:{port}");
-            let mut all = vec!["--data", "data", "serve", "--postgres", addr.as_str()];
+            let mut all = if args.contains(&"--data") {
+                vec!["serve", "--postgres", addr.as_str()]
+            } else {
+                vec!["--data", "data", "serve", "--postgres", addr.as_str()]
+            };
             let flight_addr = flight_port.map(|p| format!("127.0.0.1:{p}"));
             if let Some(flight_addr) = &flight_addr {
                 all.extend(["--flight-sql", flight_addr.as_str()]);
@@ -4805,6 +4809,64 @@ mod serve {
             (after.code, after.stdout.as_str()),
             (0, "42\n"),
             "{after:?}"
+        );
+    }
+
+    /// With --cluster, queries over the data run on the Ballista cluster
+    /// and give the numbers `saasql run` gives; catalog queries (psql's
+    /// `\dt`, `version()`) run in the server, which has the emulated
+    /// `pg_catalog` the executors lack.
+    #[test]
+    fn serve_fronts_a_cluster() {
+        let cluster = super::cluster::Cluster::start(scratch("serve-cluster-processes"));
+        // Executors resolve paths in their own folder: give the data's full path.
+        let data = repo().join("data");
+        let data = data.to_str().expect("utf-8 path");
+        let server = Server::start(
+            "serve-cluster",
+            &["--cluster", &cluster.url, "--data", data],
+            &[],
+        );
+        let run = saasql_in(
+            repo(),
+            &[
+                "--data",
+                "data",
+                "--format",
+                "csv",
+                "run",
+                "sql/overview.sql",
+            ],
+            None,
+        );
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+        let expected: Vec<&str> = run.stdout.lines().skip(1).collect();
+        let psql = server.run(None, &["-f", "sql/overview.sql"]);
+        assert_eq!(
+            (psql.code, psql.stderr.as_str()),
+            (0, ""),
+            "{psql:?}\n{}",
+            server.log()
+        );
+        assert_eq!(psql.stdout.lines().collect::<Vec<_>>(), expected);
+        let tables = server.query("\\dt");
+        assert!(
+            tables
+                .lines()
+                .any(|l| l.starts_with("public,customers,table,")),
+            "{tables}"
+        );
+        assert!(
+            server
+                .query("SELECT version()")
+                .starts_with("PostgreSQL 16.6 (saasql ")
+        );
+        // The overview ran as a Ballista job; the catalog queries did not.
+        let log = server.log();
+        assert_eq!(
+            log.matches("finished executing").count(),
+            1,
+            "one job expected:\n{log}"
         );
     }
 

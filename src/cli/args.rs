@@ -360,7 +360,8 @@ pub struct ExecutorArgs {
 Serves the tables of --data and --config and every saasql function to
 Postgres clients (--postgres) and Arrow Flight SQL clients (--flight-sql), or
 both; each connection (Flight SQL: each login) has its own session, so SET
-saasql.* applies to it alone. Runs until Ctrl-C or SIGTERM.
+saasql.* applies to it alone. With --cluster, queries over the data run on
+the Ballista cluster. Runs until Ctrl-C or SIGTERM.
 
   saasql --data data serve --postgres 5433 --flight-sql 50051
   psql -h 127.0.0.1 -p 5433 -U saasql

@@ -431,7 +431,9 @@ impl FlightSql {
             return df.execute_stream().await.map_err(df_status);
         }
         let state = ctx.state();
-        let physical = state.create_physical_plan(&plan).await.map_err(df_status)?;
+        let physical = sql::physical_plan(&state, &plan, self.opts.cluster)
+            .await
+            .map_err(status)?;
         let runtime = sql::query_runtime(ctx, self.opts.query_memory).map_err(status)?;
         let task = Arc::new(TaskContext::from(&state).with_runtime(runtime));
         execute_stream(physical, task).map_err(df_status)

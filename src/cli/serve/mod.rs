@@ -77,12 +77,6 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
              (e.g. --postgres 5433 for 127.0.0.1:5433)",
         ));
     }
-    #[cfg(feature = "cluster")]
-    if global.cluster.is_some() {
-        return Err(CliError::usage(
-            "saasql serve runs queries itself: --cluster is not available with serve yet",
-        ));
-    }
     let password = load_password(args.password_file.as_deref())?;
     let endpoints = [
         ("--postgres", args.postgres),
@@ -114,9 +108,14 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
         MemoryLimit::Finite(bytes) => bytes,
         _ => DEFAULT_QUERY_MEMORY,
     };
+    #[cfg(feature = "cluster")]
+    let cluster = global.cluster.is_some();
+    #[cfg(not(feature = "cluster"))]
+    let cluster = false;
     let opts = Arc::new(ServeOptions {
         allow_write: args.allow_write,
         query_memory,
+        cluster,
     });
     let bind = |addr: std::net::SocketAddr| async move {
         let listener = TcpListener::bind(addr)

@@ -58,6 +58,8 @@ pub struct ServeOptions {
     pub allow_write: bool,
     /// The memory pool of each query, in bytes.
     pub query_memory: usize,
+    /// Queries that read data run on a Ballista cluster (`--cluster`).
+    pub cluster: bool,
 }
 
 /// A statement of the extended protocol, parsed (and planned) at Parse.
@@ -189,7 +191,7 @@ impl PgSession {
             _ => None,
         };
         let state = self.ctx.state();
-        let physical = state.create_physical_plan(&plan).await.map_err(df_error)?;
+        let physical = sql::physical_plan(&state, &plan, self.opts.cluster).await?;
         let task = Arc::new(TaskContext::from(&state).with_runtime(self.query_runtime()?));
         if let Some(word) = write {
             let batches = collect(physical, task).await.map_err(df_error)?;

@@ -11,12 +11,15 @@ use datafusion::arrow::json::writer::{EncoderOptions, make_encoder};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::SessionState;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{
     ColumnarValue, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Statement as PlanStatement, Volatility, create_udf,
 };
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{Set, Statement as SqlStatement};
@@ -176,6 +179,47 @@ pub fn query_runtime(ctx: &SessionContext, bytes: usize) -> Result<Arc<RuntimeEn
         .with_memory_pool(Arc::new(pool))
         .build_arc()
         .map_err(df_error)
+}
+
+/// Whether `plan` reads a table other than the server's own catalog tables
+/// (`pg_catalog`, `information_schema`).
+fn reads_data(plan: &LogicalPlan, state: &SessionState) -> DFResult<bool> {
+    let options = state.config().options();
+    let (catalog, schema) = (
+        options.catalog.default_catalog.as_str(),
+        options.catalog.default_schema.as_str(),
+    );
+    let mut data = false;
+    plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let table = scan.table_name.clone().resolve(catalog, schema);
+            if !matches!(&*table.schema, "pg_catalog" | "information_schema") {
+                data = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(data)
+}
+
+/// The physical plan of `plan`. With `--cluster` (`cluster`), a plan that
+/// reads no data table (catalog queries, `SELECT version()`) runs in the
+/// server, since the executors have neither the emulated `pg_catalog` nor
+/// the Postgres functions; the rest run on the cluster.
+pub async fn physical_plan(
+    state: &SessionState,
+    plan: &LogicalPlan,
+    cluster: bool,
+) -> Result<Arc<dyn ExecutionPlan>, PgWireError> {
+    if cluster && !reads_data(plan, state).map_err(df_error)? {
+        let optimized = state.optimize(plan).map_err(df_error)?;
+        return DefaultPhysicalPlanner::default()
+            .create_physical_plan(&optimized, state)
+            .await
+            .map_err(df_error);
+    }
+    state.create_physical_plan(plan).await.map_err(df_error)
 }
 
 /// Statements answered without DataFusion's planner.
