@@ -13,6 +13,7 @@ use crate::settings::Setting;
 
 pub mod boolean_share;
 pub mod clv;
+pub mod convention;
 pub mod engagement;
 pub mod health;
 pub mod lifecycle;
