@@ -28,7 +28,9 @@ customer_churn AS (
            churn_rate(l.started_at, l.ended_at, m.month, m.month + INTERVAL '1 month', 'chartmogul') AS chartmogul,
            churn_rate(l.started_at, l.ended_at, m.month, m.month + INTERVAL '1 month', 'stripe') AS stripe,
            churn_rate(l.started_at, l.ended_at, m.month, m.month + INTERVAL '1 month', 'baremetrics') AS baremetrics,
-           churn_rate(l.started_at, l.ended_at, m.month, m.month + INTERVAL '1 month', 'profitwell') AS profitwell
+           churn_rate(l.started_at, l.ended_at, m.month, m.month + INTERVAL '1 month', 'profitwell') AS profitwell,
+           churn_rate_breakdown(l.started_at, l.ended_at, m.month, m.month + INTERVAL '1 month') AS cm,
+           churn_rate_breakdown(l.started_at, l.ended_at, m.month, m.month + INTERVAL '1 month', 'stripe') AS st
     FROM lifetimes l CROSS JOIN months m
     GROUP BY m.month
 ),
@@ -47,6 +49,12 @@ SELECT CAST(c.month AS DATE) AS month,
        round(c.baremetrics, 2) AS baremetrics_pct,
        round(c.profitwell, 2) AS profitwell_pct,
        round(c.stripe - c.chartmogul, 2) AS stripe_minus_chartmogul,
+       -- the counts behind the first two (churn_rate_breakdown)
+       c.cm['numerator'] AS chartmogul_churned,
+       c.cm['denominator'] AS chartmogul_at_start,
+       c.cm['excluded_joined'] AS chartmogul_excluded_joiners,
+       c.st['numerator'] AS stripe_churned,
+       c.st['denominator'] AS stripe_denominator,
        round(r.chartmogul, 2) AS mrr_chartmogul_pct,
        round(r.stripe, 2) AS mrr_stripe_pct
 FROM customer_churn c

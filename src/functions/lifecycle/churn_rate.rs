@@ -10,6 +10,7 @@ use datafusion::logical_expr::{AggregateUDF, Documentation};
 
 use crate::aggregate::{SumsAggregate, SumsKernel, for_each_row};
 use crate::args::{Param, Params};
+use crate::breakdown::{Explain, Part};
 use crate::docs;
 use crate::functions::convention::Convention;
 use crate::hooks::{Function, Hooks};
@@ -232,6 +233,33 @@ impl SumsKernel<5> for ChurnRate {
     fn finish(&self, s: &[f64; 5]) -> Option<f64> {
         let (n, d) = self.fraction(s);
         (d > 0.0).then(|| 100.0 * n / d)
+    }
+}
+
+const CHURN_PARTS: [Part; 8] = [
+    Part::count("numerator"),
+    Part::count("denominator"),
+    Part::count("customers_at_start"),
+    Part::count("churned_from_start"),
+    Part::count("joined_in_period"),
+    Part::count("joined_and_churned"),
+    Part::count("excluded_joined"),
+    Part::count("excluded_inactive"),
+];
+
+impl Explain<5> for ChurnRate {
+    fn parts(&self) -> &'static [Part] {
+        &CHURN_PARTS
+    }
+    fn part(&self, index: usize, s: &[f64; 5]) -> f64 {
+        let (n, d) = self.fraction(s);
+        match index {
+            0 => n,
+            1 => d,
+            2..=5 => s[index - 2],
+            6 => self.excluded_joined(s),
+            _ => s[4],
+        }
     }
 }
 

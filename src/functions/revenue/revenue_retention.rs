@@ -15,6 +15,7 @@ use datafusion::logical_expr::Documentation;
 
 use crate::aggregate::{SumsKernel, for_each_row};
 use crate::args::{Param, Params};
+use crate::breakdown::{Explain, Part};
 use crate::functions::convention::Convention;
 use crate::hooks::Hooks;
 use crate::util::numbers::fmt_num;
@@ -169,6 +170,30 @@ impl SumsKernel<SUMS> for RetentionKernel {
     /// windows retracted float sums can leave rounding residue.
     fn finish(&self, s: &[f64; SUMS]) -> Option<f64> {
         (s[0] > 0.0 && s[1] > 0.0).then(|| 100.0 * s[2] / s[1])
+    }
+}
+
+const RETENTION_PARTS: [Part; 7] = [
+    Part::amount("numerator"),
+    Part::amount("denominator"),
+    Part::count("customers"),
+    Part::amount("churned_mrr"),
+    Part::amount("contraction_mrr"),
+    Part::amount("expansion_mrr"),
+    Part::count("excluded_new"),
+];
+
+impl Explain<SUMS> for RetentionKernel {
+    fn parts(&self) -> &'static [Part] {
+        &RETENTION_PARTS
+    }
+    fn part(&self, index: usize, s: &[f64; SUMS]) -> f64 {
+        match index {
+            0 => s[2],
+            1 => s[1],
+            2 => s[0],
+            k => s[k],
+        }
     }
 }
 
