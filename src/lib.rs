@@ -14,6 +14,7 @@
 
 pub mod aggregate;
 pub mod args;
+pub mod breakdown;
 pub mod builtins;
 #[cfg(feature = "cluster")]
 pub mod cluster;

@@ -8,6 +8,7 @@ use datafusion::logical_expr::Documentation;
 
 use crate::aggregate::{SumsKernel, for_each_row};
 use crate::args::{Param, Params};
+use crate::breakdown::{Explain, Part};
 
 /// 100 × true rows / non-NULL rows.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -65,6 +66,17 @@ impl SumsKernel<2> for BooleanShare {
     }
     fn finish(&self, s: &[f64; 2]) -> Option<f64> {
         (s[0] > 0.0).then(|| 100.0 * s[1] / s[0])
+    }
+}
+
+const SHARE_PARTS: [Part; 2] = [Part::count("numerator"), Part::count("denominator")];
+
+impl Explain<2> for BooleanShare {
+    fn parts(&self) -> &'static [Part] {
+        &SHARE_PARTS
+    }
+    fn part(&self, index: usize, s: &[f64; 2]) -> f64 {
+        if index == 0 { s[1] } else { s[0] }
     }
 }
 

@@ -13,6 +13,7 @@ use crate::settings::Setting;
 
 pub mod boolean_share;
 pub mod clv;
+pub mod convention;
 pub mod engagement;
 pub mod health;
 pub mod lifecycle;
@@ -44,20 +45,30 @@ fn list() -> Vec<Function> {
         surveys::nps::function(),
         surveys::nps_breakdown::function(),
         surveys::csat::function(),
+        surveys::csat_breakdown::function(),
         surveys::csat_top2box::function(),
+        surveys::csat_top2box_breakdown::function(),
         surveys::customer_effort_score::function(),
         clv::rfm::function(),
         clv::bgnbd_fit::function(),
         clv::gamma_gamma_fit::function(),
         lifecycle::churn_rate::function(),
+        lifecycle::churn_rate_breakdown::function(),
         revenue::mrr_churn_rate::function(),
+        revenue::mrr_churn_rate_breakdown::function(),
         revenue::net_revenue_retention::function(),
+        revenue::net_revenue_retention_breakdown::function(),
         revenue::gross_revenue_retention::function(),
+        revenue::gross_revenue_retention_breakdown::function(),
         revenue::arpa::function(),
         lifecycle::renewal_rate::function(),
+        lifecycle::renewal_rate_breakdown::function(),
         lifecycle::upsell_rate::function(),
+        lifecycle::upsell_rate_breakdown::function(),
         lifecycle::trial_conversion_rate::function(),
+        lifecycle::trial_conversion_rate_breakdown::function(),
         support::first_contact_resolution::function(),
+        support::first_contact_resolution_breakdown::function(),
         engagement::stickiness::function(),
         lifecycle::retention::function(),
         support::avg_resolution_time::function(),

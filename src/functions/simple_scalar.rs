@@ -1,5 +1,5 @@
 //! A scalar function over DOUBLE arguments defined by a row kernel: the
-//! shape shared by `ltv`, `purchase_ltv`, `retention_cost`, `ltv_cac_ratio`
+//! shape shared by `purchase_ltv`, `retention_cost`, `ltv_cac_ratio`
 //! and `quick_ratio`.
 
 use std::fmt::{self, Debug};

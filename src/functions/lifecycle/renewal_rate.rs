@@ -22,11 +22,13 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .with_sql_example(
         "SELECT date_trunc('month', ended_at) AS month, renewal_rate(renewed) AS renewal_pct\nFROM renewals GROUP BY 1 ORDER BY 1;",
     )
+    .with_related_udf("renewal_rate_breakdown")
     .with_related_udf("upsell_rate")
     .build()
 });
 
-const PARAMS: [Param; 1] = [Param::boolean("renewed")];
+/// The parameter of `renewal_rate` and its breakdown.
+pub const PARAMS: [Param; 1] = [Param::boolean("renewed")];
 
 /// The `renewal_rate` aggregate function.
 pub fn udaf() -> Arc<AggregateUDF> {

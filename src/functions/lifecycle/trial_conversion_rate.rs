@@ -22,11 +22,13 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .with_sql_example(
         "SELECT trial_conversion_rate(converted) AS conversion_pct FROM trials;",
     )
+    .with_related_udf("trial_conversion_rate_breakdown")
     .with_related_udf("upsell_rate")
     .build()
 });
 
-const PARAMS: [Param; 1] = [Param::boolean("converted")];
+/// The parameter of `trial_conversion_rate` and its breakdown.
+pub const PARAMS: [Param; 1] = [Param::boolean("converted")];
 
 /// The `trial_conversion_rate` aggregate function.
 pub fn udaf() -> Arc<AggregateUDF> {

@@ -22,11 +22,13 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .with_sql_example(
         "SELECT plan, upsell_rate(upsold) AS upsell_pct FROM customer_months GROUP BY plan;",
     )
+    .with_related_udf("upsell_rate_breakdown")
     .with_related_udf("renewal_rate")
     .build()
 });
 
-const PARAMS: [Param; 1] = [Param::boolean("upsold")];
+/// The parameter of `upsell_rate` and its breakdown.
+pub const PARAMS: [Param; 1] = [Param::boolean("upsold")];
 
 /// The `upsell_rate` aggregate function.
 pub fn udaf() -> Arc<AggregateUDF> {

@@ -2,7 +2,8 @@
 //! `(start_mrr, end_mrr)`: `mrr_churn_rate`, `net_revenue_retention` and
 //! `gross_revenue_retention`.
 //!
-//! Customers with `start_mrr` NULL or 0 (new in the period) are left out; an
+//! Customers with `start_mrr` NULL or 0 (new in the period) are left out (and
+//! counted, for the breakdowns); an
 //! `end_mrr` of NULL counts as 0 (the customer is gone, as in a LEFT JOIN of
 //! the start month to the end month). Negative MRR is an error.
 
@@ -14,12 +15,16 @@ use datafusion::logical_expr::Documentation;
 
 use crate::aggregate::{SumsKernel, for_each_row};
 use crate::args::{Param, Params};
+use crate::breakdown::{Explain, Part};
+use crate::functions::convention::Convention;
+use crate::hooks::Hooks;
 use crate::util::numbers::fmt_num;
 
 /// Which ratio a [`RetentionKernel`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RetentionMetric {
-    /// 100 × Σ start of customers whose end is 0 / Σ start.
+    /// 100 × MRR lost / Σ start: churned MRR (customers whose end is 0),
+    /// plus contraction by the ChartMogul and Baremetrics conventions.
     MrrChurn,
     /// 100 × Σ end / Σ start.
     Net,
@@ -34,9 +39,26 @@ pub struct RetentionKernel {
     metric: RetentionMetric,
     doc: &'static Documentation,
     params: Params,
+    convention: Convention,
 }
 
-const PARAMS: [Param; 2] = [Param::number("start_mrr"), Param::number("end_mrr")];
+const PARAMS: [Param; 3] = [
+    Param::number("start_mrr"),
+    Param::number("end_mrr"),
+    Param::dict_text("convention"),
+];
+
+/// The hooks of a retention aggregate that takes a convention (third
+/// argument): checked while SQL is planned, passed as a one-value dictionary.
+pub const CONVENTION_HOOKS: Hooks = Hooks {
+    check_constants: Some(check_convention),
+    string_constants: &[2],
+    ..Hooks::NONE
+};
+
+fn check_convention(name: &str, literals: &[Option<ScalarValue>]) -> Result<()> {
+    Convention::from_literals(name, literals, 2).map(|_| ())
+}
 
 impl RetentionKernel {
     /// The kernel for `metric`, named `name`.
@@ -46,7 +68,21 @@ impl RetentionKernel {
             metric,
             doc,
             params: Params::new(name, &PARAMS, &[2]),
+            convention: Convention::default(),
         }
+    }
+
+    /// The same kernel taking an optional third argument, the convention.
+    pub fn with_convention(self) -> Self {
+        Self {
+            params: Params::new(self.name, &PARAMS, &[2, 3]),
+            ..self
+        }
+    }
+
+    /// The metric.
+    pub fn metric(&self) -> RetentionMetric {
+        self.metric
     }
 
     fn check(&self, argument: &str, v: f64) -> Result<f64> {
@@ -58,7 +94,13 @@ impl RetentionKernel {
     }
 }
 
-impl SumsKernel<3> for RetentionKernel {
+/// The sums of a [`RetentionKernel`]: customers with start MRR, their
+/// start MRR, the MRR the metric keeps (retained, or lost for MRR churn),
+/// churned MRR, contraction MRR, expansion MRR, and customers left out as
+/// new (start MRR 0).
+pub const SUMS: usize = 7;
+
+impl SumsKernel<SUMS> for RetentionKernel {
     fn name(&self) -> &'static str {
         self.name
     }
@@ -68,16 +110,27 @@ impl SumsKernel<3> for RetentionKernel {
     fn documentation(&self) -> &'static Documentation {
         self.doc
     }
-    fn state_names(&self) -> [&'static str; 3] {
-        ["customers", "start_mrr", "kept_mrr"]
+    fn state_names(&self) -> [&'static str; SUMS] {
+        [
+            "customers",
+            "start_mrr",
+            "kept_mrr",
+            "churned_mrr",
+            "contraction_mrr",
+            "expansion_mrr",
+            "new_customers",
+        ]
     }
     fn required_args(&self) -> &'static [usize] {
         &[0]
     }
-    fn configure(&self, _literals: &[Option<ScalarValue>]) -> Result<Self> {
-        Ok(self.clone())
+    fn configure(&self, literals: &[Option<ScalarValue>]) -> Result<Self> {
+        Ok(Self {
+            convention: Convention::from_literals(self.name, literals, 2)?,
+            ..self.clone()
+        })
     }
-    fn contributions<F: FnMut(usize, [f64; 3])>(
+    fn contributions<F: FnMut(usize, [f64; SUMS])>(
         &self,
         args: &[ArrayRef],
         mask: Option<&BooleanBuffer>,
@@ -95,26 +148,52 @@ impl SumsKernel<3> for RetentionKernel {
                 self.check("end_mrr", end[i])?
             };
             if s > 0.0 {
+                let churned = if e == 0.0 { s } else { 0.0 };
+                let contraction = if e > 0.0 && e < s { s - e } else { 0.0 };
+                let expansion = if e > s { e - s } else { 0.0 };
                 let kept = match self.metric {
-                    RetentionMetric::MrrChurn => {
-                        if e == 0.0 {
-                            s
-                        } else {
-                            0.0
-                        }
-                    }
+                    RetentionMetric::MrrChurn => match self.convention {
+                        Convention::ChartMogul | Convention::Baremetrics => s - e.min(s),
+                        Convention::Stripe | Convention::ProfitWell => churned,
+                    },
                     RetentionMetric::Net => e,
                     RetentionMetric::Gross => e.min(s),
                 };
-                emit(i, [1.0, s, kept]);
+                emit(i, [1.0, s, kept, churned, contraction, expansion, 0.0]);
+            } else {
+                emit(i, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
             }
             Ok(())
         })
     }
     /// The customer count, not the MRR sum, decides emptiness: in sliding
     /// windows retracted float sums can leave rounding residue.
-    fn finish(&self, s: &[f64; 3]) -> Option<f64> {
+    fn finish(&self, s: &[f64; SUMS]) -> Option<f64> {
         (s[0] > 0.0 && s[1] > 0.0).then(|| 100.0 * s[2] / s[1])
+    }
+}
+
+const RETENTION_PARTS: [Part; 7] = [
+    Part::amount("numerator"),
+    Part::amount("denominator"),
+    Part::count("customers"),
+    Part::amount("churned_mrr"),
+    Part::amount("contraction_mrr"),
+    Part::amount("expansion_mrr"),
+    Part::count("excluded_new"),
+];
+
+impl Explain<SUMS> for RetentionKernel {
+    fn parts(&self) -> &'static [Part] {
+        &RETENTION_PARTS
+    }
+    fn part(&self, index: usize, s: &[f64; SUMS]) -> f64 {
+        match index {
+            0 => s[2],
+            1 => s[1],
+            2 => s[0],
+            k => s[k],
+        }
     }
 }
 
@@ -155,13 +234,54 @@ mod tests {
         vec![ScalarValue::Float64(Some(v))]
     }
 
+    fn text(s: &str) -> ScalarValue {
+        ScalarValue::Utf8(Some(s.into()))
+    }
+
+    /// ChartMogul's Gross MRR churn rate example ("Metric: MRR Churn
+    /// Rate"): $100 MRR at the start; $10 lost to churn, $10 to
+    /// contraction, while one customer adds $10 → 20 %. Stripe and
+    /// ProfitWell count the churned $10 only.
+    #[test]
+    fn chartmogul_gross_mrr_churn_example() {
+        let data: Vec<ArrayRef> = vec![
+            Arc::new(Float64Array::from(vec![10.0, 20.0, 30.0, 40.0])),
+            Arc::new(Float64Array::from(vec![0.0, 10.0, 40.0, 40.0])),
+        ];
+        assert_eq!(
+            check_agree(&mrr_churn_rate::udaf(), &data, &[], 1),
+            one(20.0)
+        );
+        assert_eq!(
+            check_agree(&mrr_churn_rate::udaf(), &data, &[text("stripe")], 1),
+            one(10.0)
+        );
+        // the same rows: GRR is 100 − ChartMogul's gross MRR churn
+        assert_eq!(
+            check_agree(&gross_revenue_retention::udaf(), &data, &[], 1),
+            one(80.0)
+        );
+    }
+
     #[test]
     fn hand_computed_ratios() {
-        // start Σ = 650; churned = 250 → 38.4615…
+        // start Σ = 650; churned = 250, contraction 50 (300 → 250)
         assert_eq!(
             check_agree(&mrr_churn_rate::udaf(), &sample(), &[], 1),
-            one(100.0 * 250.0 / 650.0)
+            one(100.0 * 300.0 / 650.0)
         );
+        for (c, lost) in [
+            ("chartmogul", 300.0),
+            ("baremetrics", 300.0),
+            ("stripe", 250.0),
+            ("profitwell", 250.0),
+        ] {
+            assert_eq!(
+                check_agree(&mrr_churn_rate::udaf(), &sample(), &[text(c)], 1),
+                one(100.0 * lost / 650.0),
+                "{c}"
+            );
+        }
         // end Σ = 120 + 0 + 0 + 250 = 370
         assert_eq!(
             check_agree(&net_revenue_retention::udaf(), &sample(), &[], 1),
@@ -283,5 +403,10 @@ mod tests {
                 vec![Arc::new(s) as ArrayRef, Arc::new(e) as ArrayRef]
             });
         }
+        check_sizes(&mrr_churn_rate::udaf(), &[text("stripe")], |n| {
+            let s: Float64Array = (0..n).map(|i| Some((i % 5) as f64 * 10.0)).collect();
+            let e: Float64Array = (0..n).map(|i| Some((i % 4) as f64 * 10.0)).collect();
+            vec![Arc::new(s) as ArrayRef, Arc::new(e) as ArrayRef]
+        });
     }
 }

@@ -22,11 +22,13 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .with_sql_example(
         "SELECT channel, first_contact_resolution(resolved_on_first_contact) AS fcr_pct\nFROM tickets GROUP BY channel;",
     )
+    .with_related_udf("first_contact_resolution_breakdown")
     .with_related_udf("avg_resolution_time")
     .build()
 });
 
-const PARAMS: [Param; 1] = [Param::boolean("resolved_on_first_contact")];
+/// The parameter of `first_contact_resolution` and its breakdown.
+pub const PARAMS: [Param; 1] = [Param::boolean("resolved_on_first_contact")];
 
 /// The `first_contact_resolution` aggregate function.
 pub fn udaf() -> Arc<AggregateUDF> {

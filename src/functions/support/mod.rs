@@ -2,3 +2,4 @@
 
 pub mod avg_resolution_time;
 pub mod first_contact_resolution;
+pub mod first_contact_resolution_breakdown;

@@ -1,7 +1,9 @@
 //! Survey metrics: NPS, CSAT and customer effort.
 
 pub mod csat;
+pub mod csat_breakdown;
 pub mod csat_top2box;
+pub mod csat_top2box_breakdown;
 pub mod customer_effort_score;
 pub mod nps;
 pub mod nps_breakdown;

@@ -9,6 +9,7 @@ use datafusion::logical_expr::Documentation;
 
 use crate::aggregate::{SumsKernel, for_each_row};
 use crate::args::{Param, Params};
+use crate::breakdown::{Explain, Part};
 use crate::hooks::Hooks;
 use crate::util::literals::{constant_arg, scalar_f64};
 use crate::util::numbers::fmt_num;
@@ -146,6 +147,35 @@ impl SumsKernel<2> for SurveyKernel {
             SurveyMetric::TopTwoBox => 100.0 * s[1] / s[0],
             SurveyMetric::Effort => s[1] / s[0],
         })
+    }
+}
+
+const CSAT_PARTS: [Part; 3] = [
+    Part::amount("numerator"),
+    Part::amount("denominator"),
+    Part::count("responses"),
+];
+const SHARE_PARTS: [Part; 3] = [
+    Part::count("numerator"),
+    Part::count("denominator"),
+    Part::count("responses"),
+];
+
+/// CSAT: Σ score / (responses × scale_max); top-2-box: top-two answers /
+/// responses. (The effort score is a mean, not a rate: it has no breakdown.)
+impl Explain<2> for SurveyKernel {
+    fn parts(&self) -> &'static [Part] {
+        match self.metric {
+            SurveyMetric::Csat => &CSAT_PARTS,
+            _ => &SHARE_PARTS,
+        }
+    }
+    fn part(&self, index: usize, s: &[f64; 2]) -> f64 {
+        match (index, self.metric) {
+            (0, _) => s[1],
+            (1, SurveyMetric::Csat) => s[0] * f64::from(self.scale_max),
+            _ => s[0],
+        }
     }
 }
 
