@@ -20,7 +20,9 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          start_mrr over customers with start_mrr > 0, by the published formula of the vendor \
          named by `convention`. One row per customer: its MRR at the start and at the end of \
          the period (for the Baremetrics and Stripe dashboards, the snapshots 30 days apart). \
-         'chartmogul' (default; ChartMogul Help Center, \"Metric: MRR Churn Rate\", Gross MRR \
+         Without `convention`: MRR lost = churned MRR (end_mrr 0 or NULL) only, saasql's \
+         original definition, kept so existing reports do not change (the same sum as \
+         'stripe' and 'profitwell'). 'chartmogul' (ChartMogul Help Center, \"Metric: MRR Churn Rate\", Gross MRR \
          churn rate, Standard (B2B) formula): MRR lost = churned MRR (end_mrr 0 or NULL) + \
          contraction (start − end when 0 < end < start); the article's example: $100 MRR at \
          the start, $10 lost to churn, $10 to contraction and $10 gained from an upgrade → \
@@ -44,10 +46,10 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .with_argument("end_mrr", "The customer's MRR at the end of the period; NULL counts as 0.")
     .with_argument(
         "convention",
-        "Optional constant: 'chartmogul' (default), 'stripe', 'baremetrics' or 'profitwell'.",
+        "Optional constant: 'chartmogul', 'stripe', 'baremetrics' or 'profitwell'; without it, churned MRR only.",
     )
     .with_sql_example(
-        "SELECT mrr_churn_rate(s.mrr, e.mrr) AS mrr_churn_pct,\n       mrr_churn_rate(s.mrr, e.mrr, 'stripe') AS stripe_mrr_churn_pct\nFROM mrr_2025_02 s LEFT JOIN mrr_2025_03 e USING (customer_id);",
+        "SELECT mrr_churn_rate(s.mrr, e.mrr) AS mrr_churn_pct,\n       mrr_churn_rate(s.mrr, e.mrr, 'chartmogul') AS chartmogul_mrr_churn_pct\nFROM mrr_2025_02 s LEFT JOIN mrr_2025_03 e USING (customer_id);",
     )
     .with_related_udf("mrr_churn_rate_breakdown")
     .with_related_udf("gross_revenue_retention")

@@ -21,7 +21,7 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     )
     .with_argument("start_mrr", "The customer's MRR at the start of the period (any numeric type).")
     .with_argument("end_mrr", "The customer's MRR at the end of the period; NULL counts as 0.")
-    .with_argument("convention", "Optional constant: 'chartmogul' (default), 'stripe', 'baremetrics' or 'profitwell'.")
+    .with_argument("convention", "Optional constant: 'chartmogul', 'stripe', 'baremetrics' or 'profitwell'; without it, churned MRR only, as mrr_churn_rate.")
     .with_sql_example(
         "SELECT b['mrr_churn_rate'] AS pct, b['numerator'] AS numerator, b['denominator'] AS start_mrr, b['excluded_new'] AS new_customers\nFROM (SELECT mrr_churn_rate_breakdown(s.mrr, e.mrr) AS b FROM mrr_2025_02 s LEFT JOIN mrr_2025_03 e USING (customer_id));",
     )
@@ -85,7 +85,8 @@ mod tests {
                 Some(5.0),
             ],
         );
-        let b = &check_breakdown(&mrr_churn_rate::udaf(), &udaf(), &data, &[], 1)[0];
+        let chartmogul = [ScalarValue::Utf8(Some("chartmogul".into()))];
+        let b = &check_breakdown(&mrr_churn_rate::udaf(), &udaf(), &data, &chartmogul, 1)[0];
         assert_eq!(b["mrr_churn_rate"], float(20.0));
         assert_eq!(b["numerator"], float(20.0));
         assert_eq!(b["denominator"], float(100.0));

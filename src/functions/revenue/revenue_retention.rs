@@ -18,13 +18,15 @@ use crate::args::{Param, Params};
 use crate::breakdown::{Explain, Part};
 use crate::functions::convention::Convention;
 use crate::hooks::Hooks;
+use crate::util::literals::constant_arg;
 use crate::util::numbers::fmt_num;
 
 /// Which ratio a [`RetentionKernel`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RetentionMetric {
     /// 100 × MRR lost / Σ start: churned MRR (customers whose end is 0),
-    /// plus contraction by the ChartMogul and Baremetrics conventions.
+    /// plus contraction when the call names the ChartMogul or Baremetrics
+    /// convention.
     MrrChurn,
     /// 100 × Σ end / Σ start.
     Net,
@@ -39,7 +41,9 @@ pub struct RetentionKernel {
     metric: RetentionMetric,
     doc: &'static Documentation,
     params: Params,
-    convention: Convention,
+    /// The call's convention; `None` without one (for MRR churn: churned
+    /// MRR only, the original definition).
+    convention: Option<Convention>,
 }
 
 const PARAMS: [Param; 3] = [
@@ -68,7 +72,7 @@ impl RetentionKernel {
             metric,
             doc,
             params: Params::new(name, &PARAMS, &[2]),
-            convention: Convention::default(),
+            convention: None,
         }
     }
 
@@ -126,7 +130,10 @@ impl SumsKernel<SUMS> for RetentionKernel {
     }
     fn configure(&self, literals: &[Option<ScalarValue>]) -> Result<Self> {
         Ok(Self {
-            convention: Convention::from_literals(self.name, literals, 2)?,
+            convention: match constant_arg(self.name, "convention", literals, 2)? {
+                None => None,
+                Some(v) => Some(Convention::from_literal(self.name, v)?),
+            },
             ..self.clone()
         })
     }
@@ -153,8 +160,8 @@ impl SumsKernel<SUMS> for RetentionKernel {
                 let expansion = if e > s { e - s } else { 0.0 };
                 let kept = match self.metric {
                     RetentionMetric::MrrChurn => match self.convention {
-                        Convention::ChartMogul | Convention::Baremetrics => s - e.min(s),
-                        Convention::Stripe | Convention::ProfitWell => churned,
+                        Some(Convention::ChartMogul | Convention::Baremetrics) => s - e.min(s),
+                        None | Some(Convention::Stripe | Convention::ProfitWell) => churned,
                     },
                     RetentionMetric::Net => e,
                     RetentionMetric::Gross => e.min(s),
@@ -249,11 +256,16 @@ mod tests {
             Arc::new(Float64Array::from(vec![0.0, 10.0, 40.0, 40.0])),
         ];
         assert_eq!(
-            check_agree(&mrr_churn_rate::udaf(), &data, &[], 1),
+            check_agree(&mrr_churn_rate::udaf(), &data, &[text("chartmogul")], 1),
             one(20.0)
         );
         assert_eq!(
             check_agree(&mrr_churn_rate::udaf(), &data, &[text("stripe")], 1),
+            one(10.0)
+        );
+        // Without a convention: churned MRR only (the original definition).
+        assert_eq!(
+            check_agree(&mrr_churn_rate::udaf(), &data, &[], 1),
             one(10.0)
         );
         // the same rows: GRR is 100 − ChartMogul's gross MRR churn
@@ -268,7 +280,7 @@ mod tests {
         // start Σ = 650; churned = 250, contraction 50 (300 → 250)
         assert_eq!(
             check_agree(&mrr_churn_rate::udaf(), &sample(), &[], 1),
-            one(100.0 * 300.0 / 650.0)
+            one(100.0 * 250.0 / 650.0)
         );
         for (c, lost) in [
             ("chartmogul", 300.0),
