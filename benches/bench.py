@@ -16,7 +16,7 @@ Each is run once to warm up and then --runs times (default 3); the table shows
 medians, the ratios a/b, a/c, a/d, and the peak RSS of the saasql process. The
 numbers of (a), (b) and (c) are compared and any difference fails the run. Data is
 generated with `saasql gen` into bench-data/ (kept between runs). Finally the
-engagement and nps-by-segment queries run again under --memory-limit 1GiB.
+engagement and nps-by-segment queries run again under --memory-limit 1G.
 Not part of `cargo test` or CI.
 """
 import argparse
@@ -255,11 +255,11 @@ def main():
         print(f"| {name} | {ta:.2f} | {tb:.2f} | {tc:.2f} | {td:.2f} | {ta / tb:.2f} | {ta / tc:.2f} | {ta / td:.2f} "
               f"| {rss / 2**20:.0f} MiB | {'yes' if ok else 'NO'} |")
 
-    print("\nbounded memory (--memory-limit 1GiB):")
+    print("\nbounded memory (--memory-limit 1G):")
     for name in ["engagement_score per customer", "nps by segment"]:
         if args.only and args.only not in name:
             continue
-        t, rss, r = run_saasql(args, METRICS[name][0], memory_limit="1GiB")
+        t, rss, r = run_saasql(args, METRICS[name][0], memory_limit="1G")
         print(f"  {name}: {t:.2f}s, peak RSS {rss / 2**20:.0f} MiB, result {r[:2]}")
     sys.exit(1 if failures else 0)
 
