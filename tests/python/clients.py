@@ -25,6 +25,79 @@ import psycopg
 warnings.simplefilter("ignore")  # ADBC: "Cannot disable autocommit"
 
 
+# What Metabase (0.5x) and pgjdbc send to sync a Postgres database's fields
+# and keys (psycopg placeholders; `%%` is a literal `%`).
+METABASE_FIELDS = """
+SELECT "c"."column_name" AS "name",
+  CASE WHEN "c"."udt_schema" IN ('public', 'pg_catalog') THEN FORMAT('%%s', "c"."udt_name")
+       ELSE FORMAT('"%%s"."%%s"', "c"."udt_schema", "c"."udt_name") END AS "database-type",
+  "c"."ordinal_position" - 1 AS "database-position", "c"."table_schema" AS "table-schema",
+  "c"."table_name" AS "table-name", "pk"."column_name" IS NOT NULL AS "pk?",
+  COL_DESCRIPTION(CAST(CAST(FORMAT('%%I.%%I', CAST("c"."table_schema" AS TEXT), CAST("c"."table_name" AS TEXT)) AS REGCLASS) AS OID),
+                  "c"."ordinal_position") AS "field-comment",
+  (("column_default" IS NULL) OR (LOWER("column_default") = 'null')) AND ("is_nullable" = 'NO')
+    AND NOT ((("column_default" IS NOT NULL) AND ("column_default" LIKE '%%nextval(%%')) OR ("is_identity" <> 'NO')) AS "database-required",
+  "column_default" AS "database-default",
+  (("column_default" IS NOT NULL) AND ("column_default" LIKE '%%nextval(%%')) OR ("is_identity" <> 'NO') AS "database-is-auto-increment",
+  "is_generated" = %s AS "database-is-generated", "is_nullable" = 'YES' AS "database-is-nullable"
+FROM "information_schema"."columns" AS "c"
+LEFT JOIN (SELECT "tc"."table_schema", "tc"."table_name", "kc"."column_name"
+           FROM "information_schema"."table_constraints" AS "tc"
+           INNER JOIN "information_schema"."key_column_usage" AS "kc"
+             ON ("tc"."constraint_name" = "kc"."constraint_name") AND ("tc"."table_schema" = "kc"."table_schema")
+            AND ("tc"."table_name" = "kc"."table_name")
+           WHERE "tc"."constraint_type" = 'PRIMARY KEY') AS "pk"
+  ON ("c"."table_schema" = "pk"."table_schema") AND ("c"."table_name" = "pk"."table_name")
+ AND ("c"."column_name" = "pk"."column_name")
+WHERE c.table_schema !~ '^information_schema|catalog_history|pg_' AND ("c"."table_schema" IN (%s))
+UNION ALL
+SELECT "pa"."attname" AS "name",
+  CASE WHEN "ptn"."nspname" IN ('public', 'pg_catalog') THEN FORMAT('%%s', "pt"."typname")
+       ELSE FORMAT('"%%s"."%%s"', "ptn"."nspname", "pt"."typname") END AS "database-type",
+  "pa"."attnum" - 1 AS "database-position", "pn"."nspname" AS "table-schema", "pc"."relname" AS "table-name",
+  FALSE AS "pk?", NULL AS "field-comment", FALSE AS "database-required", NULL AS "database-default",
+  FALSE AS "database-is-auto-increment", FALSE AS "database-is-generated", FALSE AS "database-is-nullable"
+FROM "pg_catalog"."pg_class" AS "pc"
+INNER JOIN "pg_catalog"."pg_namespace" AS "pn" ON "pn"."oid" = "pc"."relnamespace"
+INNER JOIN "pg_catalog"."pg_attribute" AS "pa" ON "pa"."attrelid" = "pc"."oid"
+INNER JOIN "pg_catalog"."pg_type" AS "pt" ON "pt"."oid" = "pa"."atttypid"
+INNER JOIN "pg_catalog"."pg_namespace" AS "ptn" ON "ptn"."oid" = "pt"."typnamespace"
+WHERE ("pc"."relkind" = 'm') AND ("pa"."attnum" >= 1) AND ("pn"."nspname" IN (%s))
+ORDER BY "table-schema" ASC, "table-name" ASC, "database-position" ASC
+"""
+PGJDBC_PRIMARY_KEYS = """
+SELECT result.TABLE_CAT AS "TABLE_CAT", result.TABLE_SCHEM AS "TABLE_SCHEM", result.TABLE_NAME AS "TABLE_NAME",
+       result.COLUMN_NAME AS "COLUMN_NAME", result.KEY_SEQ AS "KEY_SEQ", result.PK_NAME AS "PK_NAME"
+FROM (SELECT current_database() AS TABLE_CAT, n.nspname AS TABLE_SCHEM, ct.relname AS TABLE_NAME,
+             a.attname AS COLUMN_NAME, (information_schema._pg_expandarray(i.indkey)).n AS KEY_SEQ,
+             ci.relname AS PK_NAME, information_schema._pg_expandarray(i.indkey) AS KEYS,
+             a.attnum AS A_ATTNUM, i.indnkeyatts as KEY_COUNT
+      FROM pg_catalog.pg_class ct JOIN pg_catalog.pg_attribute a ON (ct.oid = a.attrelid)
+      JOIN pg_catalog.pg_namespace n ON (ct.relnamespace = n.oid)
+      JOIN pg_catalog.pg_index i ON (a.attrelid = i.indrelid)
+      JOIN pg_catalog.pg_class ci ON (ci.oid = i.indexrelid)
+      WHERE true AND n.nspname = %s AND ct.relname = %s AND i.indisprimary) result
+WHERE result.A_ATTNUM = (result.KEYS).x AND result.KEY_SEQ <= KEY_COUNT
+ORDER BY result.table_name, result.pk_name, result.key_seq
+"""
+METABASE_FOREIGN_KEYS = """
+SELECT "fk_ns"."nspname" AS "fk-table-schema", "fk_table"."relname" AS "fk-table-name",
+       "fk_column"."attname" AS "fk-column-name", "pk_ns"."nspname" AS "pk-table-schema",
+       "pk_table"."relname" AS "pk-table-name", "pk_column"."attname" AS "pk-column-name"
+FROM "pg_constraint" AS "c"
+INNER JOIN "pg_class" AS "fk_table" ON "c"."conrelid" = "fk_table"."oid"
+INNER JOIN "pg_namespace" AS "fk_ns" ON "c"."connamespace" = "fk_ns"."oid"
+INNER JOIN "pg_attribute" AS "fk_column" ON "c"."conrelid" = "fk_column"."attrelid"
+INNER JOIN "pg_class" AS "pk_table" ON "c"."confrelid" = "pk_table"."oid"
+INNER JOIN "pg_namespace" AS "pk_ns" ON "pk_table"."relnamespace" = "pk_ns"."oid"
+INNER JOIN "pg_attribute" AS "pk_column" ON "c"."confrelid" = "pk_column"."attrelid"
+WHERE fk_ns.nspname !~ '^information_schema|catalog_history|pg_' AND ("c"."contype" = 'f'::char)
+  AND ("fk_column"."attnum" = ANY(c.conkey)) AND ("pk_column"."attnum" = ANY(c.confkey))
+  AND ("fk_ns"."nspname" IN (%s))
+ORDER BY "fk-table-schema" ASC, "fk-table-name" ASC
+"""
+
+
 def fail(message):
     print(f"FAIL {message}")
     sys.exit(1)
@@ -81,6 +154,19 @@ def main_check(pg_port, flight_port, expected_csv):
             datetime.datetime(2025, 3, 1, 12, 34, 56), datetime.date(2025, 3, 31),
             decimal.Decimal("1234.50"), 0.25, None, 33.333333333333336,
         ))
+        # Metabase's field sync, as Metabase sends it (server-side parameters):
+        # information_schema.columns with Postgres' columns and key tables,
+        # format(), col_description(); pgjdbc's getPrimaryKeys; foreign keys.
+        fields = conn.execute(METABASE_FIELDS, ("ALWAYS", "public", "public")).fetchall()
+        customers = [(f[0], f[1], f[2]) for f in fields if f[4] == "customers"]
+        check("metabase fields", customers, [
+            ("customer_id", "int8", 0), ("name", "text", 1), ("segment", "text", 2),
+            ("plan", "text", 3), ("country", "text", 4), ("signed_up_at", "timestamptz", 5),
+        ])
+        check("metabase field tables", sorted({f[4] for f in fields}),
+              ["customers", "events", "invoices", "subscriptions", "surveys", "tickets"])
+        check("pgjdbc primary keys", conn.execute(PGJDBC_PRIMARY_KEYS, ("public", "customers")).fetchall(), [])
+        check("metabase foreign keys", conn.execute(METABASE_FOREIGN_KEYS, ("public",)).fetchall(), [])
         conn.execute("SET saasql.ltv_churn_floor = 0.25")
         check("psycopg SET", conn.execute("SHOW saasql.ltv_churn_floor").fetchone()[1], "0.25")
         refused("psycopg COPY … TO", lambda: conn.execute("COPY (SELECT 1) TO '/tmp/saasql-no.csv'"),

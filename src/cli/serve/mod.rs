@@ -12,6 +12,7 @@
 //! (an MD5 challenge) for any other address, read-only unless `--allow-write`
 //! (and then no tables read straight from a path or URL either).
 
+mod catalog;
 mod flight;
 mod pg;
 mod sql;
@@ -104,6 +105,9 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
     setup_pg_catalog(&base, &catalog, EmptyContextProvider)
         .map_err(|e| CliError::query(format!("cannot set up pg_catalog: {e}")))?;
     sql::register_pg_functions(&base, args.allow_write);
+    catalog::setup(&base)
+        .await
+        .map_err(|e| CliError::query(format!("cannot set up the catalog views: {e}")))?;
     let query_memory = match base.runtime_env().memory_pool.memory_limit() {
         MemoryLimit::Finite(bytes) => bytes,
         _ => DEFAULT_QUERY_MEMORY,

@@ -73,6 +73,8 @@ pub fn query_canceled() -> PgWireError {
 /// Postgres-isms of psql's and BI tools' catalog queries (`OPERATOR(…)`,
 /// `COLLATE`, `::regclass`, …) into SQL DataFusion plans.
 pub fn parse(pg: &PostgresCompatibilityParser, sql: &str) -> Result<Vec<DfStatement>, PgWireError> {
+    let canned = super::catalog::canned(sql);
+    let sql = canned.as_deref().unwrap_or(sql);
     let datafusion = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {});
     if let Ok(statements) = &datafusion
         && statements
@@ -84,7 +86,10 @@ pub fn parse(pg: &PostgresCompatibilityParser, sql: &str) -> Result<Vec<DfStatem
     match pg.parse(sql) {
         Ok(statements) => Ok(statements
             .into_iter()
-            .map(|s| DfStatement::Statement(Box::new(s)))
+            .map(|mut s| {
+                super::catalog::redirect(&mut s);
+                DfStatement::Statement(Box::new(s))
+            })
             .collect()),
         Err(pg_error) => match datafusion {
             Ok(statements) => Ok(statements.into_iter().collect()),
@@ -193,7 +198,10 @@ fn reads_data(plan: &LogicalPlan, state: &SessionState) -> DFResult<bool> {
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             let table = scan.table_name.clone().resolve(catalog, schema);
-            if !matches!(&*table.schema, "pg_catalog" | "information_schema") {
+            if !matches!(
+                &*table.schema,
+                "pg_catalog" | "information_schema" | super::catalog::SCHEMA
+            ) {
                 data = true;
                 return Ok(TreeNodeRecursion::Stop);
             }
