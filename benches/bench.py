@@ -72,6 +72,29 @@ METRICS = {
         "WITH d AS (SELECT DISTINCT date_trunc('month', event_time) AS month, user_id, date_trunc('day', event_time) AS day FROM events) "
         "SELECT CAST(CAST(month AS DATE) AS VARCHAR) AS month, 100.0 * (count(*) / ((epoch(max(day)) - epoch(min(day))) / 86400 + 1)) / count(DISTINCT user_id) AS st FROM d GROUP BY month ORDER BY 1",
     ),
+    # Cohorts by each user's first day, 14 days of retention; as_of far ahead so
+    # every period counts (the plain SQL has no NULL rule to mirror).
+    "retention by first-seen day (14 days)": (
+        "WITH f AS (SELECT user_id, min(event_time) AS first FROM events GROUP BY user_id), "
+        "r AS (SELECT CAST(CAST(date_trunc('day', f.first) AS DATE) AS VARCHAR) AS cohort, "
+        "retention(e.user_id, f.first, e.event_time, 'day', 14, 'bounded', TIMESTAMP '2100-01-01 00:00:00') AS r "
+        "FROM events e JOIN f USING (user_id) GROUP BY 1) "
+        "SELECT cohort, g.value AS k, r[g.value + 1] AS v FROM r CROSS JOIN generate_series(0, 13) AS g ORDER BY 1, 2",
+        "WITH f AS (SELECT user_id, date_trunc('day', min(event_time)) AS cday FROM events GROUP BY user_id), "
+        "n AS (SELECT cday, count(*) AS n FROM f GROUP BY cday), "
+        "a AS (SELECT DISTINCT e.user_id, f.cday, CAST((date_part('epoch', date_trunc('day', e.event_time)) - date_part('epoch', f.cday)) / 86400 AS BIGINT) AS k "
+        "FROM events e JOIN f USING (user_id)), "
+        "c AS (SELECT cday, k, count(*) AS m FROM a WHERE k BETWEEN 0 AND 13 GROUP BY cday, k) "
+        "SELECT CAST(CAST(n.cday AS DATE) AS VARCHAR) AS cohort, g.value AS k, 100.0 * coalesce(c.m, 0) / n.n AS v "
+        "FROM n CROSS JOIN generate_series(0, 13) AS g LEFT JOIN c ON c.cday = n.cday AND c.k = g.value ORDER BY 1, 2",
+        "WITH f AS (SELECT user_id, date_trunc('day', min(event_time)) AS cday FROM events GROUP BY user_id), "
+        "n AS (SELECT cday, count(*) AS n FROM f GROUP BY cday), "
+        "a AS (SELECT DISTINCT e.user_id, f.cday, CAST((epoch(date_trunc('day', e.event_time)) - epoch(f.cday)) / 86400 AS BIGINT) AS k "
+        "FROM events e JOIN f USING (user_id)), "
+        "c AS (SELECT cday, k, count(*) AS m FROM a WHERE k BETWEEN 0 AND 13 GROUP BY cday, k) "
+        "SELECT CAST(CAST(n.cday AS DATE) AS VARCHAR) AS cohort, g.value AS k, 100.0 * coalesce(c.m, 0) / n.n AS v "
+        "FROM n CROSS JOIN (SELECT range AS value FROM range(0, 14)) AS g LEFT JOIN c ON c.cday = n.cday AND c.k = g.value ORDER BY 1, 2",
+    ),
     "health_score + health_tier": (
         f"WITH u AS (SELECT customer_id, least(greatest(engagement_score(event_name, '{WEIGHTS}'), 0), 100) AS usage FROM events GROUP BY customer_id), "
         "n AS (SELECT customer_id, (nps(score) + 100) / 2 AS nc FROM surveys_bench GROUP BY customer_id) "
@@ -95,6 +118,10 @@ FLOORS = {
     "churn_rate by month (calendar cross join)":
         LIFETIMES + "SELECT CAST(CAST(m.month AS DATE) AS VARCHAR) AS month, count(l.s) + count(l.e) AS n FROM l CROSS JOIN m GROUP BY m.month ORDER BY 1",
     "stickiness by month": "SELECT CAST(CAST(month AS DATE) AS VARCHAR) AS month, n FROM (SELECT date_trunc('month', event_time) AS month, count(user_id) AS n FROM events GROUP BY 1) ORDER BY 1",
+    "retention by first-seen day (14 days)":
+        "WITH f AS (SELECT user_id, min(event_time) AS first FROM events GROUP BY user_id) "
+        "SELECT CAST(CAST(date_trunc('day', f.first) AS DATE) AS VARCHAR) AS cohort, count(e.event_time) AS n "
+        "FROM events e JOIN f USING (user_id) GROUP BY 1 ORDER BY 1",
     "health_score + health_tier":
         "WITH u AS (SELECT customer_id, count(event_name) AS usage FROM events GROUP BY customer_id), "
         "n AS (SELECT customer_id, count(score) AS nc FROM surveys_bench GROUP BY customer_id) "
@@ -254,6 +281,21 @@ def main():
     for name, ta, tb, tc, td, rss, ok in rows:
         print(f"| {name} | {ta:.2f} | {tb:.2f} | {tc:.2f} | {td:.2f} | {ta / tb:.2f} | {ta / tc:.2f} | {ta / td:.2f} "
               f"| {rss / 2**20:.0f} MiB | {'yes' if ok else 'NO'} |")
+
+    # Model fits have no plain-SQL counterpart: time saasql alone. rfm per
+    # customer over the paid invoices, then one BG/NBD fit over all of them.
+    if not args.only or args.only in "bgnbd_fit":
+        history = ("WITH l AS (SELECT max(paid_at) AS end_at FROM invoices), "
+                   "h AS (SELECT rfm(i.paid_at, i.amount, l.end_at) AS s FROM invoices i CROSS JOIN l "
+                   "WHERE i.status = 'paid' GROUP BY i.customer_id, l.end_at) ")
+        fit = history + ("SELECT m['customers'] AS customers, m['converged'] AS converged, round(m['r'], 4) AS r, "
+                         "round(m['alpha'], 4) AS alpha, round(m['a'], 4) AS a, round(m['b'], 4) AS b FROM "
+                         "(SELECT bgnbd_fit(s['frequency'], s['recency'], s['t']) FILTER (WHERE s['t'] > 0) AS m FROM h)")
+        floor = history + "SELECT count(s['frequency']) AS customers FROM h"
+        tf, (_, rss_f, rf) = median_time(lambda: run_saasql(args, fit), args.runs)
+        th, (_, _, rh) = median_time(lambda: run_saasql(args, floor), args.runs)
+        print(f"\nbgnbd_fit over the rfm of every paying customer: {tf:.2f}s (rfm alone {th:.2f}s, so the fit "
+              f"{tf - th:.2f}s), peak RSS {rss_f / 2**20:.0f} MiB; {rf[0]}")
 
     print("\nbounded memory (--memory-limit 1G):")
     for name in ["engagement_score per customer", "nps by segment"]:

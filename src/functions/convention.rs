@@ -10,7 +10,8 @@ use crate::util::literals::{constant_arg, scalar_str};
 /// A vendor's published formula.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Convention {
-    /// ChartMogul (the default).
+    /// ChartMogul (the default of `churn_rate` and `ltv`; `mrr_churn_rate`
+    /// without a convention keeps its original definition).
     #[default]
     ChartMogul,
     /// Stripe Billing.

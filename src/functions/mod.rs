@@ -70,6 +70,7 @@ fn list() -> Vec<Function> {
         support::first_contact_resolution::function(),
         support::first_contact_resolution_breakdown::function(),
         engagement::stickiness::function(),
+        engagement::stickiness_breakdown::function(),
         lifecycle::retention::function(),
         support::avg_resolution_time::function(),
         revenue::mrr_movement::function(),

@@ -3,3 +3,4 @@
 pub mod engagement_score;
 pub mod engagement_tier;
 pub mod stickiness;
+pub mod stickiness_breakdown;

@@ -3,10 +3,12 @@
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Builder, Int64Builder,
-    LargeBinaryBuilder, LargeListBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Float64Builder, Int32Builder,
+    Int64Builder, LargeBinaryBuilder, LargeListBuilder, StructArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int32Type, Int64Type};
+use datafusion::arrow::datatypes::{
+    DataType, Field, FieldRef, Fields, Float64Type, Int32Type, Int64Type,
+};
 use datafusion::common::{
     Result, ScalarValue, exec_datafusion_err, exec_err, internal_err, plan_datafusion_err, plan_err,
 };
@@ -18,6 +20,7 @@ use hashbrown::{HashMap, HashSet};
 
 use crate::aggregate::{for_each_row, row_mask};
 use crate::args::{Param, Params};
+use crate::breakdown::EXCLUDED_NULL;
 use crate::docs;
 use crate::hooks::{Function, Hooks};
 use crate::keyed::{IdNumbers, KeyedAggregate, KeyedKernel};
@@ -58,33 +61,66 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-/// The `stickiness` aggregate function.
+/// The `stickiness` aggregate function, or with `breakdown` its
+/// `stickiness_breakdown` companion (the same groups, a struct result).
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Stickiness {
     params: Params,
+    name: &'static str,
+    doc: &'static Documentation,
+    breakdown: bool,
 }
 
-impl Default for Stickiness {
-    fn default() -> Self {
-        const PARAMS: [Param; 3] = [
-            Param::id("user_id"),
-            Param::time("event_time"),
-            Param::number("days"),
-        ];
+impl Stickiness {
+    /// The breakdown companion called `name`, documented by `doc`.
+    pub fn breakdown(name: &'static str, doc: &'static Documentation) -> Self {
         Self {
-            params: Params::new(NAME, &PARAMS, &[2, 3]),
+            params: Params::new(name, &PARAMS, &[2, 3]),
+            name,
+            doc,
+            breakdown: true,
         }
     }
 }
 
-/// `stickiness` checks a constant `days` while SQL is planned.
-const HOOKS: Hooks = Hooks {
+const PARAMS: [Param; 3] = [
+    Param::id("user_id"),
+    Param::time("event_time"),
+    Param::number("days"),
+];
+
+/// The fields of `stickiness_breakdown`'s struct.
+pub fn breakdown_fields() -> Fields {
+    Fields::from(vec![
+        Field::new(NAME, DataType::Float64, true),
+        Field::new("numerator", DataType::Float64, true),
+        Field::new("denominator", DataType::Float64, false),
+        Field::new("user_days", DataType::Int64, false),
+        Field::new("days", DataType::Int64, true),
+        Field::new(EXCLUDED_NULL, DataType::Int64, false),
+    ])
+}
+
+impl Default for Stickiness {
+    fn default() -> Self {
+        Self {
+            params: Params::new(NAME, &PARAMS, &[2, 3]),
+            name: NAME,
+            doc: &DOC,
+            breakdown: false,
+        }
+    }
+}
+
+/// `stickiness` (and its breakdown) checks a constant `days` while SQL is
+/// planned.
+pub const HOOKS: Hooks = Hooks {
     check_constants: Some(check_days),
     ..Hooks::NONE
 };
 
-fn check_days(_name: &str, literals: &[Option<ScalarValue>]) -> Result<()> {
-    days_arg(literals)?;
+fn check_days(name: &str, literals: &[Option<ScalarValue>]) -> Result<()> {
+    days_arg(name, literals)?;
     Ok(())
 }
 
@@ -104,24 +140,24 @@ fn checked_days(d: f64) -> Option<u32> {
     (d >= 1.0 && d.fract() == 0.0 && d <= 1e6).then_some(d as u32)
 }
 
-/// Why `d` is not a `days` value.
-fn days_error(d: f64) -> String {
+/// Why `d` is not a `days` value of function `name`.
+fn days_error(name: &str, d: f64) -> String {
     format!(
-        "{NAME}: days {} is not a whole number in 1..1000000",
+        "{name}: days {} is not a whole number in 1..1000000",
         fmt_num(d)
     )
 }
 
 /// The `days` argument: absent, a constant (checked), or an expression.
-fn days_arg(literals: &[Option<ScalarValue>]) -> Result<Days> {
+fn days_arg(name: &str, literals: &[Option<ScalarValue>]) -> Result<Days> {
     match literals.get(2) {
         None => Ok(Days::Span),
         Some(None) => Ok(Days::PerGroup),
-        Some(Some(v)) => match scalar_f64(NAME, "days", v)? {
+        Some(Some(v)) => match scalar_f64(name, "days", v)? {
             Some(d) => checked_days(d)
                 .map(Days::Constant)
-                .ok_or_else(|| plan_datafusion_err!("{}", days_error(d))),
-            None => plan_err!("{NAME}: days must not be NULL"),
+                .ok_or_else(|| plan_datafusion_err!("{}", days_error(name, d))),
+            None => plan_err!("{name}: days must not be NULL"),
         },
     }
 }
@@ -129,13 +165,20 @@ fn days_arg(literals: &[Option<ScalarValue>]) -> Result<Days> {
 impl KeyedKernel for Stickiness {
     type Groups = StickinessGroups;
     fn name(&self) -> &'static str {
-        NAME
+        self.name
     }
     fn params(&self) -> &Params {
         &self.params
     }
     fn documentation(&self) -> &'static Documentation {
-        &DOC
+        self.doc
+    }
+    fn return_type(&self) -> DataType {
+        if self.breakdown {
+            DataType::Struct(breakdown_fields())
+        } else {
+            DataType::Float64
+        }
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         let list = |t: DataType| DataType::LargeList(Arc::new(Field::new_list_field(t, true)));
@@ -160,13 +203,21 @@ impl KeyedKernel for Stickiness {
                 DataType::Int64,
                 true,
             )),
+            Arc::new(Field::new(
+                format_state_name(args.name, EXCLUDED_NULL),
+                DataType::Int64,
+                false,
+            )),
         ])
     }
     fn groups(&self, args: &AccumulatorArgs) -> Result<StickinessGroups> {
-        Ok(StickinessGroups::new(
-            days_arg(&physical_literals(args.exprs))?,
+        let mut groups = StickinessGroups::new(
+            days_arg(self.name, &physical_literals(args.exprs))?,
             args.expr_fields[0].data_type(),
-        ))
+        );
+        groups.breakdown = self.breakdown;
+        groups.name = self.name;
+        Ok(groups)
     }
 }
 
@@ -188,6 +239,8 @@ struct Group {
     bytes: usize,
     /// The group's `days` argument, when it is an expression.
     period: Option<u32>,
+    /// Rows (passing FILTER) with a NULL user_id or event_time.
+    skipped: u64,
 }
 
 /// Bytes per entry of [`Group::days`]: the entry and its control byte, with
@@ -221,10 +274,10 @@ impl Group {
     }
 
     /// Sets the group's `days` from one more row, which must agree.
-    fn set_period(&mut self, days: u32) -> Result<()> {
+    fn set_period(&mut self, name: &str, days: u32) -> Result<()> {
         match self.period {
             Some(p) if p != days => exec_err!(
-                "{NAME}: days must be the same for every row of a group, got {p} and {days}"
+                "{name}: days must be the same for every row of a group, got {p} and {days}"
             ),
             _ => {
                 self.period = Some(days);
@@ -234,6 +287,12 @@ impl Group {
     }
 
     fn value(&self, days: Option<u32>) -> Option<f64> {
+        self.parts(days)
+            .map(|(pairs, users, days)| 100.0 * (pairs as f64 / days as f64) / users as f64)
+    }
+
+    /// Active (user, day) pairs, active users and the days divided by.
+    fn parts(&self, days: Option<u32>) -> Option<(u64, usize, i64)> {
         if self.days.is_empty() {
             return None;
         }
@@ -248,7 +307,7 @@ impl Group {
                 .len()
         };
         let days = match days {
-            Some(d) => d as f64,
+            Some(d) => i64::from(d),
             None => {
                 let day = |block: i32, bit: u32| block as i64 * BLOCK as i64 + bit as i64;
                 let (lo, hi) =
@@ -260,10 +319,10 @@ impl Group {
                                 hi.max(day(*block, 63 - mask.leading_zeros())),
                             )
                         });
-                (hi - lo + 1) as f64
+                hi - lo + 1
             }
         };
-        Some(100.0 * (pairs as f64 / days) / users as f64)
+        Some((pairs, users, days))
     }
 }
 
@@ -277,6 +336,10 @@ pub struct StickinessGroups {
     numbers: IdNumbers,
     groups: Vec<Group>,
     bytes: usize,
+    /// `stickiness_breakdown`: count the rows skipped for a NULL.
+    breakdown: bool,
+    /// The function's name, for errors.
+    name: &'static str,
 }
 
 impl StickinessGroups {
@@ -286,6 +349,17 @@ impl StickinessGroups {
             numbers: IdNumbers::new(user_type),
             groups: vec![],
             bytes: 0,
+            breakdown: false,
+            name: NAME,
+        }
+    }
+
+    /// The days a group's value divides by, by where `days` comes from.
+    fn days_of(&self, g: &Group) -> Option<u32> {
+        match self.days {
+            Days::Span => None,
+            Days::Constant(d) => Some(d),
+            Days::PerGroup => g.period,
         }
     }
 
@@ -294,7 +368,11 @@ impl StickinessGroups {
         match (self.days, values.get(2)) {
             (Days::PerGroup, Some(a)) => match a.as_primitive_opt::<Float64Type>() {
                 Some(d) => Ok(Some(d)),
-                None => internal_err!("{NAME}: days arrives as {}, not DOUBLE", a.data_type()),
+                None => internal_err!(
+                    "{}: days arrives as {}, not DOUBLE",
+                    self.name,
+                    a.data_type()
+                ),
             },
             _ => Ok(None),
         }
@@ -317,6 +395,7 @@ impl StickinessGroups {
             blocks: LargeListBuilder::new(Int32Builder::new()),
             masks: LargeListBuilder::new(Int64Builder::new()),
             days: Int64Builder::new(),
+            skipped: Int64Builder::new(),
         }
     }
 }
@@ -333,6 +412,7 @@ struct StateBuilder {
     blocks: LargeListBuilder<Int32Builder>,
     masks: LargeListBuilder<Int64Builder>,
     days: Int64Builder,
+    skipped: Int64Builder,
 }
 
 /// One user id as written to the state.
@@ -356,7 +436,8 @@ impl StateBuilder {
         Ok(())
     }
 
-    fn end_group(&mut self, days: Option<u32>) {
+    fn end_group(&mut self, days: Option<u32>, skipped: u64) {
+        self.skipped.append_value(skipped as i64);
         match &mut self.users {
             UserValues::Int(b) => b.append(true),
             UserValues::Bytes(b) => b.append(true),
@@ -376,18 +457,19 @@ impl StateBuilder {
             Arc::new(self.blocks.finish()),
             Arc::new(self.masks.finish()),
             Arc::new(self.days.finish()),
+            Arc::new(self.skipped.finish()),
         ]
     }
 }
 
 /// Row `i`'s `days` (an expression's value), checked.
 #[inline]
-fn row_days(days: &Float64Array, i: usize) -> Result<u32> {
+fn row_days(name: &str, days: &Float64Array, i: usize) -> Result<u32> {
     if days.is_null(i) {
-        return exec_err!("{NAME}: days is NULL in a row of a group; give every row its days");
+        return exec_err!("{name}: days is NULL in a row of a group; give every row its days");
     }
     let d = days.value(i);
-    checked_days(d).ok_or_else(|| exec_datafusion_err!("{}", days_error(d)))
+    checked_days(d).ok_or_else(|| exec_datafusion_err!("{}", days_error(name, d)))
 }
 
 /// The block of UTC day `day` (days since 1970-01-01) and the day's bit in it.
@@ -410,8 +492,8 @@ impl GroupsAccumulator for StickinessGroups {
     ) -> Result<()> {
         self.groups.resize_with(total_num_groups, Group::default);
         let mask = row_mask(values, &[0, 1], opt_filter);
-        let users = KeyColumn::new(NAME, "user_id", &values[0])?;
-        let times = time_micros(NAME, "event_time", &values[1])?;
+        let users = KeyColumn::new(self.name, "user_id", &values[0])?;
+        let times = time_micros(self.name, "event_time", &values[1])?;
         let per_group = self.per_group_days(values)?;
         // Event exports are usually ordered by user or session, so a row
         // often repeats the previous row's (group, user, day): skip those
@@ -420,7 +502,7 @@ impl GroupsAccumulator for StickinessGroups {
         for_each_row(times.len(), mask.as_ref(), |i| {
             let g = group_indices[i];
             if let Some(days) = per_group {
-                self.groups[g].set_period(row_days(days, i)?)?;
+                self.groups[g].set_period(self.name, row_days(self.name, days, i)?)?;
             }
             let day = utc_day(times[i]);
             if let Some((row, lg, lday)) = last
@@ -431,29 +513,82 @@ impl GroupsAccumulator for StickinessGroups {
                 return Ok(());
             }
             last = Some((i, g, day));
-            let user = self.numbers.number(NAME, &users, i)?;
+            let user = self.numbers.number(self.name, &users, i)?;
             let (block, bit) = block_of(day);
             self.bytes += self.groups[g].add(user, block, bit);
             Ok(())
-        })
+        })?;
+        if self.breakdown
+            && let Some(counted) = &mask
+        {
+            let passed = row_mask(values, &[], opt_filter);
+            for_each_row(times.len(), passed.as_ref(), |i| {
+                if !counted.value(i) {
+                    self.groups[group_indices[i]].skipped += 1;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let days = self.days;
         let groups = self.take(emit_to);
         self.numbers.release_if_no_groups(self.groups.len());
-        Ok(Arc::new(
-            groups
-                .iter()
-                .map(|g| {
-                    g.value(match days {
-                        Days::Span => None,
-                        Days::Constant(d) => Some(d),
-                        Days::PerGroup => g.period,
-                    })
-                })
-                .collect::<Float64Array>(),
-        ))
+        if !self.breakdown {
+            return Ok(Arc::new(
+                groups
+                    .iter()
+                    .map(|g| g.value(self.days_of(g)))
+                    .collect::<Float64Array>(),
+            ));
+        }
+        let n = groups.len();
+        let (mut value, mut numerator) = (
+            Float64Builder::with_capacity(n),
+            Float64Builder::with_capacity(n),
+        );
+        let (mut denominator, mut user_days) = (
+            Float64Builder::with_capacity(n),
+            Int64Builder::with_capacity(n),
+        );
+        let (mut days, mut skipped) = (
+            Int64Builder::with_capacity(n),
+            Int64Builder::with_capacity(n),
+        );
+        for g in &groups {
+            let given = self.days_of(g);
+            match g.parts(given) {
+                Some((pairs, users, d)) => {
+                    value.append_value(100.0 * (pairs as f64 / d as f64) / users as f64);
+                    numerator.append_value(pairs as f64 / d as f64);
+                    denominator.append_value(users as f64);
+                    user_days.append_value(pairs as i64);
+                    days.append_value(d);
+                }
+                None => {
+                    value.append_null();
+                    numerator.append_null();
+                    denominator.append_value(0.0);
+                    user_days.append_value(0);
+                    days.append_option(given.map(i64::from));
+                }
+            }
+            skipped.append_value(g.skipped as i64);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(value.finish()),
+            Arc::new(numerator.finish()),
+            Arc::new(denominator.finish()),
+            Arc::new(user_days.finish()),
+            Arc::new(days.finish()),
+            Arc::new(skipped.finish()),
+        ];
+        Ok(Arc::new(StructArray::try_new(
+            breakdown_fields(),
+            columns,
+            None,
+        )?))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
@@ -468,7 +603,7 @@ impl GroupsAccumulator for StickinessGroups {
                 };
                 out.push(user, *block, *mask)?;
             }
-            out.end_group(g.period);
+            out.end_group(g.period, g.skipped);
         }
         self.numbers.release_if_no_groups(self.groups.len());
         Ok(out.finish())
@@ -483,18 +618,20 @@ impl GroupsAccumulator for StickinessGroups {
         self.groups.resize_with(total_num_groups, Group::default);
         let users = values[0].as_list::<i64>();
         let offsets = users.value_offsets();
-        let users = KeyColumn::new(NAME, "user_id", users.values())?;
+        let users = KeyColumn::new(self.name, "user_id", users.values())?;
         let blocks = values[1].as_list::<i64>();
         let blocks = blocks.values().as_primitive::<Int32Type>().values();
         let masks = values[2].as_list::<i64>();
         let masks = masks.values().as_primitive::<Int64Type>().values();
         let periods = values[3].as_primitive::<Int64Type>();
+        let skipped = values[4].as_primitive::<Int64Type>().values();
         for (row, g) in group_indices.iter().enumerate() {
+            self.groups[*g].skipped += skipped[row] as u64;
             if periods.is_valid(row) {
-                self.groups[*g].set_period(periods.value(row) as u32)?;
+                self.groups[*g].set_period(self.name, periods.value(row) as u32)?;
             }
             for p in offsets[row] as usize..offsets[row + 1] as usize {
-                let user = self.numbers.number(NAME, &users, p)?;
+                let user = self.numbers.number(self.name, &users, p)?;
                 self.bytes += self.groups[*g].add(user, blocks[p], masks[p] as u64);
             }
         }
@@ -508,11 +645,17 @@ impl GroupsAccumulator for StickinessGroups {
     ) -> Result<Vec<ArrayRef>> {
         let len = values[0].len();
         let mask = row_mask(values, &[0, 1], opt_filter);
-        let ids = KeyColumn::new(NAME, "user_id", &values[0])?;
-        let times = time_micros(NAME, "event_time", &values[1])?;
+        let ids = KeyColumn::new(self.name, "user_id", &values[0])?;
+        let times = time_micros(self.name, "event_time", &values[1])?;
         let mut counted = vec![false; len];
         for_each_row(len, mask.as_ref(), |i| {
             counted[i] = true;
+            Ok(())
+        })?;
+        // Rows that passed FILTER (the others are not the group's at all).
+        let mut passed = vec![false; len];
+        for_each_row(len, row_mask(values, &[], opt_filter).as_ref(), |i| {
+            passed[i] = true;
             Ok(())
         })?;
         let per_group = self.per_group_days(values)?;
@@ -526,10 +669,10 @@ impl GroupsAccumulator for StickinessGroups {
                     other => other.with_key(i, |k| out.push(UserRef::Bytes(k), block, bit))?,
                 }
                 if let Some(d) = per_group {
-                    days = Some(row_days(d, i)?);
+                    days = Some(row_days(self.name, d, i)?);
                 }
             }
-            out.end_group(days);
+            out.end_group(days, u64::from(passed[i] && !*c));
         }
         Ok(out.finish())
     }
