@@ -321,14 +321,8 @@ impl FlightSql {
                 ));
             }
         };
-        if !sessions.contains_key(&key) && sessions.len() >= MAX_SESSIONS {
-            let oldest = sessions
-                .iter()
-                .min_by_key(|(_, s)| s.used)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                sessions.remove(&oldest);
-            }
+        if !sessions.contains_key(&key) {
+            make_room(&mut sessions);
         }
         let session = sessions.entry(key).or_insert_with(|| Session {
             ctx: SessionContext::new_with_state(self.base.state()),
@@ -482,6 +476,20 @@ impl FlightSql {
     }
 }
 
+/// Ends the longest-idle session when [`MAX_SESSIONS`] are open.
+fn make_room(sessions: &mut HashMap<Key, Session>) {
+    if sessions.len() < MAX_SESSIONS {
+        return;
+    }
+    let oldest = sessions
+        .iter()
+        .min_by_key(|(_, s)| s.used)
+        .map(|(k, _)| k.clone());
+    if let Some(oldest) = oldest {
+        sessions.remove(&oldest);
+    }
+}
+
 fn table_type(t: TableType) -> &'static str {
     match t {
         TableType::Base => "TABLE",
@@ -543,13 +551,17 @@ impl FlightSqlService for FlightSql {
         getrandom_02::getrandom(&mut bytes)
             .map_err(|e| Status::internal(format!("no random token: {e}")))?;
         let token = bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        self.sessions.lock().expect("sessions lock").insert(
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        sessions.retain(|_, s| s.used.elapsed() < IDLE);
+        make_room(&mut sessions);
+        sessions.insert(
             Key::Token(token.clone()),
             Session {
                 ctx: SessionContext::new_with_state(self.base.state()),
                 used: Instant::now(),
             },
         );
+        drop(sessions);
         tracing::debug!(
             "Flight SQL login from {}",
             peer.map_or_else(|| "?".to_string(), |p| p.to_string())
