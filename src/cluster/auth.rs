@@ -17,6 +17,7 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use subtle::ConstantTimeEq;
 
 use ballista_core::extension::EndpointOverrideFn;
 use tonic::metadata::MetadataMap;
@@ -111,13 +112,8 @@ impl Token {
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(str::split_whitespace)
-            .any(|word| same(word.as_bytes(), expected.as_bytes()))
+            .any(|word| bool::from(word.as_bytes().ct_eq(expected.as_bytes())))
     }
-}
-
-/// Compares in time that depends only on the lengths.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A server-side interceptor: without a token every request passes; with

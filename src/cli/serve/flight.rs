@@ -55,6 +55,7 @@ use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::{Stream, TryStreamExt};
 use pgwire::error::PgWireError;
 use prost::Message;
+use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
@@ -276,17 +277,11 @@ static SQL_INFO: LazyLock<SqlInfoData> = LazyLock::new(|| {
     builder.build().expect("the SqlInfo table builds")
 });
 
-/// Compares without an early exit, so timing does not reveal how much of a
-/// guessed password was right.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl FlightSql {
     fn password_is(&self, given: &str) -> bool {
         self.password
             .as_ref()
-            .is_some_and(|p| same(p.expose().as_bytes(), given.as_bytes()))
+            .is_some_and(|p| bool::from(p.expose().as_bytes().ct_eq(given.as_bytes())))
     }
 
     /// The session of a request, or `Unauthenticated`.
@@ -916,12 +911,5 @@ mod tests {
         );
         assert!(decode_handle(b"short").is_err());
         assert!(decode_handle(&[200, 0, 0, 0, 0, 0, 0, 0, b'x']).is_err());
-    }
-
-    #[test]
-    fn password_comparison() {
-        assert!(same(b"secret", b"secret"));
-        assert!(!same(b"secret", b"secreT"));
-        assert!(!same(b"secret", b"secret2"));
     }
 }
