@@ -4812,6 +4812,103 @@ mod serve {
         );
     }
 
+    /// With --tls-cert and --tls-key: psql, psycopg and ADBC connect over
+    /// TLS, verifying the certificate (psycopg also binds SCRAM to the
+    /// channel); plain connections are refused on both protocols; bad
+    /// certificate or key files are one-line start errors.
+    #[test]
+    fn tls_only_when_given_a_certificate() {
+        let dir = scratch("serve-tls-files");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .args(["-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("the TLS test needs the openssl command");
+        assert!(made.status.success(), "openssl: {made:?}");
+        let (cert_s, key_s) = (cert.to_str().expect("utf-8"), key.to_str().expect("utf-8"));
+
+        // Bad files: one line naming the flag and the file.
+        let start = |args: &[&str]| {
+            let mut all = vec!["--data", "data", "serve", "--postgres", "0"];
+            all.extend_from_slice(args);
+            saasql_in(repo(), &all, None)
+        };
+        let swapped = start(&["--tls-cert", key_s, "--tls-key", cert_s]);
+        assert_eq!(swapped.code, 2, "{swapped:?}");
+        assert_eq!(
+            swapped.stderr,
+            format!(
+                "saasql: error: --tls-cert {key_s}: no certificate in it \
+                 (expected PEM 'BEGIN CERTIFICATE' blocks)\n"
+            )
+        );
+        let lone = start(&["--tls-cert", cert_s]);
+        assert_eq!(lone.code, 2, "{lone:?}");
+        assert!(lone.stderr.contains("--tls-key"), "{lone:?}");
+
+        let env = [("SAASQL_SERVE_PASSWORD", PASSWORD)];
+        let server = Server::start_with(
+            "serve-tls",
+            &["--tls-cert", cert_s, "--tls-key", key_s],
+            &env,
+            true,
+        );
+        assert!(server.log().contains("TLS only"), "{}", server.log());
+        let verified = |mode: &str| {
+            let mut cmd = server.psql(Some(PASSWORD));
+            cmd.env("PGSSLMODE", mode)
+                .env("PGSSLROOTCERT", &cert)
+                .args(["-c", "\\conninfo", "-c", "SELECT 40 + 2"]);
+            run_of(cmd.output().expect("psql runs"))
+        };
+        let ok = verified("verify-full");
+        assert_eq!(ok.code, 0, "{ok:?}\n{}", server.log());
+        assert!(
+            ok.stdout.contains("SSL connection (protocol: TLSv1.3"),
+            "{ok:?}"
+        );
+        assert!(ok.stdout.ends_with("42\n"), "{ok:?}");
+        let plain = verified("disable");
+        assert_eq!(plain.code, 2, "{plain:?}");
+        assert!(
+            plain
+                .stderr
+                .contains("FATAL:  saasql serve takes TLS connections only"),
+            "{plain:?}"
+        );
+        assert!(
+            server.log().contains("refused connection from 127.0.0.1"),
+            "{}",
+            server.log()
+        );
+
+        let python = python_clients();
+        let out = Command::new(&python)
+            .arg(repo().join("tests/python/clients.py"))
+            .arg("tls")
+            .arg(server.port.to_string())
+            .arg(server.flight_port.expect("flight port").to_string())
+            .arg(&cert)
+            .current_dir(repo())
+            .envs(env)
+            .output()
+            .expect("python runs");
+        let checked = run_of(out);
+        assert!(
+            checked.code == 0 && checked.stdout.ends_with("all ok\n"),
+            "{checked:?}\nserver log:\n{}",
+            server.log()
+        );
+        assert!(!server.log().contains(PASSWORD), "{}", server.log());
+    }
+
     /// With --cluster, queries over the data run on the Ballista cluster
     /// and give the numbers `saasql run` gives; catalog queries (psql's
     /// `\dt`, `version()`) run in the server, which has the emulated
@@ -5019,7 +5116,12 @@ mod serve {
     /// query over its memory limit fails alone.
     #[test]
     fn dropped_and_cancelled_queries_stop() {
-        let server = Server::start("serve-drop", &["--memory-limit", "64M"], &[]);
+        // One query at a time, so a slot a stopped query kept would show.
+        let server = Server::start(
+            "serve-drop",
+            &["--memory-limit", "64M", "--max-queries", "1"],
+            &[],
+        );
         let long = "SELECT sum(value % 7) FROM range(1, 1000000000000)";
         // Killed client.
         let mut client = server
@@ -5058,6 +5160,37 @@ mod serve {
             "{cancelled:?}"
         );
         server.assert_idle("after the cancel request");
+
+        // --max-queries 1: a second query waits for the first; a cancel
+        // request ends its wait; a finished query frees the slot.
+        let mut first = server
+            .psql(None)
+            .args(["-c", long])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("psql starts");
+        std::thread::sleep(Duration::from_secs(1));
+        let waiting = server
+            .psql(None)
+            .args(["-c", "SELECT 3"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("psql starts");
+        std::thread::sleep(Duration::from_secs(2));
+        let status = Command::new("kill")
+            .args(["-INT", &waiting.id().to_string()])
+            .status()
+            .expect("kill -INT");
+        assert!(status.success());
+        let waited = run_of(waiting.wait_with_output().expect("psql ends"));
+        assert_eq!(waited.code, 1, "a query ran beside the first: {waited:?}");
+        assert!(waited.stderr.contains("57014"), "{waited:?}");
+        first.kill().expect("kill psql");
+        let _ = first.wait();
+        assert_eq!(server.query("SELECT 4"), "4\n");
+        server.assert_idle("after the waiting query was cancelled");
 
         // Over the per-query memory limit: this query fails, not the server.
         let big = server.run(

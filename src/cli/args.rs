@@ -370,15 +370,19 @@ the Ballista cluster. Runs until Ctrl-C or SIGTERM.
 Security:
   Listens on 127.0.0.1 unless an address says otherwise. Any other address
   needs a password (SAASQL_SERVE_PASSWORD or --password-file, never a flag);
-  with a password every client must log in with it: Postgres clients by MD5
-  challenge (any user name), Flight SQL clients by the handshake (HTTP Basic,
-  any user name; they get a session token) or the password as bearer token.
+  with a password every client must log in with it: Postgres clients by
+  SCRAM-SHA-256 (any user name), Flight SQL clients by the handshake (HTTP
+  Basic, any user name; they get a session token) or the password as bearer
+  token. With --tls-cert and --tls-key both protocols take TLS connections
+  only; without them data (and Flight SQL's password) cross the network in
+  clear, which the server warns about for a non-loopback address.
   Read-only unless --allow-write: INSERT, CREATE, DROP, COPY … TO, PREPARE and
   SELECT … FROM 'path or URL' are refused; SET datafusion.runtime.* and SET
   s3.* are refused always.
   Each query may use --memory-limit of memory (default 1G) before it spills
-  or fails; a cancel request (Ctrl-C in psql) or a client that disconnects
-  stops its query.")]
+  or fails, and at most --max-queries run at once (the rest wait), so the
+  server's memory stays below their product; a cancel request (Ctrl-C in
+  psql) or a client that disconnects stops its query or its wait.")]
 pub struct ServeArgs {
     /// Serve the Postgres wire protocol on IP:PORT; a bare PORT means
     /// 127.0.0.1:PORT (e.g. --postgres 5433)
@@ -400,6 +404,22 @@ pub struct ServeArgs {
     /// straight from a path or URL (SELECT … FROM 'file.parquet')
     #[arg(long)]
     pub allow_write: bool,
+
+    /// Serve TLS only, with this certificate chain (PEM; the server's
+    /// certificate first): Postgres clients with sslmode=require or
+    /// stronger, Flight SQL clients at grpc+tls://
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Queries that may run at once, over all clients; later ones wait
+    /// their turn. Memory in use stays below N × --memory-limit
+    /// [default: one per core, at least 2]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_queries: Option<u16>,
 }
 
 /// Parses a memory size with DataFusion's own parser, so `--memory-limit`,

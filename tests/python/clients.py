@@ -6,6 +6,7 @@ in a venv it makes from tests/python/requirements.txt:
 
     clients.py check PG_PORT FLIGHT_PORT EXPECTED_CSV   (password in $SAASQL_SERVE_PASSWORD)
     clients.py hang FLIGHT_PORT                         (starts a long query, never returns)
+    clients.py tls PG_PORT FLIGHT_PORT CERT_PEM         (against serve --tls-cert CERT_PEM)
 
 `check` runs sql/overview.sql through both clients and compares every row with
 EXPECTED_CSV (the output of `saasql --format csv run sql/overview.sql`); then
@@ -244,10 +245,44 @@ def main_hang(flight_port):
     cur.fetchall()
 
 
+def main_tls(pg_port, flight_port, cert):
+    """Against `serve --tls-cert CERT`: both clients verify the server's
+    certificate; plain connections are refused; psycopg binds SCRAM to the
+    TLS channel (channel_binding=require)."""
+    password = os.environ["SAASQL_SERVE_PASSWORD"]
+    with open(cert) as f:
+        roots = f.read()
+    tls = {"username": "analyst", "password": password,
+           "adbc.flight.sql.client_option.tls_root_certs": roots}
+    with flight_sql.connect(f"grpc+tls://127.0.0.1:{flight_port}", db_kwargs=tls) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT 40 + 2 AS x")
+        check("flight over TLS", cur.fetchall(), [(42,)])
+        cur.close()
+    refused("flight without TLS",
+            lambda: flight(flight_port, password).cursor().execute("SELECT 1"),
+            "")
+    secure = dict(host="127.0.0.1", port=pg_port, user="saasql", dbname="saasql",
+                  password=password, connect_timeout=20, sslrootcert=cert)
+    with psycopg.connect(sslmode="verify-full", channel_binding="require", **secure) as conn:
+        check("psycopg over TLS", conn.execute("SELECT 40 + 2").fetchall(), [(42,)])
+        check("psycopg TLS in use", conn.pgconn.ssl_in_use, True)
+    refused("psycopg without TLS",
+            lambda: psycopg.connect(sslmode="disable", **secure),
+            "TLS connections only")
+    refused("psycopg over TLS, wrong password",
+            lambda: psycopg.connect(sslmode="verify-full",
+                                    **{**secure, "password": password + "x"}),
+            "Password authentication failed")
+    print("all ok")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "check":
         main_check(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     elif sys.argv[1] == "hang":
         main_hang(int(sys.argv[2]))
+    elif sys.argv[1] == "tls":
+        main_tls(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     else:
         fail(f"unknown mode {sys.argv[1]}")

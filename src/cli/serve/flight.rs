@@ -48,7 +48,6 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{LogicalPlan, TableType};
-use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
@@ -106,6 +105,7 @@ pub async fn serve(
     base: SessionContext,
     opts: Arc<ServeOptions>,
     password: Option<Arc<super::pg::OnePassword>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> Result<(), String> {
     let service = FlightSql {
         base,
@@ -114,11 +114,20 @@ pub async fn serve(
         password,
         sessions: Mutex::new(HashMap::new()),
     };
-    tonic::transport::Server::builder()
-        .add_service(FlightServiceServer::new(service))
-        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-        .await
-        .map_err(|e| format!("Flight SQL server stopped: {e}"))
+    let router = tonic::transport::Server::builder().add_service(FlightServiceServer::new(service));
+    match tls {
+        Some(acceptor) => {
+            router
+                .serve_with_incoming(super::tls::incoming(listener, acceptor))
+                .await
+        }
+        None => {
+            router
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                .await
+        }
+    }
+    .map_err(|e| format!("Flight SQL server stopped: {e}"))
 }
 
 /// A protocol error as a gRPC status: the same one-line message a Postgres
@@ -425,7 +434,11 @@ impl FlightSql {
             .map_err(status)?;
         let runtime = sql::query_runtime(ctx, self.opts.query_memory).map_err(status)?;
         let task = Arc::new(TaskContext::from(&state).with_runtime(runtime));
-        execute_stream(physical, task).map_err(df_status)
+        self.opts
+            .slots
+            .execute(physical, task)
+            .await
+            .map_err(status)
     }
 
     /// Runs a statement to the end; the number of rows it wrote.

@@ -9,13 +9,16 @@
 //! runtime, its own settings. Each query gets its own memory pool.
 //!
 //! Safe by default: loopback unless told otherwise, a password
-//! (an MD5 challenge) for any other address, read-only unless `--allow-write`
-//! (and then no tables read straight from a path or URL either).
+//! (SCRAM-SHA-256 for Postgres clients) for any other address, TLS only when
+//! given a certificate ([`tls`]), at most `--max-queries` queries at once,
+//! read-only unless `--allow-write` (and then no tables read straight from a
+//! path or URL either).
 
 mod catalog;
 mod flight;
 mod pg;
 mod sql;
+mod tls;
 
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -94,6 +97,24 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
             )));
         }
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::load(cert, key)?),
+        (None, None) => None,
+        (Some(_), None) => return Err(CliError::usage("serve: --tls-cert needs --tls-key")),
+        (None, Some(_)) => return Err(CliError::usage("serve: --tls-key needs --tls-cert")),
+    };
+    if tls.is_none() {
+        for (flag, addr) in endpoints {
+            if let Some(addr) = addr
+                && !addr.ip().is_loopback()
+            {
+                tracing::warn!(
+                    "{flag} {addr}: without --tls-cert and --tls-key, results (and, for \
+                     Flight SQL, the password) cross the network unencrypted"
+                );
+            }
+        }
+    }
     let base = super::build_context_with(global, args.allow_write).await?;
     let catalog = base
         .state()
@@ -120,6 +141,11 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
         allow_write: args.allow_write,
         query_memory,
         cluster,
+        slots: sql::QuerySlots::new(
+            args.max_queries
+                .map(usize::from)
+                .unwrap_or_else(default_max_queries),
+        ),
     });
     let bind = |addr: std::net::SocketAddr| async move {
         let listener = TcpListener::bind(addr)
@@ -148,9 +174,10 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
     .flatten()
     .collect();
     tracing::info!(
-        "saasql serve {}: {} ({}, {}, {} per query)",
+        "saasql serve {}: {} ({}, {}, {}, {} queries at once, {} each)",
         env!("CARGO_PKG_VERSION"),
         listening.join(", "),
+        if tls.is_some() { "TLS only" } else { "no TLS" },
         if args.allow_write {
             "read-write"
         } else {
@@ -161,13 +188,22 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
         } else {
             "no password: loopback only"
         },
+        opts.slots.total(),
         human_size(query_memory),
     );
-    let password = password.map(|p| Arc::new(OnePassword::new(&p)));
+    let password = match password {
+        Some(p) => Some(Arc::new(OnePassword::new(&p).map_err(CliError::query)?)),
+        None => None,
+    };
     let pg_task = async {
         match postgres {
             Some((listener, _)) => {
-                accept_loop(listener, base.clone(), Arc::clone(&opts), password.clone()).await
+                let handlers = Shared {
+                    opts: Arc::clone(&opts),
+                    password: password.clone(),
+                    tls: tls.clone(),
+                };
+                accept_loop(listener, base.clone(), handlers).await
             }
             None => std::future::pending().await,
         }
@@ -175,9 +211,16 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
     let flight_task = async {
         match flight {
             Some((listener, _)) => {
-                flight::serve(listener, base.clone(), Arc::clone(&opts), password.clone())
-                    .await
-                    .map_err(CliError::query)
+                let flight_tls = tls.as_ref().map(|t| t.flight.clone());
+                flight::serve(
+                    listener,
+                    base.clone(),
+                    Arc::clone(&opts),
+                    password.clone(),
+                    flight_tls,
+                )
+                .await
+                .map_err(CliError::query)
             }
             None => std::future::pending().await,
         }
@@ -193,6 +236,16 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
     }
 }
 
+/// `--max-queries` when not given: one per core, at least 2. Each query
+/// already uses every core, so more would only share them, and each may
+/// hold `--memory-limit`.
+fn default_max_queries() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2)
+}
+
 /// `1073741824` → `1GiB`.
 fn human_size(bytes: usize) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
@@ -205,13 +258,26 @@ fn human_size(bytes: usize) -> String {
     format!("{}{}", (value * 10.0).round() / 10.0, UNITS[unit])
 }
 
+/// What every Postgres connection shares.
+struct Shared {
+    opts: Arc<ServeOptions>,
+    password: Option<Arc<OnePassword>>,
+    tls: Option<tls::Tls>,
+}
+
 /// Accepts connections until the process stops; each runs in its own task.
 async fn accept_loop(
     listener: TcpListener,
     base: datafusion::prelude::SessionContext,
-    opts: Arc<ServeOptions>,
-    password: Option<Arc<OnePassword>>,
+    shared: Shared,
 ) -> CliResult<()> {
+    let Shared {
+        opts,
+        password,
+        tls,
+    } = shared;
+    let acceptor = tls.as_ref().map(|t| t.postgres.clone());
+    let cert_pem = tls.as_ref().map(|t| Arc::clone(&t.cert_pem));
     let manager = Arc::new(ConnectionManager::new());
     let registry = Arc::new(CancelRegistry::default());
     let parser = Arc::new(PostgresCompatibilityParser::new());
@@ -244,9 +310,11 @@ async fn accept_loop(
             manager: Arc::clone(&manager),
             registry: Arc::clone(&registry),
             password: password.clone(),
+            cert_pem: cert_pem.clone(),
         };
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+            if let Err(e) = pgwire::tokio::process_socket(socket, acceptor, handlers).await {
                 tracing::debug!("connection from {peer} ended: {e}");
             }
             session.unregister();

@@ -21,13 +21,14 @@ use datafusion::common::ParamValues;
 use datafusion::execution::TaskContext;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::{SendableRecordBatchStream, collect, execute_stream};
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
-use futures::{Sink, Stream, StreamExt};
-use pgwire::api::auth::md5pass::{Md5PasswordAuthStartupHandler, hash_md5_password};
+use futures::{Sink, Stream, StreamExt, TryStreamExt};
 use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::sasl::scram::{SCRAM_ITERATIONS, ScramAuth, gen_salted_password};
 use pgwire::api::auth::{
     AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
 };
@@ -38,9 +39,10 @@ use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers, Type,
+    ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, METADATA_USER,
+    PgWireServerHandlers, Type,
 };
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::data::DataRow;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
@@ -60,6 +62,8 @@ pub struct ServeOptions {
     pub query_memory: usize,
     /// Queries that read data run on a Ballista cluster (`--cluster`).
     pub cluster: bool,
+    /// At most `--max-queries` run at once.
+    pub slots: sql::QuerySlots,
 }
 
 /// A statement of the extended protocol, parsed (and planned) at Parse.
@@ -193,8 +197,9 @@ impl PgSession {
         let state = self.ctx.state();
         let physical = sql::physical_plan(&state, &plan, self.opts.cluster).await?;
         let task = Arc::new(TaskContext::from(&state).with_runtime(self.query_runtime()?));
+        let stream = self.start(physical, task).await?;
         if let Some(word) = write {
-            let batches = collect(physical, task).await.map_err(df_error)?;
+            let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(df_error)?;
             let rows = super::super::report::count_written(&batches) as usize;
             let tag = match word.to_ascii_uppercase().as_str() {
                 "INSERT" => Tag::new("INSERT").with_oid(0).with_rows(rows),
@@ -202,7 +207,6 @@ impl PgSession {
             };
             return Ok(Response::Execution(tag));
         }
-        let stream = execute_stream(physical, task).map_err(df_error)?;
         let schema = jsonify_schema(&stream.schema());
         let fmt = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, Some(fmt))?);
@@ -213,6 +217,23 @@ impl PgSession {
             self.gone.clone(),
         );
         Ok(Response::Query(QueryResponse::new(fields, rows)))
+    }
+
+    /// Starts a physical plan once one of the server's query slots is free;
+    /// a cancel request, or the client leaving, ends the wait.
+    async fn start(
+        &self,
+        physical: Arc<dyn ExecutionPlan>,
+        task: Arc<TaskContext>,
+    ) -> PgWireResult<SendableRecordBatchStream> {
+        let mut cancel = self.cancel.subscribe();
+        let start = *cancel.borrow();
+        let mut gone = self.gone.clone();
+        tokio::select! {
+            stream = self.opts.slots.execute(physical, task) => stream,
+            _ = fired(&mut cancel, move |g| *g != start) => Err(query_canceled()),
+            _ = fired(&mut gone, |gone| *gone) => Err(user_error("08006", "the client went away")),
+        }
     }
 
     /// Runs `BEGIN`, `SET`, … (see [`sql::command`]).
@@ -228,6 +249,14 @@ impl PgSession {
             }
             Command::Nothing(tag) => Response::Execution(Tag::new(tag)),
         })
+    }
+}
+
+/// Resolves when `signal`'s value satisfies `done`; never if its sender is
+/// gone (such a signal cannot fire any more).
+async fn fired<T>(signal: &mut watch::Receiver<T>, done: impl FnMut(&T) -> bool) {
+    if signal.wait_for(done).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -266,21 +295,10 @@ fn guarded_rows(
                 Batch(Option<datafusion::error::Result<RecordBatch>>),
             }
             let next = {
-                // A signal whose sender is gone never fires.
-                let cancelled = async {
-                    if cancel.wait_for(|g| *g != start).await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                };
-                let left = async {
-                    if gone.wait_for(|gone| *gone).await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                };
                 tokio::select! {
                     biased;
-                    _ = cancelled => Next::Cancelled,
-                    _ = left => Next::Gone,
+                    _ = fired(&mut cancel, |g| *g != start) => Next::Cancelled,
+                    _ = fired(&mut gone, |gone| *gone) => Next::Gone,
                     next = batches.next() => Next::Batch(next),
                 }
             };
@@ -464,9 +482,14 @@ impl ExtendedQueryHandler for PgSession {
 }
 
 /// The one password, for any user name. Clients prove they know it with
-/// Postgres' MD5 challenge (a fresh random salt per login), so it never
-/// crosses the wire.
-pub struct OnePassword(String);
+/// SCRAM-SHA-256 (RFC 7677, as Postgres does by default), so it never
+/// crosses the wire; with TLS also SCRAM-SHA-256-PLUS, which binds the proof
+/// to the server's certificate. Only the salted form is kept for that.
+pub struct OnePassword {
+    password: String,
+    salt: Vec<u8>,
+    salted: Vec<u8>,
+}
 
 impl Debug for OnePassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -476,25 +499,26 @@ impl Debug for OnePassword {
 
 impl OnePassword {
     /// The password clients must give.
-    pub fn new(password: &str) -> Self {
-        Self(password.to_string())
+    pub fn new(password: &str) -> Result<Self, String> {
+        let mut salt = [0u8; 16];
+        getrandom_02::getrandom(&mut salt).map_err(|e| format!("no random salt: {e}"))?;
+        Ok(Self {
+            password: password.to_string(),
+            salted: gen_salted_password(password, &salt, SCRAM_ITERATIONS),
+            salt: salt.to_vec(),
+        })
     }
 
-    /// The password itself, to compare with one a client sent.
+    /// The password itself, to compare with one a Flight SQL client sent.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.password
     }
 }
 
 #[async_trait]
 impl AuthSource for OnePassword {
-    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
-        let mut salt = [0u8; 4];
-        getrandom_02::getrandom(&mut salt)
-            .map_err(|e| user_error("XX000", format!("no random salt: {e}")))?;
-        let user = login.user().unwrap_or_default();
-        let expected = hash_md5_password(user, &self.0, &salt);
-        Ok(Password::new(Some(salt.to_vec()), expected.into_bytes()))
+    async fn get_password(&self, _login: &LoginInfo) -> PgWireResult<Password> {
+        Ok(Password::new(Some(self.salt.clone()), self.salted.clone()))
     }
 }
 
@@ -532,14 +556,21 @@ impl CancelHandler for Cancel {
 }
 
 /// Logs failed statements and logins (at debug and info; never a password,
-/// which the MD5 exchange does not send anyway).
+/// which the SCRAM exchange does not send anyway).
 #[derive(Debug)]
 struct Errors;
 
 impl ErrorHandler for Errors {
     fn on_error<C: ClientInfo>(&self, client: &C, error: &mut PgWireError) {
         match error {
-            PgWireError::InvalidPassword(_) => {
+            PgWireError::InvalidPassword(user) => {
+                // SCRAM clients leave the user name out of their SCRAM
+                // messages (libpq sends `n=`): name the one they logged in as.
+                if user.is_empty()
+                    && let Some(login) = client.metadata().get(METADATA_USER)
+                {
+                    *user = login.clone();
+                }
                 tracing::info!(
                     "refused login from {}: wrong password",
                     client.socket_addr()
@@ -561,11 +592,16 @@ impl NoopStartupHandler for NoAuth {
     }
 }
 
-/// Either no password or an MD5 password check: one type for
-/// `startup_handler`.
-enum Startup {
+/// How a connection logs in: with TLS required or not, and with no
+/// password (loopback only) or SCRAM.
+struct Startup {
+    require_tls: bool,
+    auth: Auth,
+}
+
+enum Auth {
     Open(NoAuth),
-    Md5(Md5PasswordAuthStartupHandler<OnePassword, DefaultServerParameterProvider>),
+    Scram(Box<SASLAuthStartupHandler<DefaultServerParameterProvider>>),
 }
 
 #[async_trait]
@@ -580,9 +616,19 @@ impl StartupHandler for Startup {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        match self {
-            Startup::Open(h) => h.on_startup(client, message).await,
-            Startup::Md5(h) => h.on_startup(client, message).await,
+        if self.require_tls && !client.is_secure() {
+            tracing::info!("refused connection from {}: no TLS", client.socket_addr());
+            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".to_owned(),
+                "28000".to_owned(), // invalid_authorization_specification
+                "saasql serve takes TLS connections only: connect with sslmode=require \
+                 (or verify-full with the server's certificate)"
+                    .to_owned(),
+            ))));
+        }
+        match &self.auth {
+            Auth::Open(h) => h.on_startup(client, message).await,
+            Auth::Scram(h) => h.on_startup(client, message).await,
         }
     }
 }
@@ -594,6 +640,8 @@ pub struct ConnHandlers {
     pub manager: Arc<ConnectionManager>,
     pub registry: Arc<CancelRegistry>,
     pub password: Option<Arc<OnePassword>>,
+    /// With `--tls-cert`: its PEM. Plain connections are then refused.
+    pub cert_pem: Option<Arc<Vec<u8>>>,
 }
 
 impl PgWireServerHandlers for ConnHandlers {
@@ -606,17 +654,30 @@ impl PgWireServerHandlers for ConnHandlers {
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        Arc::new(match &self.password {
-            None => Startup::Open(NoAuth(Arc::clone(&self.manager))),
+        let auth = match &self.password {
+            None => Auth::Open(NoAuth(Arc::clone(&self.manager))),
             Some(password) => {
                 let mut params = DefaultServerParameterProvider::default();
                 params.server_version = PG_VERSION.to_string();
                 params.default_transaction_read_only = !self.session.opts.allow_write;
-                Startup::Md5(
-                    Md5PasswordAuthStartupHandler::new(Arc::clone(password), Arc::new(params))
+                let mut scram = ScramAuth::new(Arc::clone(password) as Arc<dyn AuthSource>);
+                scram.set_iterations(SCRAM_ITERATIONS);
+                if let Some(pem) = &self.cert_pem
+                    && let Err(e) = scram.configure_certificate(pem)
+                {
+                    // Only channel binding (SCRAM-SHA-256-PLUS) is lost.
+                    tracing::debug!("no SCRAM channel binding: {e}");
+                }
+                Auth::Scram(Box::new(
+                    SASLAuthStartupHandler::new(Arc::new(params))
+                        .with_scram(scram)
                         .with_connection_manager(Arc::clone(&self.manager)),
-                )
+                ))
             }
+        };
+        Arc::new(Startup {
+            require_tls: self.cert_pem.is_some(),
+            auth,
         })
     }
 

@@ -12,20 +12,24 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::SessionState;
+use datafusion::execution::TaskContext;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{
     ColumnarValue, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Statement as PlanStatement, Volatility, create_udf,
 };
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{Set, Statement as SqlStatement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use futures::StreamExt;
 use pgwire::error::{ErrorInfo, PgWireError};
+use tokio::sync::Semaphore;
 
 use super::super::error::{one_line, redact_secrets};
 
@@ -184,6 +188,63 @@ pub fn query_runtime(ctx: &SessionContext, bytes: usize) -> Result<Arc<RuntimeEn
         .with_memory_pool(Arc::new(pool))
         .build_arc()
         .map_err(df_error)
+}
+
+/// The server's query slots: at most `--max-queries` queries run at once
+/// (over all connections and both protocols), so at most that many times
+/// `--memory-limit` is in use. Later queries wait for a slot in arrival
+/// order.
+#[derive(Debug)]
+pub struct QuerySlots {
+    slots: Arc<Semaphore>,
+    total: usize,
+}
+
+impl QuerySlots {
+    /// `total` slots (at least 1).
+    pub fn new(total: usize) -> Self {
+        let total = total.max(1);
+        Self {
+            slots: Arc::new(Semaphore::new(total)),
+            total,
+        }
+    }
+
+    /// How many queries may run at once.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Waits for a slot, then starts `physical`; the slot is freed when the
+    /// returned stream is dropped (finished, cancelled or abandoned).
+    pub async fn execute(
+        &self,
+        physical: Arc<dyn ExecutionPlan>,
+        task: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream, PgWireError> {
+        let permit = match Arc::clone(&self.slots).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                tracing::debug!(
+                    "all {} query slots are busy: a query waits for one",
+                    self.total
+                );
+                Arc::clone(&self.slots)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| user_error("57P01", "the server is shutting down"))?
+            }
+        };
+        let stream = execute_stream(physical, task).map_err(df_error)?;
+        let schema = stream.schema();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            stream.map(move |batch| {
+                let _slot = &permit;
+                batch
+            }),
+        )))
+    }
 }
 
 /// Whether `plan` reads a table other than the server's own catalog tables
