@@ -4469,6 +4469,16 @@ mod serve {
             cmd
         }
 
+        /// Starts psql running `sql` without a password, its output piped.
+        fn spawn(&self, sql: &str) -> std::process::Child {
+            self.psql(None)
+                .args(["-c", sql])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("psql starts")
+        }
+
         /// Runs psql with `args` and returns its output as a [`Run`].
         fn run(&self, password: Option<&str>, args: &[&str]) -> Run {
             let out = self.psql(password).args(args).output().expect("psql runs");
@@ -4517,6 +4527,16 @@ mod serve {
                 );
             }
         }
+    }
+
+    /// Sends psql SIGINT (its Ctrl-C: a cancel request) and waits for it.
+    fn interrupt(client: std::process::Child) -> Run {
+        let status = Command::new("kill")
+            .args(["-INT", &client.id().to_string()])
+            .status()
+            .expect("kill -INT");
+        assert!(status.success());
+        run_of(client.wait_with_output().expect("psql ends"))
     }
 
     fn run_of(out: Output) -> Run {
@@ -5124,13 +5144,7 @@ mod serve {
         );
         let long = "SELECT sum(value % 7) FROM range(1, 1000000000000)";
         // Killed client.
-        let mut client = server
-            .psql(None)
-            .args(["-c", long])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("psql starts");
+        let mut client = server.spawn(long);
         std::thread::sleep(Duration::from_secs(2));
         client.kill().expect("kill psql");
         let _ = client.wait();
@@ -5138,20 +5152,9 @@ mod serve {
         assert_eq!(server.query("SELECT 1"), "1\n");
 
         // Cancel request: SIGINT to psql.
-        let client = server
-            .psql(None)
-            .args(["-c", long])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("psql starts");
+        let client = server.spawn(long);
         std::thread::sleep(Duration::from_secs(2));
-        let status = Command::new("kill")
-            .args(["-INT", &client.id().to_string()])
-            .status()
-            .expect("kill -INT");
-        assert!(status.success());
-        let cancelled = run_of(client.wait_with_output().expect("psql ends"));
+        let cancelled = interrupt(client);
         assert_eq!(cancelled.code, 1, "{cancelled:?}");
         assert!(
             cancelled
@@ -5163,28 +5166,11 @@ mod serve {
 
         // --max-queries 1: a second query waits for the first; a cancel
         // request ends its wait; a finished query frees the slot.
-        let mut first = server
-            .psql(None)
-            .args(["-c", long])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("psql starts");
+        let mut first = server.spawn(long);
         std::thread::sleep(Duration::from_secs(1));
-        let waiting = server
-            .psql(None)
-            .args(["-c", "SELECT 3"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("psql starts");
+        let waiting = server.spawn("SELECT 3");
         std::thread::sleep(Duration::from_secs(2));
-        let status = Command::new("kill")
-            .args(["-INT", &waiting.id().to_string()])
-            .status()
-            .expect("kill -INT");
-        assert!(status.success());
-        let waited = run_of(waiting.wait_with_output().expect("psql ends"));
+        let waited = interrupt(waiting);
         assert_eq!(waited.code, 1, "a query ran beside the first: {waited:?}");
         assert!(waited.stderr.contains("57014"), "{waited:?}");
         first.kill().expect("kill psql");

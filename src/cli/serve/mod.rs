@@ -282,15 +282,7 @@ async fn accept_loop(
     let registry = Arc::new(CancelRegistry::default());
     let parser = Arc::new(PostgresCompatibilityParser::new());
     loop {
-        let (socket, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: wait, keep serving.
-                tracing::warn!("cannot accept a connection: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+        let (socket, peer) = accept(&listener).await;
         tracing::debug!("connection from {peer}");
         let (gone_tx, gone) = watch::channel(false);
         let watcher = socket
@@ -323,6 +315,22 @@ async fn accept_loop(
                 watcher.abort();
             }
         });
+    }
+}
+
+/// The next connection. Failures (out of file descriptors and the like) are
+/// logged, and it waits a moment and keeps accepting.
+pub(super) async fn accept(
+    listener: &TcpListener,
+) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(e) => {
+                tracing::warn!("cannot accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 }
 

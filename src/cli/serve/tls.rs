@@ -164,14 +164,7 @@ pub fn incoming(
     let (tx, rx) = tokio::sync::mpsc::channel::<TlsConnection>(64);
     tokio::spawn(async move {
         loop {
-            let (socket, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!("cannot accept a connection: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
+            let (socket, peer) = super::accept(&listener).await;
             if tx.is_closed() {
                 return;
             }
