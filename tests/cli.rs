@@ -4761,6 +4761,24 @@ mod serve {
         .clone()
     }
 
+    /// Runs tests/python/clients.py with `args` in the clients' venv, which
+    /// must end with "all ok".
+    fn clients_all_ok(server: &Server, env: &[(&str, &str)], args: &[&std::ffi::OsStr]) {
+        let out = Command::new(python_clients())
+            .arg(repo().join("tests/python/clients.py"))
+            .args(args)
+            .current_dir(repo())
+            .envs(env.iter().copied())
+            .output()
+            .expect("python runs");
+        let checked = run_of(out);
+        assert!(
+            checked.code == 0 && checked.stdout.ends_with("all ok\n"),
+            "{checked:?}\nserver log:\n{}",
+            server.log()
+        );
+    }
+
     /// psycopg (Postgres wire protocol) and the ADBC Flight SQL driver get
     /// the numbers `saasql run` gives for sql/overview.sql, with the
     /// password; types, settings per session, refusals and wrong passwords
@@ -4788,19 +4806,16 @@ mod serve {
         let expected = scratch("serve-python-files").join("overview.csv");
         std::fs::write(&expected, &run.stdout).expect("write overview.csv");
         let script = repo().join("tests/python/clients.py");
-        let out = Command::new(&python)
-            .arg(&script)
-            .args(["check", &server.port.to_string(), &flight_port])
-            .arg(&expected)
-            .current_dir(repo())
-            .envs(env)
-            .output()
-            .expect("python runs");
-        let checked = run_of(out);
-        assert!(
-            checked.code == 0 && checked.stdout.ends_with("all ok\n"),
-            "{checked:?}\nserver log:\n{}",
-            server.log()
+        let pg_port = server.port.to_string();
+        clients_all_ok(
+            &server,
+            &env,
+            &[
+                "check".as_ref(),
+                pg_port.as_ref(),
+                flight_port.as_ref(),
+                expected.as_os_str(),
+            ],
         );
 
         // A Flight SQL client killed while its query runs.
@@ -4909,22 +4924,19 @@ mod serve {
             server.log()
         );
 
-        let python = python_clients();
-        let out = Command::new(&python)
-            .arg(repo().join("tests/python/clients.py"))
-            .arg("tls")
-            .arg(server.port.to_string())
-            .arg(server.flight_port.expect("flight port").to_string())
-            .arg(&cert)
-            .current_dir(repo())
-            .envs(env)
-            .output()
-            .expect("python runs");
-        let checked = run_of(out);
-        assert!(
-            checked.code == 0 && checked.stdout.ends_with("all ok\n"),
-            "{checked:?}\nserver log:\n{}",
-            server.log()
+        let (pg_port, flight_port) = (
+            server.port.to_string(),
+            server.flight_port.expect("flight port").to_string(),
+        );
+        clients_all_ok(
+            &server,
+            &env,
+            &[
+                "tls".as_ref(),
+                pg_port.as_ref(),
+                flight_port.as_ref(),
+                cert.as_os_str(),
+            ],
         );
         assert!(!server.log().contains(PASSWORD), "{}", server.log());
     }
