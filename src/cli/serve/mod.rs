@@ -97,11 +97,10 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
             )));
         }
     }
+    // clap makes each of the two flags require the other.
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls::load(cert, key)?),
-        (None, None) => None,
-        (Some(_), None) => return Err(CliError::usage("serve: --tls-cert needs --tls-key")),
-        (None, Some(_)) => return Err(CliError::usage("serve: --tls-key needs --tls-cert")),
+        _ => None,
     };
     if tls.is_none() {
         for (flag, addr) in endpoints {
@@ -198,12 +197,14 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
     let pg_task = async {
         match postgres {
             Some((listener, _)) => {
-                let handlers = Shared {
-                    opts: Arc::clone(&opts),
-                    password: password.clone(),
-                    tls: tls.clone(),
-                };
-                accept_loop(listener, base.clone(), handlers).await
+                accept_loop(
+                    listener,
+                    base.clone(),
+                    Arc::clone(&opts),
+                    password.clone(),
+                    tls.clone(),
+                )
+                .await
             }
             None => std::future::pending().await,
         }
@@ -258,24 +259,14 @@ fn human_size(bytes: usize) -> String {
     format!("{}{}", (value * 10.0).round() / 10.0, UNITS[unit])
 }
 
-/// What every Postgres connection shares.
-struct Shared {
-    opts: Arc<ServeOptions>,
-    password: Option<Arc<OnePassword>>,
-    tls: Option<tls::Tls>,
-}
-
 /// Accepts connections until the process stops; each runs in its own task.
 async fn accept_loop(
     listener: TcpListener,
     base: datafusion::prelude::SessionContext,
-    shared: Shared,
+    opts: Arc<ServeOptions>,
+    password: Option<Arc<OnePassword>>,
+    tls: Option<tls::Tls>,
 ) -> CliResult<()> {
-    let Shared {
-        opts,
-        password,
-        tls,
-    } = shared;
     let acceptor = tls.as_ref().map(|t| t.postgres.clone());
     let cert_pem = tls.as_ref().map(|t| Arc::clone(&t.cert_pem));
     let manager = Arc::new(ConnectionManager::new());
