@@ -45,6 +45,12 @@ use crate::util::rows::combined_validity;
 pub const SUM_SCALE: f64 = 1.0 / 18_446_744_073_709_551_616.0;
 /// The inverse of [`SUM_SCALE`]: 2⁶⁴.
 pub const SUM_UNSCALE: f64 = 18_446_744_073_709_551_616.0;
+/// The smallest positive amount that functions whose amounts are sums
+/// accept: 1e-288, just above 2⁻⁹⁵⁸ (4.1e-289), whose scaled value is the
+/// smallest normal DOUBLE, so every accepted amount is summed at full
+/// precision. Smaller non-zero amounts are an error, instead of a number
+/// that lost precision (or a NULL from a sum that became 0).
+pub const MIN_SUMMABLE: f64 = 1e-288;
 
 /// What one "sum of contributions" aggregate computes.
 pub trait SumsKernel<const K: usize>:

@@ -282,6 +282,10 @@ fn ballista(e: BallistaError) -> DataFusionError {
     e.into_datafusion()
 }
 
+/// Seconds without a heartbeat after which the scheduler removes an
+/// executor and runs its tasks elsewhere.
+const EXECUTOR_TIMEOUT_SECS: u64 = 20;
+
 /// Runs a Ballista scheduler with the saasql functions on `bind` until the
 /// process ends. `bind` is the only address it listens on. With a `token`,
 /// it serves only requests that carry it and sends it with its own.
@@ -294,6 +298,12 @@ pub async fn run_scheduler(bind: SocketAddr, token: Option<Token>) -> Result<()>
         bind_host: bind.ip().to_string(),
         bind_port: bind.port(),
         scheduling_policy: TaskSchedulingPolicy::PullStaged,
+        // Executors poll for work (a heartbeat) at least every 5 s: one
+        // silent for 20 s is gone, and its tasks go to the others, instead
+        // of after Ballista's default of 180 s.
+        executor_timeout_seconds: EXECUTOR_TIMEOUT_SECS,
+        expire_dead_executor_interval_seconds: 5,
+        no_executors_grace_period_seconds: EXECUTOR_TIMEOUT_SECS,
         override_session_builder: Some(Arc::new(scheduler_session)),
         override_config_producer: Some(Arc::new(config_producer)),
         override_create_grpc_client_endpoint: token.as_ref().map(Token::endpoint_override),

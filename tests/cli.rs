@@ -2554,6 +2554,79 @@ mod cluster {
         assert_ne!(got.code, 0, "{got:?}");
         assert!(got.stderr.contains("outside the allowed paths"), "{got:?}");
     }
+
+    /// `kill -9` of the only executor while it runs a query: the client
+    /// fails once the executor has missed its heartbeats (12 s) and
+    /// `--timeout` has passed, naming the executor, instead of after
+    /// Ballista's 180 s.
+    #[test]
+    fn a_lost_executor_fails_the_query_within_the_timeout() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let data = data.to_str().expect("utf-8 path");
+        let mut cluster = Cluster::scheduler(scratch("lost-executor"), &[], &[]);
+        let [flight, _] = cluster.executor("executor0", &["--data", data, "-vv"], &[]);
+        let url = cluster.url.clone();
+        // A self-join of every event by customer: long enough to be running
+        // when the executor dies.
+        let sql = "SELECT count(*) AS n FROM events a JOIN events b USING (customer_id)";
+        cluster.spawn(
+            "client",
+            &[
+                "--cluster",
+                &url,
+                "--data",
+                data,
+                "--timeout",
+                "3",
+                "-c",
+                sql,
+            ],
+            &[],
+        );
+        cluster.wait_for("a running task", |c| {
+            c.log("executor0").contains(") started")
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let (_, executor) = cluster
+            .children
+            .iter_mut()
+            .find(|(n, _)| n == "executor0")
+            .expect("executor0");
+        executor.kill().expect("kill -9 the executor");
+        let killed = Instant::now();
+        let (_, client) = cluster
+            .children
+            .iter_mut()
+            .find(|(n, _)| n == "client")
+            .expect("client");
+        let status = loop {
+            if let Some(status) = client.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                killed.elapsed() < LIMIT,
+                "the client still waits {LIMIT:?} after the executor died"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let elapsed = killed.elapsed();
+        let stderr = cluster.log("client");
+        assert_eq!(status.code(), Some(1), "{stderr}");
+        // 12 s to miss the heartbeats, 3 s of --timeout, probes and slack.
+        assert!(elapsed < Duration::from_secs(30), "{elapsed:?}: {stderr}");
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(" error: "))
+            .unwrap_or_default();
+        assert!(
+            line.contains(&format!("error: Execution error: cluster {url}: executor "))
+                && line.contains(&format!(
+                    " at 127.0.0.1:{flight} was lost (no heartbeat for "
+                ))
+                && line.ends_with(" s), and no other executor came within 3 s"),
+            "{stderr}"
+        );
+    }
 }
 
 /// Every report in `sql/` runs on the bundled `data/` and prints exactly the
@@ -3850,6 +3923,226 @@ mod postgres {
     }
 }
 
+/// Second trust round: table-name clashes, error texts and exit codes.
+mod trust_core {
+    use super::*;
+
+    /// Two files that would both be table `empty` make only that name fail:
+    /// a warning at start, and every other table still works.
+    #[test]
+    fn clashing_table_names_fail_only_that_name() {
+        let dir = scratch("clash");
+        std::fs::copy(
+            fixture().join("data/surveys.parquet"),
+            dir.join("good.parquet"),
+        )
+        .expect("copy");
+        std::fs::write(dir.join("empty.csv"), "a,b\n1,x\n").expect("write");
+        std::fs::copy(
+            fixture().join("data/surveys.parquet"),
+            dir.join("empty.parquet"),
+        )
+        .expect("copy");
+        let run = saasql_in(
+            &dir,
+            &[
+                "--data",
+                ".",
+                "-f",
+                "csv",
+                "-c",
+                "SELECT count(*) AS n FROM good",
+            ],
+            None,
+        );
+        assert_eq!((run.code, run.stdout.as_str()), (0, "n\n4\n"), "{run:?}");
+        assert_eq!(
+            run.stderr,
+            "saasql: warning: two tables named 'empty' in .: ./empty.csv and ./empty.parquet; \
+             rename or move one of them\n",
+            "{run:?}"
+        );
+        let run = saasql_in(&dir, &["--data", ".", "-c", "SELECT * FROM empty"], None);
+        assert_eq!(run.code, 3, "{run:?}");
+        assert!(
+            run.stderr.lines().any(|l| l.starts_with(
+                "-c#1:1: error: two tables named 'empty' \
+                 in .: ./empty.csv and ./empty.parquet; rename or move one of them"
+            )),
+            "{run:?}"
+        );
+    }
+
+    /// The bundled sample data (larger than the fixture's).
+    fn repo_data() -> &'static str {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/data")
+    }
+
+    /// Writes the bundled customers as an Arrow IPC file in `dir`.
+    fn customers_arrow(dir: &Path) -> Vec<u8> {
+        let file = dir.join("customers.arrow");
+        let run = saasql_in(
+            dir,
+            &[
+                "--data",
+                repo_data(),
+                "-c",
+                &format!(
+                    "COPY (SELECT * FROM customers) TO '{}' STORED AS ARROW",
+                    file.display()
+                ),
+            ],
+            None,
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        let bytes = std::fs::read(&file).expect("read the Arrow file");
+        std::fs::remove_file(&file).expect("remove");
+        bytes
+    }
+
+    /// A truncated or damaged Arrow IPC file: one line without DataFusion's
+    /// "Internal error … bug" wording, exit 3 (an unreadable input), also
+    /// when the damage is found while the rows are read.
+    #[test]
+    fn damaged_arrow_files_are_input_errors() {
+        let dir = scratch("damaged-arrow");
+        let bytes = customers_arrow(&dir);
+        std::fs::write(dir.join("truncated.arrow"), &bytes[..bytes.len() / 2]).expect("write");
+        let mut flipped = bytes.clone();
+        let third = bytes.len() / 3;
+        for b in &mut flipped[third..third + 200] {
+            *b ^= 0xff;
+        }
+        std::fs::write(dir.join("flipped.arrow"), &flipped).expect("write");
+        for table in ["truncated", "flipped"] {
+            let run = saasql_in(
+                &dir,
+                &["--data", ".", "-c", &format!("SELECT * FROM {table}")],
+                None,
+            );
+            assert_eq!(run.code, 3, "{table}: {run:?}");
+            assert!(
+                !run.stderr.contains("Internal error") && !run.stderr.contains("bug"),
+                "{table}: {run:?}"
+            );
+        }
+        let run = saasql_in(&dir, &["--data", ".", "-c", "SELECT 1"], None);
+        assert!(
+            run.stderr.contains(
+                "saasql: warning: table 'truncated' cannot be read: Failed to parse Arrow file"
+            ),
+            "{run:?}"
+        );
+    }
+
+    /// `sum` over a text column: DataFusion's summary of the signatures,
+    /// one line, not its "Internal error … bug report" text.
+    #[test]
+    fn aggregate_over_text_is_one_plain_line() {
+        let dir = scratch("sum-text");
+        std::fs::write(dir.join("t.csv"), "a,b\n1,x\n2,y\n").expect("write");
+        let run = saasql_in(&dir, &["--data", ".", "-c", "SELECT sum(b) FROM t"], None);
+        assert_eq!(run.code, 1, "{run:?}");
+        assert_eq!(
+            run.stderr.lines().next().unwrap_or_default(),
+            "-c#1:1: error: Error during planning: No function matches the given name and \
+             argument types 'sum(Utf8)'. You might need to add explicit type casts. Candidate \
+             functions: sum(Decimal) sum(UInt64) sum(Int64) sum(Float64) sum(Duration) \
+             sum(Interval)",
+            "{run:?}"
+        );
+    }
+
+    /// A disk that fills up during a batch job: exit 4 with the cause, and
+    /// the previous output stays as it was. Runs in a user and mount
+    /// namespace of its own with a 512 KiB tmpfs (`unshare`).
+    #[test]
+    fn a_full_disk_during_a_batch_is_an_output_error() {
+        if !Command::new("unshare")
+            .args(["-rm", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            eprintln!("skipped: unshare -rm is not permitted here");
+            return;
+        }
+        let dir = scratch("full-disk");
+        let events = Path::new(repo_data()).join("events");
+        let job = |name: &str, sql: &str| {
+            write_file(
+                &dir,
+                name,
+                &format!(
+                    "[inputs]\nev = \"{}/\"\n\n[[outputs]]\nname = \"all\"\nsql = \"{sql}\"\n\
+                     path = \"out/all.csv\"\nformat = \"csv\"\n",
+                    events.display()
+                ),
+            )
+        };
+        job("small.toml", "SELECT 1 AS x");
+        // Every event, many times over: far more than 512 KiB of CSV.
+        job(
+            "big.toml",
+            "SELECT e.* FROM ev e, (VALUES (1),(2),(3),(4)) t(k)",
+        );
+        let script = format!(
+            "mkdir -p out && mount -t tmpfs -o size=512k tmpfs out && \
+             {bin} --data {empty} batch small.toml >/dev/null && \
+             {bin} --data {empty} batch big.toml; echo \"exit $?\"; ls -A out; cat out/all.csv",
+            bin = BIN,
+            empty = empty_dir()
+        );
+        let out = Command::new("unshare")
+            .args(["-rm", "sh", "-c", &script])
+            .current_dir(&dir)
+            .env("XDG_CONFIG_HOME", root())
+            .output()
+            .expect("unshare runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stdout, "exit 4\nall.csv\nx\n1\n",
+            "the old output and nothing else: {stderr}"
+        );
+        // CSV writers lose the cause inside DataFusion; Parquet keeps it.
+        assert_eq!(
+            stderr.trim_end(),
+            "saasql: error: output 'all': cannot write: a file writer failed while finishing \
+             its file, and DataFusion does not say why (is the disk full?)"
+        );
+        write_file(
+            &dir,
+            "parquet.toml",
+            &format!(
+                "[inputs]\nev = \"{}/\"\n\n[[outputs]]\nname = \"all\"\nsql = \"SELECT * FROM ev\"\n\
+                 path = \"out/all.parquet\"\n",
+                events.display()
+            ),
+        );
+        let script = format!(
+            "mkdir -p out && mount -t tmpfs -o size=256k tmpfs out && \
+             {BIN} --data {} batch parquet.toml; echo \"exit $?\"; ls -A out",
+            empty_dir()
+        );
+        let out = Command::new("unshare")
+            .args(["-rm", "sh", "-c", &script])
+            .current_dir(&dir)
+            .env("XDG_CONFIG_HOME", root())
+            .output()
+            .expect("unshare runs");
+        assert_eq!(
+            (
+                String::from_utf8_lossy(&out.stdout).as_ref(),
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            ),
+            (
+                "exit 4\n",
+                "saasql: error: output 'all': cannot write: No space left on device (os error 28)"
+            )
+        );
+    }
+}
+
 /// `--format html`: the shipped reports as pages with charts, loaded in a
 /// real headless Chromium (Debian's `chromium`; `.ci/run` installs it).
 mod html {
@@ -4429,7 +4722,11 @@ mod serve {
             };
             let deadline = Instant::now() + Duration::from_secs(60);
             let ready = |p: u16| TcpStream::connect(("127.0.0.1", p)).is_ok();
-            while !ready(port) || flight_port.is_some_and(|p| !ready(p)) {
+            // Listening, and the start-up line logged (it follows the bind).
+            while !ready(port)
+                || flight_port.is_some_and(|p| !ready(p))
+                || !server.log().contains("saasql serve ")
+            {
                 if let Some(status) = server.child.try_wait().expect("try_wait") {
                     panic!("serve exited with {status}: {}", server.log());
                 }

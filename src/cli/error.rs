@@ -58,7 +58,7 @@ impl CliError {
         CliError::Failed {
             code,
             location: None,
-            message: redact_secrets(&message.into()),
+            message: redact_secrets(&without_bug_report(&message.into())),
             statement: None,
         }
     }
@@ -113,7 +113,25 @@ impl CliError {
         if let Some(message) = saasql::storage::describe_error(err) {
             return Self::new(Code::Input, message);
         }
-        Self::new(classify(err), one_line(&err.strip_backtrace()))
+        let text = err.strip_backtrace();
+        if WRITE_FAILURES.iter().any(|t| text.contains(t)) {
+            // DataFusion drops the cause when a file writer fails to finish
+            // (a full disk, most often); saasql's outputs are staged, so
+            // nothing partial is left where readers look.
+            return Self::new(
+                Code::Output,
+                "cannot write: a file writer failed while finishing its file, and DataFusion \
+                 does not say why (is the disk full?)",
+            );
+        }
+        let code = classify(err);
+        if code == Code::Output
+            && let Some(io) = find_io(err).map(innermost_io)
+        {
+            // A full disk: the cause, not the object store's wrapping of it.
+            return Self::new(code, format!("cannot write: {io}"));
+        }
+        Self::new(code, one_line(&err.strip_backtrace()))
     }
 
     /// Prefixes the message with `context: `.
@@ -218,6 +236,41 @@ impl From<DataFusionError> for CliError {
     }
 }
 
+/// DataFusion's texts for a file writer that failed without its cause.
+const WRITE_FAILURES: [&str; 2] = [
+    "Error encountered while finalizing writes!",
+    "Error encountered during writing to ObjectStore and failed to abort all writers",
+];
+
+/// DataFusion's closing sentence of an internal error, which asks the user
+/// to report a bug upstream.
+const BUG_REPORT: &str = ". This issue was likely caused by a bug in DataFusion's code. \
+    Please help us to resolve this by filing a bug report in our issue tracker: \
+    https://github.com/apache/datafusion/issues";
+
+/// `message` without DataFusion's "Internal error: … bug report" wording:
+/// saasql passes on problems of the data or the query that DataFusion
+/// labels internal (an Arrow file without a footer, `sum` over text), so
+/// the user sees the problem itself. A call that matches no signature keeps
+/// only DataFusion's summary (`No function matches … 'sum(Utf8)' …
+/// Candidate functions: sum(Decimal) …`), not the error of every candidate.
+pub fn without_bug_report(message: &str) -> String {
+    let mut text = message.to_string();
+    // "Internal error: Function 'sum' failed to match any signature, errors:
+    // …<BUG_REPORT>. No function matches …": keep the part after it.
+    while let Some(start) = text.find("Internal error: Function '")
+        && let Some(end) = text[start..].find(BUG_REPORT)
+        && text[start..start + end].contains(" failed to match any signature")
+    {
+        let after = start + end + BUG_REPORT.len();
+        let rest = text[after..].trim_start_matches(['.', ' ']);
+        text = format!("{}{rest}", &text[..start]);
+    }
+    text.replace(BUG_REPORT, "")
+        .replace(" Internal error: ", " ")
+        .replace("Internal error: ", "")
+}
+
 /// Joins a multi-line message into one line.
 pub fn one_line(message: &str) -> String {
     let lines: Vec<&str> = message
@@ -281,10 +334,9 @@ fn classify(err: &DataFusionError) -> Code {
                 DataFusionError::Plan(msg) if is_missing_table(msg) => return Code::Input,
                 DataFusionError::ParquetError(_) => return Code::Input,
                 // Corrupt data found while decoding a Parquet file.
-                DataFusionError::ArrowError(arrow, _)
-                    if matches!(**arrow, ArrowError::ParquetError(_)) =>
-                {
-                    return Code::Input;
+                // … or an Arrow IPC file (a damaged or truncated `.arrow`).
+                DataFusionError::ArrowError(arrow, _) if arrow_code(arrow).is_some() => {
+                    return arrow_code(arrow).unwrap_or(Code::Input);
                 }
                 DataFusionError::ObjectStore(os) => {
                     if matches!(
@@ -298,11 +350,9 @@ fn classify(err: &DataFusionError) -> Code {
                 DataFusionError::IoError(io) => return io_code(io),
                 _ => {}
             }
+        } else if let Some(code) = e.downcast_ref::<ArrowError>().and_then(arrow_code) {
+            return code;
         } else if e.downcast_ref::<ParquetError>().is_some()
-            || matches!(
-                e.downcast_ref::<ArrowError>(),
-                Some(ArrowError::ParquetError(_))
-            )
             || e.downcast_ref::<super::tables::UnreadableTable>().is_some()
         {
             return Code::Input;
@@ -314,9 +364,59 @@ fn classify(err: &DataFusionError) -> Code {
     Code::Query
 }
 
+/// The io::Error somewhere in an error's source chain, if any.
+pub fn find_io<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a io::Error> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            return Some(io);
+        }
+        if let Some(DataFusionError::IoError(io)) = e.downcast_ref::<DataFusionError>() {
+            return Some(io);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// The exit code of an Arrow error found while reading or writing files:
+/// corrupt Parquet or Arrow IPC data is an input error, a full disk an
+/// output error; `None` for other Arrow errors (casts, arithmetic).
+fn arrow_code(err: &ArrowError) -> Option<Code> {
+    match err {
+        ArrowError::ParquetError(_) | ArrowError::IpcError(_) => Some(Code::Input),
+        ArrowError::IoError(_, io) => Some(match io_code(io) {
+            Code::Output => Code::Output,
+            _ => Code::Input,
+        }),
+        _ => None,
+    }
+}
+
+/// The innermost io::Error that `err` wraps (object_store's local store
+/// wraps the operating system's error in one of its own), else `err`.
+fn innermost_io(err: &io::Error) -> &io::Error {
+    let mut innermost = err;
+    let mut current: Option<&(dyn StdError + 'static)> = err.get_ref().map(|e| e as _);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            innermost = io;
+            current = io.get_ref().map(|e| e as _);
+        } else {
+            current = e.source();
+        }
+    }
+    innermost
+}
+
 fn io_code(err: &io::Error) -> Code {
-    match err.kind() {
+    match innermost_io(err).kind() {
         io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => Code::Input,
+        // Only writing fails these ways: a full disk during an output.
+        io::ErrorKind::StorageFull
+        | io::ErrorKind::QuotaExceeded
+        | io::ErrorKind::FileTooLarge
+        | io::ErrorKind::ReadOnlyFilesystem => Code::Output,
         _ => Code::Query,
     }
 }

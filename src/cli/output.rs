@@ -27,7 +27,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use super::commit::OutputFile;
-use super::error::{CliError, CliResult};
+use super::error::{CliError, CliResult, find_io};
 
 /// Output formats, the same everywhere: `json` is one JSON array of objects
 /// (as DuckDB's `-json`), `ndjson` (also `jsonl`) one object per line.
@@ -457,18 +457,6 @@ pub fn render_markdown(schema: &SchemaRef, batches: &[RecordBatch]) -> CliResult
         out.push_str(&format!("\n| {} |", row.join(" | ")));
     }
     Ok(out)
-}
-
-/// The io::Error somewhere in an error's source chain, if any.
-fn find_io<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a io::Error> {
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            return Some(io);
-        }
-        current = e.source();
-    }
-    None
 }
 
 /// A write error: the io error the writer saw (arrow's CSV writer turns io

@@ -189,12 +189,14 @@ pub fn mark_no_data_dir(ctx: &SessionContext) {
 /// and each folder that holds data files (at any depth, e.g. hive
 /// partitions) is table `NAME`.
 /// Names starting with `.` or `_` are skipped. Entries that cannot become a
-/// table (a name that is not UTF-8) are returned as warnings.
-pub fn scan_data_dir(dir: &Path) -> CliResult<(BTreeMap<String, PathBuf>, Vec<String>)> {
+/// table (a name that is not UTF-8) are returned as warnings. Two entries
+/// that would be tables of the same name (`empty.csv` and `empty.parquet`)
+/// make that name an `Err` saying so: only queries using it fail.
+pub fn scan_data_dir(dir: &Path) -> CliResult<(BTreeMap<String, Found>, Vec<String>)> {
     let entries = fs::read_dir(dir).map_err(|e| {
         CliError::input(format!("cannot read data directory {}: {e}", dir.display()))
     })?;
-    let mut tables: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut tables: BTreeMap<String, Found> = BTreeMap::new();
     let mut warnings = vec![];
     for entry in entries {
         let entry = entry.map_err(|e| {
@@ -228,17 +230,51 @@ pub fn scan_data_dir(dir: &Path) -> CliResult<(BTreeMap<String, PathBuf>, Vec<St
             }
             continue;
         };
-        if let Some(other) = tables.get(&name) {
-            return Err(CliError::input(format!(
-                "two tables named '{name}' in {}: {} and {}",
-                dir.display(),
-                other.display(),
-                path.display()
-            )));
-        }
-        tables.insert(name, path);
+        let location = if path.is_dir() {
+            format!("{}/", path.display())
+        } else {
+            path.display().to_string()
+        };
+        add_found(&mut tables, &dir.display().to_string(), name, location);
     }
     Ok((tables, warnings))
+}
+
+/// A table found in a data directory: its location, or why the name is
+/// ambiguous (two files or folders would be tables of that name).
+pub type Found = std::result::Result<String, String>;
+
+/// Adds table `name` at `location` (found in `dir`) to `tables`; a second
+/// location for the same name makes the name a clash that names both.
+fn add_found(tables: &mut BTreeMap<String, Found>, dir: &str, name: String, location: String) {
+    let clash = match tables.get(&name) {
+        None => None,
+        Some(Ok(other)) if *other == location => return,
+        Some(Ok(other)) => Some(format!(
+            "two tables named '{name}' in {dir}: {other} and {location}; rename or move one of them"
+        )),
+        Some(Err(message)) => {
+            Some(message.replacen("; rename", &format!(", {location}; rename"), 1))
+        }
+    };
+    tables.insert(name, clash.map_or(Ok(location), Err));
+}
+
+/// Registers the tables found in a data directory: each readable one, and
+/// each clash as an unreadable table. Returns the warnings.
+async fn register_found(
+    ctx: &SessionContext,
+    tables: BTreeMap<String, Found>,
+    opts: ReadOptions,
+) -> CliResult<Vec<String>> {
+    let mut warnings = vec![];
+    for (name, found) in tables {
+        match found {
+            Ok(location) => warnings.extend(register_table(ctx, &name, &location, opts).await?),
+            Err(message) => warnings.push(register_unreadable(ctx, &name, message)?),
+        }
+    }
+    Ok(warnings)
 }
 
 fn contains_data(dir: &Path, depth: usize) -> bool {
@@ -271,14 +307,7 @@ pub async fn register_data_dir(
     opts: ReadOptions,
 ) -> CliResult<Vec<String>> {
     let (tables, mut warnings) = scan_data_dir(dir)?;
-    for (name, path) in tables {
-        let location = if path.is_dir() {
-            format!("{}/", path.display())
-        } else {
-            path.display().to_string()
-        };
-        warnings.extend(register_table(ctx, &name, &location, opts).await?);
-    }
+    warnings.extend(register_found(ctx, tables, opts).await?);
     Ok(warnings)
 }
 
@@ -305,14 +334,22 @@ pub async fn register_table(
             ctx.register_table(reference, table).map_err(fail)?;
             Ok(None)
         }
-        Err(problem) => {
-            let message = format!("table '{name}' cannot be read: {problem}");
-            let guard = guarded_schema(ctx).ok_or_else(|| CliError::input(message.clone()))?;
-            let _ = ctx.deregister_table(TableReference::bare(name));
-            guard.mark_unreadable(name, &message);
-            Ok(Some(message))
-        }
+        Err(problem) => Ok(Some(register_unreadable(
+            ctx,
+            name,
+            format!("table '{name}' cannot be read: {problem}"),
+        )?)),
     }
+}
+
+/// Makes every query that uses table `name` fail with `message`, which is
+/// returned (the warning at start).
+fn register_unreadable(ctx: &SessionContext, name: &str, message: String) -> CliResult<String> {
+    let message = super::error::without_bug_report(&message);
+    let guard = guarded_schema(ctx).ok_or_else(|| CliError::input(message.clone()))?;
+    let _ = ctx.deregister_table(TableReference::bare(name));
+    guard.mark_unreadable(name, &message);
+    Ok(message)
 }
 
 /// The listing table for `location`, or why it cannot be read.
@@ -684,7 +721,7 @@ pub async fn register_data_url(
         .map_err(|e| CliError::input(format!("data directory {e}")))?;
     let parsed = ListingTableUrl::parse(&folder).map_err(|e| CliError::input(describe(&e)))?;
     let base = parsed.prefix().as_ref().len();
-    let mut tables: BTreeMap<String, String> = BTreeMap::new();
+    let mut tables: BTreeMap<String, Found> = BTreeMap::new();
     for (file, _) in &files {
         let rest = file.get(base..).unwrap_or(file).trim_start_matches('/');
         let (name, location) = match rest.split_once('/') {
@@ -703,25 +740,14 @@ pub async fn register_data_url(
                 None => continue,
             },
         };
-        if let Some(other) = tables.get(&name)
-            && *other != location
-        {
-            return Err(CliError::input(format!(
-                "two tables named '{name}' in {folder}: {other} and {location}"
-            )));
-        }
-        tables.insert(name, location);
+        add_found(&mut tables, &folder, name, location);
     }
     if tables.is_empty() {
         return Err(CliError::input(format!(
             "data directory {folder}: no data files"
         )));
     }
-    let mut warnings = vec![];
-    for (name, location) in tables {
-        warnings.extend(register_table(ctx, &name, &location, opts).await?);
-    }
-    Ok(warnings)
+    register_found(ctx, tables, opts).await
 }
 
 /// The format that every one of `files` (paths as shown) has, `None` for

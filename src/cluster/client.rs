@@ -3,15 +3,18 @@
 //! A Ballista job that no executor can run stays queued, and Ballista's
 //! client polls its status without a limit. So every plan that runs on the
 //! cluster is wrapped in a [`WatchedExec`]: while the job runs, the client
-//! asks the scheduler once a second whether an executor is registered (the
-//! scheduler's `/readyz`, which answers 200 only then). When the scheduler
-//! has had no live executor, or has not answered, for the whole
-//! [`ClientOptions::executor_wait`], the query fails with that cause and its
-//! job is cancelled. A job that executors are working on is never cut short.
+//! asks the scheduler twice a second whether a live executor is registered
+//! (the scheduler's `/readyz`, which answers 200 only when one has sent a
+//! heartbeat within 12 s; executors send one at least every 5 s, also while
+//! busy). When the scheduler has had no live executor, or has not answered,
+//! for the whole [`ClientOptions::executor_wait`], the query fails with that
+//! cause (naming the executor it lost, if any) and its job is cancelled. A
+//! job that live executors are working on is never cut short.
 
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -99,9 +102,10 @@ impl Scheduler {
         })
     }
 
-    /// Asks the scheduler's `/readyz` whether an executor is registered:
-    /// `Ok(true)` for 200, `Ok(false)` for another answer.
-    async fn executor_ready(&self) -> std::io::Result<bool> {
+    /// Asks the scheduler's `/readyz` whether a live executor is registered:
+    /// `Ok(Ok(()))` for 200, `Ok(Err(cause))` for another answer, with the
+    /// scheduler's cause (`no executor registered`, or the executor it lost).
+    async fn executor_ready(&self) -> std::io::Result<Result<(), String>> {
         let probe = async {
             let mut stream =
                 tokio::net::TcpStream::connect((self.host.as_str(), self.port)).await?;
@@ -116,12 +120,20 @@ impl Scheduler {
             stream.write_all(request.as_bytes()).await?;
             let mut response = Vec::new();
             stream.read_to_end(&mut response).await?;
-            let response = String::from_utf8_lossy(&response).to_ascii_lowercase();
+            let response = String::from_utf8_lossy(&response);
+            let lower = response.to_ascii_lowercase();
             // A refused token comes back as a gRPC status in the headers.
-            if response.contains("grpc-status: 16") {
+            if lower.contains("grpc-status: 16") {
                 return Err(std::io::Error::other(REFUSED));
             }
-            Ok(response.starts_with("http/1.1 200 "))
+            if lower.starts_with("http/1.1 200 ") {
+                return Ok(Ok(()));
+            }
+            let cause = response
+                .lines()
+                .find_map(|line| line.strip_prefix("not ready: "))
+                .unwrap_or("no executor registered");
+            Ok(Err(cause.trim().to_string()))
         };
         tokio::time::timeout(PROBE_TIMEOUT, probe)
             .await
@@ -142,19 +154,21 @@ impl Scheduler {
         loop {
             tokio::time::sleep(PROBE_INTERVAL.min(wait)).await;
             let cause = match self.executor_ready().await {
-                Ok(true) => {
+                Ok(Ok(())) => {
                     last_ready = Instant::now();
                     continue;
                 }
-                Ok(false) => "no executor registered".to_string(),
+                Ok(Err(cause)) => cause,
                 Err(e) => format!("the scheduler did not answer ({e})"),
             };
             if last_ready.elapsed() >= wait {
-                return DataFusionError::Execution(format!(
-                    "cluster {}: {cause} within {} s",
-                    self.url,
-                    wait.as_secs()
-                ));
+                let wait = wait.as_secs();
+                let url = &self.url;
+                return DataFusionError::Execution(if cause.starts_with("executor ") {
+                    format!("cluster {url}: {cause}, and no other executor came within {wait} s")
+                } else {
+                    format!("cluster {url}: {cause} within {wait} s")
+                });
             }
         }
     }
@@ -284,8 +298,13 @@ impl ExecutionPlan for WatchedExec {
         let input = self.input.execute(partition, context)?;
         let scheduler = self.scheduler.clone();
         let plan = Arc::clone(&self.input);
+        let giving_up = Arc::new(AtomicBool::new(false));
+        let decided = Arc::clone(&giving_up);
         let watchdog = async move {
             let error = scheduler.clone().watch().await;
+            // From here on the job's own end ("Cancelled", by the request
+            // below) is not the cause: the watchdog's error is.
+            decided.store(true, Ordering::Release);
             if let Some(job_id) = job_id(&plan) {
                 scheduler.cancel(job_id).await;
             }
@@ -296,6 +315,7 @@ impl ExecutionPlan for WatchedExec {
             schema: self.input.schema(),
             input,
             watchdog: Some(Box::pin(watchdog)),
+            giving_up,
             failed: false,
         }))
     }
@@ -367,6 +387,9 @@ struct WatchedStream {
     schema: SchemaRef,
     input: SendableRecordBatchStream,
     watchdog: Option<Watchdog>,
+    /// Set by the watchdog once it has given up on the job: the input is
+    /// not read any more, and the watchdog's error is the answer.
+    giving_up: Arc<AtomicBool>,
     failed: bool,
 }
 
@@ -378,7 +401,9 @@ impl Stream for WatchedStream {
         if this.failed {
             return Poll::Ready(None);
         }
-        if let Poll::Ready(item) = this.input.as_mut().poll_next(cx) {
+        if !this.giving_up.load(Ordering::Acquire)
+            && let Poll::Ready(item) = this.input.as_mut().poll_next(cx)
+        {
             this.watchdog = None;
             return Poll::Ready(item.map(|item| item.map_err(|e| tidy(&this.url, e))));
         }

@@ -53,15 +53,17 @@ pub(crate) async fn serve_scheduler(
         .route(
             "/readyz",
             axum::routing::get(move || {
-                let ready = scheduler.is_ready();
+                let scheduler = scheduler.clone();
                 async move {
-                    if ready {
-                        (StatusCode::OK, "ready: an executor is registered\n")
-                    } else {
-                        (
+                    match readiness(&scheduler).await {
+                        Ok(()) => (
+                            StatusCode::OK,
+                            "ready: an executor is registered\n".to_string(),
+                        ),
+                        Err(cause) => (
                             StatusCode::SERVICE_UNAVAILABLE,
-                            "not ready: no executor registered\n",
-                        )
+                            format!("not ready: {cause}\n"),
+                        ),
                     }
                 }
             }),
@@ -72,6 +74,56 @@ pub(crate) async fn serve_scheduler(
     axum::serve(listener, service)
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))
+}
+
+/// How long an executor may go without a heartbeat before it counts as
+/// lost. Executors ask for work at least every 5 s, and each request is a
+/// heartbeat, so this is two missed ones.
+pub(crate) const EXECUTOR_LOST_AFTER: u64 = 12;
+
+/// Whether the cluster can run a query: an executor is registered and was
+/// heard from within [`EXECUTOR_LOST_AFTER`] seconds. Otherwise the cause:
+/// the executor last heard from (its id and address) or that none is
+/// registered.
+async fn readiness(
+    scheduler: &SchedulerServer<LogicalPlanNode, PhysicalPlanNode>,
+) -> Result<(), String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let executors = scheduler
+        .state
+        .executor_manager
+        .get_executors_state()
+        .await
+        .unwrap_or_default();
+    // (seconds since its last heartbeat, who) of the latest lost executor
+    let mut lost: Option<(u64, String)> = None;
+    for (executor, seen, _) in executors {
+        let age = seen.map_or(u64::MAX, |t| now.saturating_sub(t.as_secs()));
+        if age < EXECUTOR_LOST_AFTER {
+            if scheduler.is_ready() {
+                return Ok(());
+            }
+            continue;
+        }
+        if lost.as_ref().is_none_or(|(a, _)| age < *a) {
+            lost = Some((
+                age,
+                format!(
+                    "executor {} at {}:{}",
+                    executor.id, executor.host, executor.port
+                ),
+            ));
+        }
+    }
+    Err(match lost {
+        Some((age, who)) if age != u64::MAX => {
+            format!("{who} was lost (no heartbeat for {age} s)")
+        }
+        Some((_, who)) => format!("{who} has sent no heartbeat"),
+        None => "no executor registered".to_string(),
+    })
 }
 
 /// The executors' Arrow Flight server (results and shuffle data): Ballista's

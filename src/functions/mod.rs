@@ -356,7 +356,7 @@ mod tests {
     }
 
     /// Every numeric argument of every form set to NULL, NaN, ±∞, ±1e308, 0,
-    /// −1 and 1e-300 (the others valid): the answer is NULL, a finite number
+    /// −1, 1e-300 and 5e-324 (the smallest DOUBLE; the others valid): the answer is NULL, a finite number
     /// or a one-line error naming the function; never ±∞, NaN, an internal
     /// error or a panic. Aggregates run over two equal rows (so sums of
     /// 1e308 overflow unless handled), per group, and over no rows.
@@ -374,6 +374,7 @@ mod tests {
             "0",
             "-1",
             "1e-300",
+            "5e-324",
         ];
         let rows = "FROM (VALUES (1, 1), (2, 1)) AS t(k, g)";
         let mut sqls: Vec<(String, String)> = vec![];

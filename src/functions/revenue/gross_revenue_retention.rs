@@ -14,7 +14,7 @@ use crate::hooks::Function;
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     docs::builder(
-        "Gross revenue retention (GRR) as a percentage: as net_revenue_retention but each customer's end_mrr is capped at its start_mrr, so expansion does not count and GRR never exceeds 100. An end_mrr of NULL counts as 0. No customer with start_mrr > 0 gives NULL; negative or non-finite MRR is an error. Sums of MRR up to ±1.8e308 per customer do not overflow.",
+        "Gross revenue retention (GRR) as a percentage: as net_revenue_retention but each customer's end_mrr is capped at its start_mrr, so expansion does not count and GRR never exceeds 100. An end_mrr of NULL counts as 0. No customer with start_mrr > 0 gives NULL; negative or non-finite MRR is an error. Sums of MRR up to ±1.8e308 per customer do not overflow. An MRR between 0 and 1e-288 is an error: sums are kept scaled by 2⁻⁶⁴ so that they never overflow, and amounts that small would lose precision (no currency has them).",
         "gross_revenue_retention(start_mrr, end_mrr)",
     )
     .with_argument("start_mrr", "The customer's MRR at the start of the period (any numeric type).")

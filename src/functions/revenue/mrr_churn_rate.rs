@@ -39,7 +39,9 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          left out (mrr_churn_rate_breakdown counts them). No customer with start_mrr > 0 \
          gives NULL; negative or non-finite MRR is an execution error; an unknown or \
          non-constant convention is a planning error. Sums of MRR up to ±1.8e308 per \
-         customer do not overflow.",
+         customer do not overflow. An MRR between 0 and 1e-288 is an error: sums are \
+         kept scaled by 2⁻⁶⁴ so that they never overflow, and amounts that small would \
+         lose precision (no currency has them).",
         "mrr_churn_rate(start_mrr, end_mrr [, convention])",
     )
     .with_argument("start_mrr", "The customer's MRR at the start of the period (any numeric type).")

@@ -14,7 +14,7 @@ use crate::hooks::Function;
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     docs::builder(
-        "Net revenue retention (NRR) as a percentage: 100 × Σ end_mrr / Σ start_mrr over customers with start_mrr > 0. New customers (start_mrr NULL or 0) are excluded; expansion counts, so NRR can exceed 100. An end_mrr of NULL counts as 0 (churned). No customer with start_mrr > 0 gives NULL; negative or non-finite MRR is an error. Sums of MRR up to ±1.8e308 per customer do not overflow. A ratio beyond the DOUBLE range (a tiny start MRR, a huge end MRR) is an error.",
+        "Net revenue retention (NRR) as a percentage: 100 × Σ end_mrr / Σ start_mrr over customers with start_mrr > 0. New customers (start_mrr NULL or 0) are excluded; expansion counts, so NRR can exceed 100. An end_mrr of NULL counts as 0 (churned). No customer with start_mrr > 0 gives NULL; negative or non-finite MRR is an error. Sums of MRR up to ±1.8e308 per customer do not overflow. An MRR between 0 and 1e-288 is an error: sums are kept scaled by 2⁻⁶⁴ so that they never overflow, and amounts that small would lose precision (no currency has them). A ratio beyond the DOUBLE range (a tiny start MRR, a huge end MRR) is an error.",
         "net_revenue_retention(start_mrr, end_mrr)",
     )
     .with_argument("start_mrr", "The customer's MRR at the start of the period (any numeric type).")

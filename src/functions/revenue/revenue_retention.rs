@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::Float64Type;
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::Documentation;
 
-use crate::aggregate::{SumsKernel, for_each_row};
+use crate::aggregate::{MIN_SUMMABLE, SumsKernel, for_each_row};
 use crate::args::{Param, Params};
 use crate::breakdown::{Explain, Part};
 use crate::functions::convention::Convention;
@@ -90,8 +90,14 @@ impl RetentionKernel {
     }
 
     fn check(&self, argument: &str, v: f64) -> Result<f64> {
-        if v >= 0.0 && v.is_finite() {
+        if v >= MIN_SUMMABLE && v.is_finite() || v == 0.0 {
             Ok(v)
+        } else if v > 0.0 {
+            exec_err!(
+                "{}: {argument} {} is below 1e-288, the smallest amount summed at full precision",
+                self.name,
+                fmt_num(v)
+            )
         } else {
             exec_err!("{}: {argument} {} is outside 0..∞", self.name, fmt_num(v))
         }
@@ -346,7 +352,7 @@ mod tests {
         use crate::aggregate::testing::with_args;
         use datafusion::arrow::datatypes::DataType;
         let data: Vec<ArrayRef> = vec![
-            Arc::new(Float64Array::from(vec![1e-300])),
+            Arc::new(Float64Array::from(vec![1e-288])),
             Arc::new(Float64Array::from(vec![1e308])),
         ];
         let err = with_args(&data, &[], DataType::Float64, |args| {
@@ -358,6 +364,45 @@ mod tests {
             err.strip_backtrace(),
             "Execution error: net_revenue_retention: the result is beyond the DOUBLE range (±1.8e308)"
         );
+    }
+
+    /// Amounts too small for the scaled sums are an error naming the value,
+    /// never a NULL or a ratio that lost precision; from 1e-288 up the ratio
+    /// is exact.
+    #[test]
+    fn tiny_mrr_is_an_error_or_exact() {
+        use crate::aggregate::testing::with_args;
+        use datafusion::arrow::datatypes::DataType;
+        let run = |start: f64, end: f64| {
+            let data: Vec<ArrayRef> = vec![
+                Arc::new(Float64Array::from(vec![start])),
+                Arc::new(Float64Array::from(vec![end])),
+            ];
+            with_args(&data, &[], DataType::Float64, |args| {
+                let mut acc = net_revenue_retention::udaf().accumulator(args).unwrap();
+                acc.update_batch(&data)
+                    .and_then(|()| acc.evaluate())
+                    .map_err(|e| e.strip_backtrace())
+            })
+        };
+        assert_eq!(
+            run(3e-308, 1e-300).unwrap_err(),
+            "Execution error: net_revenue_retention: start_mrr 3e-308 is below 1e-288, \
+             the smallest amount summed at full precision"
+        );
+        assert_eq!(
+            run(1.0, 1e-300).unwrap_err(),
+            "Execution error: net_revenue_retention: end_mrr 1e-300 is below 1e-288, \
+             the smallest amount summed at full precision"
+        );
+        let ScalarValue::Float64(Some(v)) = run(1e-288, 1.0).unwrap() else {
+            panic!("a number")
+        };
+        assert!((v / 1e290 - 1.0).abs() <= 4.0 * f64::EPSILON, "{v}");
+        let ScalarValue::Float64(Some(v)) = run(2e-288, 4e-288).unwrap() else {
+            panic!("a number")
+        };
+        assert!((v - 200.0).abs() <= 200.0 * f64::EPSILON, "{v}");
     }
 
     proptest::proptest! {
