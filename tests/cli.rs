@@ -1945,7 +1945,7 @@ mod cluster {
     /// Runs `saasql ARGS` in `cwd` with `stdin` as input, killing it if it
     /// takes longer than [`LIMIT`] (a stuck Ballista job would otherwise hang
     /// the test). Its input and output go through files in `io`.
-    fn saasql_bounded(cwd: &Path, io: &Path, args: &[&str], stdin: &str) -> Run {
+    pub(super) fn saasql_bounded(cwd: &Path, io: &Path, args: &[&str], stdin: &str) -> Run {
         saasql_bounded_env(cwd, io, args, stdin, &[])
     }
 
@@ -2632,7 +2632,7 @@ mod cluster_trust {
     use std::os::unix::fs::PermissionsExt;
     use std::path::{Path, PathBuf};
 
-    use super::cluster::{Cluster, free_ports};
+    use super::cluster::{Cluster, free_ports, saasql_bounded};
     use super::{empty_dir, saasql_in, scratch, write_file};
 
     /// The permission bits of `path`.
@@ -2765,6 +2765,29 @@ mod cluster_trust {
                 assert!(!run.stderr.contains(SECRET), "{run:?}");
             }
         }
+    }
+
+    /// With no scheduler listening, a cluster query fails at once with one
+    /// line that names the scheduler's address and the cause.
+    #[test]
+    fn unreachable_scheduler_is_one_line() {
+        let dir = scratch("no-scheduler");
+        write_file(&dir, "q.sql", "SELECT 1 AS x;\n");
+        let port = free_ports(1)[0];
+        let url = format!("df://127.0.0.1:{port}");
+        let args = ["--cluster", &url, "--data", empty_dir(), "run", "q.sql"];
+        let run = saasql_bounded(&dir, &dir, &args, "");
+        assert_eq!(run.code, 1, "{run:?}");
+        // The error, then the statement it stopped at.
+        assert_eq!(
+            run.stderr,
+            format!(
+                "q.sql:1: error: Execution error: cluster {url}: cannot reach the scheduler \
+                 at 127.0.0.1:{port}: connection refused\n  | SELECT 1 AS x\n"
+            ),
+            "{run:?}"
+        );
+        assert_eq!(run.stdout, "", "{run:?}");
     }
 }
 
