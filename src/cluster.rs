@@ -25,7 +25,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -343,7 +343,9 @@ pub struct ExecutorOptions {
     pub grpc_port: u16,
     /// Tasks run at the same time; 0 means one per CPU core.
     pub concurrent_tasks: usize,
-    /// Directory for shuffle files (default: a temporary directory).
+    /// Directory for shuffle and spill files, created for the owner only if
+    /// it does not exist (default: a new temporary directory, for the owner
+    /// only, removed when the executor stops).
     pub work_dir: Option<String>,
     /// Memory pool for query execution, in bytes (default: Ballista's, 70 %
     /// of the machine's memory).
@@ -412,11 +414,26 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
             auth::REFUSED
         );
     }
-    if let Some(dir) = &opts.work_dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| DataFusionError::Execution(format!("cannot create {dir}: {e}")))?;
-    }
-    let work_dir = opts.work_dir.clone();
+    // Shuffle files hold query results: the work folder is the owner's only.
+    // Without one Ballista would make a temporary folder that every user can
+    // read and that outlives the executor; this one goes when `_temporary`
+    // is dropped, which a clean stop does.
+    let (work_dir, _temporary) = match &opts.work_dir {
+        Some(dir) => {
+            prepare_work_dir(Path::new(dir))?;
+            (dir.clone(), None)
+        }
+        None => {
+            let dir = temporary_work_dir()?;
+            let path = dir.path().to_str().map(str::to_string).ok_or_else(|| {
+                DataFusionError::Execution(format!(
+                    "temporary folder {} is not UTF-8: set --work-dir",
+                    dir.path().display()
+                ))
+            })?;
+            (path, Some(dir))
+        }
+    };
     let config = ExecutorProcessConfig {
         scheduler_host: opts.scheduler_host,
         scheduler_port: opts.scheduler_port,
@@ -425,7 +442,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         port: opts.flight_port,
         grpc_port: opts.grpc_port,
         vcores: opts.concurrent_tasks,
-        work_dir: opts.work_dir,
+        work_dir: Some(work_dir.clone()),
         memory_pool_size: opts.memory_pool_size,
         task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
         override_function_registry: Some(Arc::new(function_registry())),
@@ -443,17 +460,54 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         .map_err(ballista)
 }
 
+/// A `--work-dir` that exists is used as it is (with a warning when other
+/// users can read it); one that does not is created for the owner only.
+fn prepare_work_dir(dir: &Path) -> Result<()> {
+    let cannot = |e: std::io::Error| {
+        DataFusionError::Execution(format!("--work-dir {}: {e}", dir.display()))
+    };
+    match std::fs::metadata(dir) {
+        Ok(metadata) if metadata.is_dir() => {
+            crate::private_files::warn_if_readable_by_others("--work-dir", dir, &metadata);
+            Ok(())
+        }
+        Ok(_) => exec_err!("--work-dir {}: not a folder", dir.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(dir).map_err(cannot)
+        }
+        Err(e) => Err(cannot(e)),
+    }
+}
+
+/// A new folder `saasql-executor-XXXXXX` in the system's temporary folder
+/// (`$TMPDIR`), for the owner only; removed when dropped.
+fn temporary_work_dir() -> Result<tempfile::TempDir> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("saasql-executor-");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    builder.tempdir().map_err(|e| {
+        DataFusionError::Execution(format!(
+            "cannot create a work folder in {}: {e}",
+            std::env::temp_dir().display()
+        ))
+    })
+}
+
 /// The executors' runtime for a task: spill files in `work_dir` (as
 /// Ballista's own producer does) and object stores built from the
 /// executor's environment and the job's `s3.*` settings.
-fn runtime_producer(work_dir: Option<String>) -> ballista_core::RuntimeProducer {
+fn runtime_producer(work_dir: String) -> ballista_core::RuntimeProducer {
     Arc::new(move |config: &SessionConfig| {
         let stores = StoreRegistry::new(StorageConfig::default(), storage::settings_of(config));
-        let mut builder = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(stores));
-        if let Some(dir) = &work_dir {
-            builder = builder.with_temp_file_path(dir);
-        }
-        builder.build_arc()
+        RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::new(stores))
+            .with_temp_file_path(&work_dir)
+            .build_arc()
     })
 }
 

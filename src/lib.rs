@@ -24,6 +24,7 @@ pub mod functions;
 pub mod hooks;
 pub mod keyed;
 pub mod planner;
+pub mod private_files;
 pub mod reference;
 pub mod rewrite;
 pub mod session;

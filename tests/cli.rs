@@ -1748,11 +1748,11 @@ mod cluster {
     /// assertion fails.
     pub(super) struct Cluster {
         children: Vec<(String, Child)>,
-        dir: PathBuf,
+        pub(super) dir: PathBuf,
         /// `df://127.0.0.1:PORT`, for clients.
         pub(super) url: String,
         /// `127.0.0.1:PORT`, for executors.
-        scheduler: String,
+        pub(super) scheduler: String,
     }
 
     impl Drop for Cluster {
@@ -1766,7 +1766,7 @@ mod cluster {
 
     /// `n` free loopback ports. Every listener is held until all are
     /// chosen, so no port is picked twice.
-    fn free_ports(n: usize) -> Vec<u16> {
+    pub(super) fn free_ports(n: usize) -> Vec<u16> {
         let listeners: Vec<TcpListener> = (0..n)
             .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
             .collect();
@@ -1791,7 +1791,7 @@ mod cluster {
 
         /// Starts a scheduler on a free loopback port with `args` and
         /// environment `env`, and waits until it accepts connections.
-        fn scheduler(dir: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Cluster {
+        pub(super) fn scheduler(dir: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Cluster {
             std::fs::create_dir_all(&dir).expect("create cluster dir");
             let port = free_ports(1)[0];
             let mut cluster = Cluster {
@@ -1811,7 +1811,12 @@ mod cluster {
         /// Starts an executor called `name` with `args` and environment
         /// `env` on two free loopback ports, and waits until both accept
         /// connections. Returns its ports (Flight, gRPC).
-        fn executor(&mut self, name: &str, args: &[&str], env: &[(&str, &str)]) -> [u16; 2] {
+        pub(super) fn executor(
+            &mut self,
+            name: &str,
+            args: &[&str],
+            env: &[(&str, &str)],
+        ) -> [u16; 2] {
             let ports = free_ports(2);
             let work = self.dir.join(name);
             let (flight, grpc) = (ports[0].to_string(), ports[1].to_string());
@@ -1835,7 +1840,7 @@ mod cluster {
             [ports[0], ports[1]]
         }
 
-        fn spawn(&mut self, name: &str, args: &[&str], env: &[(&str, &str)]) {
+        pub(super) fn spawn(&mut self, name: &str, args: &[&str], env: &[(&str, &str)]) {
             let log = |suffix: &str| {
                 std::fs::File::create(self.dir.join(format!("{name}.{suffix}")))
                     .expect("create log file")
@@ -1854,7 +1859,7 @@ mod cluster {
 
         /// Waits until `port` accepts connections, failing early if a
         /// cluster process exits.
-        fn wait_for_port(&mut self, port: u16) {
+        pub(super) fn wait_for_port(&mut self, port: u16) {
             let deadline = Instant::now() + LIMIT;
             while TcpStream::connect(("127.0.0.1", port)).is_err() {
                 let exited = self.children.iter_mut().find_map(|(name, child)| {
@@ -1877,14 +1882,14 @@ mod cluster {
         }
 
         /// What process `name` has written to stderr so far (its log).
-        fn log(&self, name: &str) -> String {
+        pub(super) fn log(&self, name: &str) -> String {
             std::fs::read_to_string(self.dir.join(format!("{name}.err"))).unwrap_or_default()
         }
 
         /// Waits until `done` holds for the logs, which are written as things
         /// happen (also after the client has its answer), for at most
         /// [`LIMIT`].
-        fn wait_for(&self, what: &str, done: impl Fn(&Cluster) -> bool) {
+        pub(super) fn wait_for(&self, what: &str, done: impl Fn(&Cluster) -> bool) {
             let deadline = Instant::now() + LIMIT;
             while !done(self) {
                 assert!(
@@ -1898,7 +1903,7 @@ mod cluster {
 
         /// Sends SIGTERM to process `name` and waits for it to exit; returns
         /// its exit code.
-        fn terminate(&mut self, name: &str) -> Option<i32> {
+        pub(super) fn terminate(&mut self, name: &str) -> Option<i32> {
             let child = &mut self
                 .children
                 .iter_mut()
@@ -1924,7 +1929,7 @@ mod cluster {
         }
 
         /// The cluster processes' output, for failure messages.
-        fn logs(&self) -> String {
+        pub(super) fn logs(&self) -> String {
             let mut all = String::new();
             for (name, _) in &self.children {
                 for suffix in ["out", "err"] {
@@ -1940,7 +1945,7 @@ mod cluster {
     /// Runs `saasql ARGS` in `cwd` with `stdin` as input, killing it if it
     /// takes longer than [`LIMIT`] (a stuck Ballista job would otherwise hang
     /// the test). Its input and output go through files in `io`.
-    fn saasql_bounded(cwd: &Path, io: &Path, args: &[&str], stdin: &str) -> Run {
+    pub(super) fn saasql_bounded(cwd: &Path, io: &Path, args: &[&str], stdin: &str) -> Run {
         saasql_bounded_env(cwd, io, args, stdin, &[])
     }
 
@@ -2216,6 +2221,13 @@ mod cluster {
         }
         let token_file = dir.join("token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write token file");
+        // Only its user may read it, or saasql warns.
+        #[cfg(unix)]
+        std::fs::set_permissions(
+            &token_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .expect("chmod token file");
         let token_file = token_file.to_str().expect("utf-8 path");
         let query = |args: &[&str], env: &[(&str, &str)]| {
             let mut all = vec![
@@ -2684,6 +2696,172 @@ fn storage_copy_fixture_events(to: &Path) {
         }
     }
     copy(&fixture().join("data/events"), to);
+}
+
+/// What a cluster's processes keep private (their work folders, the secret
+/// files they read) and what a client is told when it cannot reach them.
+mod cluster_trust {
+    use std::net::TcpListener;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+
+    use super::cluster::{Cluster, free_ports, saasql_bounded};
+    use super::{empty_dir, saasql_in, scratch, write_file};
+
+    /// The permission bits of `path`.
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    /// Without `--work-dir` an executor works in a new folder in `$TMPDIR`
+    /// that only its user can read, and a clean stop removes it. A
+    /// `--work-dir` it creates is its user's only; an existing one that
+    /// others can read is used, with a warning.
+    #[test]
+    fn executor_work_folders_are_private() {
+        let dir = scratch("work-folders");
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).expect("create tmp");
+        let mut cluster = Cluster::scheduler(dir.join("cluster"), &[], &[]);
+        let ports = free_ports(2);
+        let (flight, grpc) = (ports[0].to_string(), ports[1].to_string());
+        let scheduler = cluster.scheduler.clone();
+        let args = [
+            "executor",
+            "--scheduler",
+            &scheduler,
+            "--bind",
+            &flight,
+            "--grpc-port",
+            &grpc,
+        ];
+        let tmpdir = tmp.to_str().expect("utf-8 path");
+        cluster.spawn("executor", &args, &[("TMPDIR", tmpdir)]);
+        cluster.wait_for_port(ports[0]);
+        let folders: Vec<PathBuf> = std::fs::read_dir(&tmp)
+            .expect("read tmp")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("saasql-executor-"))
+            })
+            .collect();
+        assert_eq!(folders.len(), 1, "{folders:?}: {}", cluster.logs());
+        let work = &folders[0];
+        assert_eq!(mode(work), 0o700, "{}", work.display());
+        // Ballista works in it (and made no folder of its own).
+        let used = format!("Executor working directory: {}", work.display());
+        assert!(
+            cluster.log("executor").contains(&used),
+            "{}",
+            cluster.logs()
+        );
+        assert_eq!(std::fs::read_dir(&tmp).expect("read tmp").count(), 1);
+        assert_eq!(cluster.terminate("executor"), Some(0), "{}", cluster.logs());
+        assert!(!work.exists(), "{} left behind", work.display());
+        drop(cluster);
+
+        // A fresh cluster: the helper fails when one of its processes exits.
+        let mut cluster = Cluster::scheduler(dir.join("cluster2"), &[], &[]);
+        let created = cluster.dir.join("created");
+        cluster.executor("created", &[], &[]);
+        assert_eq!(mode(&created), 0o700);
+        assert!(!cluster.log("created").contains("readable by others"));
+
+        let open = cluster.dir.join("open");
+        std::fs::create_dir_all(&open).expect("create open");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        cluster.executor("open", &[], &[]);
+        let warning = format!(
+            "--work-dir {} is readable by others (mode 0755); chmod 700 it",
+            open.display()
+        );
+        cluster.wait_for("work folder warning", |c| c.log("open").contains(&warning));
+        assert_eq!(mode(&open), 0o755);
+    }
+
+    /// A `--token-file` or `--password-file` that other users can read gets
+    /// one warning line naming it and its mode, never its contents; a file
+    /// only its user can read gets none.
+    #[test]
+    fn secret_files_others_can_read_get_a_warning() {
+        const SECRET: &str = "secret-file-test-0123456789abcdef";
+        let dir = scratch("secret-modes");
+        let file = write_file(&dir, "secret", &format!("{SECRET}\n"));
+        let path = file.to_str().expect("utf-8 path");
+        // A port that is taken, so each server stops right after reading
+        // its secret.
+        let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let busy = taken.local_addr().expect("local addr").to_string();
+        let commands: [(&str, Vec<&str>); 2] = [
+            (
+                "--token-file",
+                vec!["--token-file", path, "scheduler", "--bind", &busy],
+            ),
+            (
+                "--password-file",
+                vec![
+                    "--data",
+                    empty_dir(),
+                    "serve",
+                    "--postgres",
+                    &busy,
+                    "--password-file",
+                    path,
+                ],
+            ),
+        ];
+        for mode in [0o644, 0o640, 0o604, 0o600, 0o400] {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            for (option, args) in &commands {
+                let run = saasql_in(&dir, args, None);
+                assert_ne!(run.code, 0, "the port is taken: {run:?}");
+                let warnings: Vec<&str> = run
+                    .stderr
+                    .lines()
+                    .filter(|line| line.contains("readable by others"))
+                    .collect();
+                if mode & 0o044 != 0 {
+                    let warning = format!(
+                        "{option} {path} is readable by others (mode {mode:04o}); chmod 600 it"
+                    );
+                    assert_eq!(warnings.len(), 1, "{run:?}");
+                    assert!(warnings[0].ends_with(&warning), "{run:?}");
+                } else {
+                    assert!(warnings.is_empty(), "{run:?}");
+                }
+                assert!(!run.stderr.contains(SECRET), "{run:?}");
+            }
+        }
+    }
+
+    /// With no scheduler listening, a cluster query fails at once with one
+    /// line that names the scheduler's address and the cause.
+    #[test]
+    fn unreachable_scheduler_is_one_line() {
+        let dir = scratch("no-scheduler");
+        write_file(&dir, "q.sql", "SELECT 1 AS x;\n");
+        let port = free_ports(1)[0];
+        let url = format!("df://127.0.0.1:{port}");
+        let args = ["--cluster", &url, "--data", empty_dir(), "run", "q.sql"];
+        let run = saasql_bounded(&dir, &dir, &args, "");
+        assert_eq!(run.code, 1, "{run:?}");
+        // The error, then the statement it stopped at.
+        assert_eq!(
+            run.stderr,
+            format!(
+                "q.sql:1: error: Execution error: cluster {url}: cannot reach the scheduler \
+                 at 127.0.0.1:{port}: connection refused\n  | SELECT 1 AS x\n"
+            ),
+            "{run:?}"
+        );
+        assert_eq!(run.stdout, "", "{run:?}");
+    }
 }
 
 /// Object storage: an S3-compatible server (s3s-fs, in this test process)

@@ -68,10 +68,11 @@ impl Token {
         Ok(Self(secret.into()))
     }
 
-    /// The token from `file` if given, else from [`TOKEN_ENV`] if set.
+    /// The token from `file` if given (with a warning when other users can
+    /// read it), else from [`TOKEN_ENV`] if set.
     pub fn load(file: Option<&Path>) -> Result<Option<Self>, String> {
         if let Some(file) = file {
-            let text = std::fs::read_to_string(file)
+            let text = crate::private_files::read_secret_file("--token-file", file)
                 .map_err(|e| format!("--token-file {}: {e}", file.display()))?;
             return Self::new(&text)
                 .map(Some)

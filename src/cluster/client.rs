@@ -348,6 +348,13 @@ fn tidy(url: &str, error: DataFusionError) -> DataFusionError {
     if text.contains(REFUSED) {
         return DataFusionError::Execution(format!("cluster {url}: {REFUSED}"));
     }
+    let address = url
+        .strip_prefix("df://")
+        .unwrap_or(url)
+        .trim_end_matches('/');
+    if let Some(problem) = connection_problem(&text, address) {
+        return DataFusionError::Execution(format!("cluster {url}: {problem}"));
+    }
     match executor_message(&text) {
         Some(message) if message.starts_with("executor: ") => {
             DataFusionError::Execution(format!("cluster {url}: {message}"))
@@ -355,6 +362,43 @@ fn tidy(url: &str, error: DataFusionError) -> DataFusionError {
         Some(message) => DataFusionError::Execution(message),
         None => error,
     }
+}
+
+/// What went wrong with the connection to the scheduler at `address`, when
+/// `text` (a Ballista client error, which passes tonic's errors on in their
+/// `Debug` form) says the scheduler could not be reached or went away.
+fn connection_problem(text: &str, address: &str) -> Option<String> {
+    // A task's error reported by the scheduler is not the client's
+    // connection.
+    if text.contains("Job failed due to") {
+        return None;
+    }
+    let connect = text.contains("ConnectError") || text.contains("tcp connect error");
+    if connect {
+        let cause = [
+            ("ConnectionRefused", "connection refused"),
+            ("TimedOut", "timed out"),
+            ("HostUnreachable", "host unreachable"),
+            ("NetworkUnreachable", "network unreachable"),
+            ("dns error", "unknown host"),
+        ]
+        .into_iter()
+        .find(|(marker, _)| text.contains(marker))
+        .map_or("connection failed", |(_, cause)| cause);
+        return Some(format!("cannot reach the scheduler at {address}: {cause}"));
+    }
+    let lost = [
+        "h2 protocol error",
+        "transport error",
+        "connection reset",
+        "ConnectionReset",
+        "BrokenPipe",
+        "broken pipe",
+        "Unavailable",
+    ];
+    lost.iter()
+        .any(|marker| text.contains(marker))
+        .then(|| format!("lost the connection to the scheduler at {address}"))
 }
 
 /// The innermost `Execution("…")` message in a Ballista job error, with the
@@ -444,6 +488,27 @@ mod tests {
         assert_eq!(
             tidy(url, job("executor: writing \"x\" is not allowed")).to_string(),
             "Execution error: cluster df://127.0.0.1:50050: executor: writing \"x\" is not allowed"
+        );
+        let refused = DataFusionError::Execution(
+            "tonic::transport::Error(Transport, ConnectError(ConnectError(\"tcp connect error\", \
+             127.0.0.1:5999, Os { code: 111, kind: ConnectionRefused, message: \"Connection \
+             refused\" })))"
+                .to_string(),
+        );
+        assert_eq!(
+            tidy(url, refused).to_string(),
+            "Execution error: cluster df://127.0.0.1:50050: cannot reach the scheduler at \
+             127.0.0.1:50050: connection refused"
+        );
+        let lost = DataFusionError::Execution(
+            "Status { code: Unknown, message: \"h2 protocol error: error reading a body from \
+             connection\", source: None }"
+                .to_string(),
+        );
+        assert_eq!(
+            tidy(url, lost).to_string(),
+            "Execution error: cluster df://127.0.0.1:50050: lost the connection to the \
+             scheduler at 127.0.0.1:50050"
         );
         let other = DataFusionError::Execution("Job abc failed: lost".to_string());
         assert_eq!(

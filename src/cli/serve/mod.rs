@@ -46,13 +46,13 @@ const DEFAULT_QUERY_MEMORY: usize = 1 << 30;
 /// How often a running query checks that its client is still there.
 const DISCONNECT_CHECK: Duration = Duration::from_millis(250);
 
-/// The password from `--password-file` if given, else from
-/// [`PASSWORD_ENV`] if set (surrounding whitespace removed). Errors never
-/// contain it.
+/// The password from `--password-file` if given (with a warning when other
+/// users can read it), else from [`PASSWORD_ENV`] if set (surrounding
+/// whitespace removed). Errors never contain it.
 fn load_password(file: Option<&Path>) -> CliResult<Option<String>> {
     let (text, source) = match file {
         Some(file) => (
-            std::fs::read_to_string(file)
+            saasql::private_files::read_secret_file("--password-file", file)
                 .map_err(|e| CliError::usage(format!("--password-file {}: {e}", file.display())))?,
             format!("--password-file {}", file.display()),
         ),
