@@ -1823,6 +1823,56 @@ mod outputs_trust {
         );
         assert_eq!(std::fs::read_to_string(&own_file).expect("read"), own);
 
+        // A table named by its location in the query is an input too.
+        let t = write_file(&dir, "t.csv", "a\n1\n");
+        let run = saasql_in(
+            &dir,
+            &[
+                "--data",
+                "dd",
+                "-c",
+                "COPY (SELECT * FROM 't.csv') TO 't.csv' STORED AS CSV",
+            ],
+            None,
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr
+                .contains("error: COPY: path t.csv overlaps the input "),
+            "{run:?}"
+        );
+        write_file(&dir, "url.sql", "SELECT * FROM 't.csv';\n");
+        let run = saasql_in(
+            &dir,
+            &["--data", "dd", "run", "url.sql", "--output", "t.csv"],
+            None,
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr
+                .contains("error: --output: path t.csv overlaps the input "),
+            "{run:?}"
+        );
+        write_file(
+            &dir,
+            "url.toml",
+            "[[outputs]]\nname = \"u\"\nsql = \"SELECT * FROM 't.csv'\"\npath = \"t.csv\"\nformat = \"csv\"\n",
+        );
+        let run = saasql_in(&dir, &["--data", "dd", "batch", "url.toml"], None);
+        assert_one_line_error(
+            &run,
+            2,
+            "saasql: error: output 'u': path t.csv overlaps the input ",
+        );
+        assert_eq!(std::fs::read_to_string(&t).expect("read"), "a\n1\n");
+        let temporaries: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(temporaries.is_empty(), "{temporaries:?}");
+
         // Elsewhere both still write.
         let run = saasql_in(
             &dir,

@@ -410,6 +410,13 @@ async fn write_output(
         return Err(CliError::usage("the SQL has no query"));
     };
     let shown = output.path.display().to_string();
+    // Tables the query names by their location (`FROM 'x.csv'`) are not
+    // job inputs: checked here, in its plan.
+    if let Some(why) = commit::plan_overlap(&output.path, df.logical_plan()) {
+        return Err(CliError::usage(format!(
+            "path {shown} {why}; nothing was written"
+        )));
+    }
     if saasql::storage::is_url(&shown) {
         let mut upload = Upload::prepare(ctx, output).await?;
         let rows = write_files(df, output, &upload.local).await?;

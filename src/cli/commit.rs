@@ -38,7 +38,10 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
+use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::object_store::{ObjectStore, ObjectStoreExt};
 use datafusion::prelude::SessionContext;
@@ -821,24 +824,51 @@ pub async fn input_paths(ctx: &SessionContext) -> Vec<(PathBuf, String)> {
             let Ok(Some(table)) = schema.table(&name).await else {
                 continue;
             };
-            let Some(listing) = table.downcast_ref::<ListingTable>() else {
-                continue;
-            };
-            for url in listing.table_paths() {
-                if url.scheme() == "file" {
-                    let path = PathBuf::from(format!("/{}", url.prefix()));
-                    let real = real_path(&path);
-                    let shown = real.display().to_string();
-                    paths.push((real, shown));
-                } else {
-                    let store = url.object_store();
-                    let location = format!("{}{}", store.as_str(), url.prefix());
-                    paths.push((place(Path::new(&location)), location));
-                }
+            if let Some(listing) = table.downcast_ref::<ListingTable>() {
+                listing_places(listing, &mut paths);
             }
         }
     }
     paths
+}
+
+/// The places the tables `plan` scans read, as [`input_paths`] gives them:
+/// with the tables a query names by their location (`FROM 'x.csv'`), which
+/// are not registered.
+pub fn plan_inputs(plan: &LogicalPlan) -> Vec<(PathBuf, String)> {
+    let mut paths = vec![];
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(provider) = source_as_provider(&scan.source)
+            && let Some(listing) = provider.downcast_ref::<ListingTable>()
+        {
+            listing_places(listing, &mut paths);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    paths
+}
+
+/// Adds the places `listing` reads to `paths`.
+fn listing_places(listing: &ListingTable, paths: &mut Vec<(PathBuf, String)>) {
+    for url in listing.table_paths() {
+        if url.scheme() == "file" {
+            let path = PathBuf::from(format!("/{}", url.prefix()));
+            let real = real_path(&path);
+            let shown = real.display().to_string();
+            paths.push((real, shown));
+        } else {
+            let store = url.object_store();
+            let location = format!("{}{}", store.as_str(), url.prefix());
+            paths.push((place(Path::new(&location)), location));
+        }
+    }
+}
+
+/// Why an output at `path` would replace or write into a table `plan`
+/// scans ([`plan_inputs`], [`overlap`]).
+pub fn plan_overlap(path: &Path, plan: &LogicalPlan) -> Option<String> {
+    overlap(&place(path), &plan_inputs(plan), &[])
 }
 
 /// Why an output at `real` (its [`place`]) would destroy what the command

@@ -683,7 +683,16 @@ pub async fn check_copy(
     let DFStatement::CopyTo(copy) = &s.statement else {
         return Ok(());
     };
-    commit::check_output(ctx, "COPY", Path::new(&copy.target), sources).await
+    let target = Path::new(&copy.target);
+    commit::check_output(ctx, "COPY", target, sources).await?;
+    // Tables named by their location (`FROM 'x.csv'`) are only in the plan;
+    // a statement that does not plan fails when it runs.
+    if let Ok(plan) = ctx.state().statement_to_plan(s.statement.clone()).await
+        && let Some(why) = commit::plan_overlap(target, &plan)
+    {
+        return Err(commit::refuse("COPY", target, &why));
+    }
+    Ok(())
 }
 
 /// A whole page with one section: the result of `query` (a statement of
@@ -781,7 +790,13 @@ pub async fn run_report(
                 written?;
                 continue;
             }
-            match start(ctx, s, &opts.params).await.map_err(df_error)? {
+            let outcome = start(ctx, s, &opts.params).await.map_err(df_error)?;
+            if let (Some(path), Outcome::Rows(df)) = (&opts.output, &outcome)
+                && let Some(why) = commit::plan_overlap(path, df.logical_plan())
+            {
+                return Err(at(commit::refuse("--output", path, &why)));
+            }
+            match outcome {
                 Outcome::Rows(df) if opts.format == Format::Html => {
                     results += 1;
                     script_results += 1;
