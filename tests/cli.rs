@@ -1728,6 +1728,364 @@ fn reports_match_on_csv_and_json_copies() {
     }
 }
 
+/// Outputs never destroy what the command reads, folder outputs replace
+/// only folders saasql could have written, killed batch journals leave no
+/// temporaries, and a FIFO without a reader does not hold off signals.
+mod outputs_trust {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A fresh scratch folder with `dd/customers.parquet` (the fixture's
+    /// surveys), and that file's bytes.
+    fn with_data(name: &str) -> (PathBuf, Vec<u8>) {
+        let dir = scratch(name);
+        std::fs::create_dir_all(dir.join("dd")).expect("mkdir dd");
+        std::fs::copy(
+            fixture().join("data/surveys.parquet"),
+            dir.join("dd/customers.parquet"),
+        )
+        .expect("copy parquet");
+        let bytes = std::fs::read(dir.join("dd/customers.parquet")).expect("read parquet");
+        (dir, bytes)
+    }
+
+    /// `run --output` and `COPY … TO` (in a file, `-c` and on stdin) over a
+    /// table's file or the report itself are refused; the files stay.
+    #[test]
+    fn run_and_copy_never_replace_their_inputs() {
+        let (dir, before) = with_data("trust_inputs");
+        let parquet = dir.join("dd/customers.parquet");
+        write_file(&dir, "q.sql", "SELECT customer_id FROM customers;\n");
+        std::os::unix::fs::symlink("dd/customers.parquet", dir.join("link.parquet"))
+            .expect("symlink");
+        for output in [
+            "dd/customers.parquet",
+            "dd/../dd/customers.parquet",
+            "link.parquet",
+        ] {
+            let args = [
+                "--data", "dd", "run", "q.sql", "--format", "parquet", "--output", output,
+            ];
+            let run = saasql_in(&dir, &args, None);
+            assert_one_line_error(
+                &run,
+                2,
+                &format!("saasql: error: --output: path {output} overlaps the input "),
+            );
+            assert!(run.stderr.ends_with("; nothing was written\n"), "{run:?}");
+            assert_eq!(std::fs::read(&parquet).expect("read"), before, "{output}");
+        }
+
+        let q2 = write_file(&dir, "q2.sql", "SELECT 1 AS x;\n");
+        let run = saasql_in(
+            &dir,
+            &["--data", "dd", "run", "q2.sql", "--output", "q2.sql"],
+            None,
+        );
+        assert_one_line_error(
+            &run,
+            2,
+            "saasql: error: --output: path q2.sql would replace its SQL file q2.sql; nothing was written",
+        );
+        assert_eq!(
+            std::fs::read_to_string(&q2).expect("read"),
+            "SELECT 1 AS x;\n"
+        );
+
+        let copy = "COPY (SELECT 1 AS x) TO 'dd/customers.parquet' STORED AS PARQUET;\n";
+        write_file(&dir, "copy.sql", copy);
+        let runs: [(&[&str], Option<&str>); 4] = [
+            (&["--data", "dd", "run", "copy.sql"], None),
+            (&["--data", "dd", "-c", copy], None),
+            (&["--data", "dd", "run", "-"], Some(copy)),
+            (&["--data", "dd"], Some(copy)),
+        ];
+        for (args, stdin) in runs {
+            let run = saasql_in(&dir, args, stdin);
+            assert_eq!(run.code, 2, "{args:?}: {run:?}");
+            assert!(
+                run.stderr
+                    .contains("error: COPY: path dd/customers.parquet overlaps the input "),
+                "{args:?}: {run:?}"
+            );
+            assert_eq!(std::fs::read(&parquet).expect("read"), before, "{args:?}");
+        }
+
+        let own = "COPY (SELECT 1 AS x) TO 'self.sql' STORED AS CSV;\n";
+        let own_file = write_file(&dir, "self.sql", own);
+        let run = saasql_in(&dir, &["--data", "dd", "run", "self.sql"], None);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr.starts_with(
+                "self.sql:1: error: COPY: path self.sql would replace its SQL file self.sql"
+            ),
+            "{run:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&own_file).expect("read"), own);
+
+        // A table named by its location in the query is an input too.
+        let t = write_file(&dir, "t.csv", "a\n1\n");
+        let run = saasql_in(
+            &dir,
+            &[
+                "--data",
+                "dd",
+                "-c",
+                "COPY (SELECT * FROM 't.csv') TO 't.csv' STORED AS CSV",
+            ],
+            None,
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr
+                .contains("error: COPY: path t.csv overlaps the input "),
+            "{run:?}"
+        );
+        write_file(&dir, "url.sql", "SELECT * FROM 't.csv';\n");
+        let run = saasql_in(
+            &dir,
+            &["--data", "dd", "run", "url.sql", "--output", "t.csv"],
+            None,
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr
+                .contains("error: --output: path t.csv overlaps the input "),
+            "{run:?}"
+        );
+        write_file(
+            &dir,
+            "url.toml",
+            "[[outputs]]\nname = \"u\"\nsql = \"SELECT * FROM 't.csv'\"\npath = \"t.csv\"\nformat = \"csv\"\n",
+        );
+        let run = saasql_in(&dir, &["--data", "dd", "batch", "url.toml"], None);
+        assert_one_line_error(
+            &run,
+            2,
+            "saasql: error: output 'u': path t.csv overlaps the input ",
+        );
+        assert_eq!(std::fs::read_to_string(&t).expect("read"), "a\n1\n");
+        let temporaries: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(temporaries.is_empty(), "{temporaries:?}");
+
+        // Elsewhere both still write.
+        let run = saasql_in(
+            &dir,
+            &[
+                "--data", "dd", "run", "q.sql", "--format", "csv", "--output", "ids.csv",
+            ],
+            None,
+        );
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+        assert!(dir.join("ids.csv").is_file());
+    }
+
+    /// The shell's `\o FILE` and `COPY … TO` over a table's file are
+    /// refused; results go on to the screen and the file stays.
+    #[test]
+    fn shell_never_replaces_an_input() {
+        use expectrl::{Eof, Expect, Session};
+        let (dir, before) = with_data("trust_shell");
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--data", "dd"])
+            .current_dir(&dir)
+            .env("HOME", &dir)
+            .env("XDG_CONFIG_HOME", &dir)
+            .env("XDG_DATA_HOME", &dir)
+            .env("TERM", "xterm");
+        let log = std::fs::File::create(dir.join("pty.log")).expect("create pty log");
+        let p = Session::spawn(cmd).expect("saasql starts in a pty");
+        let mut p = expectrl::session::log(p, log).expect("log the session");
+        p.set_expect_timeout(Some(Duration::from_secs(60)));
+        let line = |p: &mut Session<_, _>, text: &str| {
+            p.expect("> ").expect("a prompt");
+            p.send(text).expect("send");
+            p.send("\r").expect("send");
+        };
+        line(&mut p, "\\o dd/customers.parquet");
+        p.expect("\\o: path dd/customers.parquet overlaps the input ")
+            .expect("\\o is refused");
+        line(
+            &mut p,
+            "COPY (SELECT 1 AS x) TO 'dd/customers.parquet' STORED AS PARQUET;",
+        );
+        p.expect("COPY: path dd/customers.parquet overlaps the input ")
+            .expect("COPY is refused");
+        line(&mut p, "SELECT 41 + 1 AS still;");
+        p.expect("42").expect("results go to the screen");
+        line(&mut p, "\\q");
+        p.expect(Eof).expect("the shell quits");
+        assert_eq!(
+            std::fs::read(dir.join("dd/customers.parquet")).expect("read"),
+            before
+        );
+    }
+
+    /// A folder output does not replace a folder of hidden files, nor an
+    /// existing file; it still replaces an empty folder and its own output.
+    #[test]
+    fn folder_outputs_replace_only_saasql_folders() {
+        let dir = scratch("trust_folders");
+        let env = write_file(&dir, "hidden/.env", "SECRET=1\n");
+        let notes = write_file(&dir, "hidden/.notes", "mine\n");
+        write_file(
+            &dir,
+            "dot.toml",
+            "[[outputs]]\nname = \"h\"\nsql = \"SELECT 1 AS x\"\npath = \"hidden\"\n",
+        );
+        let run = saasql_in(&dir, &["--data", empty_dir(), "batch", "dot.toml"], None);
+        assert_one_line_error(
+            &run,
+            2,
+            "saasql: error: output 'h': refusing to replace the folder hidden: it holds hidden/.",
+        );
+        assert_eq!(std::fs::read_to_string(&env).expect("read"), "SECRET=1\n");
+        assert_eq!(std::fs::read_to_string(&notes).expect("read"), "mine\n");
+
+        let important = write_file(&dir, "keep/important.txt", "precious\n");
+        for extra in ["partition_by = [\"k\"]\n", ""] {
+            write_file(
+                &dir,
+                "file.toml",
+                &format!(
+                    "[[outputs]]\nname = \"p\"\nsql = \"SELECT 1 AS x, 'a' AS k\"\n\
+                     path = \"keep/important.txt\"\n{extra}"
+                ),
+            );
+            let run = saasql_in(&dir, &["--data", empty_dir(), "batch", "file.toml"], None);
+            assert_one_line_error(
+                &run,
+                2,
+                "saasql: error: output 'p': refusing to replace the file keep/important.txt with a folder of parquet files",
+            );
+            assert_eq!(
+                std::fs::read_to_string(&important).expect("still a file"),
+                "precious\n"
+            );
+        }
+
+        std::fs::create_dir(dir.join("empty")).expect("mkdir");
+        write_file(
+            &dir,
+            "ok.toml",
+            "[[outputs]]\nname = \"e\"\nsql = \"SELECT 1 AS x, 'a' AS k\"\npath = \"empty\"\n\
+             partition_by = [\"k\"]\n",
+        );
+        for _ in 0..2 {
+            let run = saasql_in(&dir, &["--data", empty_dir(), "batch", "ok.toml"], None);
+            assert_eq!(run.code, 0, "{run:?}");
+            assert!(dir.join("empty/k=a").is_dir());
+        }
+    }
+
+    /// A journal temporary left by a killed run (its process gone) is
+    /// removed by the job's next run; a running process's is kept.
+    #[test]
+    fn stale_journal_temporaries_are_removed() {
+        let dir = scratch("trust_journal");
+        write_file(
+            &dir,
+            "job.toml",
+            "[[outputs]]\nname = \"o\"\nsql = \"SELECT 1 AS x\"\npath = \"out/o.csv\"\nformat = \"csv\"\n",
+        );
+        let stale = write_file(
+            &dir,
+            "..job.toml.saasql-journal.saasql-999999999-Ab3dEf.tmp",
+            "pid = 999999999\nstate = \"com",
+        );
+        let live = write_file(
+            &dir,
+            &format!(
+                "..job.toml.saasql-journal.saasql-{}-Ab3dEf.tmp",
+                std::process::id()
+            ),
+            "busy",
+        );
+        let run = saasql_in(&dir, &["--data", empty_dir(), "batch", "job.toml"], None);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("out/o.csv")).expect("output"),
+            "x\n1\n"
+        );
+        assert!(
+            !stale.exists(),
+            "a dead process's journal temporary is removed"
+        );
+        assert!(live.exists(), "a running process's temporary is kept");
+    }
+
+    /// `run --output FIFO` with no reader waits, and Ctrl-C or SIGTERM end
+    /// the wait with exit 130 or 143, leaving nothing behind.
+    #[test]
+    fn a_fifo_without_a_reader_does_not_hold_off_signals() {
+        let dir = scratch("trust_fifo");
+        let tmp = scratch("trust_fifo_tmp");
+        write_file(&dir, "q.sql", "SELECT 1 AS x;\n");
+        let made = Command::new("mkfifo")
+            .arg(dir.join("fifo"))
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        for (signal, code) in [("INT", 130), ("TERM", 143)] {
+            let mut child = Command::new(BIN)
+                .args(["--data", empty_dir(), "run", "q.sql", "--output", "fifo"])
+                .current_dir(&dir)
+                .env("XDG_CONFIG_HOME", root())
+                .env("TMPDIR", &tmp)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("saasql starts");
+            // Its spill folder is made after its signal handlers are set.
+            let spill = tmp.join(format!("saasql-spill-{}", child.id()));
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !spill.exists() {
+                assert!(Instant::now() < deadline, "saasql did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "it waits for a reader"
+            );
+            let sent = Command::new("kill")
+                .args([&format!("-{signal}"), &child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(sent.success());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().expect("wait").is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("SIG{signal} did not stop a run waiting for a FIFO reader");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let out = child.wait_with_output().expect("saasql exits");
+            assert_eq!(out.status.code(), Some(code), "SIG{signal}: {out:?}");
+            let mut left: Vec<String> = std::fs::read_dir(&dir)
+                .expect("list")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            left.sort();
+            assert_eq!(left, ["fifo", "q.sql"], "SIG{signal}");
+            assert_eq!(
+                std::fs::read_dir(&tmp).expect("list").count(),
+                0,
+                "SIG{signal}: spill folder left"
+            );
+        }
+    }
+}
+
 /// The reports in `sql/` give byte-identical output on a real Ballista
 /// cluster (a `saasql scheduler` and two `saasql executor` processes on
 /// 127.0.0.1) and locally, and a `SET saasql.*` on the client reaches the

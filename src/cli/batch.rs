@@ -26,7 +26,7 @@ use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::object_store::{ObjectStore, ObjectStoreExt, path::Path as ObjectPath};
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::TryStreamExt;
@@ -37,7 +37,7 @@ use super::commit::{self, Destination, OutputFile, Staged};
 use super::config::resolve_location;
 use super::error::{CliError, CliResult};
 use super::output::{Format, PrintOptions, Target, path_stats, write_batches, write_stream};
-use super::report::{Outcome, Script, count_written, parse_script, start};
+use super::report::{Outcome, Script, check_copy, count_written, parse_script, start};
 use super::tables::{read_options, register_table};
 
 /// The job file.
@@ -213,49 +213,6 @@ fn load_job(
     Ok((inputs, outputs))
 }
 
-/// Where a location is, as a path [`commit::contains`] can compare: a local
-/// path made real with [`commit::real_path`], or an object-storage URL as
-/// the pseudo-path `/<scheme>:/<bucket>/<key>`, so that one containment
-/// test covers both kinds.
-fn place(location: &Path) -> PathBuf {
-    let text = location.to_string_lossy();
-    match text.split_once("://") {
-        Some((scheme, rest)) if saasql::storage::is_url(&text) => {
-            PathBuf::from(format!("/{scheme}:/{}", rest.trim_end_matches('/')))
-        }
-        _ => commit::real_path(location),
-    }
-}
-
-/// Every place the session's tables read (local folders, files, the fixed
-/// part of a glob, and bucket prefixes): its [`place`] and how to show it.
-async fn input_paths(ctx: &SessionContext) -> Vec<(PathBuf, String)> {
-    let mut paths = vec![];
-    for schema in super::tables::schemas(ctx) {
-        for name in schema.table_names() {
-            let Ok(Some(table)) = schema.table(&name).await else {
-                continue;
-            };
-            let Some(listing) = table.downcast_ref::<ListingTable>() else {
-                continue;
-            };
-            for url in listing.table_paths() {
-                if url.scheme() == "file" {
-                    let path = PathBuf::from(format!("/{}", url.prefix()));
-                    let real = commit::real_path(&path);
-                    let shown = real.display().to_string();
-                    paths.push((real, shown));
-                } else {
-                    let store = url.object_store();
-                    let location = format!("{}{}", store.as_str(), url.prefix());
-                    paths.push((place(Path::new(&location)), location));
-                }
-            }
-        }
-    }
-    paths
-}
-
 /// Refuses outputs that would replace or write into what the job reads or
 /// is: an input table's files, the job's own folder or file, its SQL files,
 /// or another output. Runs before anything is written.
@@ -265,15 +222,11 @@ fn check_overlaps(
     inputs: &[(PathBuf, String)],
 ) -> CliResult<()> {
     let refuse = |o: &PlannedOutput, why: String| {
-        CliError::usage(format!(
-            "output '{}': path {} {why}; nothing was written",
-            o.name,
-            o.path.display()
-        ))
+        commit::refuse(&format!("output '{}'", o.name), &o.path, &why)
     };
     let job_file = commit::real_path(job_path);
     let job_folder = job_file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let reals: Vec<PathBuf> = outputs.iter().map(|o| place(&o.path)).collect();
+    let reals: Vec<PathBuf> = outputs.iter().map(|o| commit::place(&o.path)).collect();
     for (i, (o, real)) in outputs.iter().zip(&reals).enumerate() {
         if commit::contains(real, &job_folder) {
             return Err(refuse(
@@ -287,18 +240,8 @@ fn check_overlaps(
         if real == &job_file {
             return Err(refuse(o, "is the job file itself".into()));
         }
-        for sql in &o.sql_files {
-            if commit::contains(real, &commit::real_path(sql)) {
-                return Err(refuse(
-                    o,
-                    format!("would replace its SQL file {}", sql.display()),
-                ));
-            }
-        }
-        for (input, shown) in inputs {
-            if commit::contains(real, input) || commit::contains(input, real) {
-                return Err(refuse(o, format!("overlaps the input {shown}")));
-            }
+        if let Some(why) = commit::overlap(real, inputs, &o.sql_files) {
+            return Err(refuse(o, why));
         }
         for (other, other_real) in outputs.iter().zip(&reals).skip(i + 1) {
             if commit::contains(real, other_real) || commit::contains(other_real, real) {
@@ -333,7 +276,7 @@ pub async fn run_batch(
             eprintln!("saasql: warning: {warning}");
         }
     }
-    check_overlaps(job_path, &outputs, &input_paths(ctx).await)?;
+    check_overlaps(job_path, &outputs, &commit::input_paths(ctx).await)?;
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::with_draw_target(Some(outputs.len() as u64), ProgressDrawTarget::stderr())
     } else {
@@ -453,6 +396,9 @@ async fn write_output(
     for s in &output.script.statements {
         let located =
             |e: DataFusionError| output.script.error(s, CliError::datafusion(&e), Some(&e));
+        check_copy(ctx, s, &output.sql_files)
+            .await
+            .map_err(|e| e.at(output.script.location(s), Some(s.first_line.clone())))?;
         match start(ctx, s, params).await.map_err(located)? {
             Outcome::Rows(df) => query = Some(df),
             Outcome::Write(df) | Outcome::Done(df) => {
@@ -464,6 +410,13 @@ async fn write_output(
         return Err(CliError::usage("the SQL has no query"));
     };
     let shown = output.path.display().to_string();
+    // Tables the query names by their location (`FROM 'x.csv'`) are not
+    // job inputs: checked here, in its plan.
+    if let Some(why) = commit::plan_overlap(&output.path, df.logical_plan()) {
+        return Err(CliError::usage(format!(
+            "path {shown} {why}; nothing was written"
+        )));
+    }
     if saasql::storage::is_url(&shown) {
         let mut upload = Upload::prepare(ctx, output).await?;
         let rows = write_files(df, output, &upload.local).await?;
@@ -479,7 +432,7 @@ async fn write_output(
                     extension(output.format)
                 )));
             }
-            let mut target = Target::File(OutputFile::create(&output.path)?);
+            let mut target = Target::File(OutputFile::open(&output.path).await?);
             let print = PrintOptions {
                 format: output.format,
                 max_rows: None,
@@ -501,6 +454,15 @@ async fn write_output(
             commit::check_replaceable_folder(dir, output.format.extensions()).map_err(|why| {
                 CliError::usage(format!("refusing to replace the folder {shown}: {why}"))
             })?;
+        }
+        // A folder output replaces only a folder of its own files, or nothing.
+        Destination::File(file) if !output.single_file => {
+            return Err(CliError::usage(format!(
+                "refusing to replace the file {} with a folder of {} files; \
+                 remove it or choose another path",
+                file.display(),
+                output.format.name()
+            )));
         }
         Destination::New(_) | Destination::File(_) => {}
     }
@@ -716,8 +678,9 @@ impl Upload {
 }
 
 /// Whether `rel`, a path under a bucket folder output, may be replaced:
-/// a file with one of `extensions`, or hidden (`.` or `_`, like a
-/// `_SUCCESS` marker), under `key=value` partition folders only.
+/// a file with one of `extensions` under `key=value` partition folders
+/// only (as [`commit::check_replaceable_folder`]: hidden files such as
+/// `.env` are not saasql's, and are not replaced).
 fn replaceable(rel: &str, extensions: &[&str]) -> bool {
     let mut parts: Vec<&str> = rel.split('/').collect();
     let Some(name) = parts.pop() else {
@@ -725,11 +688,10 @@ fn replaceable(rel: &str, extensions: &[&str]) -> bool {
     };
     let lower = name.to_ascii_lowercase();
     parts.iter().all(|p| p.contains('='))
-        && (name.starts_with('.')
-            || name.starts_with('_')
-            || extensions
-                .iter()
-                .any(|ext| lower.ends_with(&format!(".{ext}"))))
+        && !name.starts_with('.')
+        && extensions
+            .iter()
+            .any(|ext| lower.ends_with(&format!(".{ext}")))
 }
 
 /// Rewrites every JSON lines file at or under `path` as one JSON array of

@@ -11,11 +11,15 @@
 //!   streaming, as `psql -o` and DuckDB do; a Unix socket is connected to;
 //! * nothing else is ever renamed over: a folder is replaced only by a batch
 //!   folder output, and only when it holds nothing but files that look like
-//!   that output's own (see [`check_replaceable_folder`]).
+//!   that output's own (see [`check_replaceable_folder`]);
+//! * no output may replace or write into what the command reads: a table's
+//!   files or the SQL files being run ([`check_output`], for `run --output`,
+//!   the shell's `\o`, `COPY … TO` and batch outputs alike).
 //!
 //! Temporaries are named `.NAME.saasql-PID-XXXXXX.tmp` in the destination's
-//! folder; [`sweep`] removes those whose process is gone, so a run killed by
-//! `kill -9` leaves nothing behind after the next run into that folder.
+//! folder (a batch journal's too, beside the job file); [`sweep`] removes
+//! those whose process is gone, so a run killed by `kill -9` leaves nothing
+//! behind after the next run into that folder (or of that job).
 //!
 //! A batch job commits all its outputs or none ([`Journal`]): each output is
 //! staged in its own temporary folder; then a journal next to the job file
@@ -34,7 +38,10 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
+use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::object_store::{ObjectStore, ObjectStoreExt};
 use datafusion::prelude::SessionContext;
@@ -232,7 +239,9 @@ enum Sink {
 
 impl OutputFile {
     /// Opens `path` for writing by the rules of this module. Stale
-    /// temporaries of killed runs in its folder are removed first.
+    /// temporaries of killed runs in its folder are removed first. A FIFO
+    /// without a reader blocks the thread until one comes: async code uses
+    /// [`Self::open`].
     pub fn create(path: &Path) -> CliResult<Self> {
         let dest = resolve(path).map_err(|e| output_error(path, e))?;
         let sink = match dest {
@@ -274,12 +283,28 @@ impl OutputFile {
         })
     }
 
+    /// [`Self::create`], but a FIFO is waited for without blocking: until a
+    /// reader opens it, the task yields (so Ctrl-C and SIGTERM still stop
+    /// the command, see [`open_stream`]).
+    pub async fn open(path: &Path) -> CliResult<Self> {
+        match resolve(path).map_err(|e| output_error(path, e))? {
+            Destination::Stream(dev) => {
+                let file = open_stream(&dev).await.map_err(|e| output_error(path, e))?;
+                Ok(OutputFile {
+                    shown: path.to_path_buf(),
+                    sink: Sink::Stream(BufWriter::new(file)),
+                })
+            }
+            _ => Self::create(path),
+        }
+    }
+
     /// Opens `path` for writing: an object-storage URL (see
-    /// [`saasql::storage`]) through `ctx`'s stores, else as [`Self::create`].
-    pub fn create_in(ctx: &SessionContext, path: &Path) -> CliResult<Self> {
+    /// [`saasql::storage`]) through `ctx`'s stores, else as [`Self::open`].
+    pub async fn create_in(ctx: &SessionContext, path: &Path) -> CliResult<Self> {
         let text = path.to_string_lossy();
         if !saasql::storage::is_url(&text) {
-            return Self::create(path);
+            return Self::open(path).await;
         }
         let fail = |e: datafusion::error::DataFusionError| {
             CliError::new(
@@ -361,6 +386,28 @@ impl OutputFile {
                     )
                 })
             }
+        }
+    }
+}
+
+/// Opens a device or FIFO for writing without blocking the thread: the
+/// open is non-blocking (a FIFO without a reader fails with ENXIO, and is
+/// tried again every 50 ms, yielding in between), then the file is made
+/// blocking again for the writes.
+async fn open_stream(path: &Path) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags, fcntl_getfl, fcntl_setfl};
+    use rustix::io::Errno;
+    loop {
+        let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+        match rustix::fs::open(path, flags, Mode::empty()) {
+            Ok(fd) => {
+                let flags = fcntl_getfl(&fd)?;
+                fcntl_setfl(&fd, flags.difference(OFlags::NONBLOCK))?;
+                return Ok(File::from(fd));
+            }
+            Err(Errno::NXIO) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -637,7 +684,10 @@ fn rollback(entries: &[Entry]) -> io::Result<()> {
 
 /// Finishes or rolls back the commit a killed run of the job left in
 /// `journal_file`. Returns a note for stderr when there was one.
+/// Temporaries of killed runs beside the job file (the journal's own, left
+/// by a `kill -9` while it was written) are removed first.
 pub fn recover(journal_file: &Path) -> CliResult<Option<String>> {
+    sweep(&folder_of(journal_file));
     let text = match fs::read_to_string(journal_file) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -680,9 +730,10 @@ pub fn recover(journal_file: &Path) -> CliResult<Option<String>> {
 }
 
 /// Checks that a batch folder output may replace the folder `dir`: every
-/// file in it (at any depth) has one of `extensions` or is hidden, and every
-/// sub-folder is a `key=value` partition. Anything else means the folder is
-/// not an earlier output of this kind, and is refused.
+/// file in it (at any depth) has one of `extensions` (or is a temporary of
+/// a killed saasql, see [`sweep`]), and every sub-folder is a `key=value`
+/// partition. Anything else, hidden files included (`.env`), means the
+/// folder is not an earlier output of this kind, and is refused.
 pub fn check_replaceable_folder(dir: &Path, extensions: &[&str]) -> Result<(), String> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -697,7 +748,7 @@ pub fn check_replaceable_folder(dir: &Path, extensions: &[&str]) -> Result<(), S
             if kind.is_dir() && name.contains('=') {
                 stack.push(path);
             } else if kind.is_file()
-                && (name.starts_with('.')
+                && (temp_owner(&name).is_some()
                     || extensions
                         .iter()
                         .any(|ext| name.to_ascii_lowercase().ends_with(&format!(".{ext}"))))
@@ -747,6 +798,118 @@ pub fn real_path(path: &Path) -> PathBuf {
 /// Whether `a` is `b` or a folder that contains it.
 pub fn contains(a: &Path, b: &Path) -> bool {
     b.starts_with(a)
+}
+
+/// Where a location is, as a path [`contains`] can compare: a local path
+/// made real with [`real_path`], or an object-storage URL as the
+/// pseudo-path `/<scheme>:/<bucket>/<key>`, so that one containment test
+/// covers both kinds.
+pub fn place(location: &Path) -> PathBuf {
+    let text = location.to_string_lossy();
+    match text.split_once("://") {
+        Some((scheme, rest)) if saasql::storage::is_url(&text) => {
+            PathBuf::from(format!("/{scheme}:/{}", rest.trim_end_matches('/')))
+        }
+        Some(("file", rest)) => real_path(Path::new(rest)),
+        _ => real_path(location),
+    }
+}
+
+/// Every place the session's tables read (local folders, files, the fixed
+/// part of a glob, and bucket prefixes): its [`place`] and how to show it.
+pub async fn input_paths(ctx: &SessionContext) -> Vec<(PathBuf, String)> {
+    let mut paths = vec![];
+    for schema in super::tables::schemas(ctx) {
+        for name in schema.table_names() {
+            let Ok(Some(table)) = schema.table(&name).await else {
+                continue;
+            };
+            if let Some(listing) = table.downcast_ref::<ListingTable>() {
+                listing_places(listing, &mut paths);
+            }
+        }
+    }
+    paths
+}
+
+/// The places the tables `plan` scans read, as [`input_paths`] gives them:
+/// with the tables a query names by their location (`FROM 'x.csv'`), which
+/// are not registered.
+pub fn plan_inputs(plan: &LogicalPlan) -> Vec<(PathBuf, String)> {
+    let mut paths = vec![];
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(provider) = source_as_provider(&scan.source)
+            && let Some(listing) = provider.downcast_ref::<ListingTable>()
+        {
+            listing_places(listing, &mut paths);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    paths
+}
+
+/// Adds the places `listing` reads to `paths`.
+fn listing_places(listing: &ListingTable, paths: &mut Vec<(PathBuf, String)>) {
+    for url in listing.table_paths() {
+        if url.scheme() == "file" {
+            let path = PathBuf::from(format!("/{}", url.prefix()));
+            let real = real_path(&path);
+            let shown = real.display().to_string();
+            paths.push((real, shown));
+        } else {
+            let store = url.object_store();
+            let location = format!("{}{}", store.as_str(), url.prefix());
+            paths.push((place(Path::new(&location)), location));
+        }
+    }
+}
+
+/// Why an output at `path` would replace or write into a table `plan`
+/// scans ([`plan_inputs`], [`overlap`]).
+pub fn plan_overlap(path: &Path, plan: &LogicalPlan) -> Option<String> {
+    overlap(&place(path), &plan_inputs(plan), &[])
+}
+
+/// Why an output at `real` (its [`place`]) would destroy what the command
+/// reads: it is or contains one of the SQL files `sources`, or it is,
+/// contains or lies inside one of the `inputs` ([`input_paths`]).
+pub fn overlap(real: &Path, inputs: &[(PathBuf, String)], sources: &[PathBuf]) -> Option<String> {
+    for sql in sources {
+        if contains(real, &real_path(sql)) {
+            return Some(format!("would replace its SQL file {}", sql.display()));
+        }
+    }
+    for (input, shown) in inputs {
+        if contains(real, input) || contains(input, real) {
+            return Some(format!("overlaps the input {shown}"));
+        }
+    }
+    None
+}
+
+/// The refusal of an output (`what`: `output 'daily'`, `--output`, `\o`,
+/// `COPY`) at `path`, for the reason `why` (a usage error, exit 2).
+pub fn refuse(what: &str, path: &Path, why: &str) -> CliError {
+    CliError::usage(format!(
+        "{what}: path {} {why}; nothing was written",
+        path.display()
+    ))
+}
+
+/// Refuses an output at `path` that would replace or write into a table of
+/// the session or one of the SQL files `sources` being run ([`overlap`]).
+pub async fn check_output(
+    ctx: &SessionContext,
+    what: &str,
+    path: &Path,
+    sources: &[PathBuf],
+) -> CliResult<()> {
+    let inputs = input_paths(ctx).await;
+    match overlap(&place(path), &inputs, sources) {
+        Some(why) => Err(refuse(what, path, &why)),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -804,12 +967,57 @@ mod tests {
     }
 
     #[test]
+    fn overlap_names_sql_files_and_inputs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = fs::canonicalize(dir.path()).expect("canonical");
+        let sql = dir.path().join("q.sql");
+        fs::write(&sql, "SELECT 1;").expect("write");
+        let inputs = vec![
+            (real.join("dd/t.parquet"), "dd/t.parquet".to_string()),
+            (place(Path::new("s3://b/k/")), "s3://b/k/".to_string()),
+        ];
+        let why = |p: &Path| overlap(&place(p), &inputs, std::slice::from_ref(&sql));
+        assert!(
+            why(&sql)
+                .expect("refused")
+                .starts_with("would replace its SQL file")
+        );
+        for inside in [
+            dir.path().join("dd"),
+            dir.path().join("dd/t.parquet"),
+            dir.path().join("x/../dd/t.parquet"),
+            PathBuf::from(format!("file://{}/dd/t.parquet", real.display())),
+            PathBuf::from("s3://b/k/x.csv"),
+        ] {
+            assert_eq!(
+                why(&inside).as_deref(),
+                Some(if inside.starts_with("s3:") {
+                    "overlaps the input s3://b/k/"
+                } else {
+                    "overlaps the input dd/t.parquet"
+                }),
+                "{}",
+                inside.display()
+            );
+        }
+        assert_eq!(why(&dir.path().join("dd2/t.parquet")), None);
+        assert_eq!(why(Path::new("s3://b/k2")), None);
+    }
+
+    #[test]
     fn folder_check_accepts_only_output_files() {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::create_dir(dir.path().join("month=3")).expect("mkdir");
         fs::write(dir.path().join("month=3/a.parquet"), "").expect("write");
-        fs::write(dir.path().join(".hidden"), "").expect("write");
+        fs::write(dir.path().join(".a.parquet.saasql-999999999-x1.tmp"), "").expect("write");
         assert_eq!(check_replaceable_folder(dir.path(), &["parquet"]), Ok(()));
+        fs::write(dir.path().join(".env"), "").expect("write");
+        assert!(
+            check_replaceable_folder(dir.path(), &["parquet"])
+                .expect_err("refused")
+                .contains(".env")
+        );
+        fs::remove_file(dir.path().join(".env")).expect("remove");
         fs::write(dir.path().join("notes.txt"), "").expect("write");
         assert!(
             check_replaceable_folder(dir.path(), &["parquet"])

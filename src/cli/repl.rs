@@ -20,14 +20,15 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 
-use super::commit::OutputFile;
+use super::commit::{OutputFile, check_output};
 use super::error::{CliError, CliResult};
 use super::functions::{function_doc, function_list};
 use super::output::{
     Format, PrintOptions, Target, footer, human_duration, write_batches, write_stream,
 };
 use super::report::{
-    Outcome, ScriptStatement, finish_write, is_complete, parse_script, start, typed_value,
+    Outcome, ScriptStatement, check_copy, finish_write, is_complete, parse_script, start,
+    typed_value,
 };
 
 /// Rows shown by a table in the shell; the rest are counted.
@@ -509,9 +510,17 @@ impl Shell {
             ("\\o", target) => {
                 self.close_output();
                 if let Some(path) = target {
-                    match OutputFile::create(Path::new(path)) {
-                        Ok(file) => self.output = Some(file),
-                        Err(e) => print_error(&e),
+                    // A FIFO waits for its reader; Ctrl-C gives up.
+                    let opened = async {
+                        check_output(&self.ctx, "\\o", Path::new(path), &[]).await?;
+                        OutputFile::open(Path::new(path)).await
+                    };
+                    tokio::select! {
+                        opened = opened => match opened {
+                            Ok(file) => self.output = Some(file),
+                            Err(e) => print_error(&e),
+                        },
+                        _ = tokio::signal::ctrl_c() => eprintln!("cancelled"),
                     }
                 }
             }
@@ -643,6 +652,9 @@ async fn run_statement(
     let df_error = |e: DataFusionError| (CliError::datafusion(&e), Some(e));
     let started = Instant::now();
     let elapsed = || timing.then(|| started.elapsed());
+    check_copy(&ctx, statement, &[])
+        .await
+        .map_err(|e| (e, None))?;
     match start(&ctx, statement, params).await.map_err(df_error)? {
         Outcome::Rows(df) => {
             let stream = df.execute_stream().await.map_err(df_error)?;

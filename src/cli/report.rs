@@ -7,7 +7,7 @@
 //! uses.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
@@ -22,7 +22,7 @@ use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect, dialect_from_
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 use saasql::util::time::parse_date;
 
-use super::commit::OutputFile;
+use super::commit::{self, OutputFile};
 use super::error::{CliError, CliResult};
 use super::html::{self, ChartComment};
 use super::output::{Format, PrintOptions, Target, write_stream};
@@ -93,6 +93,14 @@ pub struct Script {
 }
 
 impl Script {
+    /// The file the script was read from: its name, unless that is
+    /// `<stdin>`, a `-c#N` command or a batch job's `JOB[output]` (no
+    /// file of that name exists).
+    pub fn file(&self) -> Option<PathBuf> {
+        let path = PathBuf::from(&self.name);
+        (self.name != "<stdin>" && !self.name.starts_with("-c#") && path.is_file()).then_some(path)
+    }
+
     /// Where statement `s` is, as `file:line`.
     pub fn location(&self, s: &ScriptStatement) -> String {
         format!("{}:{}", self.name, s.line)
@@ -653,7 +661,7 @@ pub async fn copy_to_html(
             let (page, rows) = page_of(&copy.target, script, Some(s), df)
                 .await
                 .map_err(|e| e.at(script.location(s), Some(s.first_line.clone())))?;
-            let mut out = OutputFile::create_in(ctx, std::path::Path::new(&copy.target))?;
+            let mut out = OutputFile::create_in(ctx, std::path::Path::new(&copy.target)).await?;
             std::io::Write::write_all(&mut out, page.as_bytes())
                 .map_err(|e| CliError::write(&copy.target, &e))?;
             out.commit()?;
@@ -661,6 +669,30 @@ pub async fn copy_to_html(
         }
         .await,
     )
+}
+
+/// Refuses a `COPY … TO` whose target would replace or write into a
+/// table's files or one of `sources` (the SQL files being run), as batch
+/// outputs are refused ([`commit::check_output`]). Checked just before the
+/// statement runs, so tables created by earlier statements count.
+pub async fn check_copy(
+    ctx: &SessionContext,
+    s: &ScriptStatement,
+    sources: &[PathBuf],
+) -> CliResult<()> {
+    let DFStatement::CopyTo(copy) = &s.statement else {
+        return Ok(());
+    };
+    let target = Path::new(&copy.target);
+    commit::check_output(ctx, "COPY", target, sources).await?;
+    // Tables named by their location (`FROM 'x.csv'`) are only in the plan;
+    // a statement that does not plan fails when it runs.
+    if let Ok(plan) = ctx.state().statement_to_plan(s.statement.clone()).await
+        && let Some(why) = commit::plan_overlap(target, &plan)
+    {
+        return Err(commit::refuse("COPY", target, &why));
+    }
+    Ok(())
 }
 
 /// A whole page with one section: the result of `query` (a statement of
@@ -729,8 +761,12 @@ pub async fn run_report(
     opts: &ReportOptions,
 ) -> CliResult<()> {
     check_report(scripts, opts)?;
+    let sources: Vec<PathBuf> = scripts.iter().filter_map(Script::file).collect();
     let mut target = match &opts.output {
-        Some(path) => Target::File(OutputFile::create_in(ctx, path)?),
+        Some(path) => {
+            commit::check_output(ctx, "--output", path, &sources).await?;
+            Target::File(OutputFile::create_in(ctx, path).await?)
+        }
         None => Target::stdout(),
     };
     let print = PrintOptions {
@@ -749,11 +785,18 @@ pub async fn run_report(
         for s in &script.statements {
             let at = |e: CliError| e.at(script.location(s), Some(s.first_line.clone()));
             let df_error = |e: DataFusionError| script.error(s, CliError::datafusion(&e), Some(&e));
+            check_copy(ctx, s, &sources).await.map_err(at)?;
             if let Some(written) = copy_to_html(ctx, script, s, &opts.params).await {
                 written?;
                 continue;
             }
-            match start(ctx, s, &opts.params).await.map_err(df_error)? {
+            let outcome = start(ctx, s, &opts.params).await.map_err(df_error)?;
+            if let (Some(path), Outcome::Rows(df)) = (&opts.output, &outcome)
+                && let Some(why) = commit::plan_overlap(path, df.logical_plan())
+            {
+                return Err(at(commit::refuse("--output", path, &why)));
+            }
+            match outcome {
                 Outcome::Rows(df) if opts.format == Format::Html => {
                     results += 1;
                     script_results += 1;
@@ -799,6 +842,10 @@ pub async fn run_report(
     }
     if opts.format == Format::Html {
         target.write_str(&html::tail())?;
+    }
+    if let Some(path) = &opts.output {
+        // Again: the script may have created a table over the output's path.
+        commit::check_output(ctx, "--output", path, &sources).await?;
     }
     target.finish()
 }
