@@ -300,10 +300,11 @@ pub async fn run_scheduler(bind: SocketAddr, token: Option<Token>) -> Result<()>
         scheduling_policy: TaskSchedulingPolicy::PullStaged,
         // Executors poll for work (a heartbeat) at least every 5 s: one
         // silent for 20 s is gone, and its tasks go to the others, instead
-        // of after Ballista's default of 180 s.
+        // of after Ballista's default of 180 s. With no executor left,
+        // Ballista's jobs wait (its grace period, 180 s) for one to come;
+        // the client's --timeout decides sooner.
         executor_timeout_seconds: EXECUTOR_TIMEOUT_SECS,
         expire_dead_executor_interval_seconds: 5,
-        no_executors_grace_period_seconds: EXECUTOR_TIMEOUT_SECS,
         override_session_builder: Some(Arc::new(scheduler_session)),
         override_config_producer: Some(Arc::new(config_producer)),
         override_create_grpc_client_endpoint: token.as_ref().map(Token::endpoint_override),

@@ -4514,6 +4514,40 @@ mod trust_core {
         concat!(env!("CARGO_MANIFEST_DIR"), "/data")
     }
 
+    /// `--output /dev/tty` without a terminal (cron, CI) fails at once with
+    /// exit 4, instead of waiting as for a FIFO without a reader.
+    #[test]
+    fn a_device_that_cannot_open_is_an_output_error() {
+        let dir = scratch("no-tty");
+        std::fs::write(dir.join("q.sql"), "SELECT 1 AS x;").expect("write");
+        let started = std::time::Instant::now();
+        let out = Command::new("setsid")
+            .args([
+                "-w",
+                BIN,
+                "--data",
+                empty_dir(),
+                "run",
+                "--output",
+                "/dev/tty",
+                "q.sql",
+            ])
+            .current_dir(&dir)
+            .env("XDG_CONFIG_HOME", root())
+            .stdin(Stdio::null())
+            .output()
+            .expect("setsid runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            (out.status.code(), stderr.as_ref()),
+            (
+                Some(4),
+                "saasql: error: cannot write /dev/tty: No such device or address (os error 6)\n"
+            )
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
     /// Writes the bundled customers as an Arrow IPC file in `dir`.
     fn customers_arrow(dir: &Path) -> Vec<u8> {
         let file = dir.join("customers.arrow");

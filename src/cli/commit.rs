@@ -174,8 +174,10 @@ pub fn sweep(dir: &Path) -> usize {
             continue;
         }
         let path = entry.path();
+        // A journal still needs the folder; a relative journal path (older
+        // versions wrote them) cannot be checked from here, so it is kept.
         if let Ok(journal) = fs::read_to_string(path.join(PENDING_MARK))
-            && Path::new(journal.trim()).exists()
+            && (Path::new(journal.trim()).is_relative() || Path::new(journal.trim()).exists())
         {
             continue;
         }
@@ -405,11 +407,20 @@ async fn open_stream(path: &Path) -> io::Result<File> {
                 fcntl_setfl(&fd, flags.difference(OFlags::NONBLOCK))?;
                 return Ok(File::from(fd));
             }
-            Err(Errno::NXIO) => tokio::time::sleep(Duration::from_millis(50)).await,
+            // ENXIO: a FIFO without a reader (wait for one); for a device
+            // (`/dev/tty` without a terminal) it is the answer.
+            Err(Errno::NXIO) if is_fifo(path) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
             Err(Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Whether `path` is a named pipe (FIFO).
+fn is_fifo(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
 }
 
 /// Uploads the file at `local` as `object`, in parts; the object appears
@@ -600,10 +611,13 @@ pub fn commit_all(journal_file: &Path, staged: Vec<Staged>) -> CliResult<()> {
         let path = s.path();
         let meta = fs::symlink_metadata(&path).map_err(|e| output_error(&s.dest, e))?;
         let existed = fs::symlink_metadata(&s.dest).is_ok();
+        // Absolute paths: the next run, which may recover this commit, may
+        // start in another folder.
+        let absolute = |p: &Path| std::path::absolute(p).map_err(|e| output_error(&s.dest, e));
         entries.push(Entry {
-            dest: s.dest.clone(),
-            staged: path,
-            folder: s.dir.path().to_path_buf(),
+            dest: absolute(&s.dest)?,
+            staged: absolute(&path)?,
+            folder: absolute(s.dir.path())?,
             existed,
             dev: meta.dev(),
             ino: meta.ino(),
@@ -611,7 +625,7 @@ pub fn commit_all(journal_file: &Path, staged: Vec<Staged>) -> CliResult<()> {
         // From here the journal owns the folder: it must survive this process.
         fs::write(
             s.dir.path().join(PENDING_MARK),
-            journal_file.display().to_string(),
+            absolute(journal_file)?.display().to_string(),
         )
         .map_err(|e| output_error(&s.dest, e))?;
         folders.push(s.dir.keep());
@@ -684,10 +698,17 @@ fn rollback(entries: &[Entry]) -> io::Result<()> {
 
 /// Finishes or rolls back the commit a killed run of the job left in
 /// `journal_file`. Returns a note for stderr when there was one.
-/// Temporaries of killed runs beside the job file (the journal's own, left
-/// by a `kill -9` while it was written) are removed first.
+/// Then temporaries of killed runs beside the job file (the journal's own,
+/// left by a `kill -9` while it was written) are removed.
 pub fn recover(journal_file: &Path) -> CliResult<Option<String>> {
+    let recovered = recover_journal(journal_file)?;
+    // Only now: until the journal is handled its staged folders are needed.
     sweep(&folder_of(journal_file));
+    Ok(recovered)
+}
+
+/// Finishes or rolls back the commit that `journal_file` records, if any.
+fn recover_journal(journal_file: &Path) -> CliResult<Option<String>> {
     let text = match fs::read_to_string(journal_file) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

@@ -370,10 +370,29 @@ fn tidy(url: &str, error: DataFusionError) -> DataFusionError {
 fn connection_problem(text: &str, address: &str) -> Option<String> {
     // A task's error reported by the scheduler is not the client's
     // connection.
-    if text.contains("Job failed due to") {
+    if text.contains("Job failed due to") || text.contains("Error planning job") {
         return None;
     }
     let connect = text.contains("ConnectError") || text.contains("tcp connect error");
+    // Results come from the executors' Flight ports: Ballista names the
+    // executor it could not reach ("… executor at http://HOST:PORT: …").
+    let executor = text
+        .find("executor at ")
+        .map(|i| &text[i + "executor at ".len()..])
+        .and_then(|rest| rest.split(": ").next())
+        .map(|a| {
+            a.trim_start_matches("http://")
+                .trim_start_matches("https://")
+        });
+    let port = address.rsplit(':').next().unwrap_or(address);
+    if connect && (executor.is_some() || !text.contains(&format!(":{port}"))) {
+        return Some(match executor {
+            Some(at) => format!("cannot reach the executor at {at} (its Flight port)"),
+            None => "a connection failed; the scheduler answered, so it was to an executor or \
+                     to storage"
+                .to_string(),
+        });
+    }
     if connect {
         let cause = [
             ("ConnectionRefused", "connection refused"),
@@ -491,7 +510,7 @@ mod tests {
         );
         let refused = DataFusionError::Execution(
             "tonic::transport::Error(Transport, ConnectError(ConnectError(\"tcp connect error\", \
-             127.0.0.1:5999, Os { code: 111, kind: ConnectionRefused, message: \"Connection \
+             127.0.0.1:50050, Os { code: 111, kind: ConnectionRefused, message: \"Connection \
              refused\" })))"
                 .to_string(),
         );
@@ -499,6 +518,17 @@ mod tests {
             tidy(url, refused).to_string(),
             "Execution error: cluster df://127.0.0.1:50050: cannot reach the scheduler at \
              127.0.0.1:50050: connection refused"
+        );
+        let executor = DataFusionError::Execution(
+            "Error connecting to Ballista scheduler or executor at http://10.0.0.7:50051: \
+             tonic::transport::Error(Transport, ConnectError(ConnectError(\"tcp connect \
+             error\", 10.0.0.7:50051, Os { code: 111, kind: ConnectionRefused })))"
+                .to_string(),
+        );
+        assert_eq!(
+            tidy(url, executor).to_string(),
+            "Execution error: cluster df://127.0.0.1:50050: cannot reach the executor at \
+             10.0.0.7:50051 (its Flight port)"
         );
         let lost = DataFusionError::Execution(
             "Status { code: Unknown, message: \"h2 protocol error: error reading a body from \

@@ -63,6 +63,8 @@ pub(crate) async fn serve_scheduler(
     let grpc = SchedulerGrpcServer::new(scheduler.clone())
         .max_encoding_message_size(config.grpc_server_max_encoding_message_size as usize)
         .max_decoding_message_size(config.grpc_server_max_decoding_message_size as usize);
+    // The executor last found lost, remembered after Ballista removes it.
+    let lost: LastLost = Arc::default();
     let mut routes = RoutesBuilder::default();
     routes.add_service(grpc);
     let router = routes
@@ -72,8 +74,9 @@ pub(crate) async fn serve_scheduler(
             "/readyz",
             axum::routing::get(move || {
                 let scheduler = scheduler.clone();
+                let lost = Arc::clone(&lost);
                 async move {
-                    match readiness(&scheduler).await {
+                    match readiness(&scheduler, &lost).await {
                         Ok(()) => (
                             StatusCode::OK,
                             "ready: an executor is registered\n".to_string(),
@@ -105,6 +108,7 @@ pub(crate) const EXECUTOR_LOST_AFTER: u64 = 12;
 /// registered.
 async fn readiness(
     scheduler: &SchedulerServer<LogicalPlanNode, PhysicalPlanNode>,
+    last_lost: &LastLost,
 ) -> Result<(), String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -135,6 +139,20 @@ async fn readiness(
             ));
         }
     }
+    let mut remembered = last_lost.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((age, who)) = &lost
+        && *age != u64::MAX
+    {
+        *remembered = Some((now.saturating_sub(*age), who.clone()));
+    }
+    // Ballista removes a lost executor after 20 s; it is named for a while
+    // after that.
+    let lost = lost.or_else(|| {
+        remembered
+            .as_ref()
+            .map(|(seen, who)| (now.saturating_sub(*seen), who.clone()))
+            .filter(|(age, _)| *age < FORGET_LOST_AFTER)
+    });
     Err(match lost {
         Some((age, who)) if age != u64::MAX => {
             format!("{who} was lost (no heartbeat for {age} s)")
@@ -143,6 +161,13 @@ async fn readiness(
         None => "no executor registered".to_string(),
     })
 }
+
+/// The executor last found lost: when it was last heard from (seconds since
+/// the epoch) and who it was.
+type LastLost = Arc<std::sync::Mutex<Option<(u64, String)>>>;
+
+/// How long a lost executor is still named in `/readyz`'s answer.
+const FORGET_LOST_AFTER: u64 = 600;
 
 /// The executors' Arrow Flight server (results and shuffle data): Ballista's
 /// Flight service, serving only files inside the work folder
