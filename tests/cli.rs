@@ -4548,6 +4548,45 @@ mod trust_core {
         assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
 
+    /// Tables that cannot be read, and files a view reads, are inputs too:
+    /// no output replaces them.
+    #[test]
+    fn outputs_never_replace_unreadable_tables_or_files_under_views() {
+        let dir = scratch("hidden-inputs");
+        std::fs::write(dir.join("junk.parquet"), b"not parquet").expect("write");
+        std::fs::write(dir.join("e.csv"), "a\n1\n2\n").expect("write");
+        std::fs::write(dir.join("q.sql"), "SELECT 1 AS x;").expect("write");
+        let run = saasql_in(
+            &dir,
+            &[
+                "--data",
+                ".",
+                "run",
+                "--format",
+                "parquet",
+                "--output",
+                "junk.parquet",
+                "q.sql",
+            ],
+            None,
+        );
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("nothing was written"), "{run:?}");
+        let sql = "CREATE VIEW v AS SELECT * FROM 'e.csv';\n\
+                   COPY (SELECT count(*) AS n FROM v) TO 'e.csv' STORED AS CSV;";
+        let run = saasql_in(&dir, &["--data", empty_dir(), "run", "-"], Some(sql));
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("nothing was written"), "{run:?}");
+        assert_eq!(
+            std::fs::read(dir.join("junk.parquet")).expect("read"),
+            b"not parquet"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("e.csv")).expect("read"),
+            "a\n1\n2\n"
+        );
+    }
+
     /// Writes the bundled customers as an Arrow IPC file in `dir`.
     fn customers_arrow(dir: &Path) -> Vec<u8> {
         let file = dir.join("customers.arrow");

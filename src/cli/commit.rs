@@ -40,7 +40,7 @@ use std::sync::Arc;
 
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
-use datafusion::datasource::source_as_provider;
+use datafusion::datasource::{ViewTable, source_as_provider};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::object_store::{ObjectStore, ObjectStoreExt};
@@ -847,7 +847,17 @@ pub async fn input_paths(ctx: &SessionContext) -> Vec<(PathBuf, String)> {
             };
             if let Some(listing) = table.downcast_ref::<ListingTable>() {
                 listing_places(listing, &mut paths);
+            } else if let Some(view) = table.downcast_ref::<ViewTable>() {
+                paths.extend(plan_inputs(view.logical_plan()));
             }
+        }
+    }
+    // Tables that cannot be read are inputs too (their files are someone's).
+    for location in super::tables::unreadable_locations(ctx) {
+        if !saasql::storage::is_url(&location) {
+            let real = real_path(Path::new(location.trim_end_matches('/')));
+            let shown = real.display().to_string();
+            paths.push((real, shown));
         }
     }
     paths
@@ -861,9 +871,13 @@ pub fn plan_inputs(plan: &LogicalPlan) -> Vec<(PathBuf, String)> {
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node
             && let Ok(provider) = source_as_provider(&scan.source)
-            && let Some(listing) = provider.downcast_ref::<ListingTable>()
         {
-            listing_places(listing, &mut paths);
+            if let Some(listing) = provider.downcast_ref::<ListingTable>() {
+                listing_places(listing, &mut paths);
+            } else if let Some(view) = provider.downcast_ref::<ViewTable>() {
+                // Views are planned as scans of themselves, not inlined.
+                paths.extend(plan_inputs(view.logical_plan()));
+            }
         }
         Ok(TreeNodeRecursion::Continue)
     });

@@ -235,43 +235,45 @@ pub fn scan_data_dir(dir: &Path) -> CliResult<(BTreeMap<String, Found>, Vec<Stri
         } else {
             path.display().to_string()
         };
-        add_found(&mut tables, &dir.display().to_string(), name, location);
+        add_found(&mut tables, name, location);
     }
     Ok((tables, warnings))
 }
 
-/// A table found in a data directory: its location, or why the name is
-/// ambiguous (two files or folders would be tables of that name).
-pub type Found = std::result::Result<String, String>;
+/// A table found in a data directory: its location, or more than one when
+/// two files or folders would be tables of that name (a clash).
+pub type Found = Vec<String>;
 
-/// Adds table `name` at `location` (found in `dir`) to `tables`; a second
-/// location for the same name makes the name a clash that names both.
-fn add_found(tables: &mut BTreeMap<String, Found>, dir: &str, name: String, location: String) {
-    let clash = match tables.get(&name) {
-        None => None,
-        Some(Ok(other)) if *other == location => return,
-        Some(Ok(other)) => Some(format!(
-            "two tables named '{name}' in {dir}: {other} and {location}; rename or move one of them"
-        )),
-        Some(Err(message)) => {
-            Some(message.replacen("; rename", &format!(", {location}; rename"), 1))
-        }
-    };
-    tables.insert(name, clash.map_or(Ok(location), Err));
+/// Adds table `name` at `location` to `tables`.
+fn add_found(tables: &mut BTreeMap<String, Found>, name: String, location: String) {
+    let found = tables.entry(name).or_default();
+    if !found.contains(&location) {
+        found.push(location);
+    }
 }
 
-/// Registers the tables found in a data directory: each readable one, and
-/// each clash as an unreadable table. Returns the warnings.
+/// Registers the tables found in data directory `dir`: each readable one,
+/// and each clash as an unreadable table naming its files. Returns the
+/// warnings.
 async fn register_found(
     ctx: &SessionContext,
+    dir: &str,
     tables: BTreeMap<String, Found>,
     opts: ReadOptions,
 ) -> CliResult<Vec<String>> {
     let mut warnings = vec![];
     for (name, found) in tables {
-        match found {
-            Ok(location) => warnings.extend(register_table(ctx, &name, &location, opts).await?),
-            Err(message) => warnings.push(register_unreadable(ctx, &name, message)?),
+        match &found[..] {
+            [location] => warnings.extend(register_table(ctx, &name, location, opts).await?),
+            [first @ .., last] => {
+                let message = format!(
+                    "{} tables named '{name}' in {dir}: {} and {last}; rename or move one of them",
+                    if found.len() == 2 { "two" } else { "several" },
+                    first.join(", "),
+                );
+                warnings.push(register_unreadable(ctx, &name, message, &found)?);
+            }
+            [] => {}
         }
     }
     Ok(warnings)
@@ -307,7 +309,7 @@ pub async fn register_data_dir(
     opts: ReadOptions,
 ) -> CliResult<Vec<String>> {
     let (tables, mut warnings) = scan_data_dir(dir)?;
-    warnings.extend(register_found(ctx, tables, opts).await?);
+    warnings.extend(register_found(ctx, &dir.display().to_string(), tables, opts).await?);
     Ok(warnings)
 }
 
@@ -338,18 +340,38 @@ pub async fn register_table(
             ctx,
             name,
             format!("table '{name}' cannot be read: {problem}"),
+            &[location.to_string()],
         )?)),
     }
 }
 
-/// Makes every query that uses table `name` fail with `message`, which is
-/// returned (the warning at start).
-fn register_unreadable(ctx: &SessionContext, name: &str, message: String) -> CliResult<String> {
+/// Makes every query that uses table `name` (at `locations`) fail with
+/// `message`, which is returned (the warning at start).
+fn register_unreadable(
+    ctx: &SessionContext,
+    name: &str,
+    message: String,
+    locations: &[String],
+) -> CliResult<String> {
     let message = super::error::without_bug_report(&message);
     let guard = guarded_schema(ctx).ok_or_else(|| CliError::input(message.clone()))?;
     let _ = ctx.deregister_table(TableReference::bare(name));
-    guard.mark_unreadable(name, &message);
+    guard.mark_unreadable(name, &message, locations);
     Ok(message)
+}
+
+/// The locations of the session's unreadable tables: inputs still, which
+/// no output may replace.
+pub fn unreadable_locations(ctx: &SessionContext) -> Vec<String> {
+    guarded_schema(ctx)
+        .and_then(|guard| {
+            guard
+                .unreadable
+                .read()
+                .ok()
+                .map(|map| map.values().flat_map(|(_, l)| l.clone()).collect())
+        })
+        .unwrap_or_default()
 }
 
 /// The listing table for `location`, or why it cannot be read.
@@ -740,14 +762,14 @@ pub async fn register_data_url(
                 None => continue,
             },
         };
-        add_found(&mut tables, &folder, name, location);
+        add_found(&mut tables, name, location);
     }
     if tables.is_empty() {
         return Err(CliError::input(format!(
             "data directory {folder}: no data files"
         )));
     }
-    register_found(ctx, tables, opts).await
+    register_found(ctx, &folder, tables, opts).await
 }
 
 /// The format that every one of `files` (paths as shown) has, `None` for
@@ -900,13 +922,14 @@ impl std::error::Error for UnreadableTable {}
 #[derive(Debug)]
 pub struct GuardedSchema {
     inner: Arc<dyn SchemaProvider>,
-    unreadable: RwLock<HashMap<String, String>>,
+    /// Each unreadable table's problem and locations.
+    unreadable: RwLock<HashMap<String, (String, Vec<String>)>>,
 }
 
 impl GuardedSchema {
-    fn mark_unreadable(&self, name: &str, message: &str) {
+    fn mark_unreadable(&self, name: &str, message: &str, locations: &[String]) {
         if let Ok(mut map) = self.unreadable.write() {
-            map.insert(name.to_string(), message.to_string());
+            map.insert(name.to_string(), (message.to_string(), locations.to_vec()));
         }
     }
 
@@ -928,7 +951,7 @@ impl SchemaProvider for GuardedSchema {
             .unreadable
             .read()
             .ok()
-            .and_then(|map| map.get(name).cloned());
+            .and_then(|map| map.get(name).map(|(message, _)| message.clone()));
         match problem {
             Some(message) => Err(DataFusionError::External(Box::new(UnreadableTable(
                 message,
