@@ -4587,6 +4587,37 @@ mod trust_core {
         );
     }
 
+    /// `--output /dev/stdout` when stdout is a pipe writes into the pipe
+    /// (the link ends in `pipe:[N]`, which names no file).
+    #[test]
+    fn output_to_dev_stdout_into_a_pipe() {
+        let dir = scratch("stdout-pipe");
+        std::fs::write(dir.join("q.sql"), "SELECT 1 AS x;").expect("write");
+        let run = saasql_in(
+            &dir,
+            &[
+                "--data",
+                empty_dir(),
+                "-f",
+                "csv",
+                "run",
+                "--output",
+                "/dev/stdout",
+                "q.sql",
+            ],
+            None,
+        );
+        assert_eq!(
+            (run.code, run.stdout.as_str(), run.stderr.as_str()),
+            (0, "x\n1\n", "")
+        );
+        assert_eq!(
+            std::fs::read_dir(&dir).expect("list").count(),
+            1,
+            "no litter"
+        );
+    }
+
     /// Writes the bundled customers as an Arrow IPC file in `dir`.
     fn customers_arrow(dir: &Path) -> Vec<u8> {
         let file = dir.join("customers.arrow");

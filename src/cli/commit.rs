@@ -87,6 +87,15 @@ pub fn resolve(path: &Path) -> io::Result<Destination> {
     for _ in 0..=MAX_LINKS {
         let meta = match fs::symlink_metadata(&current) {
             Ok(m) => m,
+            // `/dev/stdout` into a pipe ends in `/proc/self/fd/1` → `pipe:[N]`,
+            // a link the kernel follows to the pipe though its text names no
+            // file: write into the pipe through the path given.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && current != path => {
+                return Ok(match fs::metadata(path) {
+                    Ok(m) if m.file_type().is_fifo() => Destination::Stream(path.to_path_buf()),
+                    _ => Destination::New(current),
+                });
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Destination::New(current)),
             Err(e) => return Err(e),
         };
