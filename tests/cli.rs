@@ -4358,7 +4358,7 @@ mod serve {
 
     use super::{BIN, Run, root, saasql_in, scratch};
 
-    const PASSWORD: &str = "serve-Secret-4711";
+    pub(super) const PASSWORD: &str = "serve-Secret-4711";
 
     fn repo() -> &'static Path {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -4366,10 +4366,10 @@ mod serve {
 
     /// A `saasql serve` process on a free loopback port (and one for Flight
     /// SQL if asked); dropping it kills the server.
-    struct Server {
-        child: Child,
+    pub(super) struct Server {
+        pub(super) child: Child,
         port: u16,
-        flight_port: Option<u16>,
+        pub(super) flight_port: Option<u16>,
         log: PathBuf,
     }
 
@@ -4388,12 +4388,17 @@ mod serve {
     impl Server {
         /// `saasql --data data serve --postgres 127.0.0.1:PORT ARGS` in the
         /// repository, with `env`; waits until it accepts connections.
-        fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        pub(super) fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
             Self::start_with(name, args, env, false)
         }
 
         /// [`Self::start`], also serving Flight SQL if `flight`.
-        fn start_with(name: &str, args: &[&str], env: &[(&str, &str)], flight: bool) -> Server {
+        pub(super) fn start_with(
+            name: &str,
+            args: &[&str],
+            env: &[(&str, &str)],
+            flight: bool,
+        ) -> Server {
             let port = free_port();
             let flight_port = flight.then(free_port);
             let log = scratch(name).join("serve.log");
@@ -4443,7 +4448,7 @@ mod serve {
             server
         }
 
-        fn log(&self) -> String {
+        pub(super) fn log(&self) -> String {
             std::fs::read_to_string(&self.log).unwrap_or_default()
         }
 
@@ -4470,7 +4475,7 @@ mod serve {
         }
 
         /// Starts psql running `sql` without a password, its output piped.
-        fn spawn(&self, sql: &str) -> std::process::Child {
+        pub(super) fn spawn(&self, sql: &str) -> std::process::Child {
             self.psql(None)
                 .args(["-c", sql])
                 .stdout(Stdio::piped())
@@ -4480,13 +4485,13 @@ mod serve {
         }
 
         /// Runs psql with `args` and returns its output as a [`Run`].
-        fn run(&self, password: Option<&str>, args: &[&str]) -> Run {
+        pub(super) fn run(&self, password: Option<&str>, args: &[&str]) -> Run {
             let out = self.psql(password).args(args).output().expect("psql runs");
             run_of(out)
         }
 
         /// Runs one SQL command (`-c`), which must succeed; returns stdout.
-        fn query(&self, sql: &str) -> String {
+        pub(super) fn query(&self, sql: &str) -> String {
             let run = self.run(None, &["-c", sql]);
             assert_eq!(
                 (run.code, run.stderr.as_str()),
@@ -4499,7 +4504,7 @@ mod serve {
 
         /// The server process's CPU time so far (user + system), from
         /// /proc, in clock ticks.
-        fn cpu_ticks(&self) -> u64 {
+        pub(super) fn cpu_ticks(&self) -> u64 {
             let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
                 .expect("read /proc/PID/stat");
             let after = &stat[stat.rfind(')').expect("comm") + 2..];
@@ -4530,7 +4535,7 @@ mod serve {
     }
 
     /// Sends psql SIGINT (its Ctrl-C: a cancel request) and waits for it.
-    fn interrupt(client: std::process::Child) -> Run {
+    pub(super) fn interrupt(client: std::process::Child) -> Run {
         let status = Command::new("kill")
             .args(["-INT", &client.id().to_string()])
             .status()
@@ -5202,5 +5207,114 @@ mod serve {
         assert!(big.stderr.contains("ERROR:  53200:"), "{big:?}");
         assert_eq!(server.query("SELECT 2"), "2\n");
         assert!(server.child.id() > 0);
+    }
+}
+
+/// `saasql serve` under abuse: cancelled and abandoned queries.
+#[cfg(feature = "serve")]
+mod serve_trust {
+    use std::time::Duration;
+
+    use arrow_flight::sql::client::FlightSqlServiceClient;
+    use futures::StreamExt;
+
+    use super::serve::{Server, interrupt};
+
+    /// A query that computes far longer than the test: a cross join, which
+    /// makes one batch per row of one side, so a single poll of it can run
+    /// for a long time.
+    const ENDLESS: &str = "SELECT sum((a.value * b.value) % 7) \
+         FROM generate_series(1, 1000000) a CROSS JOIN generate_series(1, 1000000) b";
+
+    /// The server's CPU time, in seconds, over two seconds that start half a
+    /// second from now.
+    fn cpu_seconds_soon_after(server: &Server) -> f64 {
+        std::thread::sleep(Duration::from_millis(500));
+        let before = server.cpu_ticks();
+        std::thread::sleep(Duration::from_secs(2));
+        // Clock ticks of 1/100 s (USER_HZ on Linux).
+        (server.cpu_ticks() - before) as f64 / 100.0
+    }
+
+    /// Starts ENDLESS and waits until the server computes it.
+    fn start_endless(server: &Server) -> std::process::Child {
+        let client = server.spawn(ENDLESS);
+        std::thread::sleep(Duration::from_millis(1500));
+        let busy = cpu_seconds_soon_after(server);
+        assert!(
+            busy > 0.5,
+            "the query does not compute ({busy}s of CPU in 2s)"
+        );
+        client
+    }
+
+    /// A cancel request (psql's Ctrl-C) or a client that goes away stops
+    /// the query's work within a quarter second or so, not only its rows;
+    /// the server then serves the next query.
+    #[test]
+    fn cancel_and_disconnect_stop_the_work() {
+        let server = Server::start("serve-trust-cancel", &["--max-queries", "1"], &[]);
+
+        let cancelled = interrupt(start_endless(&server));
+        assert!(
+            cancelled
+                .stderr
+                .contains("57014: canceling statement due to user request"),
+            "{cancelled:?}"
+        );
+        let after = cpu_seconds_soon_after(&server);
+        assert!(
+            after < 0.3,
+            "after the cancel request the server still computes ({after}s of CPU in 2s)"
+        );
+        assert_eq!(server.query("SELECT 1"), "1\n");
+
+        let mut client = start_endless(&server);
+        client.kill().expect("kill psql");
+        let _ = client.wait();
+        let after = cpu_seconds_soon_after(&server);
+        assert!(
+            after < 0.3,
+            "after the client went away the server still computes ({after}s of CPU in 2s)"
+        );
+        assert_eq!(server.query("SELECT 2"), "2\n");
+    }
+
+    /// A Flight SQL client that closes its result stream early stops the
+    /// query's work.
+    #[test]
+    fn closed_flight_stream_stops_the_work() {
+        let server = Server::start_with("serve-trust-flight", &[], &[], true);
+        let port = server.flight_port.expect("a Flight SQL port");
+        let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        runtime.block_on(async {
+            let channel =
+                tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+                    .expect("endpoint")
+                    .connect()
+                    .await
+                    .expect("connect");
+            let mut client = FlightSqlServiceClient::new(channel);
+            let info = client
+                .execute(ENDLESS.to_string(), None)
+                .await
+                .expect("GetFlightInfo");
+            let ticket = info.endpoint[0].ticket.clone().expect("a ticket");
+            let mut batches = client.do_get(ticket).await.expect("DoGet");
+            let first = tokio::time::timeout(Duration::from_millis(1500), batches.next()).await;
+            assert!(first.is_err(), "the query ended early: {first:?}");
+            let busy = cpu_seconds_soon_after(&server);
+            assert!(
+                busy > 0.5,
+                "the query does not compute ({busy}s of CPU in 2s)"
+            );
+            drop(batches);
+            drop(client);
+        });
+        let after = cpu_seconds_soon_after(&server);
+        assert!(
+            after < 0.3,
+            "after the stream was closed the server still computes ({after}s of CPU in 2s)"
+        );
     }
 }

@@ -10,7 +10,8 @@
 //!
 //! Safe by default: loopback unless told otherwise, a password
 //! (SCRAM-SHA-256 for Postgres clients) for any other address, TLS only when
-//! given a certificate ([`tls`]), at most `--max-queries` queries at once,
+//! given a certificate ([`tls`]), at most `--max-queries` queries at once
+//! whose work stops with them ([`yielding`]),
 //! read-only unless `--allow-write` (and then no tables read straight from a
 //! path or URL either).
 
@@ -19,6 +20,7 @@ mod flight;
 mod pg;
 mod sql;
 mod tls;
+mod yielding;
 
 use std::os::fd::AsFd;
 use std::path::Path;
