@@ -5210,15 +5210,16 @@ mod serve {
     }
 }
 
-/// `saasql serve` under abuse: cancelled and abandoned queries.
+/// `saasql serve` under abuse: cancelled and abandoned queries, password
+/// guessing.
 #[cfg(feature = "serve")]
 mod serve_trust {
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use arrow_flight::sql::client::FlightSqlServiceClient;
     use futures::StreamExt;
 
-    use super::serve::{Server, interrupt};
+    use super::serve::{PASSWORD, Server, interrupt};
 
     /// A query that computes far longer than the test: a cross join, which
     /// makes one batch per row of one side, so a single poll of it can run
@@ -5316,5 +5317,53 @@ mod serve_trust {
             after < 0.3,
             "after the stream was closed the server still computes ({after}s of CPU in 2s)"
         );
+    }
+
+    /// Wrong passwords from one address slow down its next logins (none
+    /// for the first three, then 0.25 s, 0.5 s, 1 s, … up to 5 s); the
+    /// right password still logs in; the server warns once per run of
+    /// failures, naming the address and never the password.
+    #[test]
+    fn wrong_passwords_slow_down_their_address() {
+        let server = Server::start(
+            "serve-trust-throttle",
+            &[],
+            &[("SAASQL_SERVE_PASSWORD", PASSWORD)],
+        );
+        let wrong = "not-the-Password-0815";
+        let start = Instant::now();
+        for attempt in 1..=8 {
+            let run = server.run(Some(wrong), &["-w", "-c", "SELECT 1"]);
+            assert_eq!(run.code, 2, "attempt {attempt}: {run:?}");
+            assert!(
+                run.stderr.contains("Password authentication failed"),
+                "attempt {attempt}: {run:?}"
+            );
+        }
+        let took = start.elapsed();
+        // 0.25 + 0.5 + 1 + 2 + 4 s of waiting, less a little.
+        assert!(
+            took >= Duration::from_millis(7500),
+            "8 wrong passwords took only {took:?}: {}",
+            server.log()
+        );
+        let right = server.run(Some(PASSWORD), &["-w", "-c", "SELECT 41 + 1"]);
+        assert_eq!(
+            (right.code, right.stdout.as_str(), right.stderr.as_str()),
+            (0, "42\n", ""),
+            "{right:?}\n{}",
+            server.log()
+        );
+        let log = server.log();
+        let warnings: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("wrong passwords in a row"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{log}");
+        assert!(
+            warnings[0].contains("WARN") && warnings[0].contains("from 127.0.0.1 (Postgres)"),
+            "{log}"
+        );
+        assert!(!log.contains(wrong) && !log.contains(PASSWORD), "{log}");
     }
 }
