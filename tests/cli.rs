@@ -5281,6 +5281,16 @@ mod serve_trust {
         assert_eq!(server.query("SELECT 2"), "2\n");
     }
 
+    /// A Flight SQL client of the server on `port`.
+    async fn flight_client(port: u16) -> FlightSqlServiceClient<tonic::transport::Channel> {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        FlightSqlServiceClient::new(channel)
+    }
+
     /// A Flight SQL client that closes its result stream early stops the
     /// query's work.
     #[test]
@@ -5289,13 +5299,7 @@ mod serve_trust {
         let port = server.flight_port.expect("a Flight SQL port");
         let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
         runtime.block_on(async {
-            let channel =
-                tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-                    .expect("endpoint")
-                    .connect()
-                    .await
-                    .expect("connect");
-            let mut client = FlightSqlServiceClient::new(channel);
+            let mut client = flight_client(port).await;
             let info = client
                 .execute(ENDLESS.to_string(), None)
                 .await
@@ -5321,14 +5325,16 @@ mod serve_trust {
 
     /// Wrong passwords from one address slow down its next logins (none
     /// for the first three, then 0.25 s, 0.5 s, 1 s, … up to 5 s); the
-    /// right password still logs in; the server warns once per run of
-    /// failures, naming the address and never the password.
+    /// right password still logs in; Flight SQL logins count the same
+    /// failures; the server warns once per run of failures, naming the
+    /// address and never the password.
     #[test]
     fn wrong_passwords_slow_down_their_address() {
-        let server = Server::start(
+        let server = Server::start_with(
             "serve-trust-throttle",
             &[],
             &[("SAASQL_SERVE_PASSWORD", PASSWORD)],
+            true,
         );
         let wrong = "not-the-Password-0815";
         let start = Instant::now();
@@ -5346,6 +5352,23 @@ mod serve_trust {
             took >= Duration::from_millis(7500),
             "8 wrong passwords took only {took:?}: {}",
             server.log()
+        );
+        // Flight SQL shares the count: its login waits its turn (5 s), and
+        // its success ends the run of failures.
+        let port = server.flight_port.expect("a Flight SQL port");
+        let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        let waited = runtime.block_on(async {
+            let mut client = flight_client(port).await;
+            let start = Instant::now();
+            client
+                .handshake("saasql", PASSWORD)
+                .await
+                .expect("the right password logs in");
+            start.elapsed()
+        });
+        assert!(
+            waited >= Duration::from_millis(4500),
+            "the Flight SQL login waited only {waited:?}"
         );
         let right = server.run(Some(PASSWORD), &["-w", "-c", "SELECT 41 + 1"]);
         assert_eq!(
