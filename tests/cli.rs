@@ -5291,7 +5291,7 @@ mod serve {
 
     use super::{BIN, Run, root, saasql_in, scratch};
 
-    const PASSWORD: &str = "serve-Secret-4711";
+    pub(super) const PASSWORD: &str = "serve-Secret-4711";
 
     fn repo() -> &'static Path {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -5299,10 +5299,10 @@ mod serve {
 
     /// A `saasql serve` process on a free loopback port (and one for Flight
     /// SQL if asked); dropping it kills the server.
-    struct Server {
-        child: Child,
+    pub(super) struct Server {
+        pub(super) child: Child,
         port: u16,
-        flight_port: Option<u16>,
+        pub(super) flight_port: Option<u16>,
         log: PathBuf,
     }
 
@@ -5321,12 +5321,17 @@ mod serve {
     impl Server {
         /// `saasql --data data serve --postgres 127.0.0.1:PORT ARGS` in the
         /// repository, with `env`; waits until it accepts connections.
-        fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        pub(super) fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
             Self::start_with(name, args, env, false)
         }
 
         /// [`Self::start`], also serving Flight SQL if `flight`.
-        fn start_with(name: &str, args: &[&str], env: &[(&str, &str)], flight: bool) -> Server {
+        pub(super) fn start_with(
+            name: &str,
+            args: &[&str],
+            env: &[(&str, &str)],
+            flight: bool,
+        ) -> Server {
             let port = free_port();
             let flight_port = flight.then(free_port);
             let log = scratch(name).join("serve.log");
@@ -5380,7 +5385,7 @@ mod serve {
             server
         }
 
-        fn log(&self) -> String {
+        pub(super) fn log(&self) -> String {
             std::fs::read_to_string(&self.log).unwrap_or_default()
         }
 
@@ -5407,7 +5412,7 @@ mod serve {
         }
 
         /// Starts psql running `sql` without a password, its output piped.
-        fn spawn(&self, sql: &str) -> std::process::Child {
+        pub(super) fn spawn(&self, sql: &str) -> std::process::Child {
             self.psql(None)
                 .args(["-c", sql])
                 .stdout(Stdio::piped())
@@ -5417,13 +5422,13 @@ mod serve {
         }
 
         /// Runs psql with `args` and returns its output as a [`Run`].
-        fn run(&self, password: Option<&str>, args: &[&str]) -> Run {
+        pub(super) fn run(&self, password: Option<&str>, args: &[&str]) -> Run {
             let out = self.psql(password).args(args).output().expect("psql runs");
             run_of(out)
         }
 
         /// Runs one SQL command (`-c`), which must succeed; returns stdout.
-        fn query(&self, sql: &str) -> String {
+        pub(super) fn query(&self, sql: &str) -> String {
             let run = self.run(None, &["-c", sql]);
             assert_eq!(
                 (run.code, run.stderr.as_str()),
@@ -5436,7 +5441,7 @@ mod serve {
 
         /// The server process's CPU time so far (user + system), from
         /// /proc, in clock ticks.
-        fn cpu_ticks(&self) -> u64 {
+        pub(super) fn cpu_ticks(&self) -> u64 {
             let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
                 .expect("read /proc/PID/stat");
             let after = &stat[stat.rfind(')').expect("comm") + 2..];
@@ -5467,7 +5472,7 @@ mod serve {
     }
 
     /// Sends psql SIGINT (its Ctrl-C: a cancel request) and waits for it.
-    fn interrupt(client: std::process::Child) -> Run {
+    pub(super) fn interrupt(client: std::process::Child) -> Run {
         let status = Command::new("kill")
             .args(["-INT", &client.id().to_string()])
             .status()
@@ -6139,5 +6144,192 @@ mod serve {
         assert!(big.stderr.contains("ERROR:  53200:"), "{big:?}");
         assert_eq!(server.query("SELECT 2"), "2\n");
         assert!(server.child.id() > 0);
+    }
+}
+
+/// `saasql serve` under abuse: cancelled and abandoned queries, password
+/// guessing.
+#[cfg(feature = "serve")]
+mod serve_trust {
+    use std::time::{Duration, Instant};
+
+    use arrow_flight::sql::client::FlightSqlServiceClient;
+    use futures::StreamExt;
+
+    use super::serve::{PASSWORD, Server, interrupt};
+
+    /// A query that computes far longer than the test: a cross join, which
+    /// makes one batch per row of one side, so a single poll of it can run
+    /// for a long time.
+    const ENDLESS: &str = "SELECT sum((a.value * b.value) % 7) \
+         FROM generate_series(1, 1000000) a CROSS JOIN generate_series(1, 1000000) b";
+
+    /// The server's CPU time, in seconds, over two seconds that start half a
+    /// second from now.
+    fn cpu_seconds_soon_after(server: &Server) -> f64 {
+        std::thread::sleep(Duration::from_millis(500));
+        let before = server.cpu_ticks();
+        std::thread::sleep(Duration::from_secs(2));
+        // Clock ticks of 1/100 s (USER_HZ on Linux).
+        (server.cpu_ticks() - before) as f64 / 100.0
+    }
+
+    /// Waits until the server has used three seconds of CPU from now on
+    /// (its query computes, past its start into the join), at most 60 s.
+    fn wait_until_it_computes(server: &Server) {
+        let before = server.cpu_ticks();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while server.cpu_ticks() - before < 300 {
+            assert!(
+                Instant::now() < deadline,
+                "the query does not compute: {}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts ENDLESS and waits until the server computes it.
+    fn start_endless(server: &Server) -> std::process::Child {
+        let client = server.spawn(ENDLESS);
+        wait_until_it_computes(server);
+        client
+    }
+
+    /// A cancel request (psql's Ctrl-C) or a client that goes away stops
+    /// the query's work within a quarter second or so, not only its rows;
+    /// the server then serves the next query.
+    #[test]
+    fn cancel_and_disconnect_stop_the_work() {
+        let server = Server::start("serve-trust-cancel", &["--max-queries", "1"], &[]);
+
+        let cancelled = interrupt(start_endless(&server));
+        assert!(
+            cancelled
+                .stderr
+                .contains("57014: canceling statement due to user request"),
+            "{cancelled:?}"
+        );
+        let after = cpu_seconds_soon_after(&server);
+        assert!(
+            after < 0.3,
+            "after the cancel request the server still computes ({after}s of CPU in 2s)"
+        );
+        assert_eq!(server.query("SELECT 1"), "1\n");
+
+        let mut client = start_endless(&server);
+        client.kill().expect("kill psql");
+        let _ = client.wait();
+        let after = cpu_seconds_soon_after(&server);
+        assert!(
+            after < 0.3,
+            "after the client went away the server still computes ({after}s of CPU in 2s)"
+        );
+        assert_eq!(server.query("SELECT 2"), "2\n");
+    }
+
+    /// A Flight SQL client of the server on `port`.
+    async fn flight_client(port: u16) -> FlightSqlServiceClient<tonic::transport::Channel> {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        FlightSqlServiceClient::new(channel)
+    }
+
+    /// A Flight SQL client that closes its result stream early stops the
+    /// query's work.
+    #[test]
+    fn closed_flight_stream_stops_the_work() {
+        let server = Server::start_with("serve-trust-flight", &[], &[], true);
+        let port = server.flight_port.expect("a Flight SQL port");
+        let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        runtime.block_on(async {
+            let mut client = flight_client(port).await;
+            let info = client
+                .execute(ENDLESS.to_string(), None)
+                .await
+                .expect("GetFlightInfo");
+            let ticket = info.endpoint[0].ticket.clone().expect("a ticket");
+            let mut batches = client.do_get(ticket).await.expect("DoGet");
+            let first = tokio::time::timeout(Duration::from_millis(1500), batches.next()).await;
+            assert!(first.is_err(), "the query ended early: {first:?}");
+            wait_until_it_computes(&server);
+            drop(batches);
+            drop(client);
+        });
+        let after = cpu_seconds_soon_after(&server);
+        assert!(
+            after < 0.3,
+            "after the stream was closed the server still computes ({after}s of CPU in 2s)"
+        );
+    }
+
+    /// Wrong passwords from one address slow down its next logins (none
+    /// for the first three, then 0.25 s, 0.5 s, 1 s, … up to 5 s); the
+    /// right password still logs in; Flight SQL logins count the same
+    /// failures; the server warns once per run of failures, naming the
+    /// address and never the password.
+    #[test]
+    fn wrong_passwords_slow_down_their_address() {
+        let server = Server::start_with(
+            "serve-trust-throttle",
+            &[],
+            &[("SAASQL_SERVE_PASSWORD", PASSWORD)],
+            true,
+        );
+        let wrong = "not-the-Password-0815";
+        let start = Instant::now();
+        for attempt in 1..=8 {
+            let run = server.run(Some(wrong), &["-w", "-c", "SELECT 1"]);
+            assert_eq!(run.code, 2, "attempt {attempt}: {run:?}");
+            assert!(
+                run.stderr.contains("Password authentication failed"),
+                "attempt {attempt}: {run:?}"
+            );
+        }
+        let took = start.elapsed();
+        // 0.25 + 0.5 + 1 + 2 + 4 s of waiting, less a little.
+        assert!(
+            took >= Duration::from_millis(7500),
+            "8 wrong passwords took only {took:?}: {}",
+            server.log()
+        );
+        // Flight SQL shares the count: its login waits its turn (5 s), and
+        // its success ends the run of failures.
+        let port = server.flight_port.expect("a Flight SQL port");
+        let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        let waited = runtime.block_on(async {
+            let mut client = flight_client(port).await;
+            let start = Instant::now();
+            client
+                .handshake("saasql", PASSWORD)
+                .await
+                .expect("the right password logs in");
+            start.elapsed()
+        });
+        assert!(
+            waited >= Duration::from_millis(4500),
+            "the Flight SQL login waited only {waited:?}"
+        );
+        let right = server.run(Some(PASSWORD), &["-w", "-c", "SELECT 41 + 1"]);
+        assert_eq!(
+            (right.code, right.stdout.as_str(), right.stderr.as_str()),
+            (0, "42\n", ""),
+            "{right:?}\n{}",
+            server.log()
+        );
+        let log = server.log();
+        let warnings: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("wrong passwords in a row"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{log}");
+        assert!(
+            warnings[0].contains("WARN") && warnings[0].contains("from 127.0.0.1 (Postgres)"),
+            "{log}"
+        );
+        assert!(!log.contains(wrong) && !log.contains(PASSWORD), "{log}");
     }
 }

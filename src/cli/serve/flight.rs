@@ -16,7 +16,7 @@
 //! address and port).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -61,6 +61,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::pg::ServeOptions;
 use super::sql::{self, Command, df_error};
+use super::throttle::LoginThrottle;
 
 /// A login's session ends after this long without a request.
 const IDLE: Duration = Duration::from_secs(8 * 3600);
@@ -89,6 +90,8 @@ pub struct FlightSql {
     parser: Arc<PostgresCompatibilityParser>,
     password: Option<Arc<super::pg::OnePassword>>,
     sessions: Mutex<HashMap<Key, Session>>,
+    /// Failed logins per address, shared with the Postgres side.
+    throttle: Arc<LoginThrottle>,
 }
 
 impl std::fmt::Debug for FlightSql {
@@ -106,6 +109,7 @@ pub async fn serve(
     opts: Arc<ServeOptions>,
     password: Option<Arc<super::pg::OnePassword>>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    throttle: Arc<LoginThrottle>,
 ) -> Result<(), String> {
     let service = FlightSql {
         base,
@@ -113,6 +117,7 @@ pub async fn serve(
         parser: Arc::new(PostgresCompatibilityParser::new()),
         password,
         sessions: Mutex::new(HashMap::new()),
+        throttle,
     };
     let router = tonic::transport::Server::builder().add_service(FlightServiceServer::new(service));
     match tls {
@@ -293,8 +298,12 @@ impl FlightSql {
             .is_some_and(|p| bool::from(p.expose().as_bytes().ct_eq(given.as_bytes())))
     }
 
-    /// The session of a request, or `Unauthenticated`.
-    fn session<T>(&self, request: &Request<T>) -> Result<SessionContext, Status> {
+    /// The session of a request, or `Unauthenticated`. A password sent as
+    /// the bearer token is checked in the address's turn ([`LoginThrottle`]).
+    fn session<T>(
+        &self,
+        request: &Request<T>,
+    ) -> impl Future<Output = Result<SessionContext, Status>> + Send {
         let bearer = request
             .metadata()
             .get("authorization")
@@ -303,37 +312,55 @@ impl FlightSql {
                 v.strip_prefix("Bearer ")
                     .or_else(|| v.strip_prefix("bearer "))
             })
-            .map(str::trim);
-        let peer = Key::Peer(request.remote_addr());
+            .map(|token| token.trim().to_string());
+        let peer = request.remote_addr();
+        async move {
+            let key = match bearer {
+                Some(token) if self.has_session(&token) => Key::Token(token),
+                _ if self.password.is_none() => Key::Peer(peer),
+                Some(token) => {
+                    let ip = ip_of(peer);
+                    self.throttle.admit(ip).await;
+                    if !self.password_is(&token) {
+                        self.throttle.failed(ip, "Flight SQL");
+                        return Err(Status::unauthenticated(
+                            "saasql serve: the token is not valid (expired or from another server): log in again",
+                        ));
+                    }
+                    self.throttle.succeeded(ip);
+                    Key::Peer(peer)
+                }
+                None => {
+                    return Err(Status::unauthenticated(
+                        "saasql serve: log in with the server's password (the handshake, or the password as a bearer token)",
+                    ));
+                }
+            };
+            Ok(self.session_of(key))
+        }
+    }
+
+    /// Whether `token` is a live session's (from the handshake).
+    fn has_session(&self, token: &str) -> bool {
         let mut sessions = self.sessions.lock().expect("sessions lock");
         let now = Instant::now();
         sessions.retain(|_, s| now.duration_since(s.used) < IDLE);
-        let key = match bearer {
-            Some(token) if sessions.contains_key(&Key::Token(token.to_string())) => {
-                Key::Token(token.to_string())
-            }
-            Some(token) if self.password_is(token) => peer,
-            _ if self.password.is_none() => peer,
-            Some(_) => {
-                return Err(Status::unauthenticated(
-                    "saasql serve: the token is not valid (expired or from another server): log in again",
-                ));
-            }
-            None => {
-                return Err(Status::unauthenticated(
-                    "saasql serve: log in with the server's password (the handshake, or the password as a bearer token)",
-                ));
-            }
-        };
+        sessions.contains_key(&Key::Token(token.to_string()))
+    }
+
+    /// The session of `key`, made if new; marked as used now.
+    fn session_of(&self, key: Key) -> SessionContext {
+        let mut sessions = self.sessions.lock().expect("sessions lock");
         if !sessions.contains_key(&key) {
             make_room(&mut sessions);
         }
+        let now = Instant::now();
         let session = sessions.entry(key).or_insert_with(|| Session {
             ctx: SessionContext::new_with_state(self.base.state()),
             used: now,
         });
         session.used = now;
-        Ok(session.ctx.clone())
+        session.ctx.clone()
     }
 
     /// Parses and plans one statement, refusing what the server does not
@@ -484,6 +511,12 @@ impl FlightSql {
     }
 }
 
+/// The address a client's failed logins count against (all clients of
+/// unknown address share one).
+fn ip_of(peer: Option<SocketAddr>) -> IpAddr {
+    peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip())
+}
+
 /// Ends the longest-idle session when [`MAX_SESSIONS`] are open.
 fn make_room(sessions: &mut HashMap<Key, Session>) {
     if sessions.len() < MAX_SESSIONS {
@@ -519,6 +552,8 @@ impl FlightSqlService for FlightSql {
     > {
         let peer = request.remote_addr();
         if self.password.is_some() {
+            let ip = ip_of(peer);
+            self.throttle.admit(ip).await;
             let basic = request
                 .metadata()
                 .get("authorization")
@@ -546,6 +581,7 @@ impl FlightSqlService for FlightSql {
                 })?;
             let given = decoded.split_once(':').map(|(_, p)| p).unwrap_or_default();
             if !self.password_is(given) {
+                self.throttle.failed(ip, "Flight SQL");
                 tracing::info!(
                     "refused Flight SQL login from {}: wrong password",
                     peer.map_or_else(|| "?".to_string(), |p| p.to_string())
@@ -554,6 +590,7 @@ impl FlightSqlService for FlightSql {
                     "saasql serve: wrong user name or password",
                 ));
             }
+            self.throttle.succeeded(ip);
         }
         let mut bytes = [0u8; 24];
         getrandom_02::getrandom(&mut bytes)
@@ -591,7 +628,7 @@ impl FlightSqlService for FlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let ctx = self.session(&request)?;
+        let ctx = self.session(&request).await?;
         let schema = self.execute_info(&ctx, &query.query, None).await?;
         let ticket = TicketStatementQuery {
             statement_handle: query.query.into_bytes().into(),
@@ -608,7 +645,7 @@ impl FlightSqlService for FlightSql {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let ctx = self.session(&request)?;
+        let ctx = self.session(&request).await?;
         let text = String::from_utf8(ticket.statement_handle.to_vec())
             .map_err(|_| Status::invalid_argument("saasql serve: the ticket is not SQL text"))?;
         let stream = self.run(&ctx, &text, None, false).await?;
@@ -620,7 +657,7 @@ impl FlightSqlService for FlightSql {
         command: CommandStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let ctx = self.session(&request)?;
+        let ctx = self.session(&request).await?;
         self.run_update(&ctx, &command.query, None).await
     }
 
@@ -629,7 +666,7 @@ impl FlightSqlService for FlightSql {
         query: ActionCreatePreparedStatementRequest,
         request: Request<arrow_flight::Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let ctx = self.session(&request)?;
+        let ctx = self.session(&request).await?;
         let prepared = self.prepare(&ctx, &query.query).await?;
         let mut parameters = Vec::new();
         if let Prepared::Plan(plan) = &prepared {
@@ -668,7 +705,7 @@ impl FlightSqlService for FlightSql {
         _query: ActionClosePreparedStatementRequest,
         request: Request<arrow_flight::Action>,
     ) -> Result<(), Status> {
-        self.session(&request)?;
+        self.session(&request).await?;
         Ok(())
     }
 
@@ -677,7 +714,7 @@ impl FlightSqlService for FlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        self.session(&request)?;
+        self.session(&request).await?;
         let (text, _) = decode_handle(&query.prepared_statement_handle)?;
         let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(
             request.into_inner().map_err(FlightError::from),
@@ -707,7 +744,7 @@ impl FlightSqlService for FlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let ctx = self.session(&request)?;
+        let ctx = self.session(&request).await?;
         let (text, params) = decode_handle(&query.prepared_statement_handle)?;
         let params = read_ipc(params)?.map(|b| params_of(&b)).transpose()?;
         let schema = self.execute_info(&ctx, &text, params).await?;
@@ -723,7 +760,7 @@ impl FlightSqlService for FlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let ctx = self.session(&request)?;
+        let ctx = self.session(&request).await?;
         let (text, params) = decode_handle(&query.prepared_statement_handle)?;
         let params = read_ipc(params)?.map(|b| params_of(&b)).transpose()?;
         let stream = self.run(&ctx, &text, params, false).await?;
@@ -735,7 +772,7 @@ impl FlightSqlService for FlightSql {
         query: CommandPreparedStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let ctx = self.session(&request)?;
+        let ctx = self.session(&request).await?;
         let (text, params) = decode_handle(&query.prepared_statement_handle)?;
         let params = read_ipc(params)?.map(|b| params_of(&b)).transpose()?;
         self.run_update(&ctx, &text, params).await
@@ -746,7 +783,7 @@ impl FlightSqlService for FlightSql {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.session(&request)?;
+        self.session(&request).await?;
         let ticket = query.as_any().encode_to_vec();
         flight_info(&query.into_builder().schema(), ticket, request.into_inner())
     }
@@ -756,7 +793,7 @@ impl FlightSqlService for FlightSql {
         query: CommandGetCatalogs,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let ctx = self.session(&request)?;
+        let ctx = self.session(&request).await?;
         let mut builder = query.into_builder();
         let mut names = ctx.catalog_names();
         names.sort();
@@ -775,7 +812,7 @@ impl FlightSqlService for FlightSql {
         query: CommandGetDbSchemas,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.session(&request)?;
+        self.session(&request).await?;
         let ticket = query.as_any().encode_to_vec();
         flight_info(&query.into_builder().schema(), ticket, request.into_inner())
     }
@@ -785,7 +822,7 @@ impl FlightSqlService for FlightSql {
         query: CommandGetDbSchemas,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let ctx = self.session(&request)?;
+        let ctx = self.session(&request).await?;
         let mut builder = query.into_builder();
         for catalog_name in ctx.catalog_names() {
             if let Some(catalog) = ctx.catalog(&catalog_name) {
@@ -806,7 +843,7 @@ impl FlightSqlService for FlightSql {
         query: CommandGetTables,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.session(&request)?;
+        self.session(&request).await?;
         let ticket = query.as_any().encode_to_vec();
         flight_info(&query.into_builder().schema(), ticket, request.into_inner())
     }
@@ -816,7 +853,7 @@ impl FlightSqlService for FlightSql {
         query: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let ctx = self.session(&request)?;
+        let ctx = self.session(&request).await?;
         let mut builder = query.into_builder();
         for (catalog, schema, table, provider) in self.tables(&ctx).await? {
             builder
@@ -841,7 +878,7 @@ impl FlightSqlService for FlightSql {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.session(&request)?;
+        self.session(&request).await?;
         flight_info(
             &table_types_schema(),
             query.as_any().encode_to_vec(),
@@ -854,7 +891,7 @@ impl FlightSqlService for FlightSql {
         _query: CommandGetTableTypes,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.session(&request)?;
+        self.session(&request).await?;
         let types: ArrayRef = Arc::new(StringArray::from(vec!["LOCAL TEMPORARY", "TABLE", "VIEW"]));
         let batch = RecordBatch::try_new(table_types_schema(), vec![types])
             .map_err(|e| Status::internal(e.to_string()))?;
@@ -866,7 +903,7 @@ impl FlightSqlService for FlightSql {
         query: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.session(&request)?;
+        self.session(&request).await?;
         let ticket = query.as_any().encode_to_vec();
         flight_info(
             query.into_builder(&SQL_INFO).schema().as_ref(),
@@ -880,7 +917,7 @@ impl FlightSqlService for FlightSql {
         query: CommandGetSqlInfo,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.session(&request)?;
+        self.session(&request).await?;
         let batch = query
             .into_builder(&SQL_INFO)
             .build()
@@ -893,7 +930,7 @@ impl FlightSqlService for FlightSql {
         request: Request<Ticket>,
         message: Any,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.session(&request)?;
+        self.session(&request).await?;
         Err(Status::unimplemented(format!(
             "saasql serve: {} is not supported",
             message.type_url

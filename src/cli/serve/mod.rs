@@ -9,8 +9,10 @@
 //! runtime, its own settings. Each query gets its own memory pool.
 //!
 //! Safe by default: loopback unless told otherwise, a password
-//! (SCRAM-SHA-256 for Postgres clients) for any other address, TLS only when
-//! given a certificate ([`tls`]), at most `--max-queries` queries at once,
+//! (SCRAM-SHA-256 for Postgres clients) for any other address, wrong
+//! passwords slowing their address down ([`throttle`]), TLS only when
+//! given a certificate ([`tls`]), at most `--max-queries` queries at once
+//! whose work stops with them ([`yielding`]),
 //! read-only unless `--allow-write` (and then no tables read straight from a
 //! path or URL either).
 
@@ -18,7 +20,9 @@ mod catalog;
 mod flight;
 mod pg;
 mod sql;
+mod throttle;
 mod tls;
+mod yielding;
 
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -194,6 +198,7 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
         Some(p) => Some(Arc::new(OnePassword::new(&p).map_err(CliError::query)?)),
         None => None,
     };
+    let throttle = Arc::new(throttle::LoginThrottle::default());
     let pg_task = async {
         match postgres {
             Some((listener, _)) => {
@@ -203,6 +208,7 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
                     Arc::clone(&opts),
                     password.clone(),
                     tls.clone(),
+                    Arc::clone(&throttle),
                 )
                 .await
             }
@@ -219,6 +225,7 @@ pub async fn run_serve(global: &GlobalArgs, args: &ServeArgs) -> CliResult<()> {
                     Arc::clone(&opts),
                     password.clone(),
                     flight_tls,
+                    Arc::clone(&throttle),
                 )
                 .await
                 .map_err(CliError::query)
@@ -266,6 +273,7 @@ async fn accept_loop(
     opts: Arc<ServeOptions>,
     password: Option<Arc<OnePassword>>,
     tls: Option<tls::Tls>,
+    throttle: Arc<throttle::LoginThrottle>,
 ) -> CliResult<()> {
     let acceptor = tls.as_ref().map(|t| t.postgres.clone());
     let cert_pem = tls.as_ref().map(|t| Arc::clone(&t.cert_pem));
@@ -294,6 +302,7 @@ async fn accept_loop(
             registry: Arc::clone(&registry),
             password: password.clone(),
             cert_pem: cert_pem.clone(),
+            throttle: Arc::clone(&throttle),
         };
         let acceptor = acceptor.clone();
         tokio::spawn(async move {

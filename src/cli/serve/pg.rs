@@ -40,7 +40,7 @@ use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, METADATA_USER,
-    PgWireServerHandlers, Type,
+    PgWireConnectionState, PgWireServerHandlers, Type,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
@@ -52,6 +52,7 @@ use tokio::sync::watch;
 use super::sql::{
     self, Command, PG_VERSION, df_error, jsonify_batch, jsonify_schema, query_canceled, user_error,
 };
+use super::throttle::LoginThrottle;
 
 /// What the server was started with; shared by every connection.
 #[derive(Debug)]
@@ -593,10 +594,12 @@ impl NoopStartupHandler for NoAuth {
 }
 
 /// How a connection logs in: with TLS required or not, and with no
-/// password (loopback only) or SCRAM.
+/// password (loopback only) or SCRAM, whose attempts wait their turn at
+/// `throttle` after wrong passwords from the same address.
 struct Startup {
     require_tls: bool,
     auth: Auth,
+    throttle: Arc<LoginThrottle>,
 }
 
 enum Auth {
@@ -626,10 +629,25 @@ impl StartupHandler for Startup {
                     .to_owned(),
             ))));
         }
-        match &self.auth {
-            Auth::Open(h) => h.on_startup(client, message).await,
-            Auth::Scram(h) => h.on_startup(client, message).await,
+        let scram = match &self.auth {
+            Auth::Open(h) => return h.on_startup(client, message).await,
+            Auth::Scram(h) => h,
+        };
+        let ip = client.socket_addr().ip();
+        // Before the client is asked for its password.
+        if matches!(message, PgWireFrontendMessage::Startup(_)) {
+            self.throttle.admit(ip).await;
         }
+        let proof = matches!(message, PgWireFrontendMessage::PasswordMessageFamily(_));
+        let result = scram.on_startup(client, message).await;
+        match &result {
+            Err(PgWireError::InvalidPassword(_)) => self.throttle.failed(ip, "Postgres"),
+            Ok(()) if proof && matches!(client.state(), PgWireConnectionState::ReadyForQuery) => {
+                self.throttle.succeeded(ip)
+            }
+            _ => {}
+        }
+        result
     }
 }
 
@@ -642,6 +660,8 @@ pub struct ConnHandlers {
     pub password: Option<Arc<OnePassword>>,
     /// With `--tls-cert`: its PEM. Plain connections are then refused.
     pub cert_pem: Option<Arc<Vec<u8>>>,
+    /// Failed logins per address, shared with Flight SQL.
+    pub throttle: Arc<LoginThrottle>,
 }
 
 impl PgWireServerHandlers for ConnHandlers {
@@ -678,6 +698,7 @@ impl PgWireServerHandlers for ConnHandlers {
         Arc::new(Startup {
             require_tls: self.cert_pem.is_some(),
             auth,
+            throttle: Arc::clone(&self.throttle),
         })
     }
 

@@ -216,7 +216,8 @@ impl QuerySlots {
     }
 
     /// Waits for a slot, then starts `physical`; the slot is freed when the
-    /// returned stream is dropped (finished, cancelled or abandoned).
+    /// returned stream is dropped (finished, cancelled or abandoned), and
+    /// the query's tasks stop then too ([`super::yielding`]).
     pub async fn execute(
         &self,
         physical: Arc<dyn ExecutionPlan>,
@@ -235,6 +236,7 @@ impl QuerySlots {
                     .map_err(|_| user_error("57P01", "the server is shutting down"))?
             }
         };
+        let physical = super::yielding::yielding(physical).map_err(df_error)?;
         let stream = execute_stream(physical, task).map_err(df_error)?;
         let schema = stream.schema();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
