@@ -12,6 +12,19 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use datafusion::parquet::errors::ParquetError;
 
+/// Why a table cannot be read; the error every query using it gets (exit
+/// 3, its message as it is).
+#[derive(Debug)]
+pub struct UnreadableTable(pub String);
+
+impl fmt::Display for UnreadableTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for UnreadableTable {}
+
 /// Why `saasql` failed; the numeric value is the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
@@ -103,7 +116,7 @@ impl CliError {
         let mut current: Option<&(dyn StdError + 'static)> = Some(err);
         while let Some(e) = current {
             // Its own message says it all (no "External error: " prefix).
-            if let Some(unreadable) = e.downcast_ref::<super::tables::UnreadableTable>() {
+            if let Some(unreadable) = e.downcast_ref::<UnreadableTable>() {
                 return Self::new(Code::Input, unreadable.to_string());
             }
             current = e.source();
@@ -353,7 +366,7 @@ fn classify(err: &DataFusionError) -> Code {
         } else if let Some(code) = e.downcast_ref::<ArrowError>().and_then(arrow_code) {
             return code;
         } else if e.downcast_ref::<ParquetError>().is_some()
-            || e.downcast_ref::<super::tables::UnreadableTable>().is_some()
+            || e.downcast_ref::<UnreadableTable>().is_some()
         {
             return Code::Input;
         } else if let Some(io) = e.downcast_ref::<io::Error>() {

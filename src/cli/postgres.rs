@@ -44,8 +44,8 @@ use datafusion_table_providers_postgres::PostgresTableFactory;
 use datafusion_table_providers_postgres::pool::{Error as PoolError, PostgresConnectionPool};
 use secrecy::SecretString;
 
+use super::error::UnreadableTable;
 use super::error::{one_line, redact_secrets};
-use super::tables::UnreadableTable;
 
 /// How long connecting and looking the table up may take, unless
 /// `PGCONNECT_TIMEOUT` says otherwise.

@@ -36,7 +36,7 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::SessionContext;
 
-use super::error::{CliError, CliResult, one_line};
+use super::error::{CliError, CliResult, UnreadableTable, one_line};
 
 /// How deep folders are searched for table files.
 const MAX_DEPTH: usize = 32;
@@ -903,18 +903,6 @@ fn parquet_columns(path: &Path) -> std::result::Result<Vec<(String, DataType)>, 
         )),
     }
 }
-
-/// Why a table cannot be read; the error every query using it gets.
-#[derive(Debug)]
-pub struct UnreadableTable(pub String);
-
-impl fmt::Display for UnreadableTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UnreadableTable {}
 
 /// The session's default schema, wrapped so that a table that could not be
 /// registered answers every lookup with its problem instead of "not found".
