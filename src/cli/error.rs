@@ -255,11 +255,20 @@ const WRITE_FAILURES: [&str; 2] = [
     "Error encountered during writing to ObjectStore and failed to abort all writers",
 ];
 
-/// DataFusion's closing sentence of an internal error, which asks the user
-/// to report a bug upstream.
-const BUG_REPORT: &str = ". This issue was likely caused by a bug in DataFusion's code. \
-    Please help us to resolve this by filing a bug report in our issue tracker: \
-    https://github.com/apache/datafusion/issues";
+/// How DataFusion's closing sentence of an internal error starts: it asks
+/// the user to report a bug upstream, and ends with the tracker's address.
+const BUG_REPORT: &str = ". This issue was likely caused by a bug in DataFusion's code.";
+
+/// Where the bug-report sentence that starts at `start` in `text` ends
+/// (after the tracker's address), if it is one.
+fn bug_report_end(text: &str, start: usize) -> Option<usize> {
+    const TRACKER: &str = "issue tracker: ";
+    let tracker = start + text[start..].find(TRACKER)? + TRACKER.len();
+    let url_end = text[tracker..]
+        .find(char::is_whitespace)
+        .map_or(text.len(), |i| tracker + i);
+    Some(url_end)
+}
 
 /// `message` without DataFusion's "Internal error: … bug report" wording:
 /// saasql passes on problems of the data or the query that DataFusion
@@ -270,17 +279,21 @@ const BUG_REPORT: &str = ". This issue was likely caused by a bug in DataFusion'
 pub fn without_bug_report(message: &str) -> String {
     let mut text = message.to_string();
     // "Internal error: Function 'sum' failed to match any signature, errors:
-    // …<BUG_REPORT>. No function matches …": keep the part after it.
+    // …<bug report>. No function matches …": keep the part after it.
     while let Some(start) = text.find("Internal error: Function '")
-        && let Some(end) = text[start..].find(BUG_REPORT)
-        && text[start..start + end].contains(" failed to match any signature")
+        && let Some(report) = text[start..].find(BUG_REPORT).map(|i| start + i)
+        && text[start..report].contains(" failed to match any signature")
+        && let Some(end) = bug_report_end(&text, report)
     {
-        let after = start + end + BUG_REPORT.len();
-        let rest = text[after..].trim_start_matches(['.', ' ']);
+        let rest = text[end..].trim_start_matches(['.', ' ']);
         text = format!("{}{rest}", &text[..start]);
     }
-    text.replace(BUG_REPORT, "")
-        .replace(" Internal error: ", " ")
+    while let Some(report) = text.find(BUG_REPORT)
+        && let Some(end) = bug_report_end(&text, report)
+    {
+        text = format!("{}{}", &text[..report], &text[end..]);
+    }
+    text.replace(" Internal error: ", " ")
         .replace("Internal error: ", "")
 }
 
@@ -438,4 +451,40 @@ fn io_code(err: &io::Error) -> Code {
 /// followed by a suggestion or the no-data-directory hint.
 fn is_missing_table(msg: &str) -> bool {
     msg.starts_with("table '") && (msg.ends_with("' not found") || msg.contains("' not found. "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// DataFusion's internal-error wording goes; what it says of the data
+    /// or the query stays.
+    #[test]
+    fn bug_report_wording_is_removed() {
+        let tracker = "https://tracker.example/issues";
+        let report = format!(
+            "{BUG_REPORT} Please help us to resolve this by filing a bug report in our issue \
+             tracker: {tracker}"
+        );
+        assert_eq!(
+            without_bug_report(&format!(
+                "table 't' cannot be read: Internal error: Failed to parse Arrow file{report}"
+            )),
+            "table 't' cannot be read: Failed to parse Arrow file"
+        );
+        assert_eq!(
+            without_bug_report(&format!(
+                "Error during planning: Internal error: Function 'sum' failed to match any \
+                 signature, errors: Error during planning: Function 'sum' requires Int64, but \
+                 received String (DataType: Utf8).{report}. No function matches the given name \
+                 and argument types 'sum(Utf8)'."
+            )),
+            "Error during planning: No function matches the given name and argument types \
+             'sum(Utf8)'."
+        );
+        assert_eq!(
+            without_bug_report("nps: score 11 is outside 0..10"),
+            "nps: score 11 is outside 0..10"
+        );
+    }
 }
