@@ -2925,6 +2925,29 @@ mod cluster {
         assert!(got.stderr.contains("outside the allowed paths"), "{got:?}");
     }
 
+    /// A dead scheduler: the executor's failed polls for work (every 50 ms)
+    /// are logged once per 10 s, not 20 times a second.
+    #[test]
+    fn a_dead_scheduler_does_not_flood_the_executor_log() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let data = data.to_str().expect("utf-8 path");
+        let mut cluster = Cluster::scheduler(scratch("dead-scheduler"), &[], &[]);
+        cluster.executor("executor0", &["--data", data], &[]);
+        cluster.wait_for("the poll loop", |c| {
+            c.log("executor0").contains("Starting poll work loop")
+        });
+        let (_, scheduler) = cluster
+            .children
+            .iter_mut()
+            .find(|(n, _)| n == "scheduler")
+            .expect("scheduler");
+        scheduler.kill().expect("kill -9 the scheduler");
+        let failed = |c: &Cluster| c.log("executor0").matches("poll work loop failed").count();
+        cluster.wait_for("a failed poll", |c| failed(c) > 0);
+        std::thread::sleep(Duration::from_secs(3));
+        assert_eq!(failed(&cluster), 1, "{}", cluster.log("executor0"));
+    }
+
     /// `kill -9` of the only executor while it runs a query: the client
     /// fails once the executor has missed its heartbeats (12 s) and
     /// `--timeout` has passed, naming the executor, instead of after

@@ -11,7 +11,15 @@
 //! is off.) Without `-v`, a non-empty
 //! `RUST_LOG` (`RUST_LOG=ballista_scheduler=debug`) replaces the default.
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tracing::{Event, Level, Metadata};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::EnvFilter;
+
+use tracing_subscriber::layer::{Context, Filter, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// The crates whose lines `-v` turns up: saasql's and Ballista's.
 const OURS: [&str; 5] = [
@@ -58,15 +66,60 @@ pub fn init(verbose: u8, server: bool) {
         },
         None => (EnvFilter::new(&default), None),
     };
-    let installed = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(true)
+        .with_filter(filter)
+        .with_filter(Quieter::default());
+    let installed = tracing_subscriber::registry()
+        .with(lines)
         .try_init()
         .is_ok();
     if installed && let Some(bad) = bad {
         tracing::warn!("ignoring {bad}");
+    }
+}
+
+/// Where Ballista's executor logs a failed request for work: every 50 ms
+/// while the scheduler is gone.
+const POLL_FAILURES: &str = "ballista_executor::execution_loop";
+
+/// How often such a warning is shown at most.
+const QUIET_FOR: Duration = Duration::from_secs(10);
+
+/// Lets through at most one [`POLL_FAILURES`] warning per [`QUIET_FOR`]:
+/// a dead scheduler is said every 10 s, not 20 times a second.
+#[derive(Debug, Default)]
+struct Quieter {
+    last: Mutex<Option<Instant>>,
+}
+
+impl<S> Filter<S> for Quieter {
+    fn enabled(&self, _: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+        true
+    }
+
+    /// Decided per event, not in `enabled`: the `log` bridge asks `enabled`
+    /// once more before it sends the event.
+    fn event_enabled(&self, event: &Event<'_>, _: &Context<'_, S>) -> bool {
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        if *meta.level() != Level::WARN || meta.target() != POLL_FAILURES {
+            return true;
+        }
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < QUIET_FOR) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
+    fn callsite_enabled(&self, _: &'static Metadata<'static>) -> tracing::subscriber::Interest {
+        // Decided per event (the log records Ballista writes share callsites).
+        tracing::subscriber::Interest::sometimes()
     }
 }
 
