@@ -1,6 +1,6 @@
 //! What an output path may replace, and how outputs are put in place.
 //!
-//! The rules (README, "Outputs"):
+//! The rules (docs/command.md, "Outputs"):
 //!
 //! * a missing path or a regular file is written under a temporary name in
 //!   the same folder and renamed over the destination, so readers see the

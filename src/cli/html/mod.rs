@@ -403,7 +403,7 @@ pub enum Chart {
     },
 }
 
-/// The chart a result's shape suggests, if any (documented in the README):
+/// The chart a result's shape suggests, if any (documented in docs/command.md):
 /// a list of numbers → heat map; dimension × period × number with repeating
 /// dimensions → heat map; time first → line; text first → bar.
 pub fn auto(grid: &Grid) -> Option<Chart> {
