@@ -7,8 +7,10 @@
 #
 # Quick on a second run: the venv lives in the cargo target directory and is
 # refreshed only when requirements-dev.txt changes; the wheel is built with
-# the dev profile, so it reuses `cargo test`'s dependency build (users build a
-# release wheel, see the README's "Python" section).
+# the dev profile into the same target folder. The crate depends on the lean
+# library only, so its DataFusion (fewer features than the command's) is a
+# build of its own, compiled once and kept there (users build a release wheel,
+# see docs/python.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

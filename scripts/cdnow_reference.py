@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Reference values from the `lifetimes` package (0.11.3) for saasql's CLV
-functions (src/functions/clv/), from the CDNOW files in tests/data/cdnow/
+functions (crates/saasql/src/functions/clv/), from the CDNOW files in
+crates/saasql/tests/data/cdnow/
 (copies of the files shipped in lifetimes/datasets; see SOURCE.md there).
 
 Regenerate (from the repository root; lifetimes 0.11.3 predates pandas 2 and
@@ -10,7 +11,7 @@ numpy 2, hence the pins):
     .venv-cdnow/bin/pip install "lifetimes==0.11.3" "numpy<2" "pandas<2" "scipy<1.13" autograd dill
     .venv-cdnow/bin/python scripts/cdnow_reference.py
 
-Writes, in tests/data/cdnow/:
+Writes, in crates/saasql/tests/data/cdnow/:
   reference.json                fitted parameters + per-customer predictions
   reference_params.csv          the parameters, flat (read by the unit tests)
   reference_customers.csv       the predictions, flat (unit, slt and CLI tests)
@@ -27,7 +28,7 @@ from lifetimes import BetaGeoFitter, GammaGammaFitter
 from lifetimes.utils import summary_data_from_transaction_data
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(HERE, "tests", "data", "cdnow")
+DATA = os.path.join(HERE, "crates", "saasql", "tests", "data", "cdnow")
 
 # ---- BG/NBD on the CDNOW summary (2,357 customers, 39-week calibration) ----
 summary = pd.read_csv(os.path.join(DATA, "cdnow_customers_summary.csv"))

@@ -4,6 +4,13 @@
 //! 2 usage error, 3 input not found or unreadable, 4 output not writable,
 //! 130 interrupted.
 
+// The command relies on Unix: signals (SIGTERM), file modes of secret files,
+// FIFOs as outputs, atomic renames. The library crate (`saasql`) is portable.
+#[cfg(not(unix))]
+compile_error!(
+    "the saasql command supports Unix (Linux, macOS) only; the saasql library crate builds anywhere"
+);
+
 mod cli;
 
 use std::process::ExitCode;

@@ -5198,7 +5198,7 @@ mod html {
 #[test]
 fn clv_reproduces_the_cdnow_estimates() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cdnow = repo.join("tests/data/cdnow");
+    let cdnow = repo.join("crates/saasql/tests/data/cdnow");
     let data = scratch("cdnow");
     std::fs::copy(
         cdnow.join("cdnow_customers_summary.csv"),

@@ -353,74 +353,8 @@ pub struct ExecutorArgs {
     pub allow_write: bool,
 }
 
-/// `saasql serve`.
 #[cfg(feature = "serve")]
-#[derive(Debug, Args)]
-#[command(after_help = "\
-Serves the tables of --data and --config and every saasql function to
-Postgres clients (--postgres) and Arrow Flight SQL clients (--flight-sql), or
-both; each connection (Flight SQL: each login) has its own session, so SET
-saasql.* applies to it alone. With --cluster, queries over the data run on
-the Ballista cluster. Runs until Ctrl-C or SIGTERM.
-
-  saasql --data data serve --postgres 5433 --flight-sql 50051
-  psql -h 127.0.0.1 -p 5433 -U saasql
-  (ADBC and JDBC Flight SQL drivers: grpc://127.0.0.1:50051)
-
-Security:
-  Listens on 127.0.0.1 unless an address says otherwise. Any other address
-  needs a password (SAASQL_SERVE_PASSWORD or --password-file, never a flag);
-  with a password every client must log in with it: Postgres clients by
-  SCRAM-SHA-256 (any user name), Flight SQL clients by the handshake (HTTP
-  Basic, any user name; they get a session token) or the password as bearer
-  token. With --tls-cert and --tls-key both protocols take TLS connections
-  only; without them data (and Flight SQL's password) cross the network in
-  clear, which the server warns about for a non-loopback address.
-  Read-only unless --allow-write: INSERT, CREATE, DROP, COPY … TO, PREPARE and
-  SELECT … FROM 'path or URL' are refused; SET datafusion.runtime.* and SET
-  s3.* are refused always.
-  Each query may use --memory-limit of memory (default 1G) before it spills
-  or fails, and at most --max-queries run at once (the rest wait), so the
-  server's memory stays below their product; a cancel request (Ctrl-C in
-  psql) or a client that disconnects stops its query or its wait.")]
-pub struct ServeArgs {
-    /// Serve the Postgres wire protocol on IP:PORT; a bare PORT means
-    /// 127.0.0.1:PORT (e.g. --postgres 5433)
-    #[arg(long, value_name = "IP:PORT", value_parser = parse_bind)]
-    pub postgres: Option<std::net::SocketAddr>,
-
-    /// Serve Arrow Flight SQL (ADBC, JDBC Flight SQL drivers) on IP:PORT;
-    /// a bare PORT means 127.0.0.1:PORT (e.g. --flight-sql 50051)
-    #[arg(long, value_name = "IP:PORT", value_parser = parse_bind)]
-    pub flight_sql: Option<std::net::SocketAddr>,
-
-    /// File holding the password clients must give
-    /// [default: $SAASQL_SERVE_PASSWORD]; required to listen on a
-    /// non-loopback address
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
-
-    /// Let clients write: INSERT, CREATE/DROP, COPY … TO, and tables read
-    /// straight from a path or URL (SELECT … FROM 'file.parquet')
-    #[arg(long)]
-    pub allow_write: bool,
-
-    /// Serve TLS only, with this certificate chain (PEM; the server's
-    /// certificate first): Postgres clients with sslmode=require or
-    /// stronger, Flight SQL clients at grpc+tls://
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-
-    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-
-    /// Queries that may run at once, over all clients; later ones wait
-    /// their turn. Memory in use stays below N × --memory-limit
-    /// [default: one per core, at least 2]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub max_queries: Option<u16>,
-}
+pub use saasql_serve::ServeArgs;
 
 /// Parses a memory size with DataFusion's own parser, so `--memory-limit`,
 /// `memory_limit` in the config file and `SET datafusion.runtime.memory_limit`
@@ -439,15 +373,8 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Parses a listening address: `IP:PORT`, or a bare `PORT` on 127.0.0.1.
 #[cfg(any(feature = "cluster", feature = "serve"))]
-fn parse_bind(s: &str) -> Result<std::net::SocketAddr, String> {
-    if let Ok(port) = s.parse::<u16>() {
-        return Ok((std::net::Ipv4Addr::LOCALHOST, port).into());
-    }
-    s.parse()
-        .map_err(|_| format!("'{s}' is not IP:PORT or PORT (e.g. 127.0.0.1:50050)"))
-}
+use saasql_common::args::parse_bind;
 
 fn parse_date_arg(s: &str) -> Result<i32, String> {
     parse_date(s).ok_or_else(|| format!("'{s}' is not a date in YYYY-MM-DD form"))

@@ -6,7 +6,7 @@
 //! nothing. Outputs that overlap the job's inputs, its own folder or each
 //! other are refused before anything runs.
 //!
-//! An output in object storage (`s3://…`, see [`saasql::storage`]) is staged
+//! An output in object storage (`s3://…`, see [`saasql_common::storage`]) is staged
 //! in a local temporary folder like the others, and uploaded only once every
 //! output has been written: a file output is one upload that appears whole;
 //! a folder output's new files are uploaded next to the old ones, and the
@@ -115,7 +115,7 @@ fn load_job(
     let mut used = BTreeSet::new();
     let mut outputs = vec![];
     for o in job.outputs {
-        let out_path = if saasql::storage::is_url(&o.path.to_string_lossy()) {
+        let out_path = if saasql_common::storage::is_url(&o.path.to_string_lossy()) {
             o.path.clone()
         } else {
             base.join(&o.path)
@@ -417,7 +417,7 @@ async fn write_output(
             "path {shown} {why}; nothing was written"
         )));
     }
-    if saasql::storage::is_url(&shown) {
+    if saasql_common::storage::is_url(&shown) {
         let mut upload = Upload::prepare(ctx, output).await?;
         let rows = write_files(df, output, &upload.local).await?;
         (upload.files, upload.bytes) = path_stats(&upload.local);
@@ -555,7 +555,7 @@ impl Upload {
                 super::error::Code::Output,
                 format!(
                     "cannot write {shown}: {}",
-                    saasql::storage::describe_error(&e)
+                    saasql_common::storage::describe_error(&e)
                         .unwrap_or_else(|| super::error::one_line(&e.strip_backtrace()))
                 ),
             )
@@ -622,7 +622,7 @@ impl Upload {
                 format!(
                     "cannot write {}: {}",
                     self.shown,
-                    saasql::storage::describe_store_error(e)
+                    saasql_common::storage::describe_store_error(e)
                 ),
             )
         };

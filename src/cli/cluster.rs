@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use datafusion::prelude::{SessionConfig, SessionContext};
-use saasql::cluster::{ClientOptions, DEFAULT_SCHEDULER_PORT, ExecutorOptions, TOKEN_ENV, Token};
+use saasql_cluster::{ClientOptions, DEFAULT_SCHEDULER_PORT, ExecutorOptions, TOKEN_ENV, Token};
 
 use super::args::{ExecutorArgs, SchedulerArgs};
 use super::error::{CliError, CliResult};
@@ -50,7 +50,7 @@ pub async fn run_scheduler(args: &SchedulerArgs, token_file: Option<&Path>) -> C
             tracing::info!("scheduler shutting down ({signal})");
             Ok(())
         }
-        result = saasql::cluster::run_scheduler(args.bind, token) => {
+        result = saasql_cluster::run_scheduler(args.bind, token) => {
             result.map_err(|e| CliError::query(e.strip_backtrace()).context("scheduler"))
         }
     }
@@ -79,7 +79,7 @@ pub async fn run_executor(
         (paths, _) => paths.to_vec(),
     };
     for path in &allowed_paths {
-        if !saasql::storage::is_url(&path.to_string_lossy()) && !path.is_dir() {
+        if !saasql_common::storage::is_url(&path.to_string_lossy()) && !path.is_dir() {
             return Err(CliError::usage(format!(
                 "executor: allowed path {} is not a directory",
                 path.display()
@@ -125,7 +125,7 @@ pub async fn run_executor(
             ""
         }
     );
-    let executor = saasql::cluster::run_executor(opts);
+    let executor = saasql_cluster::run_executor(opts);
     tokio::pin!(executor);
     // Ballista's executor stops on the same signal, often in the same
     // wake-up: the signal branch goes first so the shutdown is always logged.
@@ -158,7 +158,7 @@ pub async fn remote_context(
     config: SessionConfig,
     timeout_secs: u64,
     token_file: Option<&Path>,
-    storage: saasql::storage::StorageConfig,
+    storage: saasql_common::storage::StorageConfig,
 ) -> CliResult<SessionContext> {
     if !url.starts_with("df://") {
         return Err(CliError::usage(format!(
@@ -186,7 +186,7 @@ pub async fn remote_context(
         token,
         storage,
     };
-    saasql::cluster::remote_context_with(url, config, options)
+    saasql_cluster::remote_context_with(url, config, options)
         .await
         .map_err(|e| CliError::usage(format!("--cluster {url}: {}", e.strip_backtrace())))
 }

@@ -311,10 +311,10 @@ impl OutputFile {
     }
 
     /// Opens `path` for writing: an object-storage URL (see
-    /// [`saasql::storage`]) through `ctx`'s stores, else as [`Self::open`].
+    /// [`saasql_common::storage`]) through `ctx`'s stores, else as [`Self::open`].
     pub async fn create_in(ctx: &SessionContext, path: &Path) -> CliResult<Self> {
         let text = path.to_string_lossy();
-        if !saasql::storage::is_url(&text) {
+        if !saasql_common::storage::is_url(&text) {
             return Self::open(path).await;
         }
         let fail = |e: datafusion::error::DataFusionError| {
@@ -322,7 +322,7 @@ impl OutputFile {
                 Code::Output,
                 format!(
                     "cannot write {text}: {}",
-                    saasql::storage::describe_error(&e)
+                    saasql_common::storage::describe_error(&e)
                         .unwrap_or_else(|| super::error::one_line(&e.strip_backtrace()))
                 ),
             )
@@ -392,7 +392,7 @@ impl OutputFile {
                         Code::Output,
                         format!(
                             "cannot write {what}: {}",
-                            saasql::storage::describe_store_error(&e)
+                            saasql_common::storage::describe_store_error(&e)
                         ),
                     )
                 })
@@ -837,7 +837,7 @@ pub fn contains(a: &Path, b: &Path) -> bool {
 pub fn place(location: &Path) -> PathBuf {
     let text = location.to_string_lossy();
     match text.split_once("://") {
-        Some((scheme, rest)) if saasql::storage::is_url(&text) => {
+        Some((scheme, rest)) if saasql_common::storage::is_url(&text) => {
             PathBuf::from(format!("/{scheme}:/{}", rest.trim_end_matches('/')))
         }
         Some(("file", rest)) => real_path(Path::new(rest)),
@@ -863,7 +863,7 @@ pub async fn input_paths(ctx: &SessionContext) -> Vec<(PathBuf, String)> {
     }
     // Tables that cannot be read are inputs too (their files are someone's).
     for location in super::tables::unreadable_locations(ctx) {
-        if !saasql::storage::is_url(&location) {
+        if !saasql_common::storage::is_url(&location) {
             let real = real_path(Path::new(location.trim_end_matches('/')));
             let shown = real.display().to_string();
             paths.push((real, shown));

@@ -41,7 +41,7 @@ use serde::Deserialize;
 use super::args::parse_size;
 use super::error::{CliError, CliResult};
 use super::tables::ReadOptions;
-use saasql::storage::{StorageConfig, is_url};
+use saasql_common::storage::{StorageConfig, is_url};
 
 /// The parsed config file.
 #[derive(Debug, Default, Deserialize)]

@@ -10,7 +10,7 @@ pub mod cluster;
 pub mod commit;
 pub mod completions;
 pub mod config;
-pub mod error;
+pub use saasql_common::error;
 pub mod functions;
 pub mod r#gen;
 pub mod html;
@@ -21,7 +21,7 @@ mod postgres;
 pub mod repl;
 pub mod report;
 #[cfg(feature = "serve")]
-pub mod serve;
+pub use saasql_serve as serve;
 pub mod tables;
 
 use std::io::{IsTerminal, Read};
@@ -172,7 +172,19 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
             .await
         }
         #[cfg(feature = "serve")]
-        Some(Command::Serve(args)) => serve::run_serve(global, args).await,
+        Some(Command::Serve(args)) => {
+            #[cfg(feature = "cluster")]
+            let cluster = global.cluster.is_some();
+            #[cfg(not(feature = "cluster"))]
+            let cluster = false;
+            serve::run_serve(
+                args,
+                cluster,
+                |allow_write| build_context_with(global, allow_write),
+                stop_signal(),
+            )
+            .await
+        }
     }
 }
 
@@ -321,7 +333,8 @@ async fn build_context_with(
     if let Some(path) = &global.config {
         file.merge(LoadedConfig::load(path)?);
     }
-    let mut config = saasql::session_config();
+    let mut config =
+        saasql_common::storage::with_settings(datafusion::prelude::SessionConfig::new());
     // Spans let errors point at the failing part of a statement.
     config.options_mut().sql_parser.collect_spans = true;
     if let Some(n) = global
@@ -368,7 +381,7 @@ async fn build_context_with(
         ctx
     };
     // `SET s3.…` applies to the session's next query.
-    saasql::storage::follow_session(&stores, &ctx);
+    saasql_common::storage::follow_session(&stores, &ctx);
     // `CREATE EXTERNAL TABLE … STORED AS POSTGRES LOCATION 'postgres://…'`.
     #[cfg(feature = "postgres")]
     if open_locations {
@@ -380,7 +393,7 @@ async fn build_context_with(
     tables::set_read_options(&ctx, read);
     let mut warnings = vec![];
     match global.data.as_ref().or(file.data.as_ref()) {
-        Some(dir) if saasql::storage::is_url(&dir.to_string_lossy()) => {
+        Some(dir) if saasql_common::storage::is_url(&dir.to_string_lossy()) => {
             let url = dir.to_string_lossy();
             warnings.extend(tables::register_data_url(&ctx, &url, read).await?);
         }
@@ -420,11 +433,11 @@ fn user_config_file() -> Option<std::path::PathBuf> {
 /// object stores are built from `storage` and the environment.
 fn runtime_env(
     memory_limit: Option<usize>,
-    storage: saasql::storage::StorageConfig,
-) -> CliResult<(Arc<RuntimeEnv>, Arc<saasql::storage::StoreRegistry>)> {
-    let stores = Arc::new(saasql::storage::StoreRegistry::new(
+    storage: saasql_common::storage::StorageConfig,
+) -> CliResult<(Arc<RuntimeEnv>, Arc<saasql_common::storage::StoreRegistry>)> {
+    let stores = Arc::new(saasql_common::storage::StoreRegistry::new(
         storage,
-        saasql::storage::S3Settings::default(),
+        saasql_common::storage::S3Settings::default(),
     ));
     sweep_spill_dirs();
     let dir = spill_dir();

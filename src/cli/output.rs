@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::ValueEnum;
+use comfy_table::modifiers::UTF8_ROUND_CORNERS;
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -387,19 +388,31 @@ fn is_numeric(dt: &DataType) -> bool {
     dt.is_numeric()
 }
 
+/// The width of the terminal stdout writes to, if it is one.
+fn terminal_width() -> Option<u16> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    crossterm::terminal::size().ok().map(|(width, _)| width)
+}
+
 /// An aligned table with box-drawing borders; numbers are right-aligned.
 pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch]) -> CliResult<String> {
     let mut table = Table::new();
     table
-        .load_style(presets::UTF8_FULL_CONDENSED.with_rounded_corners())
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .apply_modifier(UTF8_ROUND_CORNERS)
         .set_header(schema.fields().iter().map(|f| f.name().as_str()));
     for row in cells(schema, batches, "NULL")? {
         table.add_row(row);
     }
     // On a terminal of sensible width, long cells wrap to fit; when piped,
     // rows stay on one line.
-    if table.width().is_some_and(|w| w >= 40) {
-        table.set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(width) = terminal_width().filter(|w| *w >= 40) {
+        table
+            .set_width(width)
+            .set_content_arrangement(ContentArrangement::Dynamic);
     }
     for (i, field) in schema.fields().iter().enumerate() {
         if is_numeric(field.data_type())

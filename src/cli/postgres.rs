@@ -119,10 +119,7 @@ impl TableProviderFactory for PostgresFactory {
 fn is_cluster(options: &datafusion::config::ConfigOptions) -> bool {
     #[cfg(feature = "cluster")]
     {
-        options
-            .extensions
-            .get::<ballista_core::config::BallistaConfig>()
-            .is_some()
+        saasql_cluster::runs_on_cluster(options)
     }
     #[cfg(not(feature = "cluster"))]
     {

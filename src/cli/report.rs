@@ -10,8 +10,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::common::ScalarValue;
 use datafusion::common::{DataFusionError, ParamValues, Result as DFResult};
 use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
@@ -414,15 +412,7 @@ pub async fn finish_write(df: DataFrame) -> DFResult<u64> {
     Ok(count_written(&df.collect().await?))
 }
 
-/// Sums the `count` column DataFusion returns from writes.
-pub fn count_written(batches: &[RecordBatch]) -> u64 {
-    batches
-        .iter()
-        .filter_map(|b| b.columns().first())
-        .filter_map(|c| c.as_primitive_opt::<UInt64Type>())
-        .map(|counts| counts.iter().flatten().sum::<u64>())
-        .sum()
-}
+pub use saasql_common::results::count_written;
 
 /// Parses `--param NAME=VALUE` arguments into typed values: integers become
 /// BIGINT, decimals DOUBLE, true/false BOOLEAN, YYYY-MM-DD DATE, anything else

@@ -384,7 +384,7 @@ async fn listing_table(
     if super::postgres::is_postgres(location) {
         return super::postgres::postgres_table(state, location).await;
     }
-    let (kind, compression, extension, mixed) = if saasql::storage::is_url(location) {
+    let (kind, compression, extension, mixed) = if saasql_common::storage::is_url(location) {
         check_remote_files(state, location).await?
     } else {
         check_local_files(location)?
@@ -630,7 +630,7 @@ fn listing_url(location: &str) -> Result<ListingTableUrl> {
     let Some(first) = location.find(['*', '?', '[']) else {
         return ListingTableUrl::parse(location);
     };
-    if !saasql::storage::is_url(location) {
+    if !saasql_common::storage::is_url(location) {
         return ListingTableUrl::parse(location);
     }
     let cut = location[..first].rfind('/').map_or(0, |i| i + 1);
@@ -657,7 +657,10 @@ async fn list_remote(
         .object_store(url.object_store())
         .map_err(|e| describe(&e))?;
     let fail = |e: datafusion::object_store::Error| {
-        format!("{location}: {}", saasql::storage::describe_store_error(&e))
+        format!(
+            "{location}: {}",
+            saasql_common::storage::describe_store_error(&e)
+        )
     };
     let prefix = url.prefix();
     if !location.ends_with('/') && !prefix.as_ref().is_empty() {
@@ -810,7 +813,7 @@ fn describe_format(kind: Kind, ext: &str) -> String {
 /// One line for a DataFusion error; object storage's errors without their
 /// request details.
 fn describe(e: &DataFusionError) -> String {
-    saasql::storage::describe_error(e).unwrap_or_else(|| one_line(&e.strip_backtrace()))
+    saasql_common::storage::describe_error(e).unwrap_or_else(|| one_line(&e.strip_backtrace()))
 }
 
 fn describe_columns(columns: &[(String, DataType)]) -> String {
