@@ -6,6 +6,7 @@
 
 // The command relies on Unix: signals (SIGTERM), file modes of secret files,
 // FIFOs as outputs, atomic renames. The library crate (`saasql`) is portable.
+// (Elsewhere some dependencies may stop the build before this line does.)
 #[cfg(not(unix))]
 compile_error!(
     "the saasql command supports Unix (Linux, macOS) only; the saasql library crate builds anywhere"

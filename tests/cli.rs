@@ -5191,7 +5191,7 @@ mod html {
 }
 
 /// Predictive CLV through SQL on the CDNOW data of Fader, Hardie & Lee
-/// (`tests/data/cdnow/`, see its SOURCE.md): `bgnbd_fit` on the published
+/// (`crates/saasql/tests/data/cdnow/`, see its SOURCE.md): `bgnbd_fit` on the published
 /// summary reproduces the paper's estimates, `rfm` over the raw transactions
 /// feeds `gamma_gamma_fit` the unrounded repeat spends of Hardie's note 025,
 /// and the predictions match the `lifetimes` package's.

@@ -373,7 +373,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     }
 }
 
-#[cfg(any(feature = "cluster", feature = "serve"))]
+#[cfg(feature = "cluster")]
 use saasql_common::args::parse_bind;
 
 fn parse_date_arg(s: &str) -> Result<i32, String> {

@@ -1,4 +1,5 @@
-//! Running saasql on an Apache DataFusion Ballista cluster (feature `cluster`).
+//! Running saasql on an Apache DataFusion Ballista cluster (the `saasql`
+//! command's feature `cluster`).
 //!
 //! A Ballista query touches three kinds of process, and each needs the saasql
 //! functions:

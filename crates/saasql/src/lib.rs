@@ -41,7 +41,8 @@
 /// helper, re-exported in [`expr_fn`]: `pub fn name(arg: Expr, …) -> Expr`,
 /// the call of the file's `function()` with these arguments.
 /// `; optional` says the SQL function has optional trailing arguments
-/// ([`expr_fn::call`] passes them); `(..args)` takes a `Vec<Expr>`.
+/// ([`expr_fn::call`] passes them); `(..args)` takes a `Vec<Expr>` (the
+/// variadic `health_score`: value, weight pairs and an optional `missing` rule).
 macro_rules! define_expr_fn {
     ($name:ident($($arg:ident),+)) => {
         $crate::define_expr_fn!(@define $name($($arg),+) "");
@@ -54,8 +55,9 @@ macro_rules! define_expr_fn {
         #[doc = concat!(
             "`", stringify!($name), "(", stringify!($($arg),+), ")` as a DataFusion expression ",
             "for the DataFrame API: the SQL function `", stringify!($name),
-            "` (see its reference) with these arguments", $note, ". Its settings and checks ",
-            "apply when the session has [`register_all`](crate::register_all).")]
+            "` (see `saasql functions ", stringify!($name), "` or docs/functions.md) with these ",
+            "arguments", $note, ". Arguments SQL wants constant are `lit(…)`. Its settings and ",
+            "checks apply when the session has [`register_all`](crate::register_all).")]
         // The SQL function's own argument list.
         #[allow(clippy::too_many_arguments)]
         pub fn $name($($arg: datafusion::logical_expr::Expr),+) -> datafusion::logical_expr::Expr {
@@ -66,8 +68,10 @@ macro_rules! define_expr_fn {
         #[doc = concat!(
             "`", stringify!($name), "(", stringify!($args), ")` as a DataFusion expression ",
             "for the DataFrame API: the SQL function `", stringify!($name),
-            "` (see its reference) with the arguments `", stringify!($args), "`. Its settings ",
-            "and checks apply when the session has [`register_all`](crate::register_all).")]
+            "` (see `saasql functions ", stringify!($name), "` or docs/functions.md) with the ",
+            "arguments `", stringify!($args), "` as in SQL. Arguments SQL wants constant are ",
+            "`lit(…)`. Its settings and checks apply when the session has ",
+            "[`register_all`](crate::register_all).")]
         pub fn $name($args: Vec<datafusion::logical_expr::Expr>) -> datafusion::logical_expr::Expr {
             function().call($args)
         }
