@@ -75,7 +75,7 @@ def render() -> str:
         + ", ".join(f"`{t}`" for t in TABLES)
         + ". A folder of Parquet files with these names and columns runs every report "
         "(`saasql --data DIR run sql/*.sql`); what each column means, and the sample's "
-        "values, are in [data/README.md](../data/README.md). Below, each column, its SQL "
+        "values, are in `data/README.md` in the repository. Below, each column, its SQL "
         "type, and the reports that read it (from each report's optimized plan: the "
         "columns its table scans keep). A column no report reads is still part of the "
         "sample and free for your own queries.",
