@@ -389,15 +389,15 @@ fn suggest_table(ctx: &SessionContext, err: DataFusionError) -> DataFusionError 
     else {
         return rewrap(inner);
     };
-    let wanted = missing.rsplit('.').next().unwrap_or(missing).to_lowercase();
-    let best = super::tables::schemas(ctx)
+    let wanted = missing.rsplit('.').next().unwrap_or(missing);
+    let mut names: Vec<String> = super::tables::schemas(ctx)
         .iter()
         .flat_map(|schema| schema.table_names())
-        .map(|n| (strsim::levenshtein(&wanted, &n.to_lowercase()), n))
-        .filter(|(d, n)| *d <= (n.chars().count() / 3).max(1))
-        .min();
+        .collect();
+    names.sort();
+    let best = saasql::util::names::closest(wanted, names.iter().map(String::as_str));
     let mut message = match best {
-        Some((_, name)) => format!("{message}. Did you mean '{name}'?"),
+        Some(name) => format!("{message}. Did you mean '{name}'?"),
         None => message.clone(),
     };
     if super::tables::has_no_data_dir(ctx) {

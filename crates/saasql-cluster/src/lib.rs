@@ -57,8 +57,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use saasql::register_all;
-use saasql_common::storage::with_settings as with_saasql_settings;
-use saasql_common::storage::{self, StorageConfig, StoreRegistry};
+use saasql_common::storage::{self, StorageConfig, StoreRegistry, with_settings};
 
 mod auth;
 mod client;
@@ -91,7 +90,7 @@ pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 /// Functions are added to the built state one by one, because Ballista's
 /// builders replace whole function lists.
 pub fn scheduler_session(config: SessionConfig) -> Result<SessionState> {
-    let config = with_saasql_settings(config);
+    let config = with_settings(config);
     // The scheduler lists files and reads Parquet footers while it plans:
     // it needs the job's object stores (from its own environment and the
     // job's `s3.*` settings).
@@ -183,7 +182,7 @@ impl PhysicalOptimizerRule for InMemoryConstantRows {
 /// defaults with the adaptive planner off (see [`ballista_config`]) plus the
 /// `saasql.*` settings. The client's values then override it, key by key.
 pub fn config_producer() -> SessionConfig {
-    ballista_config(with_saasql_settings(SessionConfig::new()))
+    ballista_config(with_settings(SessionConfig::new()))
 }
 
 /// `config`, sending `token` (if any) with every gRPC request Ballista makes
@@ -547,7 +546,7 @@ async fn wait_for_scheduler(host: &str, port: u16, wait: Duration) -> Result<()>
 pub async fn remote_context(url: &str) -> Result<SessionContext> {
     remote_context_with(
         url,
-        with_saasql_settings(SessionConfig::new()),
+        with_settings(SessionConfig::new()),
         ClientOptions::default(),
     )
     .await
@@ -575,7 +574,7 @@ pub async fn remote_context_with(
         .build_arc()?;
     let scheduler = client::Scheduler::new(url, options)?;
     let state = SessionStateBuilder::new()
-        .with_config(ballista_config(with_saasql_settings(config)))
+        .with_config(ballista_config(with_settings(config)))
         .with_runtime_env(runtime)
         .with_default_features()
         .build();

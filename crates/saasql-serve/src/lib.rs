@@ -25,7 +25,7 @@ mod tls;
 mod yielding;
 
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,7 +42,6 @@ use clap::Args;
 use pg::{CancelRegistry, ConnHandlers, OnePassword, PgSession, ServeOptions};
 use saasql_common::args::parse_bind;
 use saasql_common::error::{CliError, CliResult};
-use std::path::PathBuf;
 
 /// `saasql serve`: its flags (part of the `saasql` command line).
 #[derive(Debug, Args)]

@@ -101,24 +101,19 @@ function_list! {
 /// optional arguments included), as a DataFusion expression; an unknown name
 /// is an error that suggests the closest one.
 pub fn call(name: &str, args: Vec<Expr>) -> Result<Expr> {
-    match by_name(name) {
-        Some(f) => Ok(f.call(args)),
-        None => {
-            let closest = functions()
-                .iter()
-                .map(|f| f.name())
-                .min_by_key(|known| strsim::levenshtein(name, known));
-            match closest {
-                Some(known) if strsim::levenshtein(name, known) <= 3 => {
-                    plan_err!(
-                        "saasql::expr_fn::call: no saasql function '{name}'; did you mean '{known}'?"
-                    )
-                }
-                _ => plan_err!(
-                    "saasql::expr_fn::call: no saasql function '{name}' (see saasql::functions::all_functions)"
-                ),
-            }
+    if let Some(f) = functions()
+        .iter()
+        .find(|f| f.name().eq_ignore_ascii_case(name))
+    {
+        return Ok(f.call(args));
+    }
+    match crate::util::names::closest(name, functions().iter().map(|f| f.name())) {
+        Some(known) => {
+            plan_err!("saasql::expr_fn::call: no saasql function '{name}'; did you mean '{known}'?")
         }
+        None => plan_err!(
+            "saasql::expr_fn::call: no saasql function '{name}' (saasql::functions::all_functions lists them)"
+        ),
     }
 }
 

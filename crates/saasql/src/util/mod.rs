@@ -6,6 +6,7 @@
 pub mod coercion;
 pub mod ids;
 pub mod literals;
+pub mod names;
 pub mod numbers;
 pub mod rows;
 pub mod time;
