@@ -45,16 +45,22 @@ def sql_type(arrow_type: str) -> str:
 
 def render() -> str:
     ctx = datafusion.SessionContext()
-    saasql.register(ctx)
     for t in TABLES:
         path = REPO / "data" / (t if t == "events" else f"{t}.parquet")
         ctx.register_parquet(t, str(path))
+    # The repository is a saasql project: the reports read its models
+    # (views, expanded in the plans) and its $parameter defaults.
+    saasql.register(ctx, project=REPO)
+    params = saasql.param_defaults(ctx, REPO)
     used: dict[str, dict[str, set[str]]] = collections.defaultdict(
         lambda: collections.defaultdict(set)
     )
     reports = sorted((REPO / "sql").glob("*.sql"))
     for report in reports:
-        for stmt in saasql.statements(report.read_text()):
+        text = report.read_text()
+        for name, literal in params.items():
+            text = re.sub(rf"\${name}\b", literal, text)
+        for stmt in saasql.statements(text):
             text = stmt.strip()
             # Settings change values, not the columns read.
             if re.match(r"(?i)^set\b", text):

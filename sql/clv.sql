@@ -1,5 +1,6 @@
 -- Predictive customer lifetime value (BG/NBD + Gamma-Gamma) by plan.
--- Paid invoices are the purchases, observed up to the end of the window;
+-- Paid invoices are the purchases, observed up to $as_of (the end of the
+-- window: by default midnight after the last event, saasql.toml [params]);
 -- rfm summarises each customer in weeks. bgnbd_fit fits one purchase model
 -- over all customers; gamma_gamma_fit fits one spend model per plan (the
 -- customer's latest plan): pooled over plans, the spends are so spread out
@@ -12,7 +13,7 @@
 
 -- The fitted models: one BG/NBD row, then one Gamma-Gamma row per plan.
 WITH history AS (
-    SELECT c.plan, rfm(i.paid_at, i.amount, TIMESTAMP '2025-06-30 00:00:00') AS s
+    SELECT c.plan, rfm(i.paid_at, i.amount, CAST($as_of AS TIMESTAMP)) AS s
     FROM invoices i JOIN customers c USING (customer_id)
     WHERE i.status = 'paid'
     GROUP BY i.customer_id, c.plan
@@ -37,7 +38,7 @@ ORDER BY model;
 
 -- Per plan.
 WITH summaries AS (
-    SELECT i.customer_id, c.plan, rfm(i.paid_at, i.amount, TIMESTAMP '2025-06-30 00:00:00') AS s
+    SELECT i.customer_id, c.plan, rfm(i.paid_at, i.amount, CAST($as_of AS TIMESTAMP)) AS s
     FROM invoices i JOIN customers c USING (customer_id)
     WHERE i.status = 'paid'
     GROUP BY i.customer_id, c.plan

@@ -1,18 +1,20 @@
 -- Customer cohort retention, the classic triangle: of the customers who signed
--- up in a month of 2025, the percentage with any product event in each
--- calendar month after sign-up (m0 = the sign-up month itself). Months that
--- had not ended when the data ends (2025-06-30) are NULL, not 0. `ever_after`
--- columns count customers active in that month or any later one (unbounded).
+-- up in each of the six months up to $as_of (the end of the window: by
+-- default midnight after the last event, saasql.toml [params]), the
+-- percentage with any product event in each calendar month after sign-up
+-- (m0 = the sign-up month itself). Months that had not ended at $as_of are
+-- NULL, not 0. `ever_after` columns count customers active in that month or
+-- any later one (unbounded).
 WITH cohorts AS (
     SELECT CAST(date_trunc('month', c.signed_up_at) AS DATE) AS cohort,
            count(DISTINCT c.customer_id) AS customers,
            retention(c.customer_id, c.signed_up_at, e.event_time, 'month', 6,
-                     'bounded', TIMESTAMP '2025-06-30 00:00:00') AS active,
+                     'bounded', CAST($as_of AS TIMESTAMP)) AS active,
            retention(c.customer_id, c.signed_up_at, e.event_time, 'month', 6,
-                     'unbounded', TIMESTAMP '2025-06-30 00:00:00') AS ever_after
+                     'unbounded', CAST($as_of AS TIMESTAMP)) AS ever_after
     FROM customers c
     LEFT JOIN events e USING (customer_id)
-    WHERE c.signed_up_at >= TIMESTAMP '2025-01-01 00:00:00'
+    WHERE c.signed_up_at >= date_trunc('month', CAST($as_of AS TIMESTAMP) - INTERVAL '1 day') - INTERVAL '5 months'
     GROUP BY 1
 )
 SELECT cohort,

@@ -3,27 +3,20 @@
 SET saasql.ltv_churn_floor = 1;
 
 -- chart: bar x=plan y=ltv
-WITH months AS (
-    SELECT DISTINCT date_trunc('month', event_time) AS month FROM events
-),
-subs AS (
-    SELECT s.*, c.plan AS customer_plan FROM subscriptions s JOIN customers c USING (customer_id)
-),
-latest_mrr AS (
-    SELECT s.customer_plan AS plan, s.customer_id, sum(to_mrr(s.amount, s.billing_interval)) AS mrr
-    FROM subs s, (SELECT max(month) AS month FROM months) m
-    WHERE s.started_at <= m.month AND (s.ended_at IS NULL OR s.ended_at > m.month)
-    GROUP BY s.customer_plan, s.customer_id
+-- report_months, mrr_by_month and customer_lifetimes are models (models/); a
+-- customer's plan is the one in customers.
+WITH latest_mrr AS (
+    SELECT c.plan, r.customer_id, r.mrr
+    FROM mrr_by_month r JOIN customers c USING (customer_id)
+    WHERE r.month = (SELECT max(month) FROM report_months)
 ),
 lifetimes AS (
-    SELECT customer_id, min(customer_plan) AS plan, min(started_at) AS started_at,
-           CASE WHEN count(*) FILTER (WHERE ended_at IS NULL) > 0 THEN NULL ELSE max(ended_at) END AS ended_at
-    FROM subs
-    GROUP BY customer_id
+    SELECT l.customer_id, c.plan, l.started_at, l.ended_at
+    FROM customer_lifetimes l JOIN customers c USING (customer_id)
 ),
 monthly_churn AS (
     SELECT l.plan, m.month, churn_rate(l.started_at, l.ended_at, m.month, m.month + INTERVAL '1 month') AS churn_pct
-    FROM lifetimes l CROSS JOIN months m
+    FROM lifetimes l CROSS JOIN report_months m
     GROUP BY l.plan, m.month
 ),
 by_plan AS (

@@ -1,20 +1,13 @@
 -- MRR movements per month: new, expansion, contraction, churn, reactivation,
 -- with the MRR each moved, and the month's SaaS quick ratio.
 -- chart: bar x=month y=new_mrr,expansion_mrr,reactivation_mrr,contraction_mrr,churned_mrr
-WITH months AS (
-    SELECT DISTINCT date_trunc('month', event_time) AS month FROM events
-),
-mrr AS (
-    SELECT m.month, s.customer_id, sum(to_mrr(s.amount, s.billing_interval)) AS mrr
-    FROM months m
-    JOIN subscriptions s ON s.started_at <= m.month AND (s.ended_at IS NULL OR s.ended_at > m.month)
-    GROUP BY m.month, s.customer_id
-),
-grid AS (      -- every paying customer in every month, 0 when not paying
+-- report_months and mrr_by_month are models (models/): the months with events,
+-- and each customer's MRR at each month's start.
+WITH grid AS (      -- every paying customer in every month, 0 when not paying
     SELECT m.month, c.customer_id, coalesce(x.mrr, 0) AS mrr
-    FROM months m
+    FROM report_months m
     CROSS JOIN (SELECT DISTINCT customer_id FROM subscriptions) c
-    LEFT JOIN mrr x ON x.month = m.month AND x.customer_id = c.customer_id
+    LEFT JOIN mrr_by_month x ON x.month = m.month AND x.customer_id = c.customer_id
 ),
 moves AS (
     SELECT month, customer_id, mrr,
@@ -32,7 +25,7 @@ monthly AS (
            count(*) FILTER (WHERE movement = 'new') AS new_customers,
            count(*) FILTER (WHERE movement = 'churn') AS churned_customers
     FROM moves
-    WHERE month > (SELECT min(month) FROM months)
+    WHERE month > (SELECT min(month) FROM report_months)
     GROUP BY month
 )
 SELECT CAST(month AS DATE) AS month,

@@ -1,22 +1,13 @@
 -- saasql overview: one headline number per metric area, over the bundled data.
 -- chart: kpi x=metric y=value
-WITH months AS (
-    SELECT DISTINCT date_trunc('month', event_time) AS month FROM events
-),
-last_month AS (
-    SELECT max(month) AS month FROM months
+-- report_months, mrr_by_month and customer_lifetimes are models (models/).
+WITH last_month AS (
+    SELECT max(month) AS month FROM report_months
 ),
 current_mrr AS (
-    SELECT s.customer_id, sum(to_mrr(s.amount, s.billing_interval)) AS mrr
-    FROM subscriptions s, last_month m
-    WHERE s.started_at <= m.month AND (s.ended_at IS NULL OR s.ended_at > m.month)
-    GROUP BY s.customer_id
-),
-lifetimes AS (
-    SELECT customer_id, min(started_at) AS started_at,
-           CASE WHEN count(*) FILTER (WHERE ended_at IS NULL) > 0 THEN NULL ELSE max(ended_at) END AS ended_at
-    FROM subscriptions
-    GROUP BY customer_id
+    SELECT r.customer_id, r.mrr
+    FROM mrr_by_month r, last_month m
+    WHERE r.month = m.month
 ),
 engagement AS (
     SELECT customer_id, engagement_score(event_name) AS score
@@ -40,7 +31,7 @@ UNION ALL
 SELECT 4, 'ARPA (latest month)', CAST(round(arpa(mrr, customer_id), 2) AS VARCHAR) FROM current_mrr
 UNION ALL
 SELECT 5, 'customer churn % (latest full month)', CAST(round(churn_rate(l.started_at, l.ended_at, m.month - INTERVAL '1 month', m.month), 2) AS VARCHAR)
-FROM lifetimes l, last_month m
+FROM customer_lifetimes l, last_month m
 UNION ALL
 SELECT 6, 'average engagement score (30 days)', CAST(round(avg(score), 1) AS VARCHAR) FROM engagement
 UNION ALL

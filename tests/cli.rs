@@ -3,7 +3,8 @@
 //!
 //! Every test works on small Parquet data that the first test to need it
 //! writes (with `saasql run` and `COPY … TO`) under Cargo's
-//! `CARGO_TARGET_TMPDIR`, and passes `--data` explicitly.
+//! the OS temporary folder (outside any saasql project), and passes `--data`
+//! explicitly.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ fn saasql_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
 /// [`saasql_in`] with extra environment variables.
 fn saasql_env(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
     let mut child = Command::new(BIN)
+        .current_dir(root())
         .args(args)
         .current_dir(dir)
         .envs(env.iter().copied())
@@ -65,8 +67,10 @@ fn saasql(args: &[&str], stdin: Option<&str>) -> Run {
 fn root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
-        let root =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{}", std::process::id()));
+        // In the OS temporary folder, not the target folder: a target folder
+        // inside the repository would put every test inside the repository's
+        // saasql project (found upwards from the working directory).
+        let root = std::env::temp_dir().join(format!("saasql-cli-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("create scratch root");
         root
@@ -172,6 +176,9 @@ fn completions_and_man_pages() {
         "functions",
         "gen",
         "batch",
+        "init",
+        "models",
+        "config",
         "completions",
         "man",
     ];
@@ -516,6 +523,7 @@ fn without_a_data_directory_there_are_no_tables() {
     use expectrl::{Eof, Expect, Session};
     let shell_dir = scratch("no_data_shell");
     let mut cmd = Command::new(BIN);
+    cmd.current_dir(root());
     cmd.current_dir(&shell_dir)
         .env("HOME", &shell_dir)
         .env("XDG_DATA_HOME", &shell_dir)
@@ -731,6 +739,7 @@ fn create_external_table_and_config_file() {
 fn broken_pipe_is_not_an_error() {
     let data = fixture().join("data");
     let mut child = Command::new(BIN)
+        .current_dir(root())
         .args([
             "--data",
             data.to_str().expect("utf-8"),
@@ -987,6 +996,7 @@ fn sigterm_removes_temporaries() {
         "SELECT count(*) AS n FROM range(1000000000000) a WHERE a.value % 7 = 3;",
     );
     let child = Command::new(BIN)
+        .current_dir(root())
         .args([
             "--data",
             empty_dir(),
@@ -1040,6 +1050,7 @@ fn spill_folders_of_killed_runs_are_removed() {
     let other = tmp.join("unrelated");
     std::fs::create_dir(&other).expect("mkdir");
     let out = Command::new(BIN)
+        .current_dir(root())
         .args(["--data", empty_dir(), "--memory-limit", "20M", "-f", "csv", "run", "-"])
         .env("TMPDIR", &tmp)
         .stdin(Stdio::piped())
@@ -1111,6 +1122,7 @@ fn dash_c_and_params_everywhere() {
         &format!("data = \"{}\"\n", fixture().join("data").display()),
     );
     let out = Command::new(BIN)
+        .current_dir(root())
         .args(["-c", "SELECT count(*) AS n FROM surveys"])
         .env("XDG_CONFIG_HOME", &home)
         .env("SAASQL_FORMAT", "csv")
@@ -1119,6 +1131,7 @@ fn dash_c_and_params_everywhere() {
         .expect("saasql runs");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "n\n4\n", "{out:?}");
     let out = Command::new(BIN)
+        .current_dir(root())
         .args(["-c", "SELECT count(*) AS n FROM surveys", "-f", "json"])
         .env("XDG_CONFIG_HOME", &home)
         .env("SAASQL_FORMAT", "csv")
@@ -1173,6 +1186,7 @@ fn shell_in_a_terminal() {
     write_file(&dir, ".saasqlrc", "\\set who 2\n");
     let data = fixture().join("data");
     let mut cmd = Command::new(BIN);
+    cmd.current_dir(root());
     cmd.args(["--data", data.to_str().expect("utf-8")])
         .current_dir(&dir)
         .env("HOME", &dir)
@@ -1410,6 +1424,7 @@ fn batch_killed_at_random_points_is_all_or_nothing() {
     };
     let run_job = |pause: bool| {
         let mut cmd = Command::new(BIN);
+        cmd.current_dir(root());
         cmd.args(["--data", empty_dir(), "batch", "job.toml"])
             .current_dir(&dir)
             .stdin(Stdio::null())
@@ -1892,6 +1907,7 @@ mod outputs_trust {
         use expectrl::{Eof, Expect, Session};
         let (dir, before) = with_data("trust_shell");
         let mut cmd = Command::new(BIN);
+        cmd.current_dir(root());
         cmd.args(["--data", "dd"])
             .current_dir(&dir)
             .env("HOME", &dir)
@@ -2033,6 +2049,7 @@ mod outputs_trust {
         assert!(made.success());
         for (signal, code) in [("INT", 130), ("TERM", 143)] {
             let mut child = Command::new(BIN)
+                .current_dir(root())
                 .args(["--data", empty_dir(), "run", "q.sql", "--output", "fifo"])
                 .current_dir(&dir)
                 .env("XDG_CONFIG_HOME", root())
@@ -2204,6 +2221,7 @@ mod cluster {
                     .expect("create log file")
             };
             let child = Command::new(BIN)
+                .current_dir(root())
                 .args(args)
                 .envs(env.iter().copied())
                 .current_dir(&self.dir)
@@ -2320,6 +2338,7 @@ mod cluster {
         let out = io.join("run.out");
         let err = io.join("run.err");
         let mut child = Command::new(BIN)
+            .current_dir(root())
             .args(args)
             .envs(env.iter().copied())
             .current_dir(cwd)
@@ -3457,7 +3476,9 @@ mod storage {
                    SHOW ALL;\n";
         let empty = root().join("no-data");
         std::fs::create_dir_all(&empty).expect("empty dir");
-        let run = run_with(
+        // Outside the repository's project: its models need its tables.
+        let run = run_in(
+            root(),
             &[],
             &[
                 "--config",
@@ -4813,7 +4834,7 @@ mod html {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use super::{Run, assert_one_line_error, empty_dir, saasql, saasql_in, scratch, sql_file};
+    use super::{Run, assert_one_line_error, saasql, saasql_in, scratch, sql_file};
 
     /// The Chromium binary: `SAASQL_CHROMIUM`, else `chromium` on `PATH`.
     fn chromium() -> PathBuf {
@@ -5163,7 +5184,17 @@ mod html {
             ),
         )
         .unwrap();
-        let run = saasql_in(&dir, &["--data", empty_dir(), "batch", "job.toml"], None);
+        // The report reads the repository project's models.
+        let run = saasql_in(
+            &dir,
+            &[
+                "--project",
+                repo.to_str().expect("utf-8"),
+                "batch",
+                "job.toml",
+            ],
+            None,
+        );
         assert_one_line_error(
             &run,
             2,
@@ -5175,7 +5206,17 @@ mod html {
             &text[..text.find("[[outputs]]\nname = 'folder'").unwrap()],
         )
         .unwrap();
-        let run = saasql_in(&dir, &["--data", empty_dir(), "batch", "job.toml"], None);
+        // The report reads the repository project's models.
+        let run = saasql_in(
+            &dir,
+            &[
+                "--project",
+                repo.to_str().expect("utf-8"),
+                "batch",
+                "job.toml",
+            ],
+            None,
+        );
         assert_eq!(run.code, 0, "{run:?}");
         let page = dir.join("out/churn.html");
         let dom = load(&page, &dir.join("profile"));
@@ -5223,7 +5264,11 @@ fn clv_reproduces_the_cdnow_estimates() {
     std::fs::write(data.join("transactions.csv"), csv).expect("write transactions");
     let data = data.to_str().expect("utf-8 path");
     let run = |sql: &str| {
-        let run = saasql_in(repo, &["--data", data, "--format", "csv", "-c", sql], None);
+        let run = saasql_in(
+            root(),
+            &["--data", data, "--format", "csv", "-c", sql],
+            None,
+        );
         assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{sql}");
         run.stdout
     };
@@ -5370,6 +5415,7 @@ mod serve {
             }
             all.extend_from_slice(args);
             let child = Command::new(BIN)
+                .current_dir(root())
                 .args(&all)
                 .current_dir(repo())
                 .env("XDG_CONFIG_HOME", root())
@@ -6354,5 +6400,320 @@ mod serve_trust {
             "{log}"
         );
         assert!(!log.contains(wrong) && !log.contains(PASSWORD), "{log}");
+    }
+}
+
+/// The expected output of bundled report `name`.
+fn expected_report(name: &str) -> String {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(repo.join(format!("tests/expected/{name}.csv")))
+        .expect("expected output")
+}
+
+/// `saasql init` writes a project that runs at once, from its folder or
+/// below it or with --project; `saasql models` and `saasql config` describe
+/// it; a second init replaces nothing.
+#[test]
+fn init_writes_a_project_that_runs() {
+    let parent = scratch("init");
+    let dir = parent.join("acme");
+    let dir_text = dir.to_str().expect("utf-8");
+    let run = saasql_in(&parent, &["init", "acme"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("created the project acme"), "{run:?}");
+    for name in ["overview", "cohorts", "clv", "churn"] {
+        let run = saasql_in(
+            &dir,
+            &["-f", "csv", "run", &format!("sql/{name}.sql")],
+            None,
+        );
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{name}");
+        assert_eq!(run.stdout, expected_report(name), "{name}");
+    }
+    // Found from a sub-folder, and named from elsewhere.
+    let run = saasql_in(
+        &dir.join("sql"),
+        &["-f", "csv", "run", "overview.sql"],
+        None,
+    );
+    assert_eq!(run.stdout, expected_report("overview"), "{run:?}");
+    let overview = dir.join("sql/overview.sql");
+    let run = saasql_in(
+        &parent,
+        &[
+            "--project",
+            dir_text,
+            "-f",
+            "csv",
+            "run",
+            overview.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!(run.stdout, expected_report("overview"), "{run:?}");
+
+    let run = saasql_in(&dir, &["models", "-f", "json"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains(r#""name":"mrr_by_month","description":"MRR of every paying customer"#)
+            && run.stdout.contains(r#""columns":"month TIMESTAMP WITH TIME ZONE, customer_id BIGINT, mrr DOUBLE","depends_on":"report_months","replaces_table":false,"file":"models/mrr_by_month.sql""#),
+        "{run:?}"
+    );
+
+    // Each value and its source: the project, a variable, a flag.
+    let run = saasql_in(&dir, &["config", "-f", "csv"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    let data = format!("data,{}/data,project saasql.toml\n", dir.display());
+    assert!(run.stdout.contains(&data), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("params.as_of,\"computed when used: SELECT"),
+        "{run:?}"
+    );
+    let run = saasql_env(
+        &dir,
+        &["config", "-f", "csv"],
+        &[("SAASQL_TARGET_PARTITIONS", "3")],
+        None,
+    );
+    assert!(
+        run.stdout
+            .contains("target_partitions,3,SAASQL_TARGET_PARTITIONS\n"),
+        "{run:?}"
+    );
+    let run = saasql_in(
+        &dir,
+        &[
+            "config",
+            "-f",
+            "csv",
+            "--data",
+            "/y",
+            "-p",
+            "as_of=2025-01-01",
+        ],
+        None,
+    );
+    assert!(run.stdout.contains("data,/y,--data\n"), "{run:?}");
+    assert!(
+        run.stdout.contains("params.as_of,2025-01-01,--param\n"),
+        "{run:?}"
+    );
+
+    // A second init replaces nothing.
+    let run = saasql_in(&parent, &["init", "acme"], None);
+    assert_one_line_error(&run, 2, "saasql: error: init acme: is not empty");
+    assert!(dir.join("saasql.toml").is_file());
+    // Without a project, `models` says where it looked.
+    let elsewhere = scratch("no_project");
+    let run = saasql_in(&elsewhere, &["--data", empty_dir(), "models"], None);
+    assert_one_line_error(
+        &run,
+        3,
+        &format!(
+            "saasql: error: no project: no saasql.toml in {} or its parents",
+            elsewhere.display()
+        ),
+    );
+    let run = saasql_in(
+        &elsewhere,
+        &["--project", elsewhere.to_str().expect("utf-8"), "models"],
+        None,
+    );
+    assert_one_line_error(
+        &run,
+        3,
+        &format!(
+            "saasql: error: project {}: no saasql.toml there",
+            elsewhere.display()
+        ),
+    );
+}
+
+/// A project's models are views in every entry point: a model named like a
+/// table maps an export onto it (with a notice), models read models, and
+/// `$parameters` take the project's defaults. A broken model is reported at
+/// its file and line; a cycle is named.
+#[test]
+fn models_and_params_of_a_project() {
+    let dir = scratch("project_models");
+    write_file(
+        &dir,
+        "saasql.toml",
+        "data = \"exports\"\n[params]\nmin_score = 9\ntop = { sql = \"SELECT max(score) FROM surveys\" }\n",
+    );
+    std::fs::create_dir_all(dir.join("exports")).expect("exports");
+    // An export whose columns are not the canonical ones.
+    write_file(
+        &dir,
+        "exports/surveys.csv",
+        "cust,rating\n1,9\n2,3\n3,10\n4,7\n",
+    );
+    std::fs::create_dir_all(dir.join("models/nested")).expect("models");
+    write_file(
+        &dir,
+        "models/surveys.sql",
+        "-- The survey answers, renamed to the canonical columns.\nSELECT cust AS customer_id, rating AS score FROM surveys\n",
+    );
+    write_file(
+        &dir,
+        "models/nested/promoters.sql",
+        "SELECT customer_id FROM surveys WHERE score >= 9;\n",
+    );
+    let notice = "saasql: notice: model surveys (models/surveys.sql) replaces the table surveys\n";
+
+    let run = saasql_in(
+        &dir,
+        &["-f", "csv", "-c", "SELECT count(*) AS n FROM promoters"],
+        None,
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (0, "n\n2\n", notice),
+        "{run:?}"
+    );
+    let run = saasql_in(
+        &dir,
+        &["-f", "csv"],
+        Some("SELECT nps(score) AS nps FROM surveys;"),
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "nps\n25.0\n"),
+        "{run:?}"
+    );
+    write_file(
+        &dir,
+        "report.sql",
+        "SELECT count(*) AS n FROM surveys WHERE score >= $min_score;\n",
+    );
+    let run = saasql_in(&dir, &["-f", "csv", "run", "report.sql"], None);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "n\n2\n"), "{run:?}");
+    let run = saasql_in(
+        &dir,
+        &["-f", "csv", "-p", "min_score=10", "run", "report.sql"],
+        None,
+    );
+    assert_eq!((run.code, run.stdout.as_str()), (0, "n\n1\n"), "{run:?}");
+    // A default computed by a query, the first time a statement uses it.
+    let run = saasql_in(&dir, &["-f", "csv", "-c", "SELECT $top AS top"], None);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "top\n10\n"), "{run:?}");
+    // Batch jobs see models too.
+    write_file(
+        &dir,
+        "job.toml",
+        "[[outputs]]\nname = \"p\"\nsql = \"SELECT customer_id FROM promoters ORDER BY 1\"\npath = \"out/p.csv\"\nformat = \"csv\"\n",
+    );
+    let run = saasql_in(&dir, &["batch", "job.toml"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out/p.csv")).expect("p.csv"),
+        "customer_id\n1\n3\n"
+    );
+
+    // A model that does not plan: its file and line, a caret under the name.
+    write_file(
+        &dir,
+        "models/broken.sql",
+        "SELECT customer_id,\n       nosuch\nFROM surveys\n",
+    );
+    let run = saasql_in(&dir, &["-c", "SELECT 1"], None);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("models/broken.sql:2: error:") && run.stderr.contains("nosuch"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("|        ^^^^^^"), "{run:?}");
+    std::fs::remove_file(dir.join("models/broken.sql")).expect("rm");
+    write_file(&dir, "models/a.sql", "SELECT * FROM b_model\n");
+    write_file(&dir, "models/b_model.sql", "SELECT * FROM a\n");
+    let run = saasql_in(&dir, &["-c", "SELECT 1"], None);
+    assert_one_line_error(
+        &run,
+        1,
+        "saasql: error: the models read each other in a cycle: a → b_model → a (models/a.sql, models/b_model.sql)",
+    );
+    std::fs::remove_file(dir.join("models/b_model.sql")).expect("rm");
+    write_file(&dir, "models/a.sql", "SELECT 1; SELECT 2;\n");
+    let run = saasql_in(&dir, &["-c", "SELECT 1"], None);
+    assert_one_line_error(
+        &run,
+        1,
+        "saasql: error: model models/a.sql: a model holds exactly one SELECT, this file has 2 statements",
+    );
+}
+
+/// Moving every timestamp of the sample by one calendar year moves every
+/// month-based report's labels by a year and changes none of its numbers:
+/// no report holds a date. clv is day-based (weeks between payments): the
+/// sample's 2024 invoices cross 29 February, so a calendar year moves them by
+/// 366 days and the later ones by 365; moved by exactly 52 weeks, clv prints
+/// the same numbers.
+#[test]
+fn reports_follow_the_data_when_every_date_moves() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let parent = scratch("shifted");
+    for (folder, shift) in [("year", "1 year"), ("weeks", "364 days")] {
+        let dir = parent.join(folder);
+        let run = saasql_in(&parent, &["init", "--no-data", folder], None);
+        assert_eq!(run.code, 0, "{run:?}");
+        // COPY statements that move every timestamp column of each table.
+        let generate = format!(
+            "SELECT 'COPY (SELECT ' || string_agg(CASE WHEN data_type LIKE 'Timestamp%' \
+             THEN column_name || ' + INTERVAL ''{shift}'' AS ' || column_name ELSE column_name END, \
+             ', ' ORDER BY ordinal_position) || ' FROM ' || table_name || ') TO ''{}/data/' || table_name || '.parquet'';' AS sql \
+             FROM information_schema.columns GROUP BY table_name \
+             HAVING table_name IN ('customers', 'events', 'invoices', 'subscriptions', 'surveys', 'tickets')",
+            dir.display()
+        );
+        let run = saasql_in(
+            repo,
+            &["--data", "data", "-f", "csv", "-c", &generate],
+            None,
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        let copies: String = run
+            .stdout
+            .lines()
+            .skip(1)
+            .map(|l| l.trim_matches('"').replace("\"\"", "\"") + "\n")
+            .collect();
+        assert_eq!(copies.lines().count(), 6, "{copies}");
+        let run = saasql_in(repo, &["--data", "data", "run", "-"], Some(&copies));
+        assert_eq!(run.code, 0, "{run:?}");
+        let reports: &[&str] = if folder == "year" {
+            &[
+                "churn",
+                "churn_conventions",
+                "cohorts",
+                "engagement",
+                "health",
+                "ltv",
+                "mrr_movements",
+                "overview",
+                "retention",
+                "stickiness",
+                "support",
+                "surveys",
+            ]
+        } else {
+            &["clv"]
+        };
+        for name in reports {
+            let run = saasql_in(
+                &dir,
+                &["-f", "csv", "run", &format!("sql/{name}.sql")],
+                None,
+            );
+            assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{name} ({shift})");
+            let expected = if folder == "year" {
+                expected_report(name)
+                    .replace("2025-", "2026-")
+                    .replace("2024-", "2025-")
+            } else {
+                expected_report(name)
+            };
+            assert_eq!(run.stdout, expected, "{name} moved by {shift}");
+        }
     }
 }

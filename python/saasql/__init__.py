@@ -26,13 +26,21 @@ What differs from the ``saasql`` command:
   DataFusion's "Invalid function" error, not saasql's hint.
 - ``date_trunc`` is DataFusion's own: the same results, without the
   ``saasql`` command's faster path for UTC timestamps.
+- :func:`register` removes DataFusion 55's ``eliminate_join`` optimizer rule
+  from ``ctx``: it drops rows of some joins over a ``GROUP BY`` (wrong
+  counts), and the ``saasql`` command does not use it either.
 - ``information_schema`` and ``SHOW FUNCTIONS`` list the functions without
   their documentation (FFI does not carry it); :func:`documentation` has it.
 """
 
 from __future__ import annotations
 
+import datetime
+import os
+import re
+import tomllib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Union
 
 import datafusion
@@ -44,6 +52,7 @@ __all__ = [
     "Function",
     "documentation",
     "functions",
+    "param_defaults",
     "register",
     "settings",
     "statements",
@@ -112,17 +121,31 @@ def functions(settings: Mapping[str, object] | None = None) -> dict[str, Functio
     return out
 
 
-def register(ctx: SessionContext, settings: Mapping[str, object] | None = None) -> list[str]:
+def register(
+    ctx: SessionContext,
+    settings: Mapping[str, object] | None = None,
+    project: str | os.PathLike[str] | None = None,
+) -> list[str]:
     """Register every saasql function on ``ctx``; returns their names.
 
     ``settings`` are the ``saasql.*`` settings the functions use (see
     :func:`functions`); calling ``register`` again replaces the functions with
     ones using the new settings.
+
+    ``project`` is a saasql project folder (or its ``saasql.toml``): its
+    ``[settings]`` apply (``settings`` wins over them), the tables of its
+    data folder and ``[tables]`` that ``ctx`` does not have yet are
+    registered (Parquet, CSV and JSON files and folders), and its models
+    (``models/**/*.sql``) become views, in dependency order, as in every
+    ``saasql`` command. See :func:`param_defaults` for its ``[params]``.
     """
     if not isinstance(ctx, SessionContext):
         raise TypeError(
             f"saasql.register: ctx must be a datafusion.SessionContext, not {type(ctx).__name__}"
         )
+    loaded = _Project.load(project) if project is not None else None
+    if loaded is not None:
+        settings = {**loaded.settings, **(settings or {})}
     registered = functions(settings)
     for f in registered.values():
         if isinstance(f, ScalarUDF):
@@ -131,7 +154,107 @@ def register(ctx: SessionContext, settings: Mapping[str, object] | None = None) 
             ctx.register_udaf(f)
         else:
             ctx.register_udwf(f)
+    # DataFusion 55's eliminate_join drops rows of some joins over a GROUP BY
+    # (a join on part of the grouping keys counts one row where there are
+    # many): the saasql command replaces it, so a Python session gives the
+    # same numbers. Only a plan-size optimisation is lost.
+    ctx.remove_optimizer_rule("eliminate_join")
+    if loaded is not None:
+        loaded.register(ctx)
     return sorted(registered)
+
+
+def param_defaults(ctx: SessionContext, project: str | os.PathLike[str]) -> dict[str, str]:
+    """The defaults of the project's ``$parameters`` (``[params]`` in its
+    ``saasql.toml``) as SQL literals (``DATE '2025-06-30'``, ``12``,
+    ``'text'``); a ``{ sql = "…" }`` default is computed on ``ctx`` (register
+    the project first). Substitute them for ``$name`` in a report's text
+    before ``ctx.sql`` (the ``saasql`` command does this itself)."""
+    return _Project.load(project).param_literals(ctx)
+
+
+class _Project:
+    """A saasql project: ``saasql.toml``, its data folder and ``models/``."""
+
+    def __init__(self, file: Path, config: dict) -> None:
+        self.file = file
+        self.root = file.parent
+        self.config = config
+        self.settings = {
+            (k[len("saasql.") :] if k.startswith("saasql.") else k): v
+            for k, v in config.get("settings", {}).items()
+        }
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> _Project:
+        path = Path(path)
+        file = path / "saasql.toml" if path.is_dir() else path
+        if not file.is_file():
+            raise FileNotFoundError(f"saasql project {path}: no saasql.toml there")
+        with open(file, "rb") as f:
+            try:
+                config = tomllib.load(f)
+            except tomllib.TOMLDecodeError as e:
+                raise ValueError(f"{file}: {e}") from None
+        return cls(file, config)
+
+    def _location(self, text: str) -> Path:
+        return self.root / text
+
+    def register(self, ctx: SessionContext) -> None:
+        data = self.config.get("data")
+        folder = self._location(data) if data is not None else self.root / "data"
+        if folder.is_dir():
+            for entry in sorted(folder.iterdir()):
+                name = entry.name.split(".", 1)[0]
+                if not entry.name.startswith(".") and not ctx.table_exist(name):
+                    _register_location(ctx, name, entry)
+        for name, location in self.config.get("tables", {}).items():
+            if not ctx.table_exist(name):
+                _register_location(ctx, name, self._location(location))
+        models = self.root / "models"
+        if models.is_dir():
+            for name, _file, sql, _description, _deps in _saasql.models(str(models)):
+                ctx.sql(f"CREATE OR REPLACE VIEW {name} AS {sql}").collect()
+
+    def param_literals(self, ctx: SessionContext) -> dict[str, str]:
+        out = {}
+        for name, value in self.config.get("params", {}).items():
+            if isinstance(value, dict) and set(value) == {"sql"}:
+                rows = ctx.sql(value["sql"]).to_pylist()
+                if len(rows) != 1 or len(rows[0]) != 1:
+                    raise ValueError(
+                        f"{self.file}: params.{name}: the query must return one row with one column"
+                    )
+                value = next(iter(rows[0].values()))
+            out[name] = _literal(value)
+        return out
+
+
+def _register_location(ctx: SessionContext, name: str, path: Path) -> None:
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    suffixes = {s for f in files if f.is_file() for s in f.suffixes[:1]}
+    if ".parquet" in suffixes:
+        ctx.register_parquet(name, str(path))
+    elif ".csv" in suffixes:
+        ctx.register_csv(name, str(path))
+    elif suffixes & {".json", ".jsonl", ".ndjson"}:
+        ctx.register_json(name, str(path))
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, datetime.datetime):
+        return f"TIMESTAMP '{value.isoformat()}'"
+    if isinstance(value, datetime.date):
+        return f"DATE '{value.isoformat()}'"
+    text = str(value)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return f"DATE '{text}'"
+    return "'" + text.replace("'", "''") + "'"
 
 
 def settings() -> dict[str, str]:

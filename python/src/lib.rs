@@ -191,6 +191,27 @@ fn py_statements(sql: &str) -> PyResult<Vec<String>> {
     statements::statements(sql).map_err(value_error)
 }
 
+/// The models of a project's `models/` folder in the order to create them:
+/// `(name, file, sql, description, depends_on)` each.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn models(dir: &str) -> PyResult<Vec<(String, String, String, Option<String>, Vec<String>)>> {
+    let ordered = saasql::models::ordered_models(std::path::Path::new(dir), "generic")
+        .map_err(value_error)?;
+    Ok(ordered
+        .into_iter()
+        .map(|m| {
+            (
+                m.file.name,
+                m.file.path.display().to_string(),
+                m.file.sql.trim().trim_end_matches(';').to_string(),
+                m.file.description,
+                m.depends_on,
+            )
+        })
+        .collect())
+}
+
 #[pymodule]
 fn _saasql(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -202,5 +223,6 @@ fn _saasql(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(settings, m)?)?;
     m.add_function(wrap_pyfunction!(documentation, m)?)?;
     m.add_function(wrap_pyfunction!(py_statements, m)?)?;
+    m.add_function(wrap_pyfunction!(models, m)?)?;
     Ok(())
 }

@@ -87,7 +87,8 @@ def context(settings: dict | None = None) -> SessionContext:
         if entry.is_dir() or entry.suffix == ".parquet":
             name = entry.name.removesuffix(".parquet")
             ctx.register_parquet(name, str(entry))
-    saasql.register(ctx, settings)
+    # The repository is a saasql project: its models are views here too.
+    saasql.register(ctx, settings, project=REPO)
     return ctx
 
 
@@ -96,6 +97,10 @@ def python_results(ctx: SessionContext, sql: str) -> list[pa.Table]:
     functions again with that setting. Returns each query's result."""
     settings: dict[str, str] = {}
     results = []
+    # The project's $parameter defaults, as the CLI binds them.
+    params = saasql.param_defaults(ctx, REPO)
+    for name, literal in params.items():
+        sql = re.sub(rf"\${name}\b", literal, sql)
     for statement in saasql.statements(sql):
         setting = re.fullmatch(r"(?is)SET\s+saasql\.(\w+)\s*(?:=|TO)\s*(.*)", statement)
         if setting:

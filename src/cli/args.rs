@@ -23,10 +23,13 @@ The data directory may be a bucket (s3://bucket/prefix, gs://, az://, http(s)://
 credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and the other
 standard variables) or [storage.s3] in --config, never from the command line.
 
-Configuration: ~/.config/saasql/config.toml (the --config format) is read first if
-it exists, then --config; SAASQL_DATA, SAASQL_CONFIG, SAASQL_MEMORY_LIMIT,
-SAASQL_TARGET_PARTITIONS and SAASQL_FORMAT set the flags of the same name (a flag
-wins). The shell runs ~/.saasqlrc (statements and \\ commands) at start.
+Configuration, weakest first: ~/.config/saasql/config.toml, the project's
+saasql.toml (the nearest one in the working directory or its parents, or
+--project), --config, then SAASQL_DATA, SAASQL_PROJECT, SAASQL_CONFIG,
+SAASQL_MEMORY_LIMIT, SAASQL_TARGET_PARTITIONS and SAASQL_FORMAT, and flags (a
+flag wins over its variable). `saasql config` shows each value and its source.
+The project's models/*.sql are views in every session. The shell runs
+~/.saasqlrc (statements and \\ commands) at start.
 
 Exit codes:
   0    success (also when the reader of stdout goes away, e.g. `| head`)
@@ -64,6 +67,12 @@ pub struct GlobalArgs {
     /// `[settings] key = value` (applied as `SET saasql.key`)
     #[arg(long, global = true, value_name = "FILE", env = "SAASQL_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// The project folder (holding saasql.toml) whose tables, settings,
+    /// parameters and models/ every command uses
+    /// [default: the nearest saasql.toml in the working directory or its parents]
+    #[arg(long, global = true, value_name = "DIR", env = "SAASQL_PROJECT")]
+    pub project: Option<PathBuf>,
 
     /// Memory for query execution, e.g. 512M, 2G or 1.5G (powers of 1024);
     /// sorts, joins and aggregates spill to the OS temp directory beyond it
@@ -147,6 +156,12 @@ pub enum Command {
     Gen(GenArgs),
     /// Run a batch job (TOML) that writes query results as files
     Batch(BatchArgs),
+    /// Create a project folder (saasql.toml, models/, sql/, data/) that runs at once
+    Init(InitArgs),
+    /// List the project's models (views from models/*.sql)
+    Models,
+    /// Show the settings in effect, each with where it came from
+    Config,
     /// Print a shell completion script to stdout (see `saasql completions --help`)
     Completions(CompletionsArgs),
     /// Print the saasql man page (roff), or write every page into a folder
@@ -180,6 +195,26 @@ pub struct RunArgs {
     /// Write the result to PATH instead of stdout (required for parquet)
     #[arg(long, short = 'o', value_name = "PATH")]
     pub output: Option<PathBuf>,
+}
+
+/// `saasql init`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Writes saasql.toml (the project's settings and parameter defaults), models/
+(views every report, shell and server sees), sql/ (the bundled reports) and
+data/ (the bundled sample, generated). Then:
+  cd DIR && saasql run sql/overview.sql
+To use your own data, point `data` in saasql.toml at your exports and map
+their names onto the reports' tables with models (see docs/project.md).
+DIR must be missing or empty: init never replaces a file.")]
+pub struct InitArgs {
+    /// The folder to create
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Do not write the sample data (data/ is left for your own exports)
+    #[arg(long)]
+    pub no_data: bool,
 }
 
 /// `saasql functions`.

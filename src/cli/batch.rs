@@ -161,7 +161,11 @@ fn load_job(
             )));
         }
         for s in &script.statements {
-            if let Some(missing) = s.params.iter().find(|p| !params.contains_key(*p)) {
+            if let Some(missing) = s
+                .params
+                .iter()
+                .find(|p| !params.contains_key(*p) && !super::project::has_param_default(ctx, p))
+            {
                 return Err(CliError::usage(format!(
                     "no value for ${missing}; pass --param {missing}=VALUE"
                 ))

@@ -27,10 +27,16 @@
 //! [settings]                           # SET saasql.<key> = <value>
 //! engagement_weights = "login:1, report_created:5"
 //! "datafusion.execution.batch_size" = 4096   # keys with a dot are used as is
+//!
+//! [params]                             # defaults of $parameters (--param wins)
+//! segment = "smb"                      # typed like --param: text, 12, 1.5, true, 2025-06-30
+//! as_of = { sql = "SELECT max(CAST(event_time AS DATE)) FROM events" }  # one value, computed when used
 //! ```
 //!
-//! Relative paths are relative to the config file. Command-line flags win
-//! over the file.
+//! Relative paths are relative to the config file. A project's
+//! `saasql.toml` has the same format. Layers, weakest first: the user's
+//! config file, the project's `saasql.toml`, `--config`, then environment
+//! variables and flags ([`LoadedConfig::merge`]).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -38,8 +44,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use datafusion::common::ScalarValue;
+
 use super::args::parse_size;
 use super::error::{CliError, CliResult};
+use super::report::typed_value;
 use super::tables::ReadOptions;
 use saasql_common::storage::{StorageConfig, is_url};
 
@@ -54,8 +63,7 @@ pub struct FileConfig {
     /// Target partitions.
     pub target_partitions: Option<usize>,
     /// Read folders whose files have different columns as one table.
-    #[serde(default)]
-    pub union_by_name: bool,
+    pub union_by_name: Option<bool>,
     /// How CSV files are read.
     #[serde(default)]
     pub csv: CsvConfig,
@@ -68,6 +76,27 @@ pub struct FileConfig {
     /// Object-storage options per store kind (`s3`, `gs`, `azure`).
     #[serde(default)]
     pub storage: BTreeMap<String, BTreeMap<String, toml::Value>>,
+    /// Defaults of `$parameters`: a value, or `{ sql = "…" }`.
+    #[serde(default)]
+    pub params: BTreeMap<String, toml::Value>,
+}
+
+/// A `$parameter`'s default from a config file or project.
+#[derive(Debug, Clone)]
+pub struct ParamDefault {
+    /// The value, or the query that computes it.
+    pub value: ParamValue,
+    /// The file it was read from.
+    pub origin: PathBuf,
+}
+
+/// A default value, or the query that computes it when a statement uses it.
+#[derive(Debug, Clone)]
+pub enum ParamValue {
+    /// A fixed value, typed like `--param`.
+    Value(ScalarValue),
+    /// A query returning one row with one column.
+    Query(String),
 }
 
 /// The `[csv]` section.
@@ -93,14 +122,25 @@ pub struct LoadedConfig {
     pub memory_limit: Option<usize>,
     /// Target partitions.
     pub target_partitions: Option<usize>,
-    /// How tables are read (union by name, CSV options).
-    pub read: ReadOptions,
+    /// Read folders with different columns as one table.
+    pub union_by_name: Option<bool>,
+    /// CSV: the first line holds the column names.
+    pub csv_header: Option<bool>,
+    /// CSV: the field separator.
+    pub csv_delimiter: Option<u8>,
+    /// CSV: the quote character.
+    pub csv_quote: Option<u8>,
     /// Tables: name → location.
     pub tables: BTreeMap<String, String>,
     /// Settings as `(full key, value)`.
     pub settings: Vec<(String, String)>,
     /// Object-storage options (may hold secrets; never printed).
     pub storage: StorageConfig,
+    /// The storage keys set, as `section.key` (values not kept for printing:
+    /// they may be secrets).
+    pub storage_keys: Vec<String>,
+    /// Defaults of `$parameters`.
+    pub params: BTreeMap<String, ParamDefault>,
 }
 
 impl LoadedConfig {
@@ -161,6 +201,7 @@ impl LoadedConfig {
             })
             .collect::<CliResult<Vec<_>>>()?;
         let mut storage = StorageConfig::default();
+        let mut storage_keys = vec![];
         for (section, options) in file.storage {
             for (key, value) in options {
                 let value = match value {
@@ -191,7 +232,25 @@ impl LoadedConfig {
                     None => (key, value),
                 };
                 storage.set(&section, &key, &value).map_err(bad)?;
+                storage_keys.push(format!("{section}.{key}"));
             }
+        }
+        let mut params = BTreeMap::new();
+        for (name, value) in file.params {
+            let name = name.strip_prefix('$').unwrap_or(&name).to_string();
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(bad(format!(
+                    "params.{name}: parameter names use letters, digits and _"
+                )));
+            }
+            let value = param_value(&value).map_err(|why| bad(format!("params.{name}: {why}")))?;
+            params.insert(
+                name,
+                ParamDefault {
+                    value,
+                    origin: path.to_path_buf(),
+                },
+            );
         }
         Ok(LoadedConfig {
             path: path.to_path_buf(),
@@ -204,19 +263,59 @@ impl LoadedConfig {
             }),
             memory_limit,
             target_partitions: file.target_partitions,
-            read: ReadOptions {
-                union_by_name: file.union_by_name,
-                csv_header: file.csv.header.unwrap_or(true),
-                csv_delimiter: one_char(file.csv.delimiter.as_deref(), b',')
-                    .map_err(|e| bad(format!("csv.delimiter: {e}")))?,
-                csv_quote: one_char(file.csv.quote.as_deref(), b'"')
-                    .map_err(|e| bad(format!("csv.quote: {e}")))?,
-            },
+            union_by_name: file.union_by_name,
+            csv_header: file.csv.header,
+            csv_delimiter: one_char(file.csv.delimiter.as_deref())
+                .map_err(|e| bad(format!("csv.delimiter: {e}")))?,
+            csv_quote: one_char(file.csv.quote.as_deref())
+                .map_err(|e| bad(format!("csv.quote: {e}")))?,
             tables,
             settings,
             storage,
+            storage_keys,
+            params,
         })
     }
+
+    /// How tables are read: the options set, defaults for the rest.
+    pub fn read_options(&self) -> ReadOptions {
+        let default = ReadOptions::default();
+        ReadOptions {
+            union_by_name: self.union_by_name.unwrap_or(default.union_by_name),
+            csv_header: self.csv_header.unwrap_or(default.csv_header),
+            csv_delimiter: self.csv_delimiter.unwrap_or(default.csv_delimiter),
+            csv_quote: self.csv_quote.unwrap_or(default.csv_quote),
+        }
+    }
+}
+
+/// A `[params]` value: TOML text is typed like `--param` (`"2025-06-30"` is a
+/// DATE, `"'2025-06-30'"` text); numbers, booleans and TOML dates as they
+/// are; `{ sql = "SELECT …" }` a query.
+fn param_value(value: &toml::Value) -> Result<ParamValue, String> {
+    Ok(ParamValue::Value(match value {
+        toml::Value::String(s) => typed_value(s)?,
+        toml::Value::Integer(i) => ScalarValue::Int64(Some(*i)),
+        toml::Value::Float(f) if f.is_finite() => ScalarValue::Float64(Some(*f)),
+        toml::Value::Boolean(b) => ScalarValue::Boolean(Some(*b)),
+        toml::Value::Datetime(d) if d.time.is_none() && d.offset.is_none() => {
+            typed_value(&d.to_string())?
+        }
+        toml::Value::Table(t) if t.len() == 1 && t.contains_key("sql") => match &t["sql"] {
+            toml::Value::String(sql) if !sql.trim().is_empty() => {
+                return Ok(ParamValue::Query(
+                    sql.trim().trim_end_matches(';').to_string(),
+                ));
+            }
+            _ => return Err("sql must be the text of a query".into()),
+        },
+        other => {
+            return Err(format!(
+                "expected a value (text, number, boolean, date) or {{ sql = \"SELECT …\" }}, got {}",
+                other.type_str()
+            ));
+        }
+    }))
 }
 
 impl LoadedConfig {
@@ -227,19 +326,24 @@ impl LoadedConfig {
         self.data = other.data.or(self.data.take());
         self.memory_limit = other.memory_limit.or(self.memory_limit);
         self.target_partitions = other.target_partitions.or(self.target_partitions);
-        self.read = other.read;
+        self.union_by_name = other.union_by_name.or(self.union_by_name);
+        self.csv_header = other.csv_header.or(self.csv_header);
+        self.csv_delimiter = other.csv_delimiter.or(self.csv_delimiter);
+        self.csv_quote = other.csv_quote.or(self.csv_quote);
         self.tables.extend(other.tables);
         self.settings.extend(other.settings);
         self.storage.merge(other.storage);
+        self.storage_keys.extend(other.storage_keys);
+        self.params.extend(other.params);
     }
 }
 
 /// A one-character option (`"\t"` for a tab), as a byte.
-fn one_char(value: Option<&str>, default: u8) -> Result<u8, String> {
+fn one_char(value: Option<&str>) -> Result<Option<u8>, String> {
     match value {
-        None => Ok(default),
-        Some("\\t") => Ok(b'\t'),
-        Some(v) if v.len() == 1 && v.is_ascii() => Ok(v.as_bytes()[0]),
+        None => Ok(None),
+        Some("\\t") => Ok(Some(b'\t')),
+        Some(v) if v.len() == 1 && v.is_ascii() => Ok(Some(v.as_bytes()[0])),
         Some(v) => Err(format!("'{v}' must be one ASCII character")),
     }
 }

@@ -14,10 +14,12 @@ pub use saasql_common::error;
 pub mod functions;
 pub mod r#gen;
 pub mod html;
+pub mod init;
 pub mod logging;
 pub mod output;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub mod project;
 pub mod repl;
 pub mod report;
 #[cfg(feature = "serve")]
@@ -148,6 +150,27 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
         Some(Command::Completions(args)) => completions::print_completions(args.shell),
         Some(Command::Man(args)) => completions::man_pages(args.dir.as_deref()),
         Some(Command::Gen(args)) => r#gen::run_gen(args, not_parquet(global.format)?).await,
+        Some(Command::Init(args)) => run_init_command(args).await,
+        Some(Command::Models) => {
+            let format = not_parquet(global.format)?;
+            interruptible(async {
+                let ctx = build_context(global).await?;
+                if project::find_project(global.project.as_deref())?.is_none() {
+                    return Err(CliError::input(format!(
+                        "no project: {}; `saasql init DIR` creates one, --project DIR names one",
+                        project::search_description()
+                    )));
+                }
+                let (schema, batch) = project::models_batch(&ctx).await?;
+                print_summary(schema, batch, format).await
+            })
+            .await
+        }
+        Some(Command::Config) => {
+            let format = not_parquet(global.format)?;
+            let (schema, batch) = project::config_batch(global, user_config_file().as_deref())?;
+            print_summary(schema, batch, format).await
+        }
         Some(Command::Batch(args)) => {
             let format = not_parquet(global.format)?;
             let params = parse_params(&global.params)?;
@@ -291,6 +314,28 @@ fn read_sql(path: &Path) -> CliResult<String> {
     }
 }
 
+/// `saasql init DIR`.
+async fn run_init_command(args: &args::InitArgs) -> CliResult<()> {
+    interruptible(init::run_init(&args.dir, !args.no_data)).await
+}
+
+/// Prints a small table (`saasql models`, `saasql config`) in `format`.
+async fn print_summary(
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    batch: datafusion::arrow::array::RecordBatch,
+    format: Format,
+) -> CliResult<()> {
+    let mut target = Target::stdout();
+    let print = PrintOptions {
+        format,
+        max_rows: None,
+        footer: false,
+        expanded: false,
+    };
+    write_batches(schema, vec![batch], &mut target, &print).await?;
+    target.finish()
+}
+
 /// `saasql functions [NAME] [--markdown]`.
 async fn functions_command(args: &FunctionsArgs, format: Option<Format>) -> CliResult<()> {
     let mut target = Target::stdout();
@@ -325,11 +370,16 @@ async fn build_context_with(
     global: &GlobalArgs,
     open_locations: bool,
 ) -> CliResult<SessionContext> {
-    // The user's config file, then --config over it.
+    // The user's config file, the project's saasql.toml over it, then
+    // --config over both.
     let mut file = match user_config_file() {
         Some(path) => LoadedConfig::load(&path)?,
         None => LoadedConfig::default(),
     };
+    let mut project = project::find_project(global.project.as_deref())?;
+    if let Some(p) = project.as_mut() {
+        file.merge(std::mem::take(&mut p.config));
+    }
     if let Some(path) = &global.config {
         file.merge(LoadedConfig::load(path)?);
     }
@@ -389,7 +439,7 @@ async fn build_context_with(
     }
 
     tables::guard_default_schema(&ctx)?;
-    let read = file.read;
+    let read = file.read_options();
     tables::set_read_options(&ctx, read);
     let mut warnings = vec![];
     match global.data.as_ref().or(file.data.as_ref()) {
@@ -417,6 +467,13 @@ async fn build_context_with(
     // Each problem once, at start; queries that use such a table fail with it.
     for w in warnings {
         eprintln!("saasql: warning: {w}");
+    }
+    project::set_param_defaults(&ctx, std::mem::take(&mut file.params));
+    // The project's models, over the tables (a model may replace one).
+    if let Some(dir) = project.as_ref().and_then(project::Project::models_dir) {
+        for notice in project::register_models(&ctx, &dir).await? {
+            eprintln!("saasql: notice: {notice}");
+        }
     }
     Ok(ctx)
 }

@@ -43,6 +43,7 @@ settings. Ctrl-C cancels a running query or clears the current input; Ctrl-D qui
   \\h NAME        documentation of function NAME
   \\d             list tables                          (.tables)
   \\d TABLE       columns of TABLE                     (.schema TABLE)
+  \\dv            list views: the project's models and CREATE VIEWs
   \\i FILE        run the statements in FILE           (\\include, .read)
   \\o FILE        send results to FILE; \\o alone: back to the screen
   \\x             toggle expanded rows (also \\x on|off)
@@ -310,11 +311,9 @@ impl Shell {
         };
         let script = Arc::new(script);
         for (index, statement) in script.statements.iter().enumerate() {
-            if let Some(missing) = statement
-                .params
-                .iter()
-                .find(|p| !self.params.contains_key(*p))
-            {
+            if let Some(missing) = statement.params.iter().find(|p| {
+                !self.params.contains_key(*p) && !super::project::has_param_default(&self.ctx, p)
+            }) {
                 eprintln!("error: no value for ${missing}; \\set {missing} VALUE");
                 return;
             }
@@ -429,6 +428,7 @@ impl Shell {
             [
                 "\\h",
                 "\\d",
+                "\\dv",
                 "\\i",
                 "\\include",
                 "\\o",
@@ -486,6 +486,41 @@ impl Shell {
                     "SELECT table_schema, table_name, table_type FROM information_schema.tables \
                      WHERE table_schema <> 'information_schema' \
                      ORDER BY table_catalog, table_schema, table_name",
+                    None,
+                )
+                .await;
+            }
+            ("\\dv", _) => {
+                let quote = |t: &str| format!("'{}'", t.replace('\'', "''"));
+                let rows: Vec<String> = super::project::models_of(&self.ctx)
+                    .0
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "({}, {}, {})",
+                            quote(&m.name),
+                            m.description.as_deref().map_or("NULL".into(), quote),
+                            quote(&super::project::shown(&m.path))
+                        )
+                    })
+                    .collect();
+                let models = if rows.is_empty() {
+                    "SELECT CAST(NULL AS VARCHAR) AS name, CAST(NULL AS VARCHAR) AS description, \
+                     CAST(NULL AS VARCHAR) AS file WHERE false"
+                        .to_string()
+                } else {
+                    format!(
+                        "SELECT * FROM (VALUES {}) AS m(name, description, file)",
+                        rows.join(", ")
+                    )
+                };
+                self.print_query(
+                    &format!(
+                        "SELECT t.table_name AS view, m.description, m.file \
+                         FROM information_schema.tables t LEFT JOIN ({models}) m ON m.name = t.table_name \
+                         WHERE t.table_type = 'VIEW' AND t.table_schema <> 'information_schema' \
+                         ORDER BY t.table_name"
+                    ),
                     None,
                 )
                 .await;

@@ -343,11 +343,23 @@ pub async fn start(
     statement: &ScriptStatement,
     params: &HashMap<String, ScalarValue>,
 ) -> DFResult<Outcome> {
-    let state = ctx.state();
-    let mut plan = state
-        .statement_to_plan(statement.statement.clone())
-        .await
-        .map_err(|e| suggest_table(ctx, e))?;
+    // `$name`s become literals before planning, so functions that need a
+    // constant (`retention(…, $as_of)`) see one; a `$name` without --param
+    // takes the project's or config's default.
+    let mut values = HashMap::new();
+    if !statement.is_prepare() {
+        for name in &statement.params {
+            let value = match params.get(name) {
+                Some(v) => Some(v.clone()),
+                None => super::project::param_default(ctx, name).await?,
+            };
+            if let Some(v) = value {
+                values.insert(name.clone(), v);
+            }
+        }
+    }
+    let bound = bind_params(&statement.statement, &values)?;
+    let mut plan = plan_statement(ctx, &bound).await?;
     let is_prepare = matches!(plan, LogicalPlan::Statement(PlanStatement::Prepare(_)));
     if !is_prepare && !plan.get_parameter_types()?.is_empty() {
         plan = plan.with_param_values(ParamValues::from(params.clone()))?;
@@ -365,6 +377,84 @@ pub async fn start(
         Some(false) => Outcome::Write(df),
         None => Outcome::Done(df),
     })
+}
+
+/// `statement` with each `$name` in `values` replaced by its value as a SQL
+/// literal (`DATE '2025-06-30'`, `12`, `'text'`); other placeholders stay.
+pub fn bind_params(
+    statement: &DFStatement,
+    values: &HashMap<String, ScalarValue>,
+) -> DFResult<DFStatement> {
+    use datafusion::sql::sqlparser::ast::{Expr, Value, visit_expressions_mut};
+    use std::ops::ControlFlow;
+    let mut statement = statement.clone();
+    if values.is_empty() {
+        return Ok(statement);
+    }
+    let mut literals = HashMap::new();
+    for (name, value) in values {
+        literals.insert(format!("${name}"), literal_expr(value)?);
+    }
+    let mut replace = |e: &mut Expr| {
+        if let Expr::Value(v) = e
+            && let Value::Placeholder(p) = &v.value
+            && let Some(literal) = literals.get(p)
+        {
+            *e = literal.clone();
+        }
+        ControlFlow::<()>::Continue(())
+    };
+    fn walk(s: &mut DFStatement, f: &mut dyn FnMut(&mut Expr) -> ControlFlow<()>) {
+        match s {
+            DFStatement::Statement(s) => {
+                let _ = visit_expressions_mut(s.as_mut(), &mut *f);
+            }
+            DFStatement::CopyTo(copy) => {
+                if let CopyToSource::Query(q) = &mut copy.source {
+                    let _ = visit_expressions_mut(q.as_mut(), &mut *f);
+                }
+            }
+            DFStatement::Explain(explain) => walk(explain.statement.as_mut(), f),
+            _ => {}
+        }
+    }
+    walk(&mut statement, &mut replace);
+    Ok(statement)
+}
+
+/// `value` as a SQL expression that plans to the same type and value.
+fn literal_expr(value: &ScalarValue) -> DFResult<datafusion::sql::sqlparser::ast::Expr> {
+    let text = match value {
+        ScalarValue::Int64(Some(i64::MIN)) => format!("CAST('{}' AS BIGINT)", i64::MIN),
+        ScalarValue::Int64(Some(i)) if *i < 0 => format!("({i})"),
+        ScalarValue::Int64(Some(i)) => i.to_string(),
+        ScalarValue::Float64(Some(f)) => format!("CAST('{f:?}' AS DOUBLE)"),
+        ScalarValue::Boolean(Some(b)) => b.to_string(),
+        ScalarValue::Date32(Some(_)) => format!("DATE '{value}'"),
+        ScalarValue::Utf8(Some(s)) => format!("'{}'", s.replace('\'', "''")),
+        other => {
+            return Err(DataFusionError::Plan(format!(
+                "cannot use a {} value as a parameter",
+                other.data_type()
+            )));
+        }
+    };
+    datafusion::sql::sqlparser::parser::Parser::new(&GenericDialect)
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| DataFusionError::Plan(format!("parameter value {text}: {e}")))
+}
+
+/// Plans `statement` in the session, with a "did you mean" for an unknown
+/// table ([`suggest_table`]).
+pub async fn plan_statement(
+    ctx: &SessionContext,
+    statement: &datafusion::sql::parser::Statement,
+) -> DFResult<LogicalPlan> {
+    ctx.state()
+        .statement_to_plan(statement.clone())
+        .await
+        .map_err(|e| suggest_table(ctx, e))
 }
 
 /// Adds "Did you mean 'events'?" to DataFusion's "table 'x' not found",
@@ -510,11 +600,13 @@ pub struct ReportOptions {
 
 /// Checks a report before anything runs: every `--param` is used, every
 /// `$name` has a value, and `--output` gets exactly one result.
-fn check_report(scripts: &[Script], opts: &ReportOptions) -> CliResult<()> {
+fn check_report(ctx: &SessionContext, scripts: &[Script], opts: &ReportOptions) -> CliResult<()> {
     let mut used = BTreeSet::new();
     for script in scripts {
         for s in script.statements.iter().filter(|s| !s.is_prepare()) {
-            if let Some(missing) = s.params.iter().find(|p| !opts.params.contains_key(*p)) {
+            if let Some(missing) = s.params.iter().find(|p| {
+                !opts.params.contains_key(*p) && !super::project::has_param_default(ctx, p)
+            }) {
                 return Err(CliError::usage(format!(
                     "no value for ${missing}; pass --param {missing}=VALUE"
                 ))
@@ -750,7 +842,7 @@ pub async fn run_report(
     scripts: &[Script],
     opts: &ReportOptions,
 ) -> CliResult<()> {
-    check_report(scripts, opts)?;
+    check_report(ctx, scripts, opts)?;
     let sources: Vec<PathBuf> = scripts.iter().filter_map(Script::file).collect();
     let mut target = match &opts.output {
         Some(path) => {

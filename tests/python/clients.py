@@ -164,8 +164,10 @@ def main_check(pg_port, flight_port, expected_csv):
             ("customer_id", "int8", 0), ("name", "text", 1), ("segment", "text", 2),
             ("plan", "text", 3), ("country", "text", 4), ("signed_up_at", "timestamptz", 5),
         ])
+        # The tables, and the repository project's models (views).
         check("metabase field tables", sorted({f[4] for f in fields}),
-              ["customers", "events", "invoices", "subscriptions", "surveys", "tickets"])
+              ["customer_lifetimes", "customers", "events", "invoices", "mrr_by_month",
+               "report_months", "subscriptions", "surveys", "tickets"])
         check("pgjdbc primary keys", conn.execute(PGJDBC_PRIMARY_KEYS, ("public", "customers")).fetchall(), [])
         check("metabase foreign keys", conn.execute(METABASE_FOREIGN_KEYS, ("public",)).fetchall(), [])
         conn.execute("SET saasql.ltv_churn_floor = 0.25")
@@ -207,8 +209,10 @@ def main_check(pg_port, flight_port, expected_csv):
             for c in objects for s in c["catalog_db_schemas"] if s["db_schema_name"] == "public"
             for t in s["db_schema_tables"]
         )
+        # The tables and the repository project's models (views).
         check("adbc tables", tables,
-              ["customers", "events", "invoices", "subscriptions", "surveys", "tickets"])
+              ["customer_lifetimes", "customers", "events", "invoices", "mrr_by_month",
+               "report_months", "subscriptions", "surveys", "tickets"])
         refused("adbc COPY … TO",
                 lambda: cur.execute("COPY (SELECT 1) TO '/tmp/saasql-no.csv'"), "read-only")
         refused("adbc unknown function", lambda: cur.execute("SELECT no_such_function(1)"),

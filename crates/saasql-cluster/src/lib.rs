@@ -55,6 +55,7 @@ use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+use saasql::safe_rules::safe_optimizer_rules;
 
 use saasql::register_all;
 use saasql_common::storage::{self, StorageConfig, StoreRegistry, with_settings};
@@ -99,9 +100,11 @@ pub fn scheduler_session(config: SessionConfig) -> Result<SessionState> {
         .with_object_store_registry(Arc::new(stores))
         .build_arc()?;
     let state = ballista_core::utils::default_session_builder(config)?;
+    let rules = safe_optimizer_rules(state.optimizers());
     let mut state = SessionStateBuilder::new_from_existing(state)
         .with_runtime_env(runtime)
         .with_physical_optimizer_rule(Arc::new(InMemoryConstantRows))
+        .with_optimizer_rules(rules)
         .build();
     register_all(&mut state)?;
     Ok(state)
@@ -585,8 +588,11 @@ pub async fn remote_context_with(
         inner: Arc::clone(state.query_planner()),
         scheduler,
     };
+    // DataFusion 55's eliminate_join gives wrong results (saasql::safe_rules).
+    let rules = safe_optimizer_rules(state.optimizers());
     let state = SessionStateBuilder::new_from_existing(state)
         .with_query_planner(Arc::new(planner))
+        .with_optimizer_rules(rules)
         .build();
     let mut ctx = SessionContext::new_with_state(state);
     register_all(&mut ctx)?;

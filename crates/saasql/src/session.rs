@@ -8,6 +8,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::SaasqlConfig;
 use crate::register_all;
+use crate::safe_rules::safe_optimizer_rules;
 
 /// A [`SessionConfig`] with `information_schema` on and the `saasql.*`
 /// settings registered (at their defaults).
@@ -26,7 +27,8 @@ pub fn with_saasql_settings(config: SessionConfig) -> SessionConfig {
 }
 
 /// A [`SessionContext`] with every saasql function registered, the
-/// `saasql.*` settings, and `information_schema` on.
+/// `saasql.*` settings, and `information_schema` on (and DataFusion 55's
+/// `eliminate_join` replaced: see [`crate::safe_rules`]).
 pub fn context() -> SessionContext {
     context_with(session_config(), Arc::new(RuntimeEnv::default()))
 }
@@ -38,6 +40,9 @@ pub fn context_with(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionC
         .with_config(with_saasql_settings(config))
         .with_runtime_env(runtime)
         .with_default_features()
+        .with_optimizer_rules(safe_optimizer_rules(
+            &datafusion::optimizer::Optimizer::new().rules,
+        ))
         .build();
     let mut ctx = SessionContext::new_with_state(state);
     register_all(&mut ctx).expect("registering saasql functions on a SessionContext cannot fail");

@@ -46,7 +46,7 @@ use super::output::{Format, PrintOptions, Target, human_bytes, write_batches};
 mod activity;
 mod customers;
 mod domain;
-mod generator;
+pub mod generator;
 mod options;
 mod random;
 mod subscriptions;
