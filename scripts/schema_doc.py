@@ -58,8 +58,7 @@ def render() -> str:
     reports = sorted((REPO / "sql").glob("*.sql"))
     for report in reports:
         text = report.read_text()
-        for name, literal in params.items():
-            text = re.sub(rf"\${name}\b", literal, text)
+        text = saasql.bind(text, params)
         for stmt in saasql.statements(text):
             text = stmt.strip()
             # Settings change values, not the columns read.

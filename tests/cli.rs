@@ -6717,3 +6717,262 @@ fn reports_follow_the_data_when_every_date_moves() {
         }
     }
 }
+
+/// Copies every file of `from` into `to` (created if missing).
+fn copy_files(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read folder") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(path.file_name().expect("name"))).expect("copy");
+        }
+    }
+}
+
+/// The export mappings under examples/: every bundled report, run through
+/// each example's models on its vendor-shaped export, prints exactly what it
+/// prints on the same customers in the canonical shape; and
+/// examples/make_fixtures.sql still makes the exports that are committed.
+#[test]
+fn export_mappings_run_every_report() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let parent = scratch("mappings");
+    for name in ["segment", "stripe", "canonical"] {
+        let run = saasql_in(&parent, &["init", "--no-data", name], None);
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    for example in ["segment", "stripe"] {
+        copy_files(
+            &repo.join("examples").join(example).join("models"),
+            &parent.join(example).join("models"),
+        );
+        copy_files(
+            &repo.join("examples").join(example).join("data"),
+            &parent.join(example).join("data"),
+        );
+    }
+    // The same customers, canonical.
+    let copies: String = ["customers", "events", "subscriptions", "invoices", "surveys", "tickets"]
+        .iter()
+        .map(|t| {
+            format!(
+                "COPY (SELECT * FROM {t} WHERE customer_id <= 20) TO '{}/canonical/data/{t}.parquet' STORED AS PARQUET;\n",
+                parent.display()
+            )
+        })
+        .collect();
+    let run = saasql_in(repo, &["--data", "data", "run", "-"], Some(&copies));
+    assert_eq!(run.code, 0, "{run:?}");
+    let notices = "saasql: notice: model subscriptions (models/subscriptions.sql) replaces the table subscriptions\n\
+                   saasql: notice: model invoices (models/invoices.sql) replaces the table invoices\n";
+    let mut reports: Vec<String> = std::fs::read_dir(repo.join("sql"))
+        .expect("sql/")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    reports.sort();
+    assert_eq!(reports.len(), 14);
+    for report in &reports {
+        let file = format!("sql/{report}.sql");
+        let canonical = saasql_in(
+            &parent.join("canonical"),
+            &["-f", "csv", "run", &file],
+            None,
+        );
+        assert_eq!(
+            (canonical.code, canonical.stderr.as_str()),
+            (0, ""),
+            "{report}"
+        );
+        assert!(
+            canonical.stdout.lines().count() > 2,
+            "{report}: {canonical:?}"
+        );
+        for (example, stderr) in [("segment", ""), ("stripe", notices)] {
+            let run = saasql_in(&parent.join(example), &["-f", "csv", "run", &file], None);
+            assert_eq!(
+                (run.code, run.stderr.as_str()),
+                (0, stderr),
+                "{report} on {example}"
+            );
+            assert_eq!(run.stdout, canonical.stdout, "{report} on {example}");
+        }
+    }
+
+    // make_fixtures.sql makes exactly the committed exports.
+    let fresh = scratch("mappings_fresh");
+    for example in ["segment", "stripe"] {
+        std::fs::create_dir_all(fresh.join("examples").join(example).join("data")).expect("mkdir");
+    }
+    let script = repo.join("examples/make_fixtures.sql");
+    let data = repo.join("data");
+    let run = saasql_in(
+        &fresh,
+        &[
+            "--data",
+            data.to_str().expect("utf-8"),
+            "run",
+            script.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    for example in ["segment", "stripe"] {
+        let committed = repo.join("examples").join(example).join("data");
+        for entry in std::fs::read_dir(&committed).expect("data") {
+            let path = entry.expect("entry").path();
+            let made = fresh
+                .join("examples")
+                .join(example)
+                .join("data")
+                .join(path.file_name().expect("name"));
+            let sql = format!(
+                "SELECT (SELECT count(*) FROM (SELECT * FROM '{a}' EXCEPT ALL SELECT * FROM '{b}')) \
+                 + (SELECT count(*) FROM (SELECT * FROM '{b}' EXCEPT ALL SELECT * FROM '{a}')) AS differ, \
+                 (SELECT count(*) FROM '{a}') AS made",
+                a = made.display(),
+                b = path.display()
+            );
+            let run = saasql_in(
+                &fresh,
+                &["--data", empty_dir(), "-f", "csv", "-c", &sql],
+                None,
+            );
+            assert_eq!(run.code, 0, "{run:?}");
+            assert!(
+                run.stdout.starts_with("differ,made\n0,") && !run.stdout.ends_with(",0\n"),
+                "{}: {}",
+                path.display(),
+                run.stdout
+            );
+        }
+    }
+}
+
+/// A project whose tables are not there yet still opens: its models that
+/// read a missing table are unavailable (one warning each at start, exit 3
+/// for the queries that use them); a batch job's inputs are what its models
+/// read; a report run from elsewhere finds the project it lives in; a found
+/// saasql.toml of another user is not used; `saasql config` hides secrets.
+#[test]
+fn projects_without_data_batch_inputs_and_strangers() {
+    let parent = scratch("project_edges");
+    let run = saasql_in(&parent, &["init", "--no-data", "empty"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    let dir = parent.join("empty");
+    let run = saasql_in(&dir, &["-f", "csv", "-c", "SELECT 1 AS one"], None);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "one\n1\n"), "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "saasql: warning: model customer_lifetimes (models/customer_lifetimes.sql:4) cannot be used: table 'datafusion.public.subscriptions' not found\n\
+         saasql: warning: model report_months (models/report_months.sql:4) cannot be used: table 'datafusion.public.events' not found\n\
+         saasql: warning: model mrr_by_month (models/mrr_by_month.sql:4) cannot be used: it reads the model report_months, which cannot be used\n"
+    );
+    let run = saasql_in(&dir, &["run", "sql/retention.sql"], None);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("sql/retention.sql:5: error: model mrr_by_month (models/mrr_by_month.sql:4) cannot be used: it reads the model report_months"),
+        "{run:?}"
+    );
+
+    // A batch job's inputs are the tables its models read.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let job = format!(
+        "[inputs]\nevents = \"{d}/events/\"\nsubscriptions = \"{d}/subscriptions.parquet\"\n\
+         [[outputs]]\nname = \"retention\"\nsql_file = \"sql/retention.sql\"\npath = \"out/retention.csv\"\nformat = \"csv\"\n",
+        d = repo.join("data").display()
+    );
+    write_file(&dir, "job.toml", &job);
+    let run = saasql_in(&dir, &["batch", "job.toml"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out/retention.csv")).expect("output"),
+        expected_report("retention")
+    );
+
+    // `saasql run FILE` from outside any project: the report's project.
+    let elsewhere = scratch("project_edges_elsewhere");
+    let report = repo.join("sql/overview.sql");
+    let run = saasql_in(
+        &elsewhere,
+        &["-f", "csv", "run", report.to_str().expect("utf-8")],
+        None,
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, expected_report("overview").as_str()),
+        "{run:?}"
+    );
+
+    // A saasql.toml that another user owns is not used when found.
+    let stranger = scratch("project_edges_stranger");
+    write_file(&stranger, "saasql.toml", "[params]\nx = 1\n");
+    let chown = Command::new("chown")
+        .args([
+            "12345",
+            stranger.join("saasql.toml").to_str().expect("utf-8"),
+        ])
+        .status();
+    if chown.is_ok_and(|s| s.success()) {
+        let run = saasql_in(&stranger, &["--data", empty_dir(), "-c", "SELECT $x"], None);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr.starts_with(&format!(
+                "saasql: warning: {} is owned by another user (uid 12345), so it is not used",
+                stranger.join("saasql.toml").display()
+            )),
+            "{run:?}"
+        );
+        let named = stranger.to_str().expect("utf-8");
+        let run = saasql_in(
+            &stranger,
+            &[
+                "--project",
+                named,
+                "--data",
+                empty_dir(),
+                "-f",
+                "csv",
+                "-c",
+                "SELECT $x AS x",
+            ],
+            None,
+        );
+        assert_eq!((run.code, run.stdout.as_str()), (0, "x\n1\n"), "{run:?}");
+    }
+
+    // `saasql config` shows no secret.
+    let secretive = scratch("project_edges_secrets");
+    write_file(
+        &secretive,
+        "saasql.toml",
+        "[tables]\nbilling = \"postgres://reporting:hunter2@db:5432/billing?table=invoices\"\n\
+         [settings]\n\"s3.secret_access_key\" = \"wJalrXUtnFEMI\"\n\
+         [storage.s3]\naccess_key_id = \"AKIAEXAMPLE\"\n",
+    );
+    let run = saasql_in(
+        &secretive,
+        &["--data", empty_dir(), "config", "-f", "csv"],
+        None,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    for secret in ["hunter2", "wJalrXUtnFEMI", "AKIAEXAMPLE"] {
+        assert!(!run.stdout.contains(secret), "{secret}: {run:?}");
+    }
+    assert!(
+        run.stdout
+            .contains("settings.s3.secret_access_key,(set),project saasql.toml\n"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("storage.s3.access_key_id,(set),project saasql.toml\n"),
+        "{run:?}"
+    );
+}

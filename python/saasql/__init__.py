@@ -40,6 +40,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Union
 
@@ -51,6 +52,7 @@ from . import _saasql
 __all__ = [
     "Function",
     "documentation",
+    "bind",
     "functions",
     "param_defaults",
     "register",
@@ -167,10 +169,30 @@ def register(
 def param_defaults(ctx: SessionContext, project: str | os.PathLike[str]) -> dict[str, str]:
     """The defaults of the project's ``$parameters`` (``[params]`` in its
     ``saasql.toml``) as SQL literals (``DATE '2025-06-30'``, ``12``,
-    ``'text'``); a ``{ sql = "…" }`` default is computed on ``ctx`` (register
-    the project first). Substitute them for ``$name`` in a report's text
-    before ``ctx.sql`` (the ``saasql`` command does this itself)."""
+    ``'text'``), typed as the ``saasql`` command types them (text that looks
+    like an integer, decimal, boolean or ``YYYY-MM-DD`` date is one; text in
+    single quotes stays text). A ``{ sql = "…" }`` default is computed on
+    ``ctx`` (register the project first). :func:`bind` puts them into a
+    report's text before ``ctx.sql``."""
     return _Project.load(project).param_literals(ctx)
+
+
+#: A string literal, a quoted name, a comment, or a ``$name``.
+_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\$(\w+)", re.S)
+
+
+def bind(sql: str, literals: Mapping[str, str]) -> str:
+    """``sql`` with each ``$name`` that ``literals`` names replaced by its
+    literal (from :func:`param_defaults`); ``$name`` inside strings, quoted
+    names and comments is left alone, and a literal is never rescanned."""
+
+    def replace(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name is not None and name in literals:
+            return literals[name]
+        return m.group(0)
+
+    return _TOKEN.sub(replace, sql)
 
 
 class _Project:
@@ -180,10 +202,17 @@ class _Project:
         self.file = file
         self.root = file.parent
         self.config = config
-        self.settings = {
-            (k[len("saasql.") :] if k.startswith("saasql.") else k): v
-            for k, v in config.get("settings", {}).items()
-        }
+        # saasql.* settings go to the functions; others (datafusion.*) to SET.
+        self.settings: dict[str, str] = {}
+        self.session_settings: dict[str, str] = {}
+        for key, value in config.get("settings", {}).items():
+            text = _toml_text(value)
+            if key.startswith("saasql."):
+                self.settings[key[len("saasql.") :]] = text
+            elif "." in key:
+                self.session_settings[key] = text
+            else:
+                self.settings[key] = text
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> _Project:
@@ -198,20 +227,28 @@ class _Project:
                 raise ValueError(f"{file}: {e}") from None
         return cls(file, config)
 
-    def _location(self, text: str) -> Path:
+    def _location(self, key: str, text: str) -> Path:
+        if "://" in text or any(c in text for c in "*?["):
+            raise ValueError(
+                f"{self.file}: {key} = {text!r}: the Python package reads local files and "
+                "folders only; register URLs and globs on the context yourself"
+            )
         return self.root / text
 
     def register(self, ctx: SessionContext) -> None:
+        for key, value in self.session_settings.items():
+            ctx.sql(f"SET {key} = '{value}'").collect()
+        # [tables] first: they win over the data folder, as in the command.
+        for name, location in self.config.get("tables", {}).items():
+            if not ctx.table_exist(name):
+                _register_location(ctx, name, self._location(f"tables.{name}", location))
         data = self.config.get("data")
-        folder = self._location(data) if data is not None else self.root / "data"
+        folder = self._location("data", data) if data is not None else self.root / "data"
         if folder.is_dir():
             for entry in sorted(folder.iterdir()):
                 name = entry.name.split(".", 1)[0]
                 if not entry.name.startswith(".") and not ctx.table_exist(name):
                     _register_location(ctx, name, entry)
-        for name, location in self.config.get("tables", {}).items():
-            if not ctx.table_exist(name):
-                _register_location(ctx, name, self._location(location))
         models = self.root / "models"
         if models.is_dir():
             for name, _file, sql, _description, _deps in _saasql.models(str(models)):
@@ -220,41 +257,88 @@ class _Project:
     def param_literals(self, ctx: SessionContext) -> dict[str, str]:
         out = {}
         for name, value in self.config.get("params", {}).items():
+            where = f"{self.file}: params.{name}"
             if isinstance(value, dict) and set(value) == {"sql"}:
                 rows = ctx.sql(value["sql"]).to_pylist()
                 if len(rows) != 1 or len(rows[0]) != 1:
-                    raise ValueError(
-                        f"{self.file}: params.{name}: the query must return one row with one column"
-                    )
+                    raise ValueError(f"{where}: the query must return one row with one column")
                 value = next(iter(rows[0].values()))
-            out[name] = _literal(value)
+                if value is None:
+                    raise ValueError(f"{where}: the query returned NULL")
+                out[name] = _value_literal(value, where)
+            elif isinstance(value, str):
+                out[name] = _typed_literal(value, where)
+            else:
+                out[name] = _value_literal(value, where)
         return out
+
+
+def _toml_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _register_location(ctx: SessionContext, name: str, path: Path) -> None:
     files = sorted(path.rglob("*")) if path.is_dir() else [path]
-    suffixes = {s for f in files if f.is_file() for s in f.suffixes[:1]}
+    suffixes = {s for f in files if f.is_file() for s in f.suffixes}
     if ".parquet" in suffixes:
         ctx.register_parquet(name, str(path))
     elif ".csv" in suffixes:
         ctx.register_csv(name, str(path))
-    elif suffixes & {".json", ".jsonl", ".ndjson"}:
-        ctx.register_json(name, str(path))
+    else:
+        for ext in (".json", ".jsonl", ".ndjson"):
+            if ext in suffixes:
+                ctx.register_json(name, str(path), file_extension=ext)
+                return
 
 
-def _literal(value: object) -> str:
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _typed_literal(text: str, where: str) -> str:
+    """A ``[params]`` text typed as ``--param`` types it."""
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        return _quote(text[1:-1])
+    if re.fullmatch(r"-?(0|[1-9]\d*)", text):
+        value = int(text)
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"{where}: {text} is outside the integer (BIGINT) range")
+        return _value_literal(value, where)
+    if re.fullmatch(r"-?(0|[1-9]\d*)?(\.\d+)?([eE][-+]?\d+)?", text) and any(c.isdigit() for c in text):
+        return _value_literal(float(text), where)
+    if text in ("true", "TRUE", "True"):
+        return "true"
+    if text in ("false", "FALSE", "False"):
+        return "false"
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            datetime.date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{where}: {text} is not a valid date (YYYY-MM-DD)") from None
+        return f"DATE '{text}'"
+    return _quote(text)
+
+
+def _value_literal(value: object, where: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
+    if isinstance(value, int):
+        return f"({value})" if value < 0 else str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{where}: {value} is not a finite number")
+        return f"CAST('{value!r}' AS DOUBLE)"
+    if isinstance(value, Decimal):
+        return f"CAST('{value}' AS DECIMAL)"
     if isinstance(value, datetime.datetime):
         return f"TIMESTAMP '{value.isoformat()}'"
     if isinstance(value, datetime.date):
         return f"DATE '{value.isoformat()}'"
-    text = str(value)
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        return f"DATE '{text}'"
-    return "'" + text.replace("'", "''") + "'"
+    if isinstance(value, str):
+        return _quote(value)
+    raise ValueError(f"{where}: cannot use a {type(value).__name__} value as a parameter")
 
 
 def settings() -> dict[str, str]:

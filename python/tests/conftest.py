@@ -99,8 +99,7 @@ def python_results(ctx: SessionContext, sql: str) -> list[pa.Table]:
     results = []
     # The project's $parameter defaults, as the CLI binds them.
     params = saasql.param_defaults(ctx, REPO)
-    for name, literal in params.items():
-        sql = re.sub(rf"\${name}\b", literal, sql)
+    sql = saasql.bind(sql, params)
     for statement in saasql.statements(sql):
         setting = re.fullmatch(r"(?is)SET\s+saasql\.(\w+)\s*(?:=|TO)\s*(.*)", statement)
         if setting:

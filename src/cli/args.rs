@@ -58,13 +58,15 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Directory (or s3://, gs://, az://, http(s):// prefix) whose data files
-    /// and folders become tables
-    /// [default: `data` in the config file, else ./data if it exists]
+    /// and folders become tables [default: `data` in --config, the project's
+    /// saasql.toml or the user's config file; else the project's data/
+    /// folder; else ./data if it exists]
     #[arg(long, global = true, value_name = "DIR", env = "SAASQL_DATA")]
     pub data: Option<PathBuf>,
 
-    /// TOML file with `data = "dir"`, `[tables] name = "path or glob"` and
-    /// `[settings] key = value` (applied as `SET saasql.key`)
+    /// TOML file with `data = "dir"`, `[tables] name = "path or glob"`,
+    /// `[settings] key = value` (applied as `SET saasql.key`) and `[params]`
+    /// defaults; over the project's saasql.toml
     #[arg(long, global = true, value_name = "FILE", env = "SAASQL_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -73,6 +75,11 @@ pub struct GlobalArgs {
     /// [default: the nearest saasql.toml in the working directory or its parents]
     #[arg(long, global = true, value_name = "DIR", env = "SAASQL_PROJECT")]
     pub project: Option<PathBuf>,
+
+    /// Use no project: no saasql.toml, models or parameter defaults (e.g. to
+    /// look at other data from inside a project's folder)
+    #[arg(long, global = true, conflicts_with = "project")]
+    pub no_project: bool,
 
     /// Memory for query execution, e.g. 512M, 2G or 1.5G (powers of 1024);
     /// sorts, joins and aggregates spill to the OS temp directory beyond it
@@ -108,7 +115,8 @@ pub struct GlobalArgs {
     /// `-c`, SQL on stdin, batch jobs, and as the shell's first `\set`). VALUE is
     /// typed: integer → BIGINT, decimal → DOUBLE, true/false → BOOLEAN,
     /// YYYY-MM-DD → DATE, 'quoted' or anything else → VARCHAR; a malformed
-    /// integer or date is an error. Repeatable; in reports every NAME must be used
+    /// integer or date is an error. Repeatable; in reports every NAME must be
+    /// used. Wins over the project's [params] defaults
     #[arg(long = "param", short = 'p', global = true, value_name = "NAME=VALUE")]
     pub params: Vec<String>,
 

@@ -280,6 +280,12 @@ pub async fn run_batch(
             eprintln!("saasql: warning: {warning}");
         }
     }
+    // The project's models read the job's inputs, not the tables they replace.
+    if !inputs.is_empty() {
+        for message in super::project::reregister_models(ctx).await? {
+            eprintln!("saasql: {message}");
+        }
+    }
     check_overlaps(job_path, &outputs, &commit::input_paths(ctx).await)?;
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::with_draw_target(Some(outputs.len() as u64), ProgressDrawTarget::stderr())

@@ -132,8 +132,8 @@ pub struct LoadedConfig {
     pub csv_quote: Option<u8>,
     /// Tables: name → location.
     pub tables: BTreeMap<String, String>,
-    /// Settings as `(full key, value)`.
-    pub settings: Vec<(String, String)>,
+    /// Settings as `(full key, value, the file that sets it)`.
+    pub settings: Vec<(String, String, PathBuf)>,
     /// Object-storage options (may hold secrets; never printed).
     pub storage: StorageConfig,
     /// The storage keys set, as `section.key` (values not kept for printing:
@@ -197,7 +197,7 @@ impl LoadedConfig {
                         )));
                     }
                 };
-                Ok((key, value))
+                Ok((key, value, path.to_path_buf()))
             })
             .collect::<CliResult<Vec<_>>>()?;
         let mut storage = StorageConfig::default();

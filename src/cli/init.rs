@@ -31,6 +31,7 @@ pub const BUNDLED: &[(&str, &str)] = bundled![
     "sql/clv.sql",
     "sql/cohorts.sql",
     "sql/engagement.sql",
+    "sql/event_coverage.sql",
     "sql/health.sql",
     "sql/ltv.sql",
     "sql/mrr_movements.sql",
@@ -50,6 +51,15 @@ fn sample_options(out: &Path) -> GenOptions {
         out: out.to_path_buf(),
         start_date: saasql::util::time::parse_date("2025-01-01").expect("a valid date"),
         ..GenOptions::default()
+    }
+}
+
+/// A staging folder, removed when dropped (on any failure).
+struct Staging(std::path::PathBuf);
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -73,24 +83,36 @@ pub async fn run_init(dir: &Path, with_data: bool) -> CliResult<()> {
             return Err(refuse("is not empty"));
         }
     }
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
     let cannot = |e: std::io::Error| CliError::write(&format!("the project {}", dir.display()), &e);
+    // `init .` and `init ../x`: the folder by its absolute name, so that its
+    // parent is a real folder.
+    let target = std::path::absolute(dir).map_err(cannot)?;
+    let target: std::path::PathBuf = target.components().collect();
+    let parent = target
+        .parent()
+        .ok_or_else(|| refuse("has no parent folder"))?
+        .to_path_buf();
     std::fs::create_dir_all(&parent).map_err(cannot)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".saasql-init-")
-        .tempdir_in(&parent)
-        .map_err(cannot)?;
+    // The staging folder is made like any folder (its mode follows the
+    // umask), next to the target so that the final rename stays on one
+    // file system; it is removed if anything fails.
+    let staging = Staging(parent.join(format!(
+        ".saasql-init-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default()
+    )));
+    std::fs::create_dir(&staging.0).map_err(cannot)?;
     for (path, text) in BUNDLED {
-        let target = staging.path().join(path);
-        if let Some(folder) = target.parent() {
+        let file = staging.0.join(path);
+        if let Some(folder) = file.parent() {
             std::fs::create_dir_all(folder).map_err(cannot)?;
         }
-        std::fs::write(&target, text).map_err(cannot)?;
+        std::fs::write(&file, text).map_err(cannot)?;
     }
-    let data = staging.path().join("data");
+    let data = staging.0.join("data");
     std::fs::create_dir_all(&data).map_err(cannot)?;
     if with_data {
         let options = sample_options(&data);
@@ -98,19 +120,37 @@ pub async fn run_init(dir: &Path, with_data: bool) -> CliResult<()> {
             .await
             .map_err(|e| CliError::query(format!("the generator failed: {e}")))??;
     }
-    // An empty `dir` is replaced by the finished project.
-    if dir.exists() {
-        std::fs::remove_dir(dir).map_err(cannot)?;
+    if target.exists() {
+        // An existing empty folder (perhaps the shell's working directory,
+        // `saasql init .`) stays: the project's entries move into it, and
+        // out again if one cannot.
+        let entries: Vec<std::ffi::OsString> = std::fs::read_dir(&staging.0)
+            .map_err(cannot)?
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        let mut moved = vec![];
+        for name in entries {
+            if let Err(e) = std::fs::rename(staging.0.join(&name), target.join(&name)) {
+                for done in moved {
+                    let _ = std::fs::rename(target.join(&done), staging.0.join(&done));
+                }
+                return Err(cannot(e));
+            }
+            moved.push(name);
+        }
+    } else {
+        std::fs::rename(&staging.0, &target).map_err(cannot)?;
+        std::mem::forget(staging);
     }
-    let staged = staging.keep();
-    if let Err(e) = std::fs::rename(&staged, dir) {
-        let _ = std::fs::remove_dir_all(&staged);
-        return Err(cannot(e));
-    }
-    let shown = dir.display();
+    let next = if target == std::path::absolute(".").unwrap_or_default() {
+        "saasql run sql/overview.sql".to_string()
+    } else {
+        format!("cd {} && saasql run sql/overview.sql", dir.display())
+    };
     eprintln!(
-        "created the project {shown}: {PROJECT_FILE}, models/ ({} views), sql/ ({} reports), data/{}\n\
-         next: cd {shown} && saasql run sql/overview.sql   (saasql models, saasql config; docs/project.md)",
+        "created the project {}: {PROJECT_FILE}, models/ ({} views), sql/ ({} reports), data/{}\n\
+         next: {next}   (then saasql models, saasql config)",
+        dir.display(),
         BUNDLED
             .iter()
             .filter(|(p, _)| p.starts_with("models/"))

@@ -155,7 +155,7 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
             let format = not_parquet(global.format)?;
             interruptible(async {
                 let ctx = build_context(global).await?;
-                if project::find_project(global.project.as_deref())?.is_none() {
+                if project::project_of(global)?.is_none() {
                     return Err(CliError::input(format!(
                         "no project: {}; `saasql init DIR` creates one, --project DIR names one",
                         project::search_description()
@@ -172,6 +172,7 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
             print_summary(schema, batch, format).await
         }
         Some(Command::Batch(args)) => {
+            project::also_search_from(&args.job);
             let format = not_parquet(global.format)?;
             let params = parse_params(&global.params)?;
             interruptible(async {
@@ -256,6 +257,9 @@ fn not_parquet(format: Option<Format>) -> CliResult<Format> {
 
 /// `saasql run`.
 async fn run_command(global: &GlobalArgs, args: &RunArgs) -> CliResult<()> {
+    if let Some(first) = args.files.first() {
+        project::also_search_from(first);
+    }
     let params = parse_params(&global.params)?;
     let format = global
         .format
@@ -376,7 +380,7 @@ async fn build_context_with(
         Some(path) => LoadedConfig::load(&path)?,
         None => LoadedConfig::default(),
     };
-    let mut project = project::find_project(global.project.as_deref())?;
+    let mut project = project::project_of(global)?;
     if let Some(p) = project.as_mut() {
         file.merge(std::mem::take(&mut p.config));
     }
@@ -394,11 +398,11 @@ async fn build_context_with(
     {
         config = config.with_target_partitions(n);
     }
-    for (key, value) in &file.settings {
+    for (key, value, origin) in &file.settings {
         config.options_mut().set(key, value).map_err(|e| {
             CliError::usage(format!(
                 "config file {}: settings: {}",
-                file.path.display(),
+                origin.display(),
                 e.strip_backtrace()
             ))
         })?;
@@ -471,8 +475,8 @@ async fn build_context_with(
     project::set_param_defaults(&ctx, std::mem::take(&mut file.params));
     // The project's models, over the tables (a model may replace one).
     if let Some(dir) = project.as_ref().and_then(project::Project::models_dir) {
-        for notice in project::register_models(&ctx, &dir).await? {
-            eprintln!("saasql: notice: {notice}");
+        for message in project::register_models(&ctx, &dir).await? {
+            eprintln!("saasql: {message}");
         }
     }
     Ok(ctx)

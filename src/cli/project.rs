@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
@@ -46,6 +47,15 @@ impl Project {
     }
 }
 
+/// The project of this command: none with `--no-project`, else
+/// [`find_project`].
+pub fn project_of(global: &super::args::GlobalArgs) -> CliResult<Option<Project>> {
+    if global.no_project {
+        return Ok(None);
+    }
+    find_project(global.project.as_deref())
+}
+
 /// Finds the project: `flag` (`--project` or `SAASQL_PROJECT`: a folder
 /// holding `saasql.toml`, or the file itself), else the nearest
 /// `saasql.toml` in the working directory or its parents.
@@ -66,20 +76,78 @@ pub fn find_project(flag: Option<&Path>) -> CliResult<Option<Project>> {
             }
             file
         }
-        None => match search_upwards() {
-            Some(file) => file,
-            None => return Ok(None),
-        },
+        None => {
+            let cwd = std::env::current_dir().ok();
+            let found = cwd.as_deref().and_then(search_upwards).or_else(|| {
+                // `saasql run /srv/acme/sql/daily.sql` from elsewhere (cron):
+                // the project the report lives in.
+                FILE_DIR.get().and_then(|dir| search_upwards(dir))
+            });
+            match found {
+                Some(file) => file,
+                None => return Ok(None),
+            }
+        }
     };
     load_project(&file).map(Some)
 }
 
-/// The nearest `saasql.toml` in the working directory or its parents.
-fn search_upwards() -> Option<PathBuf> {
-    let cwd = std::env::current_dir().ok()?;
-    cwd.ancestors()
+/// The folder of the report or job file a command runs, where the project
+/// is looked for when the working directory is in none.
+static FILE_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Looks for the project above `file` too (after the working directory):
+/// `saasql run` and `saasql batch` call it with their first file.
+pub fn also_search_from(file: &Path) {
+    if file.as_os_str() == "-" {
+        return;
+    }
+    if let Some(dir) = std::path::absolute(file)
+        .ok()
+        .and_then(|f| f.parent().map(Path::to_path_buf))
+    {
+        let _ = FILE_DIR.set(dir);
+    }
+}
+
+/// The nearest `saasql.toml` in `start` or its parents. One
+/// that another user owns (say `/tmp/saasql.toml` on a shared machine) is
+/// not used: it could point the session at other data, a storage endpoint
+/// that receives your credentials, or models that replace your tables.
+/// `--project` names such a file explicitly.
+fn search_upwards(start: &Path) -> Option<PathBuf> {
+    let file = start
+        .ancestors()
         .map(|dir| dir.join(PROJECT_FILE))
-        .find(|file| file.is_file())
+        .find(|file| file.is_file())?;
+    match (owner(&file), current_uid()) {
+        (Some(owner), Some(me)) if owner != me && owner != 0 => {
+            eprintln!(
+                "saasql: warning: {} is owned by another user (uid {owner}), so it is not used; \
+                 --project {} uses it anyway",
+                file.display(),
+                file.parent().unwrap_or(Path::new("/")).display()
+            );
+            None
+        }
+        _ => Some(file),
+    }
+}
+
+/// The owner of `path`.
+fn owner(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.uid())
+}
+
+/// This process's user: the owner of `/proc/self` (Linux), else of a
+/// temporary file it creates.
+fn current_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .or_else(|_| tempfile::tempfile().and_then(|f| f.metadata()))
+        .ok()
+        .map(|m| m.uid())
 }
 
 /// Where [`find_project`] looks without `--project`, for messages.
@@ -87,7 +155,13 @@ pub fn search_description() -> String {
     let cwd = std::env::current_dir()
         .map(|d| d.display().to_string())
         .unwrap_or_else(|_| ".".into());
-    format!("no {PROJECT_FILE} in {cwd} or its parents")
+    match FILE_DIR.get() {
+        Some(dir) => format!(
+            "no {PROJECT_FILE} in {cwd}, {} or their parents",
+            dir.display()
+        ),
+        None => format!("no {PROJECT_FILE} in {cwd} or its parents"),
+    }
 }
 
 fn load_project(file: &Path) -> CliResult<Project> {
@@ -110,15 +184,16 @@ fn load_project(file: &Path) -> CliResult<Project> {
 /// A path for messages: relative to the working directory when it is
 /// inside it.
 pub fn shown(path: &Path) -> String {
-    std::env::current_dir()
+    let text = std::env::current_dir()
         .ok()
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| path.to_path_buf())
         .display()
-        .to_string()
+        .to_string();
+    if text.is_empty() { ".".into() } else { text }
 }
 
-/// A model as registered: for `saasql models`, `\dv` and the server's
+/// A model as registered: for `saasql models`, `\\dv` and the server's
 /// catalog.
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
@@ -132,11 +207,25 @@ pub struct ModelInfo {
     pub path: PathBuf,
     /// Whether it replaced a table of the same name.
     pub replaces_table: bool,
+    /// Why it cannot be used (a table it reads is missing or unreadable).
+    pub unavailable: Option<String>,
 }
 
-/// The models of a session, in creation order (a session extension).
+/// The models of a session (a session extension): what `saasql models`
+/// lists, and what a second [`register_models`] undoes first.
 #[derive(Debug, Default)]
-pub struct Models(pub Vec<ModelInfo>);
+pub struct Models {
+    /// The `models/` folder.
+    pub dir: Option<PathBuf>,
+    /// The models, in creation order.
+    pub infos: Vec<ModelInfo>,
+    /// The views registered, by name.
+    views: Vec<(String, Arc<dyn TableProvider>)>,
+    /// The tables that models replaced, by name.
+    shadowed: Vec<(String, Arc<dyn TableProvider>)>,
+    /// The notices and warnings the registration gave.
+    messages: Vec<String>,
+}
 
 /// The models registered on `ctx` (none without a project).
 pub fn models_of(ctx: &SessionContext) -> Arc<Models> {
@@ -147,12 +236,59 @@ pub fn models_of(ctx: &SessionContext) -> Arc<Models> {
         .unwrap_or_default()
 }
 
+/// Whether `a` and `b` are the same provider.
+fn same(a: &Arc<dyn TableProvider>, b: &Arc<dyn TableProvider>) -> bool {
+    std::ptr::eq(Arc::as_ptr(a) as *const (), Arc::as_ptr(b) as *const ())
+}
+
+/// Takes the previous models off `ctx` and puts back the tables they
+/// replaced; a model's name that something else took since (a batch job's
+/// input) keeps that.
+async fn unregister_models(ctx: &SessionContext, previous: &Models) {
+    for (name, view) in &previous.views {
+        let current = ctx.table_provider(name.as_str()).await.ok();
+        if current.as_ref().is_some_and(|c| same(c, view)) {
+            let _ = ctx.deregister_table(name.as_str());
+            if let Some((_, table)) = previous.shadowed.iter().find(|(n, _)| n == name) {
+                let _ = ctx.register_table(name.as_str(), Arc::clone(table));
+            }
+        }
+    }
+}
+
+/// Plans the models again over the session's current tables (after a batch
+/// job registered its inputs, which may replace tables the models read).
+/// Returns the notices and warnings not given the first time.
+pub async fn reregister_models(ctx: &SessionContext) -> CliResult<Vec<String>> {
+    let previous = models_of(ctx);
+    let Some(dir) = previous.dir.clone() else {
+        return Ok(vec![]);
+    };
+    let messages = register_models(ctx, &dir).await?;
+    Ok(messages
+        .into_iter()
+        .filter(|m| !previous.messages.contains(m))
+        .collect())
+}
+
 /// Creates the models of `dir` as views of `ctx`, in dependency order. A
 /// model that fails to parse or plan is reported as `file:line` with carets
-/// under the failing part; a cycle names its models. Returns the notices to
-/// print (a model that replaces a table).
+/// under the failing part; a cycle names its models. A model that reads a
+/// missing or unreadable table is not created: queries that use it fail
+/// with why, as for an unreadable table. Returns the notices and warnings
+/// to print.
 pub async fn register_models(ctx: &SessionContext, dir: &Path) -> CliResult<Vec<String>> {
-    let files = saasql::models::find_models(dir).map_err(|e| CliError::query(e.to_string()))?;
+    let previous = models_of(ctx);
+    unregister_models(ctx, &previous).await;
+    let files = saasql::models::find_models(dir).map_err(|e| {
+        // Paths as the user sees them (models/a.sql), not absolute.
+        let text = e.strip_backtrace();
+        let text = text
+            .trim_start_matches("Error during planning: ")
+            .trim_start_matches("Execution error: ")
+            .replace(&format!("{}/", dir.display()), &format!("{}/", shown(dir)));
+        CliError::query(text)
+    })?;
     let names: HashSet<String> = files.iter().map(|f| f.name.clone()).collect();
     let mut scripts = vec![];
     let mut graph = vec![];
@@ -197,37 +333,92 @@ pub async fn register_models(ctx: &SessionContext, dir: &Path) -> CliResult<Vec<
             .collect();
         CliError::query(saasql::models::describe_cycle(&cycle, &shown_files))
     })?;
-    let mut notices = vec![];
-    let mut infos = vec![];
+    let mut messages = vec![];
+    let mut models = Models {
+        dir: Some(dir.to_path_buf()),
+        ..Models::default()
+    };
     for i in order {
         let (file, script) = (&files[i], &scripts[i]);
         let statement = &script.statements[0];
-        let plan = plan_statement(ctx, &statement.statement)
-            .await
-            .map_err(|e| script.error(statement, CliError::datafusion(&e), Some(&e)))?;
-        let replaced = saasql::models::create_view(ctx, &file.name, plan, &file.sql)
-            .map_err(|e| CliError::datafusion(&e))?;
-        if replaced {
-            notices.push(format!(
-                "model {} ({}) replaces the table {}",
-                file.name,
-                shown(&file.path),
-                file.name
-            ));
-        }
-        infos.push(ModelInfo {
+        let mut info = ModelInfo {
             name: file.name.clone(),
             description: file.description.clone(),
             depends_on: graph[i].1.clone(),
             path: file.path.clone(),
-            replaces_table: replaced,
-        });
+            replaces_table: false,
+            unavailable: None,
+        };
+        let plan = match plan_statement(ctx, &statement.statement).await {
+            Ok(plan) => plan,
+            // A table it reads is missing or unreadable (no data yet, or
+            // --data elsewhere): the model is unavailable, not the session.
+            Err(e) if is_missing_table(&e) => {
+                let unavailable_dep = info.depends_on.iter().find(|d| {
+                    models
+                        .infos
+                        .iter()
+                        .any(|m| &m.name == *d && m.unavailable.is_some())
+                });
+                let why = match unavailable_dep {
+                    Some(dep) => format!("it reads the model {dep}, which cannot be used"),
+                    None => saasql_common::error::one_line(&e.strip_backtrace())
+                        .trim_start_matches("Error during planning: ")
+                        .to_string(),
+                };
+                let message = format!(
+                    "model {} ({}:{}) cannot be used: {why}",
+                    file.name,
+                    shown(&file.path),
+                    statement.line,
+                );
+                super::tables::register_unreadable(ctx, &file.name, message.clone(), &[])?;
+                messages.push(format!("warning: {message}"));
+                info.unavailable = Some(message);
+                models.infos.push(info);
+                continue;
+            }
+            Err(e) => return Err(script.error(statement, CliError::datafusion(&e), Some(&e))),
+        };
+        let created =
+            saasql::models::create_view(ctx, &file.name, plan, &file.sql).map_err(|e| {
+                CliError::datafusion(&e).context(format!("model {}", shown(&file.path)))
+            })?;
+        if let Some(table) = created.replaced {
+            messages.push(format!(
+                "notice: model {} ({}) replaces the table {}",
+                file.name,
+                shown(&file.path),
+                file.name
+            ));
+            models.shadowed.push((file.name.clone(), table));
+            info.replaces_table = true;
+        }
+        models.views.push((file.name.clone(), created.view));
+        models.infos.push(info);
     }
+    models.messages = messages.clone();
     ctx.state_ref()
         .write()
         .config_mut()
-        .set_extension(Arc::new(Models(infos)));
-    Ok(notices)
+        .set_extension(Arc::new(models));
+    Ok(messages)
+}
+
+/// Whether planning failed because a table is missing or unreadable.
+fn is_missing_table(e: &DataFusionError) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if err
+            .downcast_ref::<saasql_common::error::UnreadableTable>()
+            .is_some()
+        {
+            return true;
+        }
+        current = err.source();
+    }
+    let text = e.to_string();
+    text.contains("table '") && text.contains("' not found")
 }
 
 /// The `$parameter` defaults of a session (a session extension): values,
@@ -298,9 +489,20 @@ pub async fn param_default(
             "${name}: its default in {origin} (params.{name}) {why}"
         ))
     };
-    let batches = async { ctx.sql(sql).await?.collect().await }
+    // A query, nothing else: no DDL, DML or SET from a default.
+    let read_only = datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let batches = async { ctx.sql_with_options(sql, read_only).await?.collect().await }
         .await
-        .map_err(|e| fail(format!("failed: {}", e.strip_backtrace())))?;
+        .map_err(|e| {
+            fail(format!(
+                "failed: {}",
+                e.strip_backtrace()
+                    .trim_start_matches("Error during planning: ")
+            ))
+        })?;
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let columns = batches.first().map_or(0, RecordBatch::num_columns);
     if rows != 1 || columns != 1 {
@@ -325,8 +527,13 @@ pub async fn param_default(
 /// reads and its file.
 pub async fn models_batch(ctx: &SessionContext) -> CliResult<(SchemaRef, RecordBatch)> {
     let models = models_of(ctx);
+    let models = &models.infos;
     let mut columns = vec![];
-    for m in &models.0 {
+    for m in models {
+        if let Some(why) = &m.unavailable {
+            columns.push(format!("(unavailable: {why})"));
+            continue;
+        }
         let df = ctx
             .table(m.name.as_str())
             .await
@@ -351,24 +558,19 @@ pub async fn models_batch(ctx: &SessionContext) -> CliResult<(SchemaRef, RecordB
     let batch = RecordBatch::try_new(
         Arc::clone(&schema),
         vec![
-            text(models.0.iter().map(|m| Some(m.name.clone())).collect()),
-            text(models.0.iter().map(|m| m.description.clone()).collect()),
+            text(models.iter().map(|m| Some(m.name.clone())).collect()),
+            text(models.iter().map(|m| m.description.clone()).collect()),
             text(columns.into_iter().map(Some).collect()),
             text(
                 models
-                    .0
                     .iter()
                     .map(|m| Some(m.depends_on.join(", ")))
                     .collect(),
             ),
             Arc::new(BooleanArray::from(
-                models
-                    .0
-                    .iter()
-                    .map(|m| m.replaces_table)
-                    .collect::<Vec<_>>(),
+                models.iter().map(|m| m.replaces_table).collect::<Vec<_>>(),
             )),
-            text(models.0.iter().map(|m| Some(shown(&m.path))).collect()),
+            text(models.iter().map(|m| Some(shown(&m.path))).collect()),
         ],
     )
     .map_err(|e| CliError::query(e.to_string()))?;
@@ -399,6 +601,16 @@ pub fn sql_type(data_type: &DataType) -> String {
     }
 }
 
+/// Words of setting keys whose values `saasql config` does not show.
+const SECRET_WORDS: [&str; 6] = [
+    "secret",
+    "password",
+    "token",
+    "access_key",
+    "account_key",
+    "sas_key",
+];
+
 /// One line of `saasql config`.
 struct ConfigRow {
     key: String,
@@ -428,7 +640,7 @@ pub fn config_batch(
             _ => format!("--{}", id.replace('_', "-")),
         })
     };
-    let project = find_project(global.project.as_deref())?;
+    let project = project_of(global)?;
     let mut layers: Vec<(String, LoadedConfig)> = vec![];
     if let Some(path) = user_file {
         layers.push((
@@ -445,11 +657,20 @@ pub fn config_batch(
                 source: origin("project", "SAASQL_PROJECT")
                     .unwrap_or_else(|| "found: the nearest saasql.toml".into()),
             });
-            let mut config = LoadedConfig::load(&p.file)?;
+            layers.push((
+                format!("project {}", shown(&p.file)),
+                LoadedConfig::load(&p.file)?,
+            ));
+            // Part of the project's layer: over the user's config file.
             if p.implicit_data {
-                config.data = None;
+                layers.push((
+                    "the project's data/ folder (saasql.toml names no data)".into(),
+                    LoadedConfig {
+                        data: Some(p.root.join("data")),
+                        ..LoadedConfig::default()
+                    },
+                ));
             }
-            layers.push((format!("project {}", shown(&p.file)), config));
         }
         None => rows.push(ConfigRow {
             key: "project".into(),
@@ -488,19 +709,8 @@ pub fn config_batch(
             });
         }
     };
-    let data_default = project
-        .as_ref()
-        .filter(|p| p.implicit_data)
-        .map(|p| {
-            (
-                p.root.join("data").display().to_string(),
-                "default: the project's data/ folder".to_string(),
-            )
-        })
-        .or_else(|| {
-            super::tables::default_data_dir()
-                .map(|d| (d.display().to_string(), "default: ./data".to_string()))
-        })
+    let data_default = super::tables::default_data_dir()
+        .map(|d| (d.display().to_string(), "default: ./data".to_string()))
         .or_else(|| Some(("(none)".into(), "no --data, config or ./data".into())));
     single(
         "data",
@@ -584,10 +794,21 @@ pub fn config_batch(
     let mut keyed: BTreeMap<String, (String, String)> = BTreeMap::new();
     for (name, layer) in &layers {
         for (table, location) in &layer.tables {
-            keyed.insert(format!("tables.{table}"), (location.clone(), name.clone()));
+            // postgres://user:password@… shows no password.
+            keyed.insert(
+                format!("tables.{table}"),
+                (saasql_common::error::redact_secrets(location), name.clone()),
+            );
         }
-        for (key, value) in &layer.settings {
-            keyed.insert(format!("settings.{key}"), (value.clone(), name.clone()));
+        for (key, value, _) in &layer.settings {
+            // A secret-looking setting (refused by SET anyway) is not shown.
+            let lower = key.to_ascii_lowercase();
+            let value = if SECRET_WORDS.iter().any(|w| lower.contains(w)) {
+                "(set)".to_string()
+            } else {
+                value.clone()
+            };
+            keyed.insert(format!("settings.{key}"), (value, name.clone()));
         }
         for key in &layer.storage_keys {
             // Storage values may be secrets: never printed.

@@ -493,7 +493,7 @@ impl Shell {
             ("\\dv", _) => {
                 let quote = |t: &str| format!("'{}'", t.replace('\'', "''"));
                 let rows: Vec<String> = super::project::models_of(&self.ctx)
-                    .0
+                    .infos
                     .iter()
                     .map(|m| {
                         format!(

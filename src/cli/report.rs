@@ -364,6 +364,9 @@ pub async fn start(
     if !is_prepare && !plan.get_parameter_types()?.is_empty() {
         plan = plan.with_param_values(ParamValues::from(params.clone()))?;
     }
+    if !values.is_empty() {
+        plan = keep_parameter_names(ctx, statement, plan).await?;
+    }
     let rows = match &plan {
         LogicalPlan::Dml(_) | LogicalPlan::Copy(_) => Some(false),
         LogicalPlan::Ddl(_) => None,
@@ -377,6 +380,52 @@ pub async fn start(
         Some(false) => Outcome::Write(df),
         None => Outcome::Done(df),
     })
+}
+
+/// A query's result columns keep the names they have with `$name` unbound
+/// (`$n * Int64(2)`, as DataFusion names them when a parameter is bound
+/// after planning), not the bound literal's (`Int64(5) * Int64(2)`). A
+/// statement that does not plan unbound (a function that needs the value
+/// as a constant) keeps the bound names.
+async fn keep_parameter_names(
+    ctx: &SessionContext,
+    statement: &ScriptStatement,
+    plan: LogicalPlan,
+) -> DFResult<LogicalPlan> {
+    if matches!(
+        plan,
+        LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::Ddl(_)
+            | LogicalPlan::Statement(_)
+            | LogicalPlan::Explain(_)
+            | LogicalPlan::Analyze(_)
+            | LogicalPlan::DescribeTable(_)
+    ) {
+        return Ok(plan);
+    }
+    let Ok(unbound) = ctx
+        .state()
+        .statement_to_plan(statement.statement.clone())
+        .await
+    else {
+        return Ok(plan);
+    };
+    let names: Vec<&String> = unbound.schema().fields().iter().map(|f| f.name()).collect();
+    let fields = plan.schema().fields();
+    if names.len() != fields.len() || fields.iter().zip(&names).all(|(f, n)| f.name() == *n) {
+        return Ok(plan);
+    }
+    let exprs: Vec<datafusion::logical_expr::Expr> = plan
+        .schema()
+        .columns()
+        .into_iter()
+        .zip(names)
+        .map(|(column, name)| datafusion::logical_expr::Expr::Column(column).alias(name.as_str()))
+        .collect();
+    datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+        .project(exprs)?
+        .build()
 }
 
 /// `statement` with each `$name` in `values` replaced by its value as a SQL
@@ -393,7 +442,9 @@ pub fn bind_params(
     }
     let mut literals = HashMap::new();
     for (name, value) in values {
-        literals.insert(format!("${name}"), literal_expr(value)?);
+        let literal = literal_expr(value)
+            .map_err(|e| DataFusionError::Plan(format!("${name}: {}", e.message())))?;
+        literals.insert(format!("${name}"), literal);
     }
     let mut replace = |e: &mut Expr| {
         if let Expr::Value(v) = e
@@ -424,19 +475,41 @@ pub fn bind_params(
 
 /// `value` as a SQL expression that plans to the same type and value.
 fn literal_expr(value: &ScalarValue) -> DFResult<datafusion::sql::sqlparser::ast::Expr> {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let text = match value {
+        v if v.is_null() => {
+            return Err(DataFusionError::Plan(
+                "a parameter's value cannot be NULL".into(),
+            ));
+        }
         ScalarValue::Int64(Some(i64::MIN)) => format!("CAST('{}' AS BIGINT)", i64::MIN),
         ScalarValue::Int64(Some(i)) if *i < 0 => format!("({i})"),
         ScalarValue::Int64(Some(i)) => i.to_string(),
         ScalarValue::Float64(Some(f)) => format!("CAST('{f:?}' AS DOUBLE)"),
         ScalarValue::Boolean(Some(b)) => b.to_string(),
         ScalarValue::Date32(Some(_)) => format!("DATE '{value}'"),
-        ScalarValue::Utf8(Some(s)) => format!("'{}'", s.replace('\'', "''")),
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => quote(s),
+        // Any other type (a query default's INT, DECIMAL, TIMESTAMP WITH
+        // TIME ZONE…): its text cast back to exactly that type.
         other => {
-            return Err(DataFusionError::Plan(format!(
-                "cannot use a {} value as a parameter",
-                other.data_type()
-            )));
+            let data_type = other.data_type();
+            let text = other
+                .cast_to(&datafusion::arrow::datatypes::DataType::Utf8)
+                .map_err(|_| {
+                    DataFusionError::Plan(format!("cannot use a {data_type} value as a parameter"))
+                })?;
+            let ScalarValue::Utf8(Some(text)) = text else {
+                return Err(DataFusionError::Plan(format!(
+                    "cannot use a {data_type} value as a parameter"
+                )));
+            };
+            format!(
+                "arrow_cast({}, {})",
+                quote(&text),
+                quote(&data_type.to_string())
+            )
         }
     };
     datafusion::sql::sqlparser::parser::Parser::new(&GenericDialect)

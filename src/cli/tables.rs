@@ -347,7 +347,7 @@ pub async fn register_table(
 
 /// Makes every query that uses table `name` (at `locations`) fail with
 /// `message`, which is returned (the warning at start).
-fn register_unreadable(
+pub fn register_unreadable(
     ctx: &SessionContext,
     name: &str,
     message: String,

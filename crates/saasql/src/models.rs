@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use datafusion::catalog::TableProvider;
 use datafusion::catalog::view::ViewTable;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
@@ -347,7 +348,10 @@ pub async fn register_models(ctx: &SessionContext, dir: &Path) -> Result<Registe
             .statement_to_plan(model.statement)
             .await
             .map_err(|e| plan_error(file, &e.strip_backtrace()))?;
-        if create_view(ctx, &file.name, plan, &file.sql)? {
+        if create_view(ctx, &file.name, plan, &file.sql)?
+            .replaced
+            .is_some()
+        {
             registered.replaced_tables.push(file.clone());
         }
         registered.models.push(file.clone());
@@ -355,18 +359,29 @@ pub async fn register_models(ctx: &SessionContext, dir: &Path) -> Result<Registe
     Ok(registered)
 }
 
-/// Registers `plan` as the view `name`, replacing a table of that name;
-/// returns whether one was replaced.
+/// Registers `plan` as the view `name`, replacing a table of that name.
 pub fn create_view(
     ctx: &SessionContext,
     name: &str,
     plan: datafusion::logical_expr::LogicalPlan,
     sql: &str,
-) -> Result<bool> {
-    let replaced = ctx.deregister_table(name)?.is_some();
-    let view = ViewTable::new(plan, Some(sql.trim().trim_end_matches(';').to_string()));
-    ctx.register_table(name, Arc::new(view))?;
-    Ok(replaced)
+) -> Result<CreatedView> {
+    let replaced = ctx.deregister_table(name)?;
+    let view: Arc<dyn TableProvider> = Arc::new(ViewTable::new(
+        plan,
+        Some(sql.trim().trim_end_matches(';').to_string()),
+    ));
+    ctx.register_table(name, Arc::clone(&view))?;
+    Ok(CreatedView { view, replaced })
+}
+
+/// What [`create_view`] did.
+#[derive(Debug)]
+pub struct CreatedView {
+    /// The view now registered.
+    pub view: Arc<dyn TableProvider>,
+    /// The table of the same name it replaced.
+    pub replaced: Option<Arc<dyn TableProvider>>,
 }
 
 #[cfg(test)]

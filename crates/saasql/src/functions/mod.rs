@@ -49,6 +49,7 @@ macro_rules! function_list {
 
 function_list! {
     engagement::engagement_tier,
+    engagement::engagement_weight,
     health::health_score,
     health::health_tier,
     surveys::nps_category,
@@ -166,9 +167,14 @@ pub fn window_functions() -> Vec<Arc<WindowUDF>> {
 pub fn settings() -> Vec<&'static Setting> {
     let mut fns: Vec<&Function> = functions().iter().collect();
     fns.sort_by(|a, b| a.name().cmp(b.name()));
-    fns.iter()
-        .flat_map(|f| f.hooks.settings.iter().copied())
-        .collect()
+    // A setting read by two functions (engagement_weights) is listed once.
+    let mut out: Vec<&'static Setting> = vec![];
+    for setting in fns.iter().flat_map(|f| f.hooks.settings.iter().copied()) {
+        if !out.iter().any(|s| std::ptr::eq(*s, setting)) {
+            out.push(setting);
+        }
+    }
+    out
 }
 
 /// A function's name, kind and documentation.

@@ -2,5 +2,6 @@
 
 pub mod engagement_score;
 pub mod engagement_tier;
+pub mod engagement_weight;
 pub mod stickiness;
 pub mod stickiness_breakdown;
