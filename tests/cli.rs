@@ -71,6 +71,17 @@ fn root() -> &'static Path {
         // inside the repository would put every test inside the repository's
         // saasql project (found upwards from the working directory).
         let root = std::env::temp_dir().join(format!("saasql-cli-test-{}", std::process::id()));
+        // Earlier runs' folders, whose process is gone.
+        if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name.strip_prefix("saasql-cli-test-")
+                    && !Path::new("/proc").join(pid).exists()
+                {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("create scratch root");
         root
@@ -1184,6 +1195,14 @@ fn shell_in_a_terminal() {
     write_file(&dir, "q.sql", "SELECT count(*) AS included FROM surveys;\n");
     // Run at start, like ~/.psqlrc.
     write_file(&dir, ".saasqlrc", "\\set who 2\n");
+    // A project: its models are views in the shell too.
+    write_file(&dir, "saasql.toml", "# the shell test's project\n");
+    std::fs::create_dir_all(dir.join("models")).expect("models/");
+    write_file(
+        &dir,
+        "models/promoters.sql",
+        "-- Customers who would recommend us.\nSELECT name FROM surveys WHERE score >= 9\n",
+    );
     let data = fixture().join("data");
     let mut cmd = Command::new(BIN);
     cmd.current_dir(root());
@@ -1208,6 +1227,12 @@ fn shell_in_a_terminal() {
 
     line(&mut p, "SELECT name FROM surveys WHERE customer_id = $who;");
     p.expect("globex").expect("a parameter is bound");
+
+    line(&mut p, "\\dv");
+    p.expect("Customers who would recommend us.")
+        .expect("\\dv lists the models");
+    line(&mut p, "SELECT count(*) AS promoters FROM promoters;");
+    p.expect("│         2 │").expect("a model is a view");
 
     line(&mut p, "\\x");
     p.expect("Expanded display is on.").expect("\\x");
@@ -5674,6 +5699,49 @@ mod serve {
             }
         }
 
+        // The project's models are views, their leading comment the
+        // description (\dv+); the saasql functions are in pg_proc (\df),
+        // with arguments, result and description (\df+).
+        let views = server.query("\\dv+");
+        assert!(
+            views.lines().any(|l| l.starts_with("public,mrr_by_month,view,")
+                && l.ends_with(",MRR of every paying customer at the start of every report month: the sum of to_mrr(amount, billing_interval) over the subscriptions running on the month's first day. Customers paying nothing that day have no row.")),
+            "{views}"
+        );
+        assert_eq!(
+            views.lines().count(),
+            3,
+            "only the models, not the hidden schema: {views}"
+        );
+        assert_eq!(
+            server.query("\\df nps"),
+            "public,nps,double precision,score,agg
+"
+        );
+        let described = server.query("\\df+ engagement_weight");
+        assert!(
+            described.contains(",engagement_weight,double precision,event_name [, weights],func,")
+                && described.contains("The weight event_name has in the engagement model"),
+            "{described}"
+        );
+        let columns = server.query("\\d+ report_months");
+        assert_eq!(
+            columns,
+            "month,timestamp with time zone,,not null,,plain,\n"
+        );
+        let definition = server.query(
+            "SELECT pg_catalog.pg_get_viewdef(c.oid) FROM pg_catalog.pg_class c WHERE c.relname = 'report_months'",
+        );
+        assert!(
+            definition.contains("SELECT DISTINCT date_trunc('month', event_time) AS month"),
+            "{definition}"
+        );
+        // Whatever `saasql run` accepts, a client may send.
+        assert_eq!(
+            server.query("SELECT * EXCLUDE (name, segment, plan, country, signed_up_at) FROM customers ORDER BY 1 LIMIT 2"),
+            "1\n2\n"
+        );
+
         // What psycopg, Grafana and Metabase send on connect.
         assert!(
             server
@@ -5786,6 +5854,40 @@ mod serve {
         assert!(
             checked.code == 0 && checked.stdout.ends_with("all ok\n"),
             "{checked:?}\nserver log:\n{}",
+            server.log()
+        );
+    }
+
+    /// The PostgreSQL JDBC driver (pgjdbc: DBeaver, DataGrip, Tableau,
+    /// Metabase) lists the tables, the project's models as views with their
+    /// descriptions, their columns and the saasql functions, and gets the
+    /// numbers of `saasql run` (tests/java/JdbcClient.java).
+    #[test]
+    fn pgjdbc_lists_models_and_gets_the_numbers() {
+        let jar = Path::new("/usr/share/java/postgresql.jar");
+        assert!(
+            jar.is_file(),
+            "the JDBC test needs pgjdbc at {} and a JDK: apt-get install libpostgresql-jdbc-java \
+             default-jdk-headless (.ci/run installs them)",
+            jar.display()
+        );
+        let env = [("SAASQL_SERVE_PASSWORD", PASSWORD)];
+        let server = Server::start_with("serve-jdbc", &[], &env, false);
+        let out = Command::new("java")
+            .current_dir(repo())
+            .env("SAASQL_SERVE_PASSWORD", PASSWORD)
+            .arg("-cp")
+            .arg(jar)
+            .arg("tests/java/JdbcClient.java")
+            .arg(server.port.to_string())
+            .arg("tests/expected/overview.csv")
+            .output()
+            .expect("java runs (apt-get install default-jdk-headless)");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.ends_with("all ok\n"),
+            "{stdout}\n{}\nserver log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
             server.log()
         );
     }

@@ -16,6 +16,7 @@ pub mod r#gen;
 pub mod html;
 pub mod init;
 pub mod logging;
+pub mod meta;
 pub mod output;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -40,7 +41,7 @@ use args::{Cli, Command, FunctionsArgs, GlobalArgs, RunArgs};
 use config::LoadedConfig;
 use error::{CliError, CliResult};
 use output::{Format, PrintOptions, Target, write_batches};
-use report::{ReportOptions, Script, parse_params, parse_script, run_report};
+use report::{ReportOptions, Script, parse_params, run_report};
 
 /// Runs the command line.
 pub fn run(cli: Cli) -> CliResult<()> {
@@ -119,7 +120,7 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
                 let ctx = build_context(global).await?;
                 let mut scripts = vec![];
                 for (i, sql) in global.commands.iter().enumerate() {
-                    scripts.push(parse_script(&ctx, &format!("-c#{}", i + 1), sql)?);
+                    scripts.extend(meta::parse_scripts(&ctx, &format!("-c#{}", i + 1), sql)?);
                 }
                 run_report(&ctx, &scripts, &opts).await
             })
@@ -139,8 +140,8 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
                 interruptible(async {
                     let ctx = build_context(global).await?;
                     let sql = read_sql(Path::new("-"))?;
-                    let script = parse_script(&ctx, "<stdin>", &sql)?;
-                    run_report(&ctx, &[script], &opts).await
+                    let scripts = meta::parse_scripts(&ctx, "<stdin>", &sql)?;
+                    run_report(&ctx, &scripts, &opts).await
                 })
                 .await
             }
@@ -283,7 +284,7 @@ async fn run_command(global: &GlobalArgs, args: &RunArgs) -> CliResult<()> {
             } else {
                 file.display().to_string()
             };
-            scripts.push(parse_script(&ctx, &name, &sql)?);
+            scripts.extend(meta::parse_scripts(&ctx, &name, &sql)?);
         }
         run_report(&ctx, &scripts, &opts).await
     })

@@ -491,39 +491,8 @@ impl Shell {
                 .await;
             }
             ("\\dv", _) => {
-                let quote = |t: &str| format!("'{}'", t.replace('\'', "''"));
-                let rows: Vec<String> = super::project::models_of(&self.ctx)
-                    .infos
-                    .iter()
-                    .map(|m| {
-                        format!(
-                            "({}, {}, {})",
-                            quote(&m.name),
-                            m.description.as_deref().map_or("NULL".into(), quote),
-                            quote(&super::project::shown(&m.path))
-                        )
-                    })
-                    .collect();
-                let models = if rows.is_empty() {
-                    "SELECT CAST(NULL AS VARCHAR) AS name, CAST(NULL AS VARCHAR) AS description, \
-                     CAST(NULL AS VARCHAR) AS file WHERE false"
-                        .to_string()
-                } else {
-                    format!(
-                        "SELECT * FROM (VALUES {}) AS m(name, description, file)",
-                        rows.join(", ")
-                    )
-                };
-                self.print_query(
-                    &format!(
-                        "SELECT t.table_name AS view, m.description, m.file \
-                         FROM information_schema.tables t LEFT JOIN ({models}) m ON m.name = t.table_name \
-                         WHERE t.table_type = 'VIEW' AND t.table_schema <> 'information_schema' \
-                         ORDER BY t.table_name"
-                    ),
-                    None,
-                )
-                .await;
+                let sql = super::meta::views_sql(&self.ctx);
+                self.print_query(&sql, None).await;
             }
             ("\\d", Some(table)) => {
                 let found = self

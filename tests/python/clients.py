@@ -228,6 +228,40 @@ def main_check(pg_port, flight_port, expected_csv):
                 fail("adbc: a SET leaked into another session")
             print("ok adbc sessions are separate")
 
+    # SQLAlchemy 2 (Superset's and notebooks' dialect) over psycopg2: the
+    # inspector's catalog queries, and pandas on top.
+    import pandas
+    import sqlalchemy
+
+    url = f"postgresql+psycopg2://saasql:{password or ''}@127.0.0.1:{pg_port}/saasql"
+    engine = sqlalchemy.create_engine(url)
+    inspector = sqlalchemy.inspect(engine)
+    check("sqlalchemy schemas", inspector.get_schema_names(), ["public"])
+    check("sqlalchemy tables", sorted(inspector.get_table_names()),
+          ["customers", "events", "invoices", "subscriptions", "surveys", "tickets"])
+    check("sqlalchemy views (the models)", sorted(inspector.get_view_names()),
+          ["customer_lifetimes", "mrr_by_month", "report_months"])
+    columns = inspector.get_columns("customers")
+    check("sqlalchemy columns", [(c["name"], str(c["type"]), c["nullable"]) for c in columns], [
+        ("customer_id", "BIGINT", False), ("name", "TEXT", False), ("segment", "TEXT", False),
+        ("plan", "TEXT", False), ("country", "TEXT", False),
+        ("signed_up_at", "TIMESTAMP", False),
+    ])
+    check("sqlalchemy view columns", [c["name"] for c in inspector.get_columns("mrr_by_month")],
+          ["month", "customer_id", "mrr"])
+    check("sqlalchemy primary key", inspector.get_pk_constraint("customers")["constrained_columns"], [])
+    check("sqlalchemy foreign keys", inspector.get_foreign_keys("customers"), [])
+    check("sqlalchemy indexes", inspector.get_indexes("customers"), [])
+    definition = inspector.get_view_definition("mrr_by_month")
+    if "to_mrr(" not in definition:
+        fail(f"sqlalchemy view definition: {definition!r}")
+    print("ok sqlalchemy view definition")
+    frame = pandas.read_sql(sqlalchemy.text(overview), engine)
+    check("pandas read_sql", [tuple(str(v) for v in r) for r in frame.itertuples(index=False)], expected)
+    frame = pandas.read_sql_table("mrr_by_month", engine)
+    check("pandas read_sql_table (a model)", list(frame.columns), ["month", "customer_id", "mrr"])
+    engine.dispose()
+
     if password:
         refused("psycopg wrong password", lambda: pg(pg_port, "wrong"),
                 "Password authentication failed")

@@ -10,23 +10,37 @@
 //!   these are views in the hidden schema [`SCHEMA`] and a statement's
 //!   references to the three are pointed there.
 //! - `format()`, `col_description()` and `obj_description()`.
-//! - Empty answers, of the columns the client expects, to two queries
+//! - Empty answers, of the columns the client expects, to queries
 //!   DataFusion cannot plan and whose answer is known to be empty because
-//!   saasql tables have no keys: pgjdbc's `getPrimaryKeys`
-//!   (`information_schema._pg_expandarray`) and Metabase's foreign keys
-//!   (`= ANY(pg_constraint.conkey)`).
+//!   saasql tables have no keys or indexes: pgjdbc's `getPrimaryKeys`
+//!   (`information_schema._pg_expandarray`), Metabase's foreign keys
+//!   (`= ANY(pg_constraint.conkey)`) and SQLAlchemy's primary key, unique
+//!   constraint and index queries (`unnest(pg_index.indkey)`).
+//! - The saasql functions as `pg_proc` rows (psql's `\df nps`), with
+//!   `pg_get_function_arguments`, `pg_get_function_result` and their
+//!   descriptions from `obj_description`; views' SQL from `pg_get_viewdef`
+//!   and a model's description (its leading comment) from `obj_description`.
+//! - Functions psql and SQLAlchemy call that have a fixed answer here
+//!   (`pg_function_is_visible`, `pg_get_serial_sequence`, …), a
+//!   `pg_table_is_visible` that hides [`SCHEMA`], and rewrites of what
+//!   DataFusion cannot plan in SQLAlchemy's `get_columns` (scalar subqueries
+//!   on column defaults, identities and collations, which saasql tables do
+//!   not have) and `get_schema_names` (`LIKE … ESCAPE '/'`).
 
 use std::ops::ControlFlow;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, StringArray, StringBuilder};
+use std::collections::HashMap;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::MemorySchemaProvider;
-use datafusion::common::{Result as DFResult, exec_err};
+use datafusion::common::{Result as DFResult, ScalarValue, exec_err};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
 };
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
@@ -37,6 +51,10 @@ use datafusion::sql::sqlparser::ast::{
 /// The hidden schema of the views (`pg_`-prefixed, so psql's `\dn` and
 /// Metabase skip it).
 pub const SCHEMA: &str = "pg_saasql";
+
+/// The `pg_catalog` tables [`SCHEMA`] extends (with saasql's functions and
+/// descriptions).
+const EXTENDED: [&str; 2] = ["pg_proc", "pg_description"];
 
 /// The `information_schema` tables [`SCHEMA`] replaces.
 const REPLACED: [&str; 3] = ["columns", "table_constraints", "key_column_usage"];
@@ -98,6 +116,305 @@ pub async fn setup(ctx: &SessionContext) -> DFResult<()> {
     for view in views {
         ctx.sql(&view).await?.collect().await?;
     }
+    for name in [
+        "pg_function_is_visible",
+        "pg_type_is_visible",
+        "pg_collation_is_visible",
+        "pg_opclass_is_visible",
+        "pg_opfamily_is_visible",
+    ] {
+        ctx.register_udf(ScalarUDF::from(Constant::new(
+            name,
+            ScalarValue::Boolean(Some(true)),
+        )));
+    }
+    for name in [
+        "pg_get_ruledef",
+        "pg_get_indexdef",
+        "pg_get_serial_sequence",
+        "pg_get_function_sqlbody",
+        "pg_size_pretty",
+    ] {
+        ctx.register_udf(ScalarUDF::from(Constant::new(
+            name,
+            ScalarValue::Utf8(None),
+        )));
+    }
+    // Relations' sizes: unknown (files may be remote, or many).
+    ctx.register_udf(ScalarUDF::from(Constant::new(
+        "pg_table_size",
+        ScalarValue::Int64(None),
+    )));
+    // The catalog queries below run here, also when queries go to a
+    // cluster (whose plans cannot carry pg_catalog's in-memory tables); the
+    // catalogs are the same.
+    let state = ctx.state();
+    let mut local = SessionContext::new_with_state(
+        datafusion::execution::SessionStateBuilder::new()
+            .with_config(state.config().clone())
+            .with_runtime_env(Arc::clone(state.runtime_env()))
+            .with_catalog_list(Arc::clone(state.catalog_list()))
+            .with_default_features()
+            .build(),
+    );
+    // information_schema.routines lists the session's functions.
+    saasql::register_all(&mut local)?;
+    setup_functions(ctx, &local).await?;
+    setup_views(ctx, &local).await?;
+    setup_descriptions(&local).await?;
+    // Last, when every relation of the hidden schema exists.
+    let hidden = oid_texts(
+        &local,
+        &format!(
+            "SELECT c.oid, c.relname FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '{SCHEMA}'"
+        ),
+    )
+    .await?;
+    ctx.register_udf(ScalarUDF::from(TableVisible {
+        hidden: hidden.into_iter().map(|(oid, _, _)| oid).collect(),
+        signature: Signature::variadic_any(Volatility::Stable),
+    }));
+    Ok(())
+}
+
+/// `pg_saasql.pg_description` (what `pg_catalog.pg_description` is pointed
+/// at): its own rows and the views' and functions' descriptions, which
+/// pgjdbc's `getTables` (`REMARKS`) and SQLAlchemy's `get_table_comment`
+/// read.
+async fn setup_descriptions(ctx: &SessionContext) -> DFResult<()> {
+    let rows: Vec<String> = DESCRIPTIONS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(oid, text)| {
+            let class = if *oid >= FIRST_FUNCTION_OID {
+                PG_PROC_OID
+            } else {
+                PG_CLASS_OID
+            };
+            format!("({oid}, {class}, '{}')", text.replace('\'', "''"))
+        })
+        .collect();
+    let schema = ctx
+        .table("pg_catalog.pg_description")
+        .await?
+        .schema()
+        .clone();
+    let columns: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let value = match field.name().as_str() {
+                "objoid" => "d.objoid",
+                "classoid" => "d.classoid",
+                "objsubid" => "0",
+                "description" => "d.description",
+                _ => "NULL",
+            };
+            format!(
+                "arrow_cast({value}, '{}') AS \"{}\"",
+                field.data_type(),
+                field.name()
+            )
+        })
+        .collect();
+    let ours = if rows.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " UNION ALL SELECT {} FROM (VALUES {}) AS d(objoid, classoid, description)",
+            columns.join(", "),
+            rows.join(", ")
+        )
+    };
+    ctx.sql(&format!(
+        "CREATE VIEW {SCHEMA}.pg_description AS SELECT * FROM pg_catalog.pg_description{ours}"
+    ))
+    .await?
+    .collect()
+    .await?;
+    Ok(())
+}
+
+/// The first column of `sql`'s rows as `(oid, text)` pairs.
+async fn oid_texts(
+    ctx: &SessionContext,
+    sql: &str,
+) -> DFResult<Vec<(i64, String, Option<String>)>> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let mut out = vec![];
+    for batch in batches {
+        let oids = cast(batch.column(0), &DataType::Int64)?;
+        let oids = oids.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let names = cast(batch.column(1), &DataType::Utf8)?;
+        let names = names.as_string::<i32>();
+        let extra = if batch.num_columns() > 2 {
+            Some(cast(batch.column(2), &DataType::Utf8)?)
+        } else {
+            None
+        };
+        for i in 0..batch.num_rows() {
+            if oids.is_null(i) || names.is_null(i) {
+                continue;
+            }
+            let third = extra
+                .as_ref()
+                .map(|e| e.as_string::<i32>())
+                .filter(|e| !e.is_null(i))
+                .map(|e| e.value(i).to_string());
+            out.push((oids.value(i), names.value(i).to_string(), third));
+        }
+    }
+    Ok(out)
+}
+
+/// `pg_table_is_visible`, `pg_get_viewdef` and the views' descriptions:
+/// from `pg_class` (which fixes each relation's oid for the server's life)
+/// and `information_schema.views`.
+async fn setup_views(ctx: &SessionContext, local: &SessionContext) -> DFResult<()> {
+    let views = oid_texts(
+        local,
+        "SELECT c.oid, v.definition FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         JOIN information_schema.views v ON v.table_name = c.relname AND v.table_schema = n.nspname \
+         WHERE n.nspname <> 'information_schema'",
+    )
+    .await
+    .unwrap_or_default();
+    let mut definitions = HashMap::new();
+    let mut descriptions = DESCRIPTIONS.write().unwrap_or_else(|e| e.into_inner());
+    for (oid, definition, _) in views {
+        if let Some(description) = saasql::models::description(&definition) {
+            descriptions.insert(oid, description);
+        }
+        definitions.insert(oid, definition);
+    }
+    ctx.register_udf(ScalarUDF::from(OidText::new("pg_get_viewdef", definitions)));
+    ctx.register_udf(ScalarUDF::from(Description::new("obj_description")));
+    Ok(())
+}
+
+/// Descriptions by oid: views' (their leading comment) and the saasql
+/// functions' (their documentation's first sentence).
+static DESCRIPTIONS: std::sync::LazyLock<std::sync::RwLock<HashMap<i64, String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Postgres' oids of `pg_class` and `pg_proc`, the `classoid` of
+/// descriptions of relations and functions.
+const PG_CLASS_OID: i64 = 1259;
+const PG_PROC_OID: i64 = 1255;
+
+/// The first oid of the saasql functions' `pg_proc` rows.
+const FIRST_FUNCTION_OID: i64 = 900_000;
+
+/// `pg_saasql.pg_proc`: `pg_catalog.pg_proc` and a row per saasql function
+/// (what `pg_catalog.pg_proc` is pointed at), with the functions' arguments,
+/// results and descriptions for `\df`.
+async fn setup_functions(ctx: &SessionContext, local: &SessionContext) -> DFResult<()> {
+    let public = oid_texts(
+        local,
+        "SELECT oid, nspname FROM pg_catalog.pg_namespace WHERE nspname = 'public'",
+    )
+    .await?
+    .first()
+    .map(|(oid, _, _)| *oid)
+    .unwrap_or(2200);
+    let returns = oid_texts(
+        local,
+        "SELECT 0, routine_name, data_type FROM information_schema.routines \
+         WHERE data_type IS NOT NULL",
+    )
+    .await?;
+    let mut arguments = HashMap::new();
+    let mut results = HashMap::new();
+    let mut rows = vec![];
+    let mut descriptions = HashMap::new();
+    for (i, f) in saasql::functions::all_functions().iter().enumerate() {
+        let oid = FIRST_FUNCTION_OID + i as i64;
+        let syntax = &f.doc.syntax_example;
+        let args = syntax
+            .split_once('(')
+            .map(|(_, rest)| rest.trim_end().trim_end_matches(')').to_string())
+            .unwrap_or_default();
+        let result = returns
+            .iter()
+            .find(|(_, name, _)| name == &f.name)
+            .and_then(|(_, _, t)| t.clone())
+            .map(|t| match t.as_str() {
+                "String" | "Utf8" | "Utf8View" | "LargeUtf8" => "text".to_string(),
+                other => pg_type_name(other, true).to_string(),
+            })
+            .unwrap_or_else(|| "text".into());
+        let kind = match f.kind {
+            saasql::hooks::FunctionKind::Aggregate => "a",
+            saasql::hooks::FunctionKind::Window => "w",
+            _ => "f",
+        };
+        let first_sentence = f
+            .doc
+            .description
+            .split_inclusive(". ")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        descriptions.insert(oid, first_sentence);
+        arguments.insert(oid, args);
+        results.insert(oid, result);
+        rows.push((oid, f.name.clone(), kind));
+    }
+    DESCRIPTIONS
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(descriptions);
+    ctx.register_udf(ScalarUDF::from(OidText::new(
+        "pg_get_function_arguments",
+        arguments,
+    )));
+    ctx.register_udf(ScalarUDF::from(OidText::new(
+        "pg_get_function_result",
+        results,
+    )));
+    // The view: pg_proc's own rows, then the functions', column by column
+    // in pg_proc's types.
+    let schema = local.table("pg_catalog.pg_proc").await?.schema().clone();
+    let values: Vec<String> = rows
+        .iter()
+        .map(|(oid, name, kind)| format!("({oid}, '{name}', '{kind}')"))
+        .collect();
+    let columns: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let value = match field.name().as_str() {
+                "oid" => "f.oid".to_string(),
+                "proname" => "f.proname".to_string(),
+                "prokind" => "f.prokind".to_string(),
+                "pronamespace" => public.to_string(),
+                "prolang" => "12".to_string(),
+                "provolatile" => "'i'".to_string(),
+                "proparallel" => "'s'".to_string(),
+                "prosecdef" | "proleakproof" | "proisstrict" | "proretset" => "false".to_string(),
+                _ => "NULL".to_string(),
+            };
+            format!(
+                "arrow_cast({value}, '{}') AS \"{}\"",
+                field.data_type(),
+                field.name()
+            )
+        })
+        .collect();
+    local
+        .sql(&format!(
+            "CREATE VIEW {SCHEMA}.pg_proc AS SELECT * FROM pg_catalog.pg_proc UNION ALL \
+         SELECT {} FROM (VALUES {}) AS f(oid, proname, prokind)",
+            columns.join(", "),
+            values.join(", ")
+        ))
+        .await?
+        .collect()
+        .await?;
     Ok(())
 }
 
@@ -110,9 +427,95 @@ pub fn redirect(statement: &mut Statement) {
     let _ = visit_expressions_mut(statement, |expr: &mut Expr| {
         if let Expr::Function(f) = expr
             && let Some(ObjectNamePart::Identifier(name)) = f.name.0.last()
-            && matches!(
-                name.value.to_ascii_lowercase().as_str(),
-                "col_description" | "obj_description"
+        {
+            let name = name.value.to_ascii_lowercase();
+            // obj_description(c.oid [, 'pg_class']) answers from the oid;
+            // other arguments (Metabase's `CAST(format(…) AS REGCLASS)`)
+            // cannot be planned, and col_description has nothing to say:
+            // a NULL, named after the call so that two in one SELECT list
+            // stay distinct.
+            let plain_oid = name == "obj_description" && first_arg_is_column(f);
+            if (name == "col_description" || name == "obj_description") && !plain_oid {
+                *expr = Expr::Function(datafusion::sql::sqlparser::ast::Function {
+                    name: ObjectName::from(vec![Ident::new(name.as_str())]),
+                    uses_odbc_syntax: false,
+                    parameters: datafusion::sql::sqlparser::ast::FunctionArguments::None,
+                    args: datafusion::sql::sqlparser::ast::FunctionArguments::List(
+                        datafusion::sql::sqlparser::ast::FunctionArgumentList {
+                            duplicate_treatment: None,
+                            args: vec![],
+                            clauses: vec![],
+                        },
+                    ),
+                    filter: None,
+                    null_treatment: None,
+                    over: None,
+                    within_group: vec![],
+                });
+                return ControlFlow::<()>::Continue(());
+            }
+        }
+        // `pg_catalog.pg_description.objoid`: the columns of a redirected
+        // table, qualified with its full name, follow it.
+        if let Expr::CompoundIdentifier(parts) = expr
+            && let [schema, table, _column] = parts.as_mut_slice()
+            && schema.value.eq_ignore_ascii_case("pg_catalog")
+            && EXTENDED.iter().any(|t| table.value.eq_ignore_ascii_case(t))
+        {
+            *schema = Ident::new(SCHEMA);
+            return ControlFlow::<()>::Continue(());
+        }
+        // pg_class.reloptions (SQLAlchemy's table options, psql's `\d+`):
+        // saasql tables have no storage options.
+        // `array_to_string` of an ACL column (`\df+`, `\dp`) or of
+        // `reloptions || array(SELECT …)` (`\d+`): saasql has no privileges
+        // or storage options, and those columns are text here.
+        if let Expr::Function(f) = expr
+            && f.name
+                .to_string()
+                .to_ascii_lowercase()
+                .ends_with("array_to_string")
+        {
+            let text = f.to_string().to_ascii_lowercase();
+            let acl = first_arg_name(f).is_some_and(|n| n.ends_with("acl"));
+            if acl || text.contains("array(") {
+                *expr = Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(Expr::Value(Value::Null.into())),
+                    data_type: SqlDataType::Text,
+                    array: false,
+                    format: None,
+                };
+                return ControlFlow::<()>::Continue(());
+            }
+        }
+        if let Expr::CompoundIdentifier(parts) = expr
+            && parts
+                .last()
+                .is_some_and(|p| p.value.eq_ignore_ascii_case("reloptions"))
+        {
+            *expr = Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(Expr::Value(Value::Null.into())),
+                data_type: SqlDataType::Text,
+                array: false,
+                format: None,
+            };
+            return ControlFlow::<()>::Continue(());
+        }
+        // SQLAlchemy's get_columns: scalar subqueries on column defaults,
+        // identities and collations (inside CASE, which DataFusion cannot
+        // plan): saasql tables have none.
+        if let Expr::Subquery(query) = expr
+            && reads_only(
+                query,
+                &[
+                    "pg_attrdef",
+                    "pg_sequence",
+                    "pg_collation",
+                    "pg_type",
+                    "pg_namespace",
+                ],
             )
         {
             *expr = Expr::Cast {
@@ -122,6 +525,43 @@ pub fn redirect(statement: &mut Statement) {
                 array: false,
                 format: None,
             };
+            return ControlFlow::<()>::Continue(());
+        }
+        // `LIKE 'pg/_%' ESCAPE '/'` (SQLAlchemy's get_schema_names):
+        // DataFusion escapes with a backslash only.
+        if let Expr::Like {
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            pattern,
+            escape_char,
+            ..
+        } = expr
+            && let Some(escape) = escape_char
+                .as_ref()
+                .and_then(|e| e.value.clone().into_string())
+            && let [escape] = escape.chars().collect::<Vec<_>>()[..]
+            && escape != '\\'
+            && let Some(text) = literal_text(pattern)
+        {
+            let mut out = String::new();
+            let mut chars = text.chars();
+            while let Some(c) = chars.next() {
+                if c == escape {
+                    out.push('\\');
+                    if let Some(next) = chars.next() {
+                        out.push(next);
+                    }
+                } else if c == '\\' {
+                    out.push_str("\\\\");
+                } else {
+                    out.push(c);
+                }
+            }
+            **pattern = Expr::Value(Value::SingleQuotedString(out).into());
+            *escape_char = None;
         }
         ControlFlow::<()>::Continue(())
     });
@@ -141,8 +581,87 @@ pub fn redirect(statement: &mut Statement) {
             {
                 *name = ObjectName::from(vec![Ident::new(SCHEMA), Ident::new(table.clone())]);
             }
+            // pg_proc with the saasql functions, pg_description with
+            // their and the views' descriptions.
+            for extended in EXTENDED {
+                let matches = match parts.as_slice() {
+                    [table] => table == extended,
+                    [.., schema, table] => schema == "pg_catalog" && table == extended,
+                    _ => false,
+                };
+                if matches {
+                    *name = ObjectName::from(vec![Ident::new(SCHEMA), Ident::new(extended)]);
+                }
+            }
             ControlFlow::<()>::Continue(())
         });
+}
+
+/// Whether the first argument of `f` is a column (`c.oid`).
+fn first_arg_is_column(f: &datafusion::sql::sqlparser::ast::Function) -> bool {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    match &f.args {
+        FunctionArguments::List(list) => matches!(
+            list.args.first(),
+            Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_)
+            )))
+        ),
+        _ => false,
+    }
+}
+
+/// The (last part of the) name of `f`'s first argument, if it is a column.
+fn first_arg_name(f: &datafusion::sql::sqlparser::ast::Function) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    match list.args.first()? {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i))) => {
+            Some(i.value.to_ascii_lowercase())
+        }
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::CompoundIdentifier(parts))) => {
+            parts.last().map(|i| i.value.to_ascii_lowercase())
+        }
+        _ => None,
+    }
+}
+
+/// Whether every table `query` reads is one of `tables` (in any schema).
+fn reads_only(query: &datafusion::sql::sqlparser::ast::Query, tables: &[&str]) -> bool {
+    let mut all = true;
+    let mut any = false;
+    let mut query = query.clone();
+    let _ = datafusion::sql::sqlparser::ast::visit_relations_mut(
+        &mut query,
+        |name: &mut ObjectName| {
+            any = true;
+            let last = name.0.last().and_then(|p| match p {
+                ObjectNamePart::Identifier(i) => Some(i.value.to_ascii_lowercase()),
+                _ => None,
+            });
+            if !last.is_some_and(|t| tables.contains(&t.as_str())) {
+                all = false;
+            }
+            ControlFlow::<()>::Continue(())
+        },
+    );
+    any && all
+}
+
+/// The text of a string literal, or of `||` of string literals.
+fn literal_text(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Value(v) => v.value.clone().into_string(),
+        Expr::Nested(inner) => literal_text(inner),
+        Expr::BinaryOp {
+            left,
+            op: datafusion::sql::sqlparser::ast::BinaryOperator::StringConcat,
+            right,
+        } => Some(literal_text(left)? + &literal_text(right)?),
+        _ => None,
+    }
 }
 
 /// The highest `$n` in `sql`.
@@ -178,6 +697,49 @@ fn empty_answer(sql: &str, columns: &[&str]) -> String {
     format!("SELECT {} WHERE false{params}", select.join(", "))
 }
 
+/// `sql` with `'pg_class'::regclass` and `CAST('pg_catalog.pg_class' AS
+/// REGCLASS)` (pgjdbc's and SQLAlchemy's `classoid` of a relation's
+/// description; also `pg_proc`) as Postgres' fixed oids, which the
+/// descriptions here carry (datafusion-pg-catalog resolves such casts to
+/// oids of its own, or to nothing). `None` when there is none.
+pub fn fixed_oids(sql: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    let mut spans: Vec<(usize, usize, i64)> = vec![];
+    for (table, oid) in [("pg_class", PG_CLASS_OID), ("pg_proc", PG_PROC_OID)] {
+        for form in [
+            format!("'{table}'::regclass"),
+            format!("'pg_catalog.{table}'::regclass"),
+            format!("'{table}'::pg_catalog.regclass"),
+            format!("'pg_catalog.{table}'::pg_catalog.regclass"),
+            format!("cast('{table}' as regclass)"),
+            format!("cast('pg_catalog.{table}' as regclass)"),
+        ] {
+            let mut from = 0;
+            while let Some(at) = lower[from..].find(&form) {
+                let start = from + at;
+                spans.push((start, start + form.len(), oid));
+                from = start + form.len();
+            }
+        }
+    }
+    if spans.is_empty() {
+        return None;
+    }
+    spans.sort();
+    let mut out = String::with_capacity(sql.len());
+    let mut last = 0;
+    for (start, end, oid) in spans {
+        if start < last {
+            continue;
+        }
+        out.push_str(&sql[last..start]);
+        out.push_str(&oid.to_string());
+        last = end;
+    }
+    out.push_str(&sql[last..]);
+    Some(out)
+}
+
 /// The empty answer to a key query DataFusion cannot plan, if `sql` is one.
 pub fn canned(sql: &str) -> Option<String> {
     let lower = sql.to_ascii_lowercase();
@@ -192,6 +754,44 @@ pub fn canned(sql: &str) -> Option<String> {
                 "COLUMN_NAME VARCHAR",
                 "KEY_SEQ SMALLINT",
                 "PK_NAME VARCHAR",
+            ],
+        ));
+    }
+    if lower.contains("generate_subscripts(pg_catalog.pg_index.indkey")
+        && lower.contains("pg_catalog.pg_constraint.contype")
+    {
+        // SQLAlchemy's get_pk_constraint and get_unique_constraints.
+        return Some(empty_answer(
+            sql,
+            &[
+                "conrelid INT",
+                "cols VARCHAR",
+                "conname VARCHAR",
+                "description VARCHAR",
+                "indnkeyatts SMALLINT",
+                "indnullsnotdistinct BOOLEAN",
+            ],
+        ));
+    }
+    if lower.contains("unnest(pg_catalog.pg_index.indclass)") {
+        // SQLAlchemy's get_indexes.
+        return Some(empty_answer(
+            sql,
+            &[
+                "indrelid INT",
+                "relname VARCHAR",
+                "indisunique BOOLEAN",
+                "indisvalid BOOLEAN",
+                "has_constraint BOOLEAN",
+                "indoption VARCHAR",
+                "reloptions VARCHAR",
+                "relam INT",
+                "filter_definition VARCHAR",
+                "indnkeyatts SMALLINT",
+                "indnullsnotdistinct BOOLEAN",
+                "elements VARCHAR",
+                "elements_is_expr VARCHAR",
+                "elements_opclass VARCHAR",
             ],
         ));
     }
@@ -313,9 +913,17 @@ impl NoDescription {
     fn new(name: &'static str) -> Self {
         Self {
             name,
-            signature: Signature::variadic_any(Volatility::Stable),
+            signature: any_or_no_arguments(),
         }
     }
+}
+
+/// Any arguments, or none (the rewritten `col_description()`).
+fn any_or_no_arguments() -> Signature {
+    Signature::one_of(
+        vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
+        Volatility::Stable,
+    )
 }
 
 impl ScalarUDFImpl for NoDescription {
@@ -332,6 +940,167 @@ impl ScalarUDFImpl for NoDescription {
         Ok(ColumnarValue::Scalar(
             datafusion::common::ScalarValue::Utf8(None),
         ))
+    }
+}
+
+/// A function with a fixed answer (`pg_function_is_visible(oid)` → true).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Constant {
+    name: &'static str,
+    value: ScalarValue,
+    signature: Signature,
+}
+
+impl Constant {
+    fn new(name: &'static str, value: ScalarValue) -> Self {
+        Self {
+            name,
+            value,
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Constant {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DFResult<DataType> {
+        Ok(self.value.data_type())
+    }
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(self.value.clone()))
+    }
+}
+
+/// The oids of `args[0]` as i64 (NULL for what is not a number).
+fn oids(args: &ScalarFunctionArgs) -> DFResult<Vec<Option<i64>>> {
+    let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+    let Some(first) = arrays.first() else {
+        return Ok(vec![None; args.number_rows]);
+    };
+    let ints = cast(first, &DataType::Int64)?;
+    let ints = ints.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+    Ok(ints.iter().collect())
+}
+
+/// A text per oid (`pg_get_viewdef(oid)`, `pg_get_function_result(oid)`),
+/// NULL for other oids.
+#[derive(Debug)]
+struct OidText {
+    name: &'static str,
+    texts: HashMap<i64, String>,
+    signature: Signature,
+}
+
+impl OidText {
+    fn new(name: &'static str, texts: HashMap<i64, String>) -> Self {
+        Self {
+            name,
+            texts,
+            signature: Signature::variadic_any(Volatility::Stable),
+        }
+    }
+}
+
+impl PartialEq for OidText {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for OidText {}
+impl std::hash::Hash for OidText {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for OidText {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DFResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        let out: StringArray = oids(&args)?
+            .into_iter()
+            .map(|oid| oid.and_then(|o| self.texts.get(&o).map(String::as_str)))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// `obj_description(oid [, catalog])`: a view's or saasql function's
+/// description ([`DESCRIPTIONS`]); NULL for others, and for calls the
+/// rewrite left without arguments.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Description {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl Description {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            signature: any_or_no_arguments(),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Description {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DFResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        if args.args.is_empty() {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)));
+        }
+        let descriptions = DESCRIPTIONS.read().unwrap_or_else(|e| e.into_inner());
+        let out: StringArray = oids(&args)?
+            .into_iter()
+            .map(|oid| oid.and_then(|o| descriptions.get(&o).cloned()))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// `pg_table_is_visible(oid)`: true except for [`SCHEMA`]'s relations.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TableVisible {
+    hidden: std::collections::BTreeSet<i64>,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for TableVisible {
+    fn name(&self) -> &str {
+        "pg_table_is_visible"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DFResult<DataType> {
+        Ok(DataType::Boolean)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        let out: datafusion::arrow::array::BooleanArray = oids(&args)?
+            .into_iter()
+            .map(|oid| oid.map(|o| !self.hidden.contains(&o)))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
 

@@ -25,7 +25,7 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{Set, Statement as SqlStatement};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::dialect::{GenericDialect, PostgreSqlDialect};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::StreamExt;
 use pgwire::error::{ErrorInfo, PgWireError};
@@ -75,8 +75,11 @@ pub fn query_canceled() -> PgWireError {
 /// (`CREATE EXTERNAL TABLE`, `COPY … TO`, `EXPLAIN`) come from DataFusion's
 /// parser; everything else from datafusion-pg-catalog's, which rewrites the
 /// Postgres-isms of psql's and BI tools' catalog queries (`OPERATOR(…)`,
-/// `COLLATE`, `::regclass`, …) into SQL DataFusion plans.
+/// `COLLATE`, `::regclass`, …) into SQL DataFusion plans; what neither
+/// parses is parsed as `saasql run` parses it (DataFusion's generic dialect).
 pub fn parse(pg: &PostgresCompatibilityParser, sql: &str) -> Result<Vec<DfStatement>, PgWireError> {
+    let fixed = super::catalog::fixed_oids(sql);
+    let sql = fixed.as_deref().unwrap_or(sql);
     let canned = super::catalog::canned(sql);
     let sql = canned.as_deref().unwrap_or(sql);
     let datafusion = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {});
@@ -97,7 +100,12 @@ pub fn parse(pg: &PostgresCompatibilityParser, sql: &str) -> Result<Vec<DfStatem
             .collect()),
         Err(pg_error) => match datafusion {
             Ok(statements) => Ok(statements.into_iter().collect()),
-            Err(_) => Err(user_error("42601", pg_error.to_string())),
+            // saasql's own dialect, as `saasql run` parses: whatever a
+            // report accepts, a client may send (`SELECT * EXCLUDE (c)`).
+            Err(_) => match DFParser::parse_sql_with_dialect(sql, &GenericDialect {}) {
+                Ok(statements) => Ok(statements.into_iter().collect()),
+                Err(_) => Err(user_error("42601", pg_error.to_string())),
+            },
         },
     }
 }
@@ -652,5 +660,9 @@ mod tests {
         }
         assert!(is_command(&stmts[1]));
         assert!(parse(&pg, "-- ping").unwrap().is_empty());
+        // What `saasql run` accepts, a client may send.
+        let stmts = parse(&pg, "SELECT * EXCLUDE (b) FROM t").unwrap();
+        assert_eq!(stmts.len(), 1);
+        assert!(parse(&pg, "SELEC 1").is_err());
     }
 }
