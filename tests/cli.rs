@@ -2889,6 +2889,13 @@ mod cluster {
             );
             assert_eq!(got.stdout, expected.stdout, "{file}: cluster vs local");
         }
+        // The repository project's models expand in the plan the client
+        // sends: executors need only the tables.
+        let model = "SELECT count(*) AS n, round(sum(mrr), 2) AS mrr FROM mrr_by_month;";
+        let got = remote(&[], model);
+        assert_eq!((got.code, got.stderr.as_str()), (0, ""), "{got:?}");
+        assert_eq!(got.stdout, local(&[], model).stdout);
+        assert_eq!(got.stdout, "n,mrr\n1085,349156.03\n");
 
         // Settings are resolved on the client and travel with the plan.
         let scores = "SELECT customer_id, engagement_score(event_name) AS score \
