@@ -190,6 +190,7 @@ fn completions_and_man_pages() {
         "init",
         "models",
         "config",
+        "test",
         "completions",
         "man",
     ];
@@ -7083,5 +7084,196 @@ fn projects_without_data_batch_inputs_and_strangers() {
         run.stdout
             .contains("storage.s3.access_key_id,(set),project saasql.toml\n"),
         "{run:?}"
+    );
+}
+
+/// `saasql test`: the bundled project's checks pass on the sample; on data
+/// made to fail each kind of check it reports every one (error, warn, did
+/// not run), writes JUnit XML and exits 1; 3 when an input is unreadable;
+/// 2 for a bad check or none at all.
+#[test]
+fn checks_pass_on_the_sample_and_fail_on_broken_data() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = saasql_in(repo, &["test", "-f", "csv"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "saasql: 5 checks: 5 passed, 0 warned, 0 failed\n"
+    );
+    let statuses: Vec<&str> = run
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap_or(""))
+        .collect();
+    assert_eq!(statuses, ["pass"; 5], "{run:?}");
+
+    // The same project on broken exports.
+    let parent = scratch("checks");
+    let run = saasql_in(&parent, &["init", "--no-data", "broken"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    let dir = parent.join("broken");
+    let setup = format!(
+        "COPY (SELECT * FROM (VALUES (1, 'a', 'smb', 'pro', 'DE', TIMESTAMP '2025-01-01 00:00:00+00:00')) \
+              AS t(customer_id, name, segment, plan, country, signed_up_at)) TO '{d}/customers.parquet' STORED AS PARQUET;
+         COPY (SELECT * FROM (VALUES (1, 1, 'pro', 'month', -50.0, 'USD', TIMESTAMP '2025-01-01 00:00:00+00:00', CAST(NULL AS TIMESTAMP)))
+              AS t(subscription_id, customer_id, plan, billing_interval, amount, currency, started_at, ended_at)) TO '{d}/subscriptions.parquet' STORED AS PARQUET;
+         COPY (SELECT * FROM (VALUES (TIMESTAMP '2025-03-01 10:00:00+00:00', 1, 1, 'login', 1), (TIMESTAMP '2025-03-10 10:00:00+00:00', 1, 1, 'login', 2))
+              AS t(event_time, customer_id, user_id, event_name, session_id)) TO '{d}/events.parquet' STORED AS PARQUET;
+         COPY (SELECT * FROM (VALUES (1, 1, 'nps', 11, TIMESTAMP '2025-03-01 10:00:00+00:00'))
+              AS t(customer_id, user_id, kind, score, responded_at)) TO '{d}/surveys.parquet' STORED AS PARQUET;",
+        d = dir.join("data").display()
+    );
+    let run = saasql_in(&parent, &["--data", empty_dir(), "run", "-"], Some(&setup));
+    assert_eq!(run.code, 0, "{run:?}");
+    // A warn-severity check, and the as_of of freshness from the project's $as_of.
+    write_file(
+        &dir,
+        "tests/checks/few_events.sql",
+        "-- severity: warn\n-- warn_if: < 5\nSELECT * FROM events\n",
+    );
+    let run = saasql_in(
+        &dir,
+        &[
+            "test",
+            "-f",
+            "csv",
+            "--junit",
+            "checks.xml",
+            "--as-of",
+            "2025-03-20",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        run.stderr, "saasql: error: 6 checks: 1 passed, 2 warned, 3 failed\n",
+        "{run:?}"
+    );
+    let line = |name: &str| -> String {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name},")))
+            .unwrap_or_else(|| panic!("no {name} in {}", run.stdout))
+            .to_string()
+    };
+    assert!(
+        line("mrr_never_negative").starts_with("mrr_never_negative,singular,error,1 failing row,"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        line("mrr_never_negative")
+            .contains("{month: 2025-03-01T00:00:00, customer_id: 1, mrr: -50.0}"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        line("survey_scores_in_range")
+            .starts_with("survey_scores_in_range,singular,error,1 failing row,"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        line("few_events").starts_with("few_events,singular,warn,2 failing rows,"),
+        "{}",
+        run.stdout
+    );
+    // nps() refuses the score 11: the check could not run.
+    assert!(
+        line("nps_floor").starts_with("nps_floor,threshold,error,did not run,>= 0,"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        line("nps_floor").contains("nps: score 11 is outside 0..10"),
+        "{}",
+        run.stdout
+    );
+    // The check's own as_of ($as_of: midnight after the last event, 10:00
+    // on 2025-03-10) wins over --as-of: 14 hours, past warn_after 12h.
+    assert!(
+        line("events_fresh").starts_with("events_fresh,freshness,warn,14h 0m old,"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        line("customers_exported").starts_with("customers_exported,row_count,pass,1 rows,"),
+        "{}",
+        run.stdout
+    );
+    let junit = std::fs::read_to_string(dir.join("checks.xml")).expect("junit");
+    assert!(
+        junit.contains("<testsuite name=\"saasql\" tests=\"6\" failures=\"3\""),
+        "{junit}"
+    );
+    assert!(junit.contains("<testcase classname=\"saasql.singular\" name=\"mrr_never_negative\" file=\"tests/checks/mrr_never_negative.sql\">\n    <failure message=\"error: 1 failing row"), "{junit}");
+
+    // Freshness against --as-of when the check names none.
+    let stale = scratch("checks_stale");
+    write_file(
+        &stale,
+        "saasql.toml",
+        "[[checks]]\nname = \"events_fresh\"\ntable = \"events\"\ncolumn = \"event_time\"\nwarn_after = \"1d\"\nerror_after = \"1w\"\n",
+    );
+    std::fs::create_dir_all(stale.join("data")).expect("data");
+    let events = format!(
+        "COPY (SELECT TIMESTAMP '2025-03-10 10:00:00+00:00' AS event_time) TO '{}/data/events.parquet' STORED AS PARQUET;",
+        stale.display()
+    );
+    let run = saasql_in(&parent, &["--data", empty_dir(), "run", "-"], Some(&events));
+    assert_eq!(run.code, 0, "{run:?}");
+    for (as_of, status, code) in [
+        ("2025-03-11 09:00:00", "pass", 0),
+        ("2025-03-13", "warn", 0),
+        ("2025-03-20", "error", 1),
+    ] {
+        let run = saasql_in(&stale, &["test", "-f", "csv", "--as-of", as_of], None);
+        assert_eq!(run.code, code, "{as_of}: {run:?}");
+        assert!(
+            run.stdout
+                .contains(&format!("events_fresh,freshness,{status},")),
+            "{as_of}: {run:?}"
+        );
+    }
+
+    // An unreadable input: exit 3.
+    write_file(&stale, "data/broken.parquet", "not parquet");
+    write_file(&stale, "tests/reads_broken.sql", "SELECT * FROM broken\n");
+    let run = saasql_in(
+        &stale,
+        &["test", "-f", "csv", "--as-of", "2025-03-11"],
+        None,
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("reads_broken,singular,error,did not run,"),
+        "{run:?}"
+    );
+
+    // A bad header, and no checks.
+    std::fs::remove_file(stale.join("data/broken.parquet")).expect("rm");
+    write_file(
+        &stale,
+        "tests/reads_broken.sql",
+        "-- error_if: lots\nSELECT 1\n",
+    );
+    let run = saasql_in(&stale, &["test"], None);
+    assert_one_line_error(
+        &run,
+        2,
+        "saasql: error: check tests/reads_broken.sql: 'lots': expected a comparison and a number",
+    );
+    let none = scratch("checks_none");
+    write_file(&none, "saasql.toml", "");
+    let run = saasql_in(&none, &["--data", empty_dir(), "test"], None);
+    assert_one_line_error(
+        &run,
+        2,
+        &format!(
+            "saasql: error: no checks: {} has no tests/*.sql",
+            none.display()
+        ),
     );
 }

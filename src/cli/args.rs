@@ -170,6 +170,8 @@ pub enum Command {
     Models,
     /// Show the settings in effect, each with where it came from
     Config,
+    /// Run the project's checks (tests/*.sql and [[checks]] in saasql.toml)
+    Test(TestArgs),
     /// Print a shell completion script to stdout (see `saasql completions --help`)
     Completions(CompletionsArgs),
     /// Print the saasql man page (roff), or write every page into a folder
@@ -223,6 +225,34 @@ pub struct InitArgs {
     /// Do not write the sample data (data/ is left for your own exports)
     #[arg(long)]
     pub no_data: bool,
+}
+
+/// `saasql test`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Checks:
+  tests/**/*.sql   one query returning the failing rows (as dbt tests); header comments
+                   `-- severity: warn`, `-- error_if: > 10`, `-- warn_if: > 0`
+  [[checks]]       in saasql.toml: name plus sql with min/max (a metric within bounds),
+                   table with min_rows/max_rows (a row count), or table, column and
+                   warn_after/error_after such as 36h or 2d (freshness)
+Prints one line per check: pass, warn or error, what was observed, the threshold and a
+few failing rows. Exit 0 when no error-severity check fails, 1 when one does, 3 when an
+input cannot be read. See docs/checks.md.")]
+pub struct TestArgs {
+    /// Check files or folders to run instead of the project's tests/ (the
+    /// declared [[checks]] run too)
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Also write the results as JUnit XML (as CI servers read it) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Measure freshness against this time (YYYY-MM-DD or a timestamp)
+    /// instead of now, unless a check sets its own as_of
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
 }
 
 /// `saasql functions`.

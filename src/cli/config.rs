@@ -28,6 +28,11 @@
 //! engagement_weights = "login:1, report_created:5"
 //! "datafusion.execution.batch_size" = 4096   # keys with a dot are used as is
 //!
+//! [[checks]]                           # saasql test: a metric within bounds
+//! name = "nps_floor"
+//! sql = "SELECT nps(score) FROM surveys WHERE kind = 'nps'"
+//! min = 30
+//!
 //! [params]                             # defaults of $parameters (--param wins)
 //! segment = "smb"                      # typed like --param: text, 12, 1.5, true, 2025-06-30
 //! as_of = { sql = "SELECT max(CAST(event_time AS DATE)) FROM events" }  # one value, computed when used
@@ -79,6 +84,9 @@ pub struct FileConfig {
     /// Defaults of `$parameters`: a value, or `{ sql = "…" }`.
     #[serde(default)]
     pub params: BTreeMap<String, toml::Value>,
+    /// Declared checks (`saasql test`).
+    #[serde(default)]
+    pub checks: Vec<super::checks::DeclaredCheck>,
 }
 
 /// A `$parameter`'s default from a config file or project.
@@ -141,6 +149,8 @@ pub struct LoadedConfig {
     pub storage_keys: Vec<String>,
     /// Defaults of `$parameters`.
     pub params: BTreeMap<String, ParamDefault>,
+    /// Declared checks, with the file each comes from.
+    pub checks: Vec<(super::checks::DeclaredCheck, String)>,
 }
 
 impl LoadedConfig {
@@ -274,6 +284,11 @@ impl LoadedConfig {
             storage,
             storage_keys,
             params,
+            checks: file
+                .checks
+                .into_iter()
+                .map(|c| (c, super::project::shown(path)))
+                .collect(),
         })
     }
 
@@ -335,6 +350,7 @@ impl LoadedConfig {
         self.storage.merge(other.storage);
         self.storage_keys.extend(other.storage_keys);
         self.params.extend(other.params);
+        self.checks.extend(other.checks);
     }
 }
 

@@ -40,6 +40,8 @@ pub const BUNDLED: &[(&str, &str)] = bundled![
     "sql/stickiness.sql",
     "sql/support.sql",
     "sql/surveys.sql",
+    "tests/checks/mrr_never_negative.sql",
+    "tests/checks/survey_scores_in_range.sql",
 ];
 
 /// The generator options that made the bundled `data/` (data/README.md).
@@ -148,8 +150,8 @@ pub async fn run_init(dir: &Path, with_data: bool) -> CliResult<()> {
         format!("cd {} && saasql run sql/overview.sql", dir.display())
     };
     eprintln!(
-        "created the project {}: {PROJECT_FILE}, models/ ({} views), sql/ ({} reports), data/{}\n\
-         next: {next}   (then saasql models, saasql config)",
+        "created the project {}: {PROJECT_FILE}, models/ ({} views), sql/ ({} reports), tests/ (checks), data/{}\n\
+         next: {next}   (then saasql models, saasql test, saasql config)",
         dir.display(),
         BUNDLED
             .iter()
@@ -177,7 +179,7 @@ mod tests {
     fn bundled_names_every_model_and_report() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut on_disk = vec!["saasql.toml".to_string()];
-        for folder in ["models", "sql"] {
+        for folder in ["models", "sql", "tests/checks"] {
             let mut names: Vec<String> = std::fs::read_dir(root.join(folder))
                 .unwrap()
                 .map(|e| format!("{folder}/{}", e.unwrap().file_name().to_string_lossy()))

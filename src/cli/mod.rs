@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod batch;
+pub mod checks;
 #[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod commit;
@@ -164,6 +165,46 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
                 }
                 let (schema, batch) = project::models_batch(&ctx).await?;
                 print_summary(schema, batch, format).await
+            })
+            .await
+        }
+        Some(Command::Test(args)) => {
+            let format = not_parquet(global.format)?;
+            interruptible(async {
+                let ctx = build_context(global).await?;
+                let project = project::project_of(global)?;
+                let files = if !args.paths.is_empty() {
+                    checks::singular_files(&args.paths)?
+                } else {
+                    match project.as_ref().map(|p| p.root.join("tests")) {
+                        Some(dir) if dir.is_dir() => checks::singular_files(&[dir])?,
+                        _ => vec![],
+                    }
+                };
+                let all = checks::Checks {
+                    files,
+                    declared: checks::declared_of(&ctx),
+                };
+                if all.files.is_empty() && all.declared.is_empty() {
+                    return Err(CliError::usage(match &project {
+                        Some(p) => format!(
+                            "no checks: {} has no tests/*.sql and saasql.toml no [[checks]]",
+                            p.root.display()
+                        ),
+                        None => format!(
+                            "no checks: {}; name check files or folders, or run it in a project",
+                            project::search_description()
+                        ),
+                    }));
+                }
+                checks::test_command(
+                    &ctx,
+                    &all,
+                    format,
+                    args.junit.as_deref(),
+                    args.as_of.as_deref(),
+                )
+                .await
             })
             .await
         }
@@ -474,6 +515,7 @@ async fn build_context_with(
         eprintln!("saasql: warning: {w}");
     }
     project::set_param_defaults(&ctx, std::mem::take(&mut file.params));
+    checks::set_declared(&ctx, std::mem::take(&mut file.checks));
     // The project's models, over the tables (a model may replace one).
     if let Some(dir) = project.as_ref().and_then(project::Project::models_dir) {
         for message in project::register_models(&ctx, &dir).await? {

@@ -76,6 +76,28 @@ impl CliError {
         }
     }
 
+    /// The exit code, for a failure.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            CliError::Failed { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The message alone, with its `file:line` if it has one (no
+    /// `saasql: error:` prefix, no statement below it).
+    pub fn message(&self) -> String {
+        match self {
+            CliError::Failed {
+                location: Some(loc),
+                message,
+                ..
+            } => format!("{loc}: {message}"),
+            CliError::Failed { message, .. } => message.clone(),
+            CliError::BrokenPipe => String::new(),
+        }
+    }
+
     /// A usage error (exit 2).
     pub fn usage(message: impl Into<String>) -> Self {
         Self::new(Code::Usage, message)
