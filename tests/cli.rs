@@ -7277,3 +7277,96 @@ fn checks_pass_on_the_sample_and_fail_on_broken_data() {
         ),
     );
 }
+
+/// Backslash commands outside the shell: `\d` from stdin, `\set` carried
+/// across `-c` commands, `\q` ending the run; bound parameters keep their
+/// column names, also in joins of same-named columns.
+#[test]
+fn backslash_commands_in_scripts_and_parameter_names() {
+    let run = saasql(&["-f", "csv"], Some("\\d surveys\n"));
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (
+            0,
+            "column_name,data_type,is_nullable\ncustomer_id,Int64,NO\nname,Utf8View,NO\nscore,Int64,YES\n"
+        ),
+        "{run:?}"
+    );
+    let run = saasql(
+        &[
+            "-f",
+            "csv",
+            "-c",
+            "\\set n 5",
+            "-c",
+            "SELECT $n * 2 AS twice",
+            "-c",
+            "\\q",
+            "-c",
+            "SELECT nothing",
+        ],
+        None,
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "twice\n10\n"),
+        "{run:?}"
+    );
+    let run = saasql(
+        &[
+            "-f",
+            "csv",
+            "-p",
+            "p=5",
+            "-c",
+            "SELECT a.id, b.id, $p * 2 FROM (VALUES (1)) a(id) JOIN (VALUES (1)) b(id) ON a.id = b.id",
+        ],
+        None,
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "id,id,$p * Int64(2)\n1,1,10\n"),
+        "{run:?}"
+    );
+    let run = saasql(&["-c", "\\x"], None);
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (
+            2,
+            "-c#1:1: error: \\x works in the interactive shell; a report's format is --format\n  | \\x\n"
+        )
+    );
+}
+
+/// A batch job's input named like a model replaces the model (with a
+/// notice), and the other models read the job's inputs.
+#[test]
+fn batch_inputs_win_over_models() {
+    let dir = scratch("batch_vs_models");
+    write_file(&dir, "saasql.toml", "");
+    write_file(
+        &dir,
+        "models/counted.sql",
+        "SELECT count(*) AS n FROM surveys\n",
+    );
+    write_file(&dir, "models/scores.sql", "SELECT 1 AS score\n");
+    let data = fixture().join("data");
+    let job = format!(
+        "[inputs]\nsurveys = \"{d}/surveys.parquet\"\nscores = \"{d}/surveys.parquet\"\n\
+         [[outputs]]\nname = \"o\"\nsql = \"SELECT (SELECT n FROM counted) AS n, (SELECT count(*) FROM scores) AS scores\"\n\
+         path = \"out.csv\"\nformat = \"csv\"\n",
+        d = data.display()
+    );
+    write_file(&dir, "job.toml", &job);
+    let run = saasql_in(&dir, &["--data", empty_dir(), "batch", "job.toml"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("saasql: notice: the job's input scores replaces the model scores"),
+        "{run:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.csv")).expect("out"),
+        "n,scores\n4,4\n"
+    );
+}

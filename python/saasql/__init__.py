@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Union
 
 import datafusion
-from datafusion import AggregateUDF, ScalarUDF, SessionContext, WindowUDF, udaf, udf, udwf
+from datafusion import AggregateUDF, ScalarUDF, SessionContext, SQLOptions, WindowUDF, udaf, udf, udwf
 
 from . import _saasql
 
@@ -177,8 +177,13 @@ def param_defaults(ctx: SessionContext, project: str | os.PathLike[str]) -> dict
     return _Project.load(project).param_literals(ctx)
 
 
-#: A string literal, a quoted name, a comment, or a ``$name``.
-_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\$(\w+)", re.S)
+#: A dollar-quoted or escape string, a string literal, a quoted name, a
+#: comment, or a ``$name``.
+_TOKEN = re.compile(
+    r"\$(\w*)\$.*?\$\1\$|[eE]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\""
+    r"|--[^\n]*|/\*.*?\*/|\$([A-Za-z_]\w*)",
+    re.S,
+)
 
 
 def bind(sql: str, literals: Mapping[str, str]) -> str:
@@ -187,7 +192,7 @@ def bind(sql: str, literals: Mapping[str, str]) -> str:
     names and comments is left alone, and a literal is never rescanned."""
 
     def replace(m: re.Match[str]) -> str:
-        name = m.group(1)
+        name = m.group(2)
         if name is not None and name in literals:
             return literals[name]
         return m.group(0)
@@ -237,7 +242,9 @@ class _Project:
 
     def register(self, ctx: SessionContext) -> None:
         for key, value in self.session_settings.items():
-            ctx.sql(f"SET {key} = '{value}'").collect()
+            if not re.fullmatch(r"[A-Za-z0-9_.]+", key):
+                raise ValueError(f"{self.file}: settings: {key!r} is not a setting name")
+            ctx.sql(f"SET {key} = {_quote(value)}").collect()
         # [tables] first: they win over the data folder, as in the command.
         for name, location in self.config.get("tables", {}).items():
             if not ctx.table_exist(name):
@@ -259,7 +266,11 @@ class _Project:
         for name, value in self.config.get("params", {}).items():
             where = f"{self.file}: params.{name}"
             if isinstance(value, dict) and set(value) == {"sql"}:
-                rows = ctx.sql(value["sql"]).to_pylist()
+                # A query, nothing else (no DDL, DML or SET), as in the command.
+                read_only = (
+                    SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+                )
+                rows = ctx.sql_with_options(value["sql"], read_only).to_pylist()
                 if len(rows) != 1 or len(rows[0]) != 1:
                     raise ValueError(f"{where}: the query must return one row with one column")
                 value = next(iter(rows[0].values()))
@@ -306,7 +317,7 @@ def _typed_literal(text: str, where: str) -> str:
         if not -(2**63) <= value < 2**63:
             raise ValueError(f"{where}: {text} is outside the integer (BIGINT) range")
         return _value_literal(value, where)
-    if re.fullmatch(r"-?(0|[1-9]\d*)?(\.\d+)?([eE][-+]?\d+)?", text) and any(c.isdigit() for c in text):
+    if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", text) and not re.fullmatch(r"[-+]?0\d+", text):
         return _value_literal(float(text), where)
     if text in ("true", "TRUE", "True"):
         return "true"
@@ -331,7 +342,10 @@ def _value_literal(value: object, where: str) -> str:
             raise ValueError(f"{where}: {value} is not a finite number")
         return f"CAST('{value!r}' AS DOUBLE)"
     if isinstance(value, Decimal):
-        return f"CAST('{value}' AS DECIMAL)"
+        sign, digits, exponent = value.as_tuple()
+        scale = max(0, -int(exponent))
+        precision = max(len(digits), scale, 1)
+        return f"CAST('{value}' AS DECIMAL({precision}, {scale}))"
     if isinstance(value, datetime.datetime):
         return f"TIMESTAMP '{value.isoformat()}'"
     if isinstance(value, datetime.date):

@@ -71,6 +71,17 @@ def test_param_defaults_are_typed_like_the_command(project: Path):
 
 def test_bind_never_rescans_a_literal():
     assert saasql.bind("SELECT $a, $b", {"a": "'$b'", "b": "1"}) == "SELECT '$b', 1"
+    # Nor does it look inside dollar-quoted or escape strings.
+    assert saasql.bind("SELECT $$ $a $$, E'it''s $a', $a", {"a": "1"}) == "SELECT $$ $a $$, E'it''s $a', 1"
+
+
+def test_a_query_default_cannot_write(tmp_path: Path):
+    write(tmp_path / "saasql.toml", "[params]\nx = { sql = \"CREATE TABLE t AS SELECT 1\" }\n")
+    ctx = SessionContext()
+    saasql.register(ctx, project=tmp_path)
+    with pytest.raises(Exception, match="DDL"):
+        saasql.param_defaults(ctx, tmp_path)
+    assert not ctx.table_exist("t")
 
 
 def test_a_missing_project_and_urls_are_errors(tmp_path: Path):

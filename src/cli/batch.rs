@@ -282,7 +282,8 @@ pub async fn run_batch(
     }
     // The project's models read the job's inputs, not the tables they replace.
     if !inputs.is_empty() {
-        for message in super::project::reregister_models(ctx).await? {
+        let names: Vec<String> = inputs.keys().cloned().collect();
+        for message in super::project::reregister_models(ctx, &names).await? {
             eprintln!("saasql: {message}");
         }
     }

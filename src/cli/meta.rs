@@ -81,12 +81,34 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 /// with backslash commands between them carried out (see the module
 /// documentation). `\i` adds the included file's statements as a script of
 /// its own, so that their errors name that file.
-pub fn parse_scripts(ctx: &SessionContext, name: &str, sql: &str) -> CliResult<Vec<Script>> {
+pub fn parse_scripts(
+    ctx: &SessionContext,
+    name: &str,
+    sql: &str,
+    state: &mut ScriptState,
+) -> CliResult<Vec<Script>> {
     let mut out = vec![];
-    let mut params = HashMap::new();
-    let mut quit = false;
-    parse_into(ctx, name, sql, &mut params, &mut out, 0, &mut quit)?;
+    if state.quit {
+        return Ok(out);
+    }
+    parse_into(
+        ctx,
+        name,
+        sql,
+        &mut state.params,
+        &mut out,
+        0,
+        &mut state.quit,
+    )?;
     Ok(out)
+}
+
+/// What carries over from one script to the next of a run (the files of
+/// `saasql run`, the `-c` commands): `\set` parameters, and `\q`.
+#[derive(Debug, Default)]
+pub struct ScriptState {
+    params: HashMap<String, ScalarValue>,
+    quit: bool,
 }
 
 fn parse_into(
@@ -275,10 +297,12 @@ mod tests {
     #[test]
     fn commands_between_statements() {
         let ctx = saasql::context();
+        let mut state = ScriptState::default();
         let scripts = parse_scripts(
             &ctx,
             "r.sql",
             "SELECT 1;\n\\set n 5\n-- a comment\nSELECT $n AS n;\n\\unset n\n\\d\nSELECT $n;\n\\q\nSELECT nothing(;\n",
+            &mut state,
         )
         .unwrap();
         assert_eq!(scripts.len(), 1);
@@ -289,7 +313,21 @@ mod tests {
         assert!(s[1].statement.to_string().contains('5'));
         assert_eq!(s[2].first_line, "\\d");
         assert!(s[3].params.contains("n"), "unset");
-        let err = parse_scripts(&ctx, "r.sql", "SELECT 1;\n\\x\n").unwrap_err();
+        // \\q ends the whole run: a later script adds nothing.
+        let later = parse_scripts(&ctx, "s.sql", "SELECT 2;", &mut state).unwrap();
+        assert!(later.is_empty());
+        // \\set carries over to the next script.
+        let mut state = ScriptState::default();
+        parse_scripts(&ctx, "-c#1", "\\set n 5", &mut state).unwrap();
+        let next = parse_scripts(&ctx, "-c#2", "SELECT $n", &mut state).unwrap();
+        assert!(next[0].statements[0].params.is_empty());
+        let err = parse_scripts(
+            &ctx,
+            "r.sql",
+            "SELECT 1;\n\\x\n",
+            &mut ScriptState::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("r.sql:2"), "{err}");
     }
 }

@@ -120,8 +120,14 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
             interruptible(async {
                 let ctx = build_context(global).await?;
                 let mut scripts = vec![];
+                let mut state = meta::ScriptState::default();
                 for (i, sql) in global.commands.iter().enumerate() {
-                    scripts.extend(meta::parse_scripts(&ctx, &format!("-c#{}", i + 1), sql)?);
+                    scripts.extend(meta::parse_scripts(
+                        &ctx,
+                        &format!("-c#{}", i + 1),
+                        sql,
+                        &mut state,
+                    )?);
                 }
                 run_report(&ctx, &scripts, &opts).await
             })
@@ -141,7 +147,12 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
                 interruptible(async {
                     let ctx = build_context(global).await?;
                     let sql = read_sql(Path::new("-"))?;
-                    let scripts = meta::parse_scripts(&ctx, "<stdin>", &sql)?;
+                    let scripts = meta::parse_scripts(
+                        &ctx,
+                        "<stdin>",
+                        &sql,
+                        &mut meta::ScriptState::default(),
+                    )?;
                     run_report(&ctx, &scripts, &opts).await
                 })
                 .await
@@ -318,6 +329,7 @@ async fn run_command(global: &GlobalArgs, args: &RunArgs) -> CliResult<()> {
     interruptible(async {
         let ctx = build_context(global).await?;
         let mut scripts: Vec<Script> = vec![];
+        let mut state = meta::ScriptState::default();
         for file in &args.files {
             let sql = read_sql(file)?;
             let name = if file.as_os_str() == "-" {
@@ -325,7 +337,7 @@ async fn run_command(global: &GlobalArgs, args: &RunArgs) -> CliResult<()> {
             } else {
                 file.display().to_string()
             };
-            scripts.extend(meta::parse_scripts(&ctx, &name, &sql)?);
+            scripts.extend(meta::parse_scripts(&ctx, &name, &sql, &mut state)?);
         }
         run_report(&ctx, &scripts, &opts).await
     })

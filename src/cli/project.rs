@@ -120,7 +120,9 @@ fn search_upwards(start: &Path) -> Option<PathBuf> {
         .ancestors()
         .map(|dir| dir.join(PROJECT_FILE))
         .find(|file| file.is_file())?;
-    match (owner(&file), current_uid()) {
+    // The file (not what a symlink points at) and its folder.
+    let owner = owner(&file).max(file.parent().and_then(owner));
+    match (owner, current_uid()) {
         (Some(owner), Some(me)) if owner != me && owner != 0 => {
             eprintln!(
                 "saasql: warning: {} is owned by another user (uid {owner}), so it is not used; \
@@ -134,18 +136,21 @@ fn search_upwards(start: &Path) -> Option<PathBuf> {
     }
 }
 
-/// The owner of `path`.
+/// The owner of `path` itself (a symlink's own owner, not its target's).
+/// Root's files count as nobody's, so that the other owner decides.
 fn owner(path: &Path) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| m.uid())
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| m.uid())
+        .filter(|uid| *uid != 0)
 }
 
-/// This process's user: the owner of `/proc/self` (Linux), else of a
-/// temporary file it creates.
+/// This process's effective user: the owner of a temporary file it creates.
 fn current_uid() -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .or_else(|_| tempfile::tempfile().and_then(|f| f.metadata()))
+    tempfile::tempfile()
+        .and_then(|f| f.metadata())
         .ok()
         .map(|m| m.uid())
 }
@@ -259,12 +264,19 @@ async fn unregister_models(ctx: &SessionContext, previous: &Models) {
 /// Plans the models again over the session's current tables (after a batch
 /// job registered its inputs, which may replace tables the models read).
 /// Returns the notices and warnings not given the first time.
-pub async fn reregister_models(ctx: &SessionContext) -> CliResult<Vec<String>> {
+pub async fn reregister_models(ctx: &SessionContext, inputs: &[String]) -> CliResult<Vec<String>> {
     let previous = models_of(ctx);
     let Some(dir) = previous.dir.clone() else {
         return Ok(vec![]);
     };
-    let messages = register_models(ctx, &dir).await?;
+    let mut messages = register_models_except(ctx, &dir, inputs).await?;
+    for name in inputs {
+        if previous.infos.iter().any(|m| &m.name == name) {
+            messages.push(format!(
+                "notice: the job's input {name} replaces the model {name}"
+            ));
+        }
+    }
     Ok(messages
         .into_iter()
         .filter(|m| !previous.messages.contains(m))
@@ -278,6 +290,16 @@ pub async fn reregister_models(ctx: &SessionContext) -> CliResult<Vec<String>> {
 /// with why, as for an unreadable table. Returns the notices and warnings
 /// to print.
 pub async fn register_models(ctx: &SessionContext, dir: &Path) -> CliResult<Vec<String>> {
+    register_models_except(ctx, dir, &[]).await
+}
+
+/// [`register_models`], leaving out the models named in `skip` (a batch
+/// job's inputs, which win over models of the same name).
+async fn register_models_except(
+    ctx: &SessionContext,
+    dir: &Path,
+    skip: &[String],
+) -> CliResult<Vec<String>> {
     let previous = models_of(ctx);
     unregister_models(ctx, &previous).await;
     let files = saasql::models::find_models(dir).map_err(|e| {
@@ -340,6 +362,9 @@ pub async fn register_models(ctx: &SessionContext, dir: &Path) -> CliResult<Vec<
     };
     for i in order {
         let (file, script) = (&files[i], &scripts[i]);
+        if skip.contains(&file.name) {
+            continue;
+        }
         let statement = &script.statements[0];
         let mut info = ModelInfo {
             name: file.name.clone(),
@@ -714,7 +739,11 @@ pub fn config_batch(
         .or_else(|| Some(("(none)".into(), "no --data, config or ./data".into())));
     single(
         "data",
-        &|c| c.data.as_ref().map(|d| d.display().to_string()),
+        &|c| {
+            c.data
+                .as_ref()
+                .map(|d| saasql_common::error::redact_secrets(&d.display().to_string()))
+        },
         global.data.as_ref().map(|d| {
             (
                 d.display().to_string(),

@@ -416,16 +416,26 @@ async fn keep_parameter_names(
     if names.len() != fields.len() || fields.iter().zip(&names).all(|(f, n)| f.name() == *n) {
         return Ok(plan);
     }
+    // Only the renamed columns get an alias; the others keep their
+    // qualifier (`a.id`, `b.id`). If that cannot be projected, the bound
+    // names stay.
     let exprs: Vec<datafusion::logical_expr::Expr> = plan
         .schema()
         .columns()
         .into_iter()
         .zip(names)
-        .map(|(column, name)| datafusion::logical_expr::Expr::Column(column).alias(name.as_str()))
+        .map(|(column, name)| {
+            if column.name == *name {
+                datafusion::logical_expr::Expr::Column(column)
+            } else {
+                datafusion::logical_expr::Expr::Column(column).alias(name.as_str())
+            }
+        })
         .collect();
-    datafusion::logical_expr::LogicalPlanBuilder::from(plan)
-        .project(exprs)?
-        .build()
+    let renamed = datafusion::logical_expr::LogicalPlanBuilder::from(plan.clone())
+        .project(exprs)
+        .and_then(|b| b.build());
+    Ok(renamed.unwrap_or(plan))
 }
 
 /// `statement` with each `$name` in `values` replaced by its value as a SQL

@@ -133,13 +133,13 @@ pub async fn setup(ctx: &SessionContext) -> DFResult<()> {
         "pg_get_indexdef",
         "pg_get_serial_sequence",
         "pg_get_function_sqlbody",
-        "pg_size_pretty",
     ] {
         ctx.register_udf(ScalarUDF::from(Constant::new(
             name,
             ScalarValue::Utf8(None),
         )));
     }
+    ctx.register_udf(ScalarUDF::from(SizePretty::default()));
     // Relations' sizes: unknown (files may be remote, or many).
     ctx.register_udf(ScalarUDF::from(Constant::new(
         "pg_table_size",
@@ -424,7 +424,13 @@ async fn setup_functions(ctx: &SessionContext, local: &SessionContext) -> DFResu
 /// their arguments, such as Metabase's `CAST(format(…) AS REGCLASS)` of a
 /// column, are not evaluated.
 pub fn redirect(statement: &mut Statement) {
+    // The catalog rewrites below apply to catalog queries only: a
+    // statement that reads a pg_catalog table.
+    let catalog_query = reads_pg_catalog(statement);
     let _ = visit_expressions_mut(statement, |expr: &mut Expr| {
+        if !catalog_query {
+            return ControlFlow::<()>::Continue(());
+        }
         if let Expr::Function(f) = expr
             && let Some(ObjectNamePart::Identifier(name)) = f.name.0.last()
         {
@@ -476,9 +482,17 @@ pub fn redirect(statement: &mut Statement) {
                 .to_ascii_lowercase()
                 .ends_with("array_to_string")
         {
-            let text = f.to_string().to_ascii_lowercase();
-            let acl = first_arg_name(f).is_some_and(|n| n.ends_with("acl"));
-            if acl || text.contains("array(") {
+            const ACLS: [&str; 8] = [
+                "proacl", "relacl", "nspacl", "datacl", "typacl", "attacl", "spcacl", "lanacl",
+            ];
+            let acl = first_arg_name(f).is_some_and(|n| ACLS.contains(&n.as_str()));
+            // psql's `\d+`: `c.reloptions || array(select 'toast.' || x from
+            // pg_catalog.unnest(tc.reloptions) x)` (reloptions already NULL).
+            let options = first_arg_text(f).is_some_and(|t| {
+                let t = t.to_ascii_lowercase();
+                t.contains("|| array(select 'toast.'")
+            });
+            if acl || options {
                 *expr = Expr::Cast {
                     kind: CastKind::Cast,
                     expr: Box::new(Expr::Value(Value::Null.into())),
@@ -503,28 +517,33 @@ pub fn redirect(statement: &mut Statement) {
             };
             return ControlFlow::<()>::Continue(());
         }
-        // SQLAlchemy's get_columns: scalar subqueries on column defaults,
-        // identities and collations (inside CASE, which DataFusion cannot
-        // plan): saasql tables have none.
-        if let Expr::Subquery(query) = expr
-            && reads_only(
-                query,
-                &[
-                    "pg_attrdef",
-                    "pg_sequence",
-                    "pg_collation",
-                    "pg_type",
-                    "pg_namespace",
-                ],
-            )
-        {
-            *expr = Expr::Cast {
-                kind: CastKind::Cast,
-                expr: Box::new(Expr::Value(Value::Null.into())),
-                data_type: SqlDataType::Text,
-                array: false,
-                format: None,
-            };
+        // SQLAlchemy's get_columns: scalar subqueries inside CASE (which
+        // DataFusion cannot plan) on column defaults, identities and
+        // collations: saasql tables have none.
+        if let Expr::Case { .. } = expr {
+            let _ = visit_expressions_mut(expr, |inner: &mut Expr| {
+                if let Expr::Subquery(query) = inner
+                    && reads_only(
+                        query,
+                        &[
+                            "pg_attrdef",
+                            "pg_sequence",
+                            "pg_collation",
+                            "pg_type",
+                            "pg_namespace",
+                        ],
+                    )
+                {
+                    *inner = Expr::Cast {
+                        kind: CastKind::Cast,
+                        expr: Box::new(Expr::Value(Value::Null.into())),
+                        data_type: SqlDataType::Text,
+                        array: false,
+                        format: None,
+                    };
+                }
+                ControlFlow::<()>::Continue(())
+            });
             return ControlFlow::<()>::Continue(());
         }
         // `LIKE 'pg/_%' ESCAPE '/'` (SQLAlchemy's get_schema_names):
@@ -611,6 +630,43 @@ fn first_arg_is_column(f: &datafusion::sql::sqlparser::ast::Function) -> bool {
     }
 }
 
+/// Whether `statement` reads a table of `pg_catalog` (by that schema, or a
+/// bare `pg_…` name).
+fn reads_pg_catalog(statement: &Statement) -> bool {
+    let mut found = false;
+    let mut copy = statement.clone();
+    let _ =
+        datafusion::sql::sqlparser::ast::visit_relations_mut(&mut copy, |name: &mut ObjectName| {
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .filter_map(|p| match p {
+                    ObjectNamePart::Identifier(i) => Some(i.value.to_ascii_lowercase()),
+                    _ => None,
+                })
+                .collect();
+            if parts.iter().any(|p| p == "pg_catalog")
+                || parts.last().is_some_and(|t| t.starts_with("pg_"))
+            {
+                found = true;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    found
+}
+
+/// The text of `f`'s first argument.
+fn first_arg_text(f: &datafusion::sql::sqlparser::ast::Function) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    match list.args.first()? {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.to_string()),
+        _ => None,
+    }
+}
+
 /// The (last part of the) name of `f`'s first argument, if it is a column.
 fn first_arg_name(f: &datafusion::sql::sqlparser::ast::Function) -> Option<String> {
     use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
@@ -664,6 +720,9 @@ fn literal_text(expr: &Expr) -> Option<String> {
     }
 }
 
+/// The most `$n` parameters a canned answer takes.
+const MAX_CANNED_PARAMETERS: usize = 64;
+
 /// The highest `$n` in `sql`.
 fn parameter_count(sql: &str) -> usize {
     let bytes = sql.as_bytes();
@@ -691,7 +750,15 @@ fn empty_answer(sql: &str, columns: &[&str]) -> String {
             format!("CAST(NULL AS {ty}) AS \"{name}\"")
         })
         .collect();
-    let params: String = (1..=parameter_count(sql))
+    // A client's own $n are few; text that claims more (`$200000` in a
+    // literal) gets none.
+    let count = parameter_count(sql);
+    let count = if count > MAX_CANNED_PARAMETERS {
+        0
+    } else {
+        count
+    };
+    let params: String = (1..=count)
         .map(|n| format!(" AND CAST(${n} AS VARCHAR) IS NULL"))
         .collect();
     format!("SELECT {} WHERE false{params}", select.join(", "))
@@ -1078,6 +1145,52 @@ impl ScalarUDFImpl for Description {
     }
 }
 
+/// Postgres' `pg_size_pretty(bytes)`: `9999 bytes`, `10 kB`, `1234 MB`
+/// (a unit up from 10 240 of the one below, rounded half up).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SizePretty {
+    signature: Signature,
+}
+
+impl Default for SizePretty {
+    fn default() -> Self {
+        Self {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+/// [`SizePretty`] of one size.
+fn size_pretty(bytes: i64) -> String {
+    const UNITS: [&str; 6] = ["bytes", "kB", "MB", "GB", "TB", "PB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value.abs() >= 10 * 1024 && unit < UNITS.len() - 1 {
+        value = (value + if value >= 0 { 512 } else { -512 }) / 1024;
+        unit += 1;
+    }
+    format!("{value} {}", UNITS[unit])
+}
+
+impl ScalarUDFImpl for SizePretty {
+    fn name(&self) -> &str {
+        "pg_size_pretty"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DFResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        let out: StringArray = oids(&args)?
+            .into_iter()
+            .map(|size| size.map(size_pretty))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
 /// `pg_table_is_visible(oid)`: true except for [`SCHEMA`]'s relations.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct TableVisible {
@@ -1247,6 +1360,40 @@ mod tests {
         );
         assert!(format_one("%s %s", &[Some("a")]).is_err());
         assert!(format_one("%x", &[Some("a")]).is_err());
+    }
+
+    #[test]
+    fn sizes_are_pretty_as_in_postgres() {
+        assert_eq!(size_pretty(10239), "10239 bytes");
+        assert_eq!(size_pretty(10240), "10 kB");
+        assert_eq!(size_pretty(12_345_678), "12 MB");
+        assert_eq!(size_pretty(-20480), "-20 kB");
+    }
+
+    #[test]
+    fn user_queries_are_not_rewritten() {
+        let parse = |sql: &str| {
+            let mut s = datafusion::sql::sqlparser::parser::Parser::parse_sql(
+                &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+                sql,
+            )
+            .unwrap()
+            .remove(0);
+            redirect(&mut s);
+            s.to_string()
+        };
+        // No catalog table: untouched.
+        let user = "SELECT array_to_string(string_to_array('a,b', ','), ';'), t.reloptions FROM t";
+        assert_eq!(parse(user), user);
+        let subquery = "SELECT (SELECT count(*) FROM pg_type) AS n";
+        assert_eq!(parse(subquery), subquery, "a subquery outside CASE stays");
+        // psql's \\d+ shape is.
+        let psql = "SELECT pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ') FROM pg_catalog.pg_class c";
+        assert!(
+            parse(psql).starts_with("SELECT CAST(NULL AS TEXT) FROM"),
+            "{}",
+            parse(psql)
+        );
     }
 
     #[test]
