@@ -7098,7 +7098,7 @@ fn checks_pass_on_the_sample_and_fail_on_broken_data() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.stderr,
-        "saasql: 5 checks: 5 passed, 0 warned, 0 failed\n"
+        "saasql: 6 checks: 6 passed, 0 warned, 0 failed\n"
     );
     let statuses: Vec<&str> = run
         .stdout
@@ -7106,7 +7106,7 @@ fn checks_pass_on_the_sample_and_fail_on_broken_data() {
         .skip(1)
         .map(|l| l.split(',').nth(2).unwrap_or(""))
         .collect();
-    assert_eq!(statuses, ["pass"; 5], "{run:?}");
+    assert_eq!(statuses, ["pass"; 6], "{run:?}");
 
     // The same project on broken exports.
     let parent = scratch("checks");
@@ -7147,7 +7147,7 @@ fn checks_pass_on_the_sample_and_fail_on_broken_data() {
     );
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(
-        run.stderr, "saasql: error: 6 checks: 1 passed, 2 warned, 3 failed\n",
+        run.stderr, "saasql: error: 7 checks: 2 passed, 2 warned, 3 failed\n",
         "{run:?}"
     );
     let line = |name: &str| -> String {
@@ -7204,7 +7204,7 @@ fn checks_pass_on_the_sample_and_fail_on_broken_data() {
     );
     let junit = std::fs::read_to_string(dir.join("checks.xml")).expect("junit");
     assert!(
-        junit.contains("<testsuite name=\"saasql\" tests=\"6\" failures=\"3\""),
+        junit.contains("<testsuite name=\"saasql\" tests=\"7\" failures=\"3\""),
         "{junit}"
     );
     assert!(junit.contains("<testcase classname=\"saasql.singular\" name=\"mrr_never_negative\" file=\"tests/checks/mrr_never_negative.sql\">\n    <failure message=\"error: 1 failing row"), "{junit}");
@@ -7236,6 +7236,24 @@ fn checks_pass_on_the_sample_and_fail_on_broken_data() {
             "{as_of}: {run:?}"
         );
     }
+
+    // An anomaly check: the latest bucket against the ones before.
+    let spiky = scratch("checks_anomaly");
+    write_file(
+        &spiky,
+        "saasql.toml",
+        "[[checks]]\nname = \"spike\"\nsql = \"SELECT d, v FROM (VALUES (DATE '2025-03-01', 10.0), \
+         (DATE '2025-03-02', 11.0), (DATE '2025-03-03', 9.0), (DATE '2025-03-04', 10.0), \
+         (DATE '2025-03-05', 30.0)) AS t(d, v)\"\ntraining = 14\n",
+    );
+    let run = saasql_in(&spiky, &["--data", empty_dir(), "test", "-f", "csv"], None);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "spike,anomaly,error,\"2025-03-05: 30.0 (expected 10.0 ± 0.82, z 24.49) anomalous\","
+        ),
+        "{run:?}"
+    );
 
     // An unreadable input: exit 3.
     write_file(&stale, "data/broken.parquet", "not parquet");

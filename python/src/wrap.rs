@@ -714,6 +714,20 @@ impl WindowUDFImpl for FfiWindow {
         args: PartitionEvaluatorArgs,
     ) -> Result<Box<dyn PartitionEvaluator>> {
         guard(self.name(), "partition_evaluator", || {
+            // Constant arguments (metric_anomaly's training) as local
+            // literals, as for aggregates.
+            let empty = RecordBatch::new_empty(Arc::new(Schema::empty()));
+            let exprs: Vec<Arc<dyn PhysicalExpr>> = args
+                .input_exprs()
+                .iter()
+                .map(|e| localize(e, &empty))
+                .collect();
+            let args = PartitionEvaluatorArgs::new(
+                &exprs,
+                args.input_fields(),
+                args.is_reversed(),
+                args.ignore_nulls(),
+            );
             let inner = self.inner.inner().partition_evaluator(args)?;
             Ok(Box::new(FfiEvaluator {
                 name: self.name().to_string(),

@@ -9,7 +9,10 @@
 //! - **Declared checks**: `[[checks]]` in `saasql.toml`: a threshold on the
 //!   one value a query returns (`sql`, `min`, `max`), a row count (`table`,
 //!   `min_rows`, `max_rows`) and freshness (`table`, `column`, `warn_after`,
-//!   `error_after`, against `--as-of`, the check's `as_of`, or now).
+//!   `error_after`, against `--as-of`, the check's `as_of`, or now), and
+//!   an anomaly test (`sql` returning `(bucket_time, value)`, `training`,
+//!   `sensitivity`, `seasonality`, `detection`: the latest buckets judged by
+//!   `metric_anomaly`).
 //!
 //! Every check gives one line: pass, warn or error, what was observed, the
 //! threshold, and for singular checks a few failing rows.
@@ -18,7 +21,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::ScalarValue;
@@ -64,6 +67,16 @@ pub struct DeclaredCheck {
     /// Freshness: the time to measure against: a date or timestamp, or
     /// `$name` for a `[params]` value (default: `--as-of`, else now).
     pub as_of: Option<String>,
+    /// Anomaly: how many earlier buckets of the same season to learn from
+    /// (default 14).
+    pub training: Option<u32>,
+    /// Anomaly: how many standard deviations away is anomalous (default 3).
+    pub sensitivity: Option<f64>,
+    /// Anomaly: `none` (default), `day_of_week`, `day_of_month`, `hour_of_day`.
+    pub seasonality: Option<String>,
+    /// Anomaly: how many of the latest buckets must not be anomalous
+    /// (default 1).
+    pub detection: Option<u32>,
 }
 
 /// A check's outcome.
@@ -467,6 +480,13 @@ async fn run_declared(
     };
     // Out of bounds: this check's severity.
     let failed = |ok: bool| if ok { Status::Pass } else { severity };
+    let anomaly = check.training.is_some()
+        || check.sensitivity.is_some()
+        || check.seasonality.is_some()
+        || check.detection.is_some();
+    if let (Some(sql), true) = (&check.sql, anomaly) {
+        return run_anomaly(ctx, check, sql, result, severity).await;
+    }
     if let Some(sql) = &check.sql {
         if check.min.is_none() && check.max.is_none() {
             return Err(bad("a threshold check needs min, max or both".into()));
@@ -600,6 +620,87 @@ async fn run_declared(
         Ok(None) => failed_to_run(result, bad("count(*) returned NULL".into())),
         Err(e) => failed_to_run(result, e),
     })
+}
+
+/// An anomaly check: `sql` returns `(bucket_time, value)`; the latest
+/// `detection` buckets must not be anomalous by `metric_anomaly`.
+async fn run_anomaly(
+    ctx: &SessionContext,
+    check: &DeclaredCheck,
+    sql: &str,
+    mut result: CheckResult,
+    severity: Status,
+) -> CliResult<CheckResult> {
+    result.kind = "anomaly";
+    let training = check.training.unwrap_or(14);
+    let sensitivity = check.sensitivity.unwrap_or(3.0);
+    let seasonality = check.seasonality.clone().unwrap_or_else(|| "none".into());
+    let detection = check.detection.unwrap_or(1).max(1);
+    result.threshold = format!(
+        "|z| <= {} over the latest {detection} bucket{} (training {training}, seasonality {seasonality})",
+        fmt(sensitivity),
+        if detection == 1 { "" } else { "s" }
+    );
+    let query = format!(
+        "SELECT CAST(t AS VARCHAR) AS t, v, round(a['expected'], 2) AS expected, \
+         round(a['stddev'], 2) AS stddev, round(a['zscore'], 2) AS zscore, a['anomalous'] AS anomalous \
+         FROM (SELECT t, v, metric_anomaly(v, t, {training}, {sensitivity}, '{}') OVER (ORDER BY t) AS a \
+               FROM ({}) AS q(t, v)) ORDER BY t DESC LIMIT {detection}",
+        seasonality.replace('\'', "''"),
+        sql.trim().trim_end_matches(';')
+    );
+    let batches = match async { ctx.sql(&query).await?.collect().await }.await {
+        Ok(b) => b,
+        Err(e) => return Ok(failed_to_run(result, CliError::datafusion(&e))),
+    };
+    let mut lines = vec![];
+    let mut any = false;
+    let mut verdicts = 0;
+    for batch in &batches {
+        let text = |i: usize| -> CliResult<Vec<Option<String>>> {
+            let options = FormatOptions::default().with_null("NULL");
+            let f = ArrayFormatter::try_new(batch.column(i).as_ref(), &options)
+                .map_err(|e| CliError::query(e.to_string()))?;
+            Ok((0..batch.num_rows())
+                .map(|r| (!batch.column(i).is_null(r)).then(|| f.value(r).to_string()))
+                .collect())
+        };
+        let (t, v, expected, stddev, z) = (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?);
+        let anomalous = batch
+            .column(5)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::BooleanArray>()
+            .ok_or_else(|| CliError::query("anomalous is not a boolean"))?;
+        for r in 0..batch.num_rows() {
+            let t = t[r].clone().unwrap_or_default();
+            let v = v[r].clone().unwrap_or_else(|| "NULL".into());
+            match (&expected[r], &stddev[r]) {
+                (Some(e), Some(s)) => {
+                    verdicts += 1;
+                    let z = z[r].clone().unwrap_or_else(|| "∞".into());
+                    let flag = !anomalous.is_null(r) && anomalous.value(r);
+                    any |= flag;
+                    lines.push(format!(
+                        "{t}: {v} (expected {e} ± {s}, z {z}){}",
+                        if flag { " anomalous" } else { "" }
+                    ));
+                }
+                _ => lines.push(format!("{t}: {v} (too little history)")),
+            }
+        }
+    }
+    result.observed = match lines.first() {
+        Some(latest) => latest.clone(),
+        None => "no buckets".into(),
+    };
+    if lines.len() > 1 {
+        result.details = lines[1..].join("; ");
+    }
+    result.status = if any { severity } else { Status::Pass };
+    if verdicts == 0 && !lines.is_empty() {
+        result.details = "fewer than 3 earlier buckets of the same season: no verdict".into();
+    }
+    Ok(result)
 }
 
 /// The declared checks of a session's config files and project (a session

@@ -1,5 +1,6 @@
 //! Every saasql SQL function, one file each in a family folder (`surveys`,
-//! `revenue`, `lifecycle`, `engagement`, `support`, `health`, `clv`), the kernels
+//! `revenue`, `lifecycle`, `engagement`, `support`, `health`, `clv`,
+//! `monitoring`), the kernels
 //! that functions of several families share (`boolean_share`,
 //! `simple_scalar`), and the one list of them.
 
@@ -18,6 +19,7 @@ pub mod convention;
 pub mod engagement;
 pub mod health;
 pub mod lifecycle;
+pub mod monitoring;
 pub mod revenue;
 pub mod simple_scalar;
 pub mod support;
@@ -95,6 +97,7 @@ function_list! {
     engagement::stickiness_breakdown,
     lifecycle::retention,
     support::avg_resolution_time,
+    monitoring::metric_anomaly,
     revenue::mrr_movement,
 }
 
