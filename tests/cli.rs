@@ -7388,3 +7388,75 @@ fn batch_inputs_win_over_models() {
         "n,scores\n4,4\n"
     );
 }
+
+/// `run --test` and `batch --test`: a failing error-severity check stops
+/// the command before it writes anything, and the previous output stays.
+#[test]
+fn run_and_batch_test_first() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = saasql_in(
+        repo,
+        &["-f", "csv", "run", "--test", "sql/overview.sql"],
+        None,
+    );
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+    assert_eq!(run.stdout, expected_report("overview"));
+
+    let parent = scratch("gate");
+    let run = saasql_in(&parent, &["init", "--no-data", "p"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    let dir = parent.join("p");
+    // A sample with one negative subscription amount.
+    let setup = format!(
+        "COPY (SELECT customer_id, subscription_id, plan, billing_interval, \
+                CASE WHEN subscription_id = (SELECT min(subscription_id) FROM subscriptions WHERE ended_at IS NULL) \
+                     THEN -amount ELSE amount END AS amount, currency, started_at, ended_at \
+              FROM subscriptions) TO '{d}/subscriptions.parquet' STORED AS PARQUET;
+         COPY (SELECT * FROM customers) TO '{d}/customers.parquet' STORED AS PARQUET;
+         COPY (SELECT * FROM events) TO '{d}/events.parquet' STORED AS PARQUET;
+         COPY (SELECT * FROM surveys) TO '{d}/surveys.parquet' STORED AS PARQUET;
+         COPY (SELECT * FROM invoices) TO '{d}/invoices.parquet' STORED AS PARQUET;
+         COPY (SELECT * FROM tickets) TO '{d}/tickets.parquet' STORED AS PARQUET;",
+        d = dir.join("data").display()
+    );
+    let run = saasql_in(repo, &["--data", "data", "run", "-"], Some(&setup));
+    assert_eq!(run.code, 0, "{run:?}");
+    write_file(&dir, "out.csv", "yesterday's report\n");
+    let run = saasql_in(
+        &dir,
+        &["run", "--test", "--output", "out.csv", "sql/overview.sql"],
+        None,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .starts_with("saasql: check mrr_never_negative error: "),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.ends_with("saasql: error: --test: 1 of 6 checks failed; nothing was run or written, the previous outputs stay\n"),
+        "{run:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.csv")).expect("out"),
+        "yesterday's report\n"
+    );
+    write_file(
+        &dir,
+        "job.toml",
+        "[[outputs]]\nname = \"o\"\nsql = \"SELECT 1 AS x\"\npath = \"out.csv\"\nformat = \"csv\"\n",
+    );
+    let run = saasql_in(&dir, &["batch", "--test", "job.toml"], None);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.csv")).expect("out"),
+        "yesterday's report\n"
+    );
+    // Without --test the report runs.
+    let run = saasql_in(&dir, &["batch", "job.toml"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.csv")).expect("out"),
+        "x\n1\n"
+    );
+}

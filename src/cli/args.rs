@@ -205,6 +205,12 @@ pub struct RunArgs {
     /// Write the result to PATH instead of stdout (required for parquet)
     #[arg(long, short = 'o', value_name = "PATH")]
     pub output: Option<PathBuf>,
+
+    /// Run the project's checks first (as `saasql test`); when an
+    /// error-severity check fails, exit 1 without running the report, so
+    /// the previous output stays what readers see
+    #[arg(long)]
+    pub test: bool,
 }
 
 /// `saasql init`.
@@ -351,6 +357,11 @@ pub struct BatchArgs {
     /// The job file
     #[arg(value_name = "JOB.toml")]
     pub job: PathBuf,
+
+    /// Run the project's checks first (as `saasql test`); when an
+    /// error-severity check fails, exit 1 and replace no output
+    #[arg(long)]
+    pub test: bool,
 }
 
 /// `saasql scheduler`.

@@ -883,3 +883,54 @@ pub async fn test_command(
     eprintln!("saasql: {summary}");
     Ok(())
 }
+
+/// `--test` of `run` and `batch`: runs the project's checks (its `tests/`
+/// and `[[checks]]`) before anything is written. Every check that did not
+/// pass gets a line on stderr; an error-severity failure stops the command
+/// (exit 1, or 3 for an unreadable input) before it replaces any output.
+pub async fn gate(
+    ctx: &SessionContext,
+    project: Option<&super::project::Project>,
+) -> CliResult<()> {
+    let files = match project.map(|p| p.root.join("tests")) {
+        Some(dir) if dir.is_dir() => singular_files(&[dir])?,
+        _ => vec![],
+    };
+    let checks = Checks {
+        files,
+        declared: declared_of(ctx),
+    };
+    if checks.files.is_empty() && checks.declared.is_empty() {
+        return Err(CliError::usage(
+            "--test: the project has no checks (tests/*.sql or [[checks]] in saasql.toml)",
+        ));
+    }
+    let results = run_checks(ctx, &checks, None).await?;
+    for r in results.iter().filter(|r| r.status != Status::Pass) {
+        eprintln!(
+            "saasql: check {} {}: {} (threshold {}){}",
+            r.name,
+            r.status.name(),
+            r.observed,
+            r.threshold,
+            if r.details.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", r.details)
+            }
+        );
+    }
+    let failed = results.iter().filter(|r| r.status == Status::Error).count();
+    if failed == 0 {
+        return Ok(());
+    }
+    let message = format!(
+        "--test: {failed} of {} checks failed; nothing was run or written, the previous outputs stay",
+        results.len()
+    );
+    if results.iter().any(|r| r.input_error) {
+        Err(CliError::input(message))
+    } else {
+        Err(CliError::query(message))
+    }
+}

@@ -230,6 +230,9 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
             let params = parse_params(&global.params)?;
             interruptible(async {
                 let ctx = build_context(global).await?;
+                if args.test {
+                    checks::gate(&ctx, project::project_of(global)?.as_ref()).await?;
+                }
                 batch::run_batch(&ctx, &args.job, format, &params).await
             })
             .await
@@ -328,6 +331,9 @@ async fn run_command(global: &GlobalArgs, args: &RunArgs) -> CliResult<()> {
     };
     interruptible(async {
         let ctx = build_context(global).await?;
+        if args.test {
+            checks::gate(&ctx, project::project_of(global)?.as_ref()).await?;
+        }
         let mut scripts: Vec<Script> = vec![];
         let mut state = meta::ScriptState::default();
         for file in &args.files {
