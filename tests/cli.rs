@@ -7142,6 +7142,8 @@ fn checks_pass_on_the_sample_and_fail_on_broken_data() {
             "checks.xml",
             "--as-of",
             "2025-03-20",
+            "--store-failures",
+            "failures",
         ],
         None,
     );
@@ -7202,6 +7204,27 @@ fn checks_pass_on_the_sample_and_fail_on_broken_data() {
         "{}",
         run.stdout
     );
+    // The failing rows, as Parquet.
+    let stored = dir.join("failures/mrr_never_negative.parquet");
+    let run2 = saasql_in(
+        &dir,
+        &[
+            "--no-project",
+            "--data",
+            empty_dir(),
+            "-f",
+            "csv",
+            "-c",
+            &format!("SELECT mrr FROM '{}'", stored.display()),
+        ],
+        None,
+    );
+    assert_eq!(
+        (run2.code, run2.stdout.as_str()),
+        (0, "mrr\n-50.0\n"),
+        "{run2:?}"
+    );
+    assert!(!dir.join("failures/customers_exported.parquet").exists());
     let junit = std::fs::read_to_string(dir.join("checks.xml")).expect("junit");
     assert!(
         junit.contains("<testsuite name=\"saasql\" tests=\"7\" failures=\"3\""),

@@ -259,6 +259,11 @@ pub struct TestArgs {
     /// instead of now, unless a check sets its own as_of
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
+
+    /// Write each failing query check's failing rows to DIR/<check>.parquet
+    /// (DIR is created; a passing check's file there is removed)
+    #[arg(long, value_name = "DIR")]
+    pub store_failures: Option<PathBuf>,
 }
 
 /// `saasql functions`.

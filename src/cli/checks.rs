@@ -119,6 +119,8 @@ pub struct CheckResult {
     pub source: String,
     /// The check could not run because an input is unreadable (exit 3).
     pub input_error: bool,
+    /// A singular check's failing rows (for `--store-failures`).
+    pub failures: Option<Vec<RecordBatch>>,
 }
 
 /// A condition on a number: `> 10`, `>= 1`, `!= 0`, `= 0`, `< 5`, `<= 5`.
@@ -293,6 +295,7 @@ async fn run_singular(ctx: &SessionContext, path: &Path) -> CliResult<CheckResul
         details: h.description.clone().unwrap_or_default(),
         source: source.clone(),
         input_error: false,
+        failures: None,
     };
     let script = parse_script(ctx, &source, &sql)?;
     let [statement] = script.statements.as_slice() else {
@@ -329,6 +332,7 @@ async fn run_singular(ctx: &SessionContext, path: &Path) -> CliResult<CheckResul
         Status::Pass
     };
     if failing > 0 {
+        result.failures = Some(batches.clone());
         let sample = sample_rows(&batches, SAMPLE_ROWS);
         result.details = if failing > SAMPLE_ROWS {
             format!("{sample}; …")
@@ -477,6 +481,7 @@ async fn run_declared(
         details: check.description.clone().unwrap_or_default(),
         source: origin.to_string(),
         input_error: false,
+        failures: None,
     };
     // Out of bounds: this check's severity.
     let failed = |ok: bool| if ok { Status::Pass } else { severity };
@@ -843,11 +848,18 @@ pub async fn test_command(
     format: Format,
     junit_path: Option<&Path>,
     as_of: Option<&str>,
+    store_failures: Option<&Path>,
 ) -> CliResult<()> {
     if let Some(path) = junit_path {
         super::commit::check_output(ctx, "--junit", path, &[]).await?;
     }
+    if let Some(dir) = store_failures {
+        super::commit::check_output(ctx, "--store-failures", dir, &[]).await?;
+    }
     let results = run_checks(ctx, checks, as_of).await?;
+    if let Some(dir) = store_failures {
+        store(ctx, dir, &results).await?;
+    }
     let (schema, batch) = results_batch(&results)?;
     let mut target = Target::stdout();
     let print = PrintOptions {
@@ -881,6 +893,40 @@ pub async fn test_command(
         return Err(CliError::query(summary));
     }
     eprintln!("saasql: {summary}");
+    Ok(())
+}
+
+/// `--store-failures DIR`: each singular check's failing rows as
+/// `DIR/<check>.parquet` (written atomically); the file of a check that now
+/// passes is removed, so DIR holds this run's failures only.
+async fn store(ctx: &SessionContext, dir: &Path, results: &[CheckResult]) -> CliResult<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::write(&format!("--store-failures {}", dir.display()), &e))?;
+    for r in results.iter().filter(|r| r.kind == "singular") {
+        let path = dir.join(format!("{}.parquet", r.name));
+        let Some(batches) = r.failures.as_ref().filter(|b| !b.is_empty()) else {
+            if path.is_file() {
+                std::fs::remove_file(&path)
+                    .map_err(|e| CliError::write(&path.display().to_string(), &e))?;
+            }
+            continue;
+        };
+        let mut file = super::commit::OutputFile::create_in(ctx, &path).await?;
+        let fail = |e: datafusion::parquet::errors::ParquetError| {
+            CliError::write(
+                &path.display().to_string(),
+                &std::io::Error::other(e.to_string()),
+            )
+        };
+        let mut writer =
+            datafusion::parquet::arrow::ArrowWriter::try_new(&mut file, batches[0].schema(), None)
+                .map_err(fail)?;
+        for batch in batches {
+            writer.write(batch).map_err(fail)?;
+        }
+        writer.close().map_err(fail)?;
+        file.commit()?;
+    }
     Ok(())
 }
 

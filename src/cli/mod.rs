@@ -214,6 +214,7 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
                     format,
                     args.junit.as_deref(),
                     args.as_of.as_deref(),
+                    args.store_failures.as_deref(),
                 )
                 .await
             })
