@@ -28,6 +28,8 @@ use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 use serde::Deserialize;
 
+use saasql::util::numbers::fmt_num;
+
 use super::error::{CliError, CliResult, Code};
 use super::output::{Format, PrintOptions, Target, write_batches};
 use super::project::shown;
@@ -133,22 +135,18 @@ struct Condition {
 impl Condition {
     fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
+        let bad = || format!("'{text}': expected a comparison and a number, e.g. '> 10'");
         for op in [">=", "<=", "!=", "<>", ">", "<", "="] {
             if let Some(rest) = text.strip_prefix(op) {
-                let value: f64 = rest.trim().parse().map_err(|_| {
-                    format!("'{text}': expected a comparison and a number, e.g. '> 10'")
-                })?;
+                let value: f64 = rest.trim().parse().map_err(|_| bad())?;
+                if !value.is_finite() {
+                    return Err(bad());
+                }
                 let op = if op == "<>" { "!=" } else { op };
-                let op: &'static str = [">=", "<=", "!=", ">", "<", "="]
-                    .into_iter()
-                    .find(|o| *o == op)
-                    .unwrap_or("!=");
                 return Ok(Condition { op, value });
             }
         }
-        Err(format!(
-            "'{text}': expected a comparison and a number, e.g. '> 10'"
-        ))
+        Err(bad())
     }
 
     fn holds(&self, n: f64) -> bool {
@@ -163,15 +161,7 @@ impl Condition {
     }
 
     fn text(&self) -> String {
-        format!("{} {}", self.op, fmt(self.value))
-    }
-}
-
-fn fmt(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
+        format!("{} {}", self.op, fmt_num(self.value))
     }
 }
 
@@ -497,15 +487,15 @@ async fn run_declared(
             return Err(bad("a threshold check needs min, max or both".into()));
         }
         result.threshold = match (check.min, check.max) {
-            (Some(lo), Some(hi)) => format!("between {} and {}", fmt(lo), fmt(hi)),
-            (Some(lo), None) => format!(">= {}", fmt(lo)),
-            (None, Some(hi)) => format!("<= {}", fmt(hi)),
+            (Some(lo), Some(hi)) => format!("between {} and {}", fmt_num(lo), fmt_num(hi)),
+            (Some(lo), None) => format!(">= {}", fmt_num(lo)),
+            (None, Some(hi)) => format!("<= {}", fmt_num(hi)),
             (None, None) => unreachable!("checked above"),
         };
         return Ok(match one_value(ctx, sql).await {
             Ok(Some(v)) => match as_f64(&v) {
                 Some(x) => {
-                    result.observed = fmt(x);
+                    result.observed = fmt_num(x);
                     result.status = failed(
                         check.min.is_none_or(|lo| x >= lo) && check.max.is_none_or(|hi| x <= hi),
                     );
@@ -643,7 +633,7 @@ async fn run_anomaly(
     let detection = check.detection.unwrap_or(1).max(1);
     result.threshold = format!(
         "|z| <= {} over the latest {detection} bucket{} (training {training}, seasonality {seasonality})",
-        fmt(sensitivity),
+        fmt_num(sensitivity),
         if detection == 1 { "" } else { "s" }
     );
     let query = format!(

@@ -493,13 +493,7 @@ pub fn redirect(statement: &mut Statement) {
                 t.contains("|| array(select 'toast.'")
             });
             if acl || options {
-                *expr = Expr::Cast {
-                    kind: CastKind::Cast,
-                    expr: Box::new(Expr::Value(Value::Null.into())),
-                    data_type: SqlDataType::Text,
-                    array: false,
-                    format: None,
-                };
+                *expr = null_text();
                 return ControlFlow::<()>::Continue(());
             }
         }
@@ -508,13 +502,7 @@ pub fn redirect(statement: &mut Statement) {
                 .last()
                 .is_some_and(|p| p.value.eq_ignore_ascii_case("reloptions"))
         {
-            *expr = Expr::Cast {
-                kind: CastKind::Cast,
-                expr: Box::new(Expr::Value(Value::Null.into())),
-                data_type: SqlDataType::Text,
-                array: false,
-                format: None,
-            };
+            *expr = null_text();
             return ControlFlow::<()>::Continue(());
         }
         // SQLAlchemy's get_columns: scalar subqueries inside CASE (which
@@ -534,13 +522,7 @@ pub fn redirect(statement: &mut Statement) {
                         ],
                     )
                 {
-                    *inner = Expr::Cast {
-                        kind: CastKind::Cast,
-                        expr: Box::new(Expr::Value(Value::Null.into())),
-                        data_type: SqlDataType::Text,
-                        array: false,
-                        format: None,
-                    };
+                    *inner = null_text();
                 }
                 ControlFlow::<()>::Continue(())
             });
@@ -627,6 +609,17 @@ fn first_arg_is_column(f: &datafusion::sql::sqlparser::ast::Function) -> bool {
             )))
         ),
         _ => false,
+    }
+}
+
+/// `CAST(NULL AS TEXT)`: what a rewritten catalog expression becomes.
+fn null_text() -> Expr {
+    Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(Expr::Value(Value::Null.into())),
+        data_type: SqlDataType::Text,
+        array: false,
+        format: None,
     }
 }
 

@@ -335,30 +335,11 @@ impl PartitionEvaluator for AnomalyEvaluator {
                 }
             }
         }
-        let [e, s, z, l, u] = b;
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new({
-                let mut e = e;
-                e.finish()
-            }),
-            Arc::new({
-                let mut s = s;
-                s.finish()
-            }),
-            Arc::new({
-                let mut z = z;
-                z.finish()
-            }),
-            Arc::new({
-                let mut l = l;
-                l.finish()
-            }),
-            Arc::new({
-                let mut u = u;
-                u.finish()
-            }),
-            Arc::new(anomalous.finish()),
-        ];
+        let mut columns: Vec<ArrayRef> = b
+            .iter_mut()
+            .map(|builder| Arc::new(builder.finish()) as ArrayRef)
+            .collect();
+        columns.push(Arc::new(anomalous.finish()));
         Ok(Arc::new(StructArray::try_new(fields(), columns, None)?))
     }
 }
