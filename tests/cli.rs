@@ -7483,3 +7483,320 @@ fn run_and_batch_test_first() {
         "x\n1\n"
     );
 }
+
+/// A webhook receiver on 127.0.0.1: answers each request with the next of
+/// `answers` (status, body; the last repeats), or never answers when the
+/// status is 0. Returns its address and the requests (path, body) it got.
+/// The requests a [`webhook_server`] got: (path, body).
+type Requests = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+fn webhook_server(answers: Vec<(u16, &'static str)>) -> (String, Requests) {
+    use std::sync::{Arc, Mutex};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    let seen: Requests = Arc::<Mutex<_>>::default();
+    let requests = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = vec![];
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if stream.read(&mut byte).unwrap_or(0) == 0 {
+                    break;
+                }
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).to_string();
+            let path = head.split(' ').nth(1).unwrap_or("").to_string();
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            let mut body = vec![0u8; length];
+            let _ = stream.read_exact(&mut body);
+            requests
+                .lock()
+                .expect("lock")
+                .push((path, String::from_utf8_lossy(&body).to_string()));
+            let (status, text) = answers[n.min(answers.len() - 1)];
+            if status == 0 {
+                held.push(stream);
+                continue;
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    (address, seen)
+}
+
+/// `[notify]` and `--on-failure`: a command gets the results as JSON on
+/// stdin, a webhook gets them POSTed with a Slack `text` (retrying 5xx,
+/// not 4xx, with a timeout); the webhook URL is read from the environment
+/// or a file and never printed; an alert that cannot be delivered exits 1,
+/// also after `run --test` wrote its report.
+#[test]
+fn alerts_reach_a_command_and_a_webhook() {
+    let dir = scratch("alerts");
+    let warn_check =
+        "[[checks]]\nname = \"one_is_small\"\nseverity = \"warn\"\nsql = \"SELECT 1\"\nmin = 2\n";
+    let error_check = "[[checks]]\nname = \"two_is_big\"\nsql = \"SELECT 2\"\nmax = 1\n";
+    let project = |checks: &str, notify: &str| {
+        write_file(
+            &dir,
+            "saasql.toml",
+            &format!("{checks}\n[notify]\n{notify}"),
+        );
+        let _ = std::fs::remove_file(dir.join("alert.json"));
+    };
+    let alert = || -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.join("alert.json")).expect("alert.json");
+        serde_json::from_str(&text).expect("JSON alert")
+    };
+
+    // A command, when a check warns: the results on stdin, in the
+    // project's folder, its stdout kept off ours.
+    project(warn_check, "command = \"cat > alert.json; echo sent\"\n");
+    let run = saasql_in(&dir, &["-f", "csv", "test"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("check,kind,status"), "{run:?}");
+    assert!(!run.stdout.contains("sent"), "{run:?}");
+    assert!(
+        run.stderr.ends_with(
+            "sent\nsaasql: 1 checks: 0 passed, 1 warned, 0 failed; alert sent (command)\n"
+        ),
+        "{run:?}"
+    );
+    let a = alert();
+    assert_eq!(a["status"], "warn");
+    assert_eq!(a["command"], "saasql test");
+    assert_eq!(a["summary"]["warned"], 1);
+    assert_eq!(a["checks"][0]["check"], "one_is_small");
+    assert_eq!(a["checks"][0]["observed"], "1");
+    assert!(
+        a["text"]
+            .as_str()
+            .expect("text")
+            .contains("\n• warn one_is_small: 1 (threshold >= 2)"),
+        "{a}"
+    );
+    // on = "error": a warning sends nothing; nor does a pass.
+    project(
+        warn_check,
+        "on = \"error\"\ncommand = \"cat > alert.json\"\n",
+    );
+    let run = saasql_in(&dir, &["test"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!dir.join("alert.json").exists());
+    project(
+        "[[checks]]\nname = \"fine\"\nsql = \"SELECT 1\"\nmin = 0\n",
+        "command = \"cat > alert.json\"\n",
+    );
+    let run = saasql_in(&dir, &["test"], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!dir.join("alert.json").exists());
+    // --on-failure replaces [notify] command; SAASQL_CHECKS_STATUS is set.
+    project(error_check, "command = \"exit 9\"\n");
+    let run = saasql_in(
+        &dir,
+        &[
+            "test",
+            "--on-failure",
+            "printf %s \"$SAASQL_CHECKS_STATUS\" > status.txt; cat > alert.json",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(alert()["checks"][0]["status"], "error");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("status.txt")).expect("status"),
+        "error"
+    );
+    assert!(
+        run.stderr.ends_with(
+            "saasql: error: 1 checks: 0 passed, 0 warned, 1 failed; alert sent (command)\n"
+        ),
+        "{run:?}"
+    );
+    // A failing or hanging command is an error even when checks only warn.
+    project(warn_check, "command = \"exit 7\"\n");
+    let run = saasql_in(&dir, &["test"], None);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.ends_with(
+            "; the alert could not be delivered: notify command: exited with status 7\n"
+        ),
+        "{run:?}"
+    );
+    project(warn_check, "command = \"exec sleep 5\"\ntimeout = \"1s\"\n");
+    let run = saasql_in(&dir, &["test"], None);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .ends_with("notify command: still running after 1s; stopped\n"),
+        "{run:?}"
+    );
+
+    // A webhook: a 5xx is retried, the URL (credential in its path) never
+    // printed.
+    let secret = "T0000/B0000/hunter2secret";
+    let hooked = |url: &str| {
+        let run = saasql_env(&dir, &["test"], &[("HOOK_URL", url)], None);
+        assert!(!run.stderr.contains("hunter2"), "{run:?}");
+        run
+    };
+    let (address, seen) = webhook_server(vec![(500, "oops"), (200, "ok")]);
+    let url = format!("http://{address}/services/{secret}");
+    project(warn_check, "webhook_env = \"HOOK_URL\"\nretries = 2\n");
+    let run = hooked(&url);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .ends_with(&format!("alert sent (webhook ({address}))\n")),
+        "{run:?}"
+    );
+    {
+        let requests = seen.lock().expect("lock");
+        assert_eq!(requests.len(), 2, "{requests:?}");
+        assert_eq!(requests[1].0, format!("/services/{secret}"));
+        let body: serde_json::Value = serde_json::from_str(&requests[1].1).expect("JSON body");
+        assert!(
+            body["text"]
+                .as_str()
+                .expect("text")
+                .starts_with("saasql checks: 0 failed, 1 warned (of 1) in alerts: saasql test"),
+            "{body}"
+        );
+        assert_eq!(body["checks"][0]["check"], "one_is_small");
+    }
+    // Failing after its retries; a 4xx is not retried; no answer times out.
+    let (address, seen) = webhook_server(vec![(503, "")]);
+    let url = format!("http://{address}/services/{secret}");
+    project(warn_check, "webhook_env = \"HOOK_URL\"\nretries = 1\n");
+    let run = hooked(&url);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.ends_with(&format!(
+            "the alert could not be delivered: notify webhook: {address} answered HTTP 503 Service Unavailable (after 2 attempts)\n"
+        )),
+        "{run:?}"
+    );
+    assert_eq!(seen.lock().expect("lock").len(), 2);
+    let (address, seen) = webhook_server(vec![(
+        404,
+        "no_service for /services/T0000/B0000/hunter2secret",
+    )]);
+    let url = format!("http://{address}/services/{secret}");
+    let run = hooked(&url);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.ends_with(&format!(
+            "notify webhook: {address} answered HTTP 404 Not Found: no_service for /…\n"
+        )),
+        "{run:?}"
+    );
+    assert_eq!(seen.lock().expect("lock").len(), 1);
+    let (address, _) = webhook_server(vec![(0, "")]);
+    let url = format!("http://{address}/services/{secret}");
+    project(
+        warn_check,
+        "webhook_env = \"HOOK_URL\"\nretries = 0\ntimeout = \"1s\"\n",
+    );
+    let run = hooked(&url);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.ends_with(&format!(
+            "notify webhook: {address} did not answer within 1s\n"
+        )),
+        "{run:?}"
+    );
+    // Unset, plain http to another host, a literal URL in the file.
+    let run = saasql_in(&dir, &["test"], None);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.ends_with(
+            "notify webhook: webhook_env: the environment variable HOOK_URL is not set\n"
+        ),
+        "{run:?}"
+    );
+    let far = format!("http://hooks.example.com/services/{secret}");
+    let run = hooked(&far);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("(host hooks.example.com) uses plain http"),
+        "{run:?}"
+    );
+    project(
+        warn_check,
+        &format!("webhook = \"https://hooks.example.com/services/{secret}\"\n"),
+    );
+    let run = saasql_in(&dir, &["test"], None);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("set webhook_env = \"NAME\""), "{run:?}");
+    assert!(!run.stderr.contains("hunter2"), "{run:?}");
+
+    // run --test: the checks only warn, so the report is written; the
+    // undeliverable alert then fails the command. The URL from a file.
+    let (address, _) = webhook_server(vec![(500, "")]);
+    write_file(
+        &dir,
+        "hook.txt",
+        &format!("http://{address}/services/{secret}\n"),
+    );
+    write_file(&dir, "report.sql", "SELECT 42 AS answer\n");
+    project(warn_check, "webhook_file = \"hook.txt\"\nretries = 0\n");
+    let run = saasql_in(
+        &dir,
+        &["run", "--test", "--output", "out.csv", "report.sql"],
+        None,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.csv")).expect("out"),
+        "answer\n42\n"
+    );
+    assert!(
+        run.stderr.ends_with(&format!(
+            "saasql: error: the report ran and its outputs are written, but the check alert could not be delivered: notify webhook: {address} answered HTTP 500 Internal Server Error\n"
+        )),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("hunter2"), "{run:?}");
+    // batch --test with an error check: the alert goes out, nothing is run.
+    project(error_check, "");
+    write_file(
+        &dir,
+        "job.toml",
+        "[[outputs]]\nname = \"o\"\nsql = \"SELECT 1 AS x\"\npath = \"out.csv\"\nformat = \"csv\"\n",
+    );
+    let run = saasql_in(
+        &dir,
+        &[
+            "batch",
+            "--test",
+            "--on-failure",
+            "cat > alert.json",
+            "job.toml",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(alert()["command"], "saasql batch --test");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.csv")).expect("out"),
+        "answer\n42\n"
+    );
+    // --on-failure needs --test on run and batch.
+    let run = saasql_in(&dir, &["run", "--on-failure", "true", "report.sql"], None);
+    assert_eq!(run.code, 2, "{run:?}");
+}

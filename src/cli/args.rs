@@ -33,7 +33,8 @@ The project's models/*.sql are views in every session. The shell runs
 
 Exit codes:
   0    success (also when the reader of stdout goes away, e.g. `| head`)
-  1    query or data error (bad SQL, type error, failed execution)
+  1    query or data error (bad SQL, type error, failed execution); a
+       failing check (saasql test, --test) or an undelivered check alert
   2    usage error (bad flags, --param, config file contents)
   3    input file or table not found or unreadable (including corrupt Parquet)
   4    output could not be written
@@ -211,6 +212,11 @@ pub struct RunArgs {
     /// the previous output stays what readers see
     #[arg(long)]
     pub test: bool,
+
+    /// With --test: when a check warns or fails, run CMD (through the
+    /// shell) with the results as JSON on stdin, instead of [notify] command
+    #[arg(long, value_name = "CMD", requires = "test")]
+    pub on_failure: Option<String>,
 }
 
 /// `saasql init`.
@@ -241,10 +247,15 @@ Checks:
                    `-- severity: warn`, `-- error_if: > 10`, `-- warn_if: > 0`
   [[checks]]       in saasql.toml: name plus sql with min/max (a metric within bounds),
                    table with min_rows/max_rows (a row count), or table, column and
-                   warn_after/error_after such as 36h or 2d (freshness)
+                   warn_after/error_after such as 36h or 2d (freshness), or sql
+                   returning (bucket_time, value) with training/sensitivity/seasonality
+                   (an anomaly in the latest buckets)
 Prints one line per check: pass, warn or error, what was observed, the threshold and a
-few failing rows. Exit 0 when no error-severity check fails, 1 when one does, 3 when an
-input cannot be read. See docs/checks.md.")]
+few failing rows. Exit 0 when no error-severity check fails, 1 when one does (or the
+alert could not be delivered), 3 when an input cannot be read.
+Alerts: [notify] in saasql.toml runs a command (or --on-failure CMD) with the results
+as JSON on stdin, and POSTs them to a webhook whose URL is read from webhook_env or
+webhook_file, when a check warns or fails. See docs/checks.md.")]
 pub struct TestArgs {
     /// Check files or folders to run instead of the project's tests/ (the
     /// declared [[checks]] run too)
@@ -264,6 +275,11 @@ pub struct TestArgs {
     /// (DIR is created; a passing check's file there is removed)
     #[arg(long, value_name = "DIR")]
     pub store_failures: Option<PathBuf>,
+
+    /// When a check warns or fails, run CMD (through the shell) with the
+    /// results as JSON on stdin, instead of [notify] command
+    #[arg(long, value_name = "CMD")]
+    pub on_failure: Option<String>,
 }
 
 /// `saasql functions`.
@@ -367,6 +383,11 @@ pub struct BatchArgs {
     /// error-severity check fails, exit 1 and replace no output
     #[arg(long)]
     pub test: bool,
+
+    /// With --test: when a check warns or fails, run CMD (through the
+    /// shell) with the results as JSON on stdin, instead of [notify] command
+    #[arg(long, value_name = "CMD", requires = "test")]
+    pub on_failure: Option<String>,
 }
 
 /// `saasql scheduler`.

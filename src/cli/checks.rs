@@ -93,7 +93,8 @@ pub enum Status {
 }
 
 impl Status {
-    fn name(self) -> &'static str {
+    /// `pass`, `warn` or `error`.
+    pub fn name(self) -> &'static str {
         match self {
             Status::Pass => "pass",
             Status::Warn => "warn",
@@ -403,7 +404,10 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         let n: i64 = number
             .parse()
             .map_err(|_| format!("'{text}': use a number and s, m, h, d or w (e.g. 36h, 2d)"))?;
-        total += n * unit;
+        total = n
+            .checked_mul(unit)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(|| format!("'{text}': too long"))?;
         number.clear();
         any = true;
     }
@@ -839,6 +843,7 @@ pub async fn test_command(
     junit_path: Option<&Path>,
     as_of: Option<&str>,
     store_failures: Option<&Path>,
+    origin: super::notify::Origin<'_>,
 ) -> CliResult<()> {
     if let Some(path) = junit_path {
         super::commit::check_output(ctx, "--junit", path, &[]).await?;
@@ -867,19 +872,25 @@ pub async fn test_command(
         file.commit()?;
     }
     let count = |s: Status| results.iter().filter(|r| r.status == s).count();
-    let summary = format!(
+    let mut summary = format!(
         "{} checks: {} passed, {} warned, {} failed",
         results.len(),
         count(Status::Pass),
         count(Status::Warn),
         count(Status::Error)
     );
+    let alert = super::notify::alert(ctx, &results, origin).await;
+    match &alert {
+        Ok(Some(sent)) => summary.push_str(&format!("; alert sent ({sent})")),
+        Ok(None) => {}
+        Err(why) => summary.push_str(&format!("; the alert could not be delivered: {why}")),
+    }
     if results.iter().any(|r| r.input_error) {
         return Err(CliError::input(format!(
             "{summary} (an input could not be read)"
         )));
     }
-    if count(Status::Error) > 0 {
+    if count(Status::Error) > 0 || alert.is_err() {
         return Err(CliError::query(summary));
     }
     eprintln!("saasql: {summary}");
@@ -924,10 +935,16 @@ async fn store(ctx: &SessionContext, dir: &Path, results: &[CheckResult]) -> Cli
 /// and `[[checks]]`) before anything is written. Every check that did not
 /// pass gets a line on stderr; an error-severity failure stops the command
 /// (exit 1, or 3 for an unreadable input) before it replaces any output.
+///
+/// The alert (`[notify]`, `--on-failure`) is sent here. `Ok(Some(why))`:
+/// the checks allow the command to go on but the alert could not be
+/// delivered; the caller fails with `why` once its outputs are written.
 pub async fn gate(
     ctx: &SessionContext,
     project: Option<&super::project::Project>,
-) -> CliResult<()> {
+    command: &str,
+    on_failure: Option<&str>,
+) -> CliResult<Option<String>> {
     let files = match project.map(|p| p.root.join("tests")) {
         Some(dir) if dir.is_dir() => singular_files(&[dir])?,
         _ => vec![],
@@ -956,14 +973,33 @@ pub async fn gate(
             }
         );
     }
+    let origin = super::notify::Origin {
+        command,
+        project: project.map(|p| p.root.as_path()),
+        on_failure,
+    };
+    let alert = match super::notify::alert(ctx, &results, origin).await {
+        Ok(Some(sent)) => {
+            eprintln!("saasql: check alert sent ({sent})");
+            None
+        }
+        Ok(None) => None,
+        Err(why) => Some(format!("the check alert could not be delivered: {why}")),
+    };
     let failed = results.iter().filter(|r| r.status == Status::Error).count();
     if failed == 0 {
-        return Ok(());
+        if let Some(why) = &alert {
+            eprintln!("saasql: {why}");
+        }
+        return Ok(alert);
     }
-    let message = format!(
+    let mut message = format!(
         "--test: {failed} of {} checks failed; nothing was run or written, the previous outputs stay",
         results.len()
     );
+    if let Some(why) = alert {
+        message.push_str(&format!("; {why}"));
+    }
     if results.iter().any(|r| r.input_error) {
         Err(CliError::input(message))
     } else {

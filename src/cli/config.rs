@@ -33,6 +33,10 @@
 //! sql = "SELECT nps(score) FROM surveys WHERE kind = 'nps'"
 //! min = 30
 //!
+//! [notify]                             # when checks warn or fail (docs/checks.md)
+//! command = "mail -s 'saasql checks' data@acme.example"   # the results as JSON on stdin
+//! webhook_env = "SLACK_WEBHOOK_URL"    # POST them there (or webhook_file = PATH)
+//!
 //! [params]                             # defaults of $parameters (--param wins)
 //! segment = "smb"                      # typed like --param: text, 12, 1.5, true, 2025-06-30
 //! as_of = { sql = "SELECT max(CAST(event_time AS DATE)) FROM events" }  # one value, computed when used
@@ -87,6 +91,9 @@ pub struct FileConfig {
     /// Declared checks (`saasql test`).
     #[serde(default)]
     pub checks: Vec<super::checks::DeclaredCheck>,
+    /// Alerts when checks warn or fail.
+    #[serde(default)]
+    pub notify: super::notify::NotifySection,
 }
 
 /// A `$parameter`'s default from a config file or project.
@@ -151,6 +158,8 @@ pub struct LoadedConfig {
     pub params: BTreeMap<String, ParamDefault>,
     /// Declared checks, with the file each comes from.
     pub checks: Vec<(super::checks::DeclaredCheck, String)>,
+    /// `[notify]`: alerts when checks warn or fail.
+    pub notify: super::notify::NotifyConfig,
 }
 
 impl LoadedConfig {
@@ -245,6 +254,7 @@ impl LoadedConfig {
                 storage_keys.push(format!("{section}.{key}"));
             }
         }
+        let notify = super::notify::NotifyConfig::from_section(file.notify, base).map_err(bad)?;
         let mut params = BTreeMap::new();
         for (name, value) in file.params {
             let name = name.strip_prefix('$').unwrap_or(&name).to_string();
@@ -289,6 +299,7 @@ impl LoadedConfig {
                 .into_iter()
                 .map(|c| (c, super::project::shown(path)))
                 .collect(),
+            notify,
         })
     }
 
@@ -351,6 +362,7 @@ impl LoadedConfig {
         self.storage_keys.extend(other.storage_keys);
         self.params.extend(other.params);
         self.checks.extend(other.checks);
+        self.notify.merge(other.notify);
     }
 }
 

@@ -18,6 +18,7 @@ pub mod html;
 pub mod init;
 pub mod logging;
 pub mod meta;
+pub mod notify;
 pub mod output;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -215,6 +216,11 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
                     args.junit.as_deref(),
                     args.as_of.as_deref(),
                     args.store_failures.as_deref(),
+                    notify::Origin {
+                        command: "saasql test",
+                        project: project.as_ref().map(|p| p.root.as_path()),
+                        on_failure: args.on_failure.as_deref(),
+                    },
                 )
                 .await
             })
@@ -231,10 +237,19 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
             let params = parse_params(&global.params)?;
             interruptible(async {
                 let ctx = build_context(global).await?;
-                if args.test {
-                    checks::gate(&ctx, project::project_of(global)?.as_ref()).await?;
-                }
-                batch::run_batch(&ctx, &args.job, format, &params).await
+                let alert_failed = if args.test {
+                    checks::gate(
+                        &ctx,
+                        project::project_of(global)?.as_ref(),
+                        "saasql batch --test",
+                        args.on_failure.as_deref(),
+                    )
+                    .await?
+                } else {
+                    None
+                };
+                batch::run_batch(&ctx, &args.job, format, &params).await?;
+                alert_failed.map_or(Ok(()), |why| Err(alert_error(why)))
             })
             .await
         }
@@ -332,9 +347,17 @@ async fn run_command(global: &GlobalArgs, args: &RunArgs) -> CliResult<()> {
     };
     interruptible(async {
         let ctx = build_context(global).await?;
-        if args.test {
-            checks::gate(&ctx, project::project_of(global)?.as_ref()).await?;
-        }
+        let alert_failed = if args.test {
+            checks::gate(
+                &ctx,
+                project::project_of(global)?.as_ref(),
+                "saasql run --test",
+                args.on_failure.as_deref(),
+            )
+            .await?
+        } else {
+            None
+        };
         let mut scripts: Vec<Script> = vec![];
         let mut state = meta::ScriptState::default();
         for file in &args.files {
@@ -346,9 +369,19 @@ async fn run_command(global: &GlobalArgs, args: &RunArgs) -> CliResult<()> {
             };
             scripts.extend(meta::parse_scripts(&ctx, &name, &sql, &mut state)?);
         }
-        run_report(&ctx, &scripts, &opts).await
+        run_report(&ctx, &scripts, &opts).await?;
+        alert_failed.map_or(Ok(()), |why| Err(alert_error(why)))
     })
     .await
+}
+
+/// `run --test`/`batch --test` went on (no check failed) and finished, but
+/// the alert about a warning could not be delivered: exit 1 so the
+/// scheduler reports it.
+fn alert_error(why: String) -> CliError {
+    CliError::query(format!(
+        "the report ran and its outputs are written, but {why}"
+    ))
 }
 
 /// The format implied by an output file's extension.
@@ -535,6 +568,7 @@ async fn build_context_with(
     }
     project::set_param_defaults(&ctx, std::mem::take(&mut file.params));
     checks::set_declared(&ctx, std::mem::take(&mut file.checks));
+    notify::set_notify(&ctx, std::mem::take(&mut file.notify));
     // The project's models, over the tables (a model may replace one).
     if let Some(dir) = project.as_ref().and_then(project::Project::models_dir) {
         for message in project::register_models(&ctx, &dir).await? {

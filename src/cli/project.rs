@@ -850,6 +850,27 @@ pub fn config_batch(
             };
             keyed.insert(format!("params.{param}"), (value, name.clone()));
         }
+        let notify = &layer.notify;
+        let mut set = |key: &str, value: Option<String>| {
+            if let Some(value) = value {
+                keyed.insert(format!("notify.{key}"), (value, name.clone()));
+            }
+        };
+        set("on", notify.on.map(|s| s.name().to_string()));
+        set(
+            "command",
+            notify
+                .command
+                .as_deref()
+                .map(saasql_common::error::redact_secrets),
+        );
+        // Where the URL is read from; never the URL.
+        set("webhook", notify.webhook.as_ref().map(|w| w.describe()));
+        set(
+            "timeout",
+            notify.timeout.map(|t| format!("{}s", t.as_secs())),
+        );
+        set("retries", notify.retries.map(|r| r.to_string()));
     }
     for raw in &global.params {
         if let Some((name, value)) = raw.split_once('=') {
