@@ -101,8 +101,11 @@ pub fn scheduler_session(config: SessionConfig) -> Result<SessionState> {
         .build_arc()?;
     let state = ballista_core::utils::default_session_builder(config)?;
     let rules = safe_optimizer_rules(state.optimizers());
+    // Hash joins build on a GROUP BY side (saasql::join_order), as locally.
+    let physical = saasql::join_order::with_build_on_aggregate(state.physical_optimizers());
     let mut state = SessionStateBuilder::new_from_existing(state)
         .with_runtime_env(runtime)
+        .with_physical_optimizer_rules(physical)
         .with_physical_optimizer_rule(Arc::new(InMemoryConstantRows))
         .with_optimizer_rules(rules)
         .build();

@@ -87,6 +87,7 @@ pub mod config;
 pub mod docs;
 pub mod functions;
 pub mod hooks;
+pub mod join_order;
 pub mod keyed;
 pub mod models;
 pub mod planner;

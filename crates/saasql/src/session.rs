@@ -28,7 +28,8 @@ pub fn with_saasql_settings(config: SessionConfig) -> SessionConfig {
 
 /// A [`SessionContext`] with every saasql function registered, the
 /// `saasql.*` settings, and `information_schema` on (and DataFusion 55's
-/// `eliminate_join` replaced: see [`crate::safe_rules`]).
+/// `eliminate_join` replaced: see [`crate::safe_rules`]; hash joins build on
+/// a GROUP BY side: see [`crate::join_order`]).
 pub fn context() -> SessionContext {
     context_with(session_config(), Arc::new(RuntimeEnv::default()))
 }
@@ -43,6 +44,7 @@ pub fn context_with(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionC
         .with_optimizer_rules(safe_optimizer_rules(
             &datafusion::optimizer::Optimizer::new().rules,
         ))
+        .with_physical_optimizer_rules(crate::join_order::physical_rules())
         .build();
     let mut ctx = SessionContext::new_with_state(state);
     register_all(&mut ctx).expect("registering saasql functions on a SessionContext cannot fail");

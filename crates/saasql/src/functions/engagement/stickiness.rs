@@ -24,6 +24,7 @@ use crate::breakdown::EXCLUDED_NULL;
 use crate::docs;
 use crate::hooks::{Function, Hooks};
 use crate::keyed::{IdNumbers, KeyedAggregate, KeyedKernel};
+use crate::util::bitmaps::{self, StateReader, StateWriter, UserBitmaps};
 use crate::util::ids::KeyColumn;
 use crate::util::literals::{physical_literals, scalar_f64};
 use crate::util::numbers::fmt_num;
@@ -194,7 +195,7 @@ impl KeyedKernel for Stickiness {
                 true,
             ))
         };
-        Ok(vec![
+        let mut fields = vec![
             field("users", user),
             field("blocks", DataType::Int32),
             field("day_masks", DataType::Int64),
@@ -208,7 +209,9 @@ impl KeyedKernel for Stickiness {
                 DataType::Int64,
                 false,
             )),
-        ])
+        ];
+        fields.extend(bitmaps::state_fields(args.name));
+        Ok(fields)
     }
     fn groups(&self, args: &AccumulatorArgs) -> Result<StickinessGroups> {
         let mut groups = StickinessGroups::new(
@@ -226,7 +229,9 @@ const BLOCK: i32 = 64;
 
 /// One group's active (user, day) pairs: for each user and 64-day block, a
 /// bitmask of the days the user was active. A month of activity is one
-/// entry per user (two when the month straddles a block boundary).
+/// entry per user (two when the month straddles a block boundary). Past
+/// [`SWITCH_AT`] entries they move into one bitmap of users per day
+/// ([`crate::util::bitmaps`]).
 #[derive(Debug, Default)]
 struct Group {
     /// (user, block) → active days in the block. The user is the id itself
@@ -241,17 +246,45 @@ struct Group {
     period: Option<u32>,
     /// Rows (passing FILTER) with a NULL user_id or event_time.
     skipped: u64,
+    /// The users of each UTC day, once the group is big (`days` is then
+    /// empty).
+    big: Option<Box<UserBitmaps>>,
+    /// Additions since `bytes` was last measured (big groups).
+    unmeasured: u32,
 }
 
 /// Bytes per entry of [`Group::days`]: the entry and its control byte, with
 /// the table's 1/8 spare buckets.
 const SLOT: usize = (size_of::<((i64, i32), u64)>() + 1) * 8 / 7;
 
+/// Every UTC day in `mask` of `block`.
+fn days_in(block: i32, mut mask: u64) -> impl Iterator<Item = i64> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let bit = mask.trailing_zeros();
+            mask &= mask - 1;
+            block as i64 * BLOCK as i64 + bit as i64
+        })
+    })
+}
+
 impl Group {
     /// Marks `user` active on the days in `mask` of `block`; returns the
-    /// bytes newly held.
+    /// change in bytes held. The group moves into bitmaps once its table
+    /// holds `switch_at` entries.
     #[inline]
-    fn add(&mut self, user: i64, block: i32, mask: u64) -> usize {
+    fn add(&mut self, user: i64, block: i32, mask: u64, switch_at: usize) -> isize {
+        if let Some(big) = &mut self.big {
+            for day in days_in(block, mask) {
+                big.insert(day, user);
+            }
+            self.unmeasured += 1;
+            return if self.unmeasured >= 4096 {
+                self.measure()
+            } else {
+                0
+            };
+        }
         match self.days.entry((user, block)) {
             Entry::Occupied(mut o) => {
                 *o.get_mut() |= mask;
@@ -265,12 +298,48 @@ impl Group {
                     self.lo_block = self.lo_block.min(block);
                     self.hi_block = self.hi_block.max(block);
                 }
+                if self.days.len() >= switch_at {
+                    return self.move_into_bitmaps();
+                }
                 let now = self.days.capacity() * SLOT;
-                let grew = now.saturating_sub(self.bytes);
+                let grew = now as isize - self.bytes as isize;
                 self.bytes = now;
                 grew
             }
         }
+    }
+
+    /// Moves the table's pairs into bitmaps; returns the change in bytes.
+    fn move_into_bitmaps(&mut self) -> isize {
+        let mut big = UserBitmaps::default();
+        for ((user, block), mask) in std::mem::take(&mut self.days) {
+            for day in days_in(block, mask) {
+                big.insert(day, user);
+            }
+        }
+        self.big = Some(Box::new(big));
+        self.measure()
+    }
+
+    /// Adds a set of users active on `day` (from a partial state).
+    fn add_set(&mut self, day: i64, set: roaring::RoaringTreemap) -> isize {
+        let mut delta = 0;
+        if self.big.is_none() {
+            delta = self.move_into_bitmaps();
+        }
+        if let Some(big) = &mut self.big {
+            big.or_set(day, set);
+        }
+        delta + self.measure()
+    }
+
+    /// Measures a big group's bytes again; returns the change.
+    fn measure(&mut self) -> isize {
+        self.unmeasured = 0;
+        let now = self.big.as_ref().map_or(0, |b| b.bytes());
+        let delta = now as isize - self.bytes as isize;
+        self.bytes = now;
+        delta
     }
 
     /// Sets the group's `days` from one more row, which must agree.
@@ -293,6 +362,12 @@ impl Group {
 
     /// Active (user, day) pairs, active users and the days divided by.
     fn parts(&self, days: Option<u32>) -> Option<(u64, usize, i64)> {
+        if let Some(big) = &self.big {
+            let (lo, hi) = big.first_last()?;
+            let users = big.union().len() as usize;
+            let days = days.map_or(hi - lo + 1, i64::from);
+            return Some((big.pairs(), users, days));
+        }
         if self.days.is_empty() {
             return None;
         }
@@ -336,6 +411,9 @@ pub struct StickinessGroups {
     numbers: IdNumbers,
     groups: Vec<Group>,
     bytes: usize,
+    /// How many (user, block) entries a group's table holds before it
+    /// moves into bitmaps.
+    switch_at: usize,
     /// `stickiness_breakdown`: count the rows skipped for a NULL.
     breakdown: bool,
     /// The function's name, for errors.
@@ -349,6 +427,7 @@ impl StickinessGroups {
             numbers: IdNumbers::new(user_type),
             groups: vec![],
             bytes: 0,
+            switch_at: bitmaps::switch_at(),
             breakdown: false,
             name: NAME,
         }
@@ -515,7 +594,8 @@ impl GroupsAccumulator for StickinessGroups {
             last = Some((i, g, day));
             let user = self.numbers.number(self.name, &users, i)?;
             let (block, bit) = block_of(day);
-            self.bytes += self.groups[g].add(user, block, bit);
+            let delta = self.groups[g].add(user, block, bit, self.switch_at);
+            self.bytes = self.bytes.saturating_add_signed(delta);
             Ok(())
         })?;
         if self.breakdown
@@ -594,7 +674,12 @@ impl GroupsAccumulator for StickinessGroups {
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let groups = self.take(emit_to);
         let mut out = self.state_builder();
+        let mut sets = StateWriter::default();
         for g in &groups {
+            match &g.big {
+                Some(big) => sets.push_group(&[big], &self.numbers)?,
+                None => sets.push_group(&[], &self.numbers)?,
+            }
             for ((user, block), mask) in &g.days {
                 let user = if self.numbers.is_int() {
                     UserRef::Int(*user)
@@ -606,7 +691,9 @@ impl GroupsAccumulator for StickinessGroups {
             out.end_group(g.period, g.skipped);
         }
         self.numbers.release_if_no_groups(self.groups.len());
-        Ok(out.finish())
+        let mut state = out.finish();
+        state.extend(sets.finish());
+        Ok(state)
     }
 
     fn merge_batch(
@@ -625,6 +712,7 @@ impl GroupsAccumulator for StickinessGroups {
         let masks = masks.values().as_primitive::<Int64Type>().values();
         let periods = values[3].as_primitive::<Int64Type>();
         let skipped = values[4].as_primitive::<Int64Type>().values();
+        let sets = StateReader::new(self.name, &values[5..9])?;
         for (row, g) in group_indices.iter().enumerate() {
             self.groups[*g].skipped += skipped[row] as u64;
             if periods.is_valid(row) {
@@ -632,7 +720,16 @@ impl GroupsAccumulator for StickinessGroups {
             }
             for p in offsets[row] as usize..offsets[row + 1] as usize {
                 let user = self.numbers.number(self.name, &users, p)?;
-                self.bytes += self.groups[*g].add(user, blocks[p], masks[p] as u64);
+                let delta = self.groups[*g].add(user, blocks[p], masks[p] as u64, self.switch_at);
+                self.bytes = self.bytes.saturating_add_signed(delta);
+            }
+            if sets.has_sets(row) {
+                let group = &mut self.groups[*g];
+                let mut delta = 0;
+                sets.read_group(self.name, row, &mut self.numbers, |_, day, set| {
+                    delta += group.add_set(day, set);
+                })?;
+                self.bytes = self.bytes.saturating_add_signed(delta);
             }
         }
         Ok(())
@@ -660,6 +757,7 @@ impl GroupsAccumulator for StickinessGroups {
         })?;
         let per_group = self.per_group_days(values)?;
         let mut out = self.state_builder();
+        let mut sets = StateWriter::default();
         for (i, c) in counted.iter().enumerate() {
             let mut days = None;
             if *c {
@@ -673,8 +771,11 @@ impl GroupsAccumulator for StickinessGroups {
                 }
             }
             out.end_group(days, u64::from(passed[i] && !*c));
+            sets.push_group(&[], &self.numbers)?;
         }
-        Ok(out.finish())
+        let mut state = out.finish();
+        state.extend(sets.finish());
+        Ok(state)
     }
 
     fn size(&self) -> usize {
@@ -803,6 +904,22 @@ mod tests {
             check_agree(&udaf(), &[users, times], &[], 1),
             vec![ScalarValue::Float64(Some(100.0))]
         );
+    }
+
+    /// Every test again with groups that move into bitmaps at once, after
+    /// two entries, and after five (a table and bitmaps merged together).
+    #[test]
+    fn the_same_on_bitmaps() {
+        for n in [1, 2, 5] {
+            crate::util::bitmaps::with_switch_at(n, || {
+                hand_computed_stickiness();
+                days_per_group();
+                accumulators_agree_on_all_sizes();
+                string_ids_and_days_in_different_blocks();
+                days_before_1970();
+                string_ids_over_many_blocks_agree_on_all_sizes();
+            });
+        }
     }
 
     #[test]

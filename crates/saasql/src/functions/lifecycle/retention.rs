@@ -19,6 +19,7 @@ use crate::args::{Param, Params};
 use crate::docs;
 use crate::hooks::{Function, Hooks};
 use crate::keyed::{IdNumbers, KeyedAggregate, KeyedKernel};
+use crate::util::bitmaps::{self, StateReader, StateWriter, UserBitmaps};
 use crate::util::ids::KeyColumn;
 use crate::util::literals::{constant_arg, physical_literals, scalar_f64, scalar_str};
 use crate::util::numbers::fmt_num;
@@ -246,12 +247,14 @@ impl KeyedKernel for Retention {
         let field = |name: &str, t: DataType| {
             Arc::new(Field::new(format_state_name(args.name, name), t, true))
         };
-        Ok(vec![
+        let mut fields = vec![
             field("users", list(user)),
             field("periods", list(DataType::Int64)),
             field("cohort", list(DataType::Boolean)),
             field("last", DataType::Int64),
-        ])
+        ];
+        fields.extend(bitmaps::state_fields(args.name));
+        Ok(fields)
     }
     fn groups(&self, args: &AccumulatorArgs) -> Result<RetentionGroups> {
         Ok(RetentionGroups {
@@ -259,11 +262,15 @@ impl KeyedKernel for Retention {
             numbers: IdNumbers::new(args.expr_fields[0].data_type()),
             groups: vec![],
             bytes: 0,
+            switch_at: bitmaps::switch_at(),
         })
     }
 }
 
-/// One group: each user's cohort period and the periods they were active in.
+/// One group: each user's cohort period and the periods they were active
+/// in. Past [`bitmaps::SWITCH_AT`] entries they move into bitmaps
+/// ([`crate::util::bitmaps`]): per period, the users with a cohort time in
+/// it ([`COHORTS`]) and the users active in it ([`ACTIVE`]).
 #[derive(Debug, Default)]
 struct Group {
     /// User number → cohort period (the earliest seen).
@@ -272,9 +279,19 @@ struct Group {
     active: HashSet<(i64, i64)>,
     /// The latest cohort or activity time seen (UTC microseconds).
     last: Option<i64>,
-    /// Bytes held by the two tables.
+    /// Bytes held by the two tables, or by the bitmaps.
     bytes: usize,
+    /// The users per period, once the group is big (the tables are then
+    /// empty).
+    big: Option<Box<[UserBitmaps; 2]>>,
+    /// Additions since `bytes` was last measured (big groups).
+    unmeasured: u32,
 }
+
+/// The family of bitmaps holding users by cohort period.
+const COHORTS: usize = 0;
+/// The family of bitmaps holding users by active period.
+const ACTIVE: usize = 1;
 
 /// Bytes per entry of either table (two i64s), with the control byte and
 /// 1/8 spare buckets.
@@ -284,7 +301,27 @@ impl Group {
     /// Records `user`'s cohort period and, when `active` is given, one active
     /// period; returns the bytes newly held.
     #[inline]
-    fn add(&mut self, user: i64, cohort: Option<i64>, active: Option<i64>) -> usize {
+    fn add(
+        &mut self,
+        user: i64,
+        cohort: Option<i64>,
+        active: Option<i64>,
+        switch_at: usize,
+    ) -> isize {
+        if let Some(big) = &mut self.big {
+            if let Some(c) = cohort {
+                big[COHORTS].insert(c, user);
+            }
+            if let Some(p) = active {
+                big[ACTIVE].insert(p, user);
+            }
+            self.unmeasured += 1;
+            return if self.unmeasured >= 4096 {
+                self.measure()
+            } else {
+                0
+            };
+        }
         if let Some(c) = cohort {
             self.cohorts
                 .entry(user)
@@ -294,10 +331,94 @@ impl Group {
         if let Some(p) = active {
             self.active.insert((user, p));
         }
+        if self.cohorts.len() + self.active.len() >= switch_at {
+            return self.move_into_bitmaps();
+        }
         let now = (self.cohorts.capacity() + self.active.capacity()) * SLOT;
-        let grew = now.saturating_sub(self.bytes);
+        let grew = now as isize - self.bytes as isize;
         self.bytes = now;
         grew
+    }
+
+    /// Moves the tables into bitmaps; returns the change in bytes.
+    fn move_into_bitmaps(&mut self) -> isize {
+        let mut big: [UserBitmaps; 2] = Default::default();
+        for (user, c) in std::mem::take(&mut self.cohorts) {
+            big[COHORTS].insert(c, user);
+        }
+        for (user, p) in std::mem::take(&mut self.active) {
+            big[ACTIVE].insert(p, user);
+        }
+        self.big = Some(Box::new(big));
+        self.measure()
+    }
+
+    /// Adds a set of users of `family` in `period` (from a partial state).
+    fn add_set(&mut self, family: u8, period: i64, set: roaring::RoaringTreemap) -> isize {
+        let mut delta = 0;
+        if self.big.is_none() {
+            delta = self.move_into_bitmaps();
+        }
+        if let Some(big) = &mut self.big {
+            big[usize::from(family).min(ACTIVE)].or_set(period, set);
+        }
+        delta + self.measure()
+    }
+
+    /// Measures a big group's bytes again; returns the change.
+    fn measure(&mut self) -> isize {
+        self.unmeasured = 0;
+        let now = self
+            .big
+            .as_ref()
+            .map_or(0, |b| b[COHORTS].bytes() + b[ACTIVE].bytes());
+        let delta = now as isize - self.bytes as isize;
+        self.bytes = now;
+        delta
+    }
+
+    /// The counts of users per period (before the running sum of the
+    /// unbounded mode is taken, as in [`Self::curve`]), the latest cohort
+    /// start and the number of users, for a big group.
+    fn big_counts(big: &[UserBitmaps; 2], o: &Options) -> Option<(Vec<u64>, i64, u64)> {
+        let n = o.periods as usize;
+        let mut counts = vec![0u64; n + 1];
+        let mut seen = roaring::RoaringTreemap::new();
+        let mut latest = None;
+        for (c, set) in big[COHORTS].iter() {
+            // The users whose earliest cohort period is c.
+            let first = set - &seen;
+            if first.is_empty() {
+                continue;
+            }
+            seen |= &first;
+            latest = Some(c);
+            if o.unbounded {
+                // Each user's latest active period, from the last one back.
+                let mut remaining = first;
+                for (p, active) in big[ACTIVE].iter().rev() {
+                    if p < c || remaining.is_empty() {
+                        break;
+                    }
+                    let hit = &remaining & active;
+                    if hit.is_empty() {
+                        continue;
+                    }
+                    let k = hit.len();
+                    counts[0] += k;
+                    let end = ((p - c) as usize).min(n - 1) + 1;
+                    counts[end] = counts[end].wrapping_sub(k);
+                    remaining -= &hit;
+                }
+            } else {
+                for (k, count) in counts.iter_mut().take(n).enumerate() {
+                    if let Some(active) = big[ACTIVE].get(c.saturating_add(k as i64)) {
+                        *count += first.intersection_len(active);
+                    }
+                }
+            }
+        }
+        Some((counts, latest?, seen.len()))
     }
 
     /// Notes a cohort or activity time (for the default `as_of`).
@@ -308,10 +429,46 @@ impl Group {
 
     /// Appends the retention curve to `out` (NULL for a group without users).
     fn curve(&self, o: &Options, out: &mut ListBuilder<Float64Builder>) {
-        let Some(latest) = self.cohorts.values().max() else {
-            out.append_null();
-            return;
+        let n = o.periods as usize;
+        let (mut counts, latest, users) = match &self.big {
+            Some(big) => match Self::big_counts(big, o) {
+                Some(parts) => parts,
+                None => {
+                    out.append_null();
+                    return;
+                }
+            },
+            None => match self.cohorts.values().max() {
+                Some(latest) => (self.small_counts(o), *latest, self.cohorts.len() as u64),
+                None => {
+                    out.append_null();
+                    return;
+                }
+            },
         };
+        if o.unbounded {
+            let mut running = 0u64;
+            for c in counts.iter_mut().take(n) {
+                running = running.wrapping_add(*c);
+                *c = running;
+            }
+        }
+        let as_of = o.as_of.or(self.last).unwrap_or(i64::MIN);
+        let users = users as f64;
+        let values = out.values();
+        for (k, count) in counts.iter().take(n).enumerate() {
+            let ended = o.granularity.start(latest.saturating_add(k as i64 + 1)) <= as_of;
+            if ended {
+                values.append_value(100.0 * *count as f64 / users);
+            } else {
+                values.append_null();
+            }
+        }
+        out.append(true);
+    }
+
+    /// [`Self::big_counts`] for a group still in its tables.
+    fn small_counts(&self, o: &Options) -> Vec<u64> {
         let n = o.periods as usize;
         let mut counts = vec![0u64; n + 1];
         if o.unbounded {
@@ -332,11 +489,6 @@ impl Group {
                 let end = (*m as usize).min(n - 1) + 1;
                 counts[end] = counts[end].wrapping_sub(1);
             }
-            let mut running = 0u64;
-            for c in counts.iter_mut().take(n) {
-                running = running.wrapping_add(*c);
-                *c = running;
-            }
         } else {
             for (user, p) in &self.active {
                 if let Some(c) = self.cohorts.get(user) {
@@ -347,18 +499,7 @@ impl Group {
                 }
             }
         }
-        let as_of = o.as_of.or(self.last).unwrap_or(i64::MIN);
-        let users = self.cohorts.len() as f64;
-        let values = out.values();
-        for (k, count) in counts.iter().take(n).enumerate() {
-            let ended = o.granularity.start(latest.saturating_add(k as i64 + 1)) <= as_of;
-            if ended {
-                values.append_value(100.0 * *count as f64 / users);
-            } else {
-                values.append_null();
-            }
-        }
-        out.append(true);
+        counts
     }
 }
 
@@ -370,6 +511,9 @@ pub struct RetentionGroups {
     numbers: IdNumbers,
     groups: Vec<Group>,
     bytes: usize,
+    /// How many entries a group's tables hold before it moves into
+    /// bitmaps.
+    switch_at: usize,
 }
 
 /// The state being built: per group, the lists of (user, period, is cohort)
@@ -476,7 +620,8 @@ impl GroupsAccumulator for RetentionGroups {
             } else {
                 None
             };
-            self.bytes += group.add(user, Some(g_of.period(cohort)), active);
+            let delta = group.add(user, Some(g_of.period(cohort)), active, self.switch_at);
+            self.bytes = self.bytes.saturating_add_signed(delta);
             Ok(())
         })
     }
@@ -496,7 +641,12 @@ impl GroupsAccumulator for RetentionGroups {
         let groups = self.take(emit_to);
         let int = self.numbers.is_int();
         let mut out = StateBuilder::new(int);
+        let mut sets = StateWriter::default();
         for g in &groups {
+            match &g.big {
+                Some(big) => sets.push_group(&[&big[COHORTS], &big[ACTIVE]], &self.numbers)?,
+                None => sets.push_group(&[], &self.numbers)?,
+            }
             let user_ref = |u: i64| {
                 if int {
                     UserRef::Int(u)
@@ -513,7 +663,9 @@ impl GroupsAccumulator for RetentionGroups {
             out.end_group(g.last);
         }
         self.numbers.release_if_no_groups(self.groups.len());
-        Ok(out.finish())
+        let mut state = out.finish();
+        state.extend(sets.finish());
+        Ok(state)
     }
 
     fn merge_batch(
@@ -531,15 +683,24 @@ impl GroupsAccumulator for RetentionGroups {
         let cohort = values[2].as_list::<i64>();
         let cohort = cohort.values().as_boolean();
         let last = values[3].as_primitive::<Int64Type>();
+        let sets = StateReader::new(NAME, &values[4..8])?;
         for (row, g) in group_indices.iter().enumerate() {
             let group = &mut self.groups[*g];
             for p in offsets[row] as usize..offsets[row + 1] as usize {
                 let user = self.numbers.number(NAME, &users, p)?;
-                self.bytes += if cohort.value(p) {
-                    group.add(user, Some(periods[p]), None)
+                let delta = if cohort.value(p) {
+                    group.add(user, Some(periods[p]), None, self.switch_at)
                 } else {
-                    group.add(user, None, Some(periods[p]))
+                    group.add(user, None, Some(periods[p]), self.switch_at)
                 };
+                self.bytes = self.bytes.saturating_add_signed(delta);
+            }
+            if sets.has_sets(row) {
+                let mut delta = 0;
+                sets.read_group(NAME, row, &mut self.numbers, |family, period, set| {
+                    delta += group.add_set(family, period, set);
+                })?;
+                self.bytes = self.bytes.saturating_add_signed(delta);
             }
             if last.is_valid(row) {
                 group.saw(last.value(row));
@@ -566,7 +727,9 @@ impl GroupsAccumulator for RetentionGroups {
         })?;
         let g_of = self.options.granularity;
         let mut out = StateBuilder::new(self.numbers.is_int());
+        let mut sets = StateWriter::default();
         for (i, c) in counted.iter().enumerate() {
+            sets.push_group(&[], &self.numbers)?;
             if !*c {
                 out.end_group(None);
                 continue;
@@ -591,7 +754,9 @@ impl GroupsAccumulator for RetentionGroups {
             }
             out.end_group(Some(last));
         }
-        Ok(out.finish())
+        let mut state = out.finish();
+        state.extend(sets.finish());
+        Ok(state)
     }
 
     fn size(&self) -> usize {
@@ -796,6 +961,64 @@ mod tests {
         let mut l = lits("day", 3, None);
         l[4] = None;
         assert!(err(l).contains("periods must be a constant"));
+    }
+
+    /// Every test again with groups that move into bitmaps at once, after
+    /// two entries, and after five (tables and bitmaps merged together).
+    #[test]
+    fn the_same_on_bitmaps() {
+        for n in [1, 2, 5] {
+            crate::util::bitmaps::with_switch_at(n, || {
+                hand_computed_bounded_and_unbounded();
+                calendar_weeks_and_months();
+                string_ids_and_no_rows();
+                accumulators_agree_on_all_sizes();
+            });
+        }
+    }
+
+    /// Random users with several cohort times each (the earliest counts),
+    /// activity before and after it and none: bitmaps give the tables'
+    /// curves, in both modes, in 3 groups.
+    #[test]
+    fn bitmaps_agree_with_tables_on_random_rows() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        let n = 2000;
+        let rows: Vec<(i64, i64, Option<i64>)> = (0..n)
+            .map(|_| {
+                let user = next(60) as i64;
+                let cohort = (user % 9 + next(3) as i64) * DAY + next(DAY as u64) as i64;
+                let active = (next(6) != 0).then(|| next(40) as i64 * DAY + 3);
+                (user, cohort, active)
+            })
+            .collect();
+        let data: Vec<ArrayRef> = vec![
+            Arc::new(rows.iter().map(|r| Some(r.0)).collect::<Int64Array>()),
+            Arc::new(
+                rows.iter()
+                    .map(|r| Some(r.1))
+                    .collect::<TimestampSecondArray>(),
+            ),
+            Arc::new(rows.iter().map(|r| r.2).collect::<TimestampSecondArray>()),
+        ];
+        for mode in ["bounded", "unbounded"] {
+            for granularity in ["day", "week"] {
+                let literals = [lit(granularity), ScalarValue::Int64(Some(12)), lit(mode)];
+                let tables = check_agree(&udaf(), &data, &literals, 3);
+                for at in [1, 7, 50] {
+                    let bitmaps = crate::util::bitmaps::with_switch_at(at, || {
+                        check_agree(&udaf(), &data, &literals, 3)
+                    });
+                    assert_eq!(bitmaps, tables, "{mode} {granularity} switch at {at}");
+                }
+            }
+        }
     }
 
     #[test]
