@@ -7544,6 +7544,7 @@ fn webhook_server(answers: Vec<(u16, &'static str)>) -> (String, Requests) {
 /// not 4xx, with a timeout); the webhook URL is read from the environment
 /// or a file and never printed; an alert that cannot be delivered exits 1,
 /// also after `run --test` wrote its report.
+#[cfg(unix)]
 #[test]
 fn alerts_reach_a_command_and_a_webhook() {
     let dir = scratch("alerts");
@@ -7637,8 +7638,15 @@ fn alerts_reach_a_command_and_a_webhook() {
         ),
         "{run:?}"
     );
-    project(warn_check, "command = \"exec sleep 5\"\ntimeout = \"1s\"\n");
+    // What the command started is stopped too (else it would hold our
+    // stderr open until it ends).
+    project(
+        warn_check,
+        "command = \"sleep 30; true\"\ntimeout = \"1s\"\n",
+    );
+    let started = std::time::Instant::now();
     let run = saasql_in(&dir, &["test"], None);
+    assert!(started.elapsed().as_secs() < 20, "{run:?}");
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stderr
@@ -7654,9 +7662,14 @@ fn alerts_reach_a_command_and_a_webhook() {
         assert!(!run.stderr.contains("hunter2"), "{run:?}");
         run
     };
-    let (address, seen) = webhook_server(vec![(500, "oops"), (200, "ok")]);
+    let (address, seen) = webhook_server(vec![(500, "oops"), (429, ""), (200, "ok")]);
     let url = format!("http://{address}/services/{secret}");
     project(warn_check, "webhook_env = \"HOOK_URL\"\nretries = 2\n");
+    let config = saasql_in(&dir, &["-f", "csv", "config"], None);
+    assert!(
+        config.stdout.contains("notify.webhook,$HOOK_URL,"),
+        "{config:?}"
+    );
     let run = hooked(&url);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
@@ -7666,9 +7679,9 @@ fn alerts_reach_a_command_and_a_webhook() {
     );
     {
         let requests = seen.lock().expect("lock");
-        assert_eq!(requests.len(), 2, "{requests:?}");
-        assert_eq!(requests[1].0, format!("/services/{secret}"));
-        let body: serde_json::Value = serde_json::from_str(&requests[1].1).expect("JSON body");
+        assert_eq!(requests.len(), 3, "{requests:?}");
+        assert_eq!(requests[2].0, format!("/services/{secret}"));
+        let body: serde_json::Value = serde_json::from_str(&requests[2].1).expect("JSON body");
         assert!(
             body["text"]
                 .as_str()
@@ -7743,6 +7756,14 @@ fn alerts_reach_a_command_and_a_webhook() {
     let run = saasql_in(&dir, &["test"], None);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("set webhook_env = \"NAME\""), "{run:?}");
+    assert!(!run.stderr.contains("hunter2"), "{run:?}");
+    // The URL put where the variable's name goes: refused, not repeated.
+    project(
+        warn_check,
+        &format!("webhook_env = \"https://hooks.example.com/services/{secret}\"\n"),
+    );
+    let run = saasql_in(&dir, &["test"], None);
+    assert_eq!(run.code, 2, "{run:?}");
     assert!(!run.stderr.contains("hunter2"), "{run:?}");
 
     // run --test: the checks only warn, so the report is written; the

@@ -215,7 +215,7 @@ pub struct RunArgs {
 
     /// With --test: when a check warns or fails, run CMD (through the
     /// shell) with the results as JSON on stdin, instead of [notify] command
-    #[arg(long, value_name = "CMD", requires = "test")]
+    #[arg(long, value_name = "CMD", requires = "test", value_parser = parse_command)]
     pub on_failure: Option<String>,
 }
 
@@ -278,7 +278,7 @@ pub struct TestArgs {
 
     /// When a check warns or fails, run CMD (through the shell) with the
     /// results as JSON on stdin, instead of [notify] command
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", value_parser = parse_command)]
     pub on_failure: Option<String>,
 }
 
@@ -386,7 +386,7 @@ pub struct BatchArgs {
 
     /// With --test: when a check warns or fails, run CMD (through the
     /// shell) with the results as JSON on stdin, instead of [notify] command
-    #[arg(long, value_name = "CMD", requires = "test")]
+    #[arg(long, value_name = "CMD", requires = "test", value_parser = parse_command)]
     pub on_failure: Option<String>,
 }
 
@@ -507,4 +507,12 @@ mod tests {
         }
         assert!(parse_size("0").expect_err("0").contains("above 0"));
     }
+}
+
+/// A shell command (`--on-failure`): not empty.
+fn parse_command(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("empty: name a command, e.g. 'mail -s checks data@example.com'".into());
+    }
+    Ok(text.to_string())
 }

@@ -988,9 +988,6 @@ pub async fn gate(
     };
     let failed = results.iter().filter(|r| r.status == Status::Error).count();
     if failed == 0 {
-        if let Some(why) = &alert {
-            eprintln!("saasql: {why}");
-        }
         return Ok(alert);
     }
     let mut message = format!(

@@ -95,7 +95,13 @@ impl WebhookSource {
         };
         let url = text.lines().next().unwrap_or("").trim().to_string();
         if url.is_empty() {
-            return Err(format!("the webhook URL in {} is empty", self.describe()));
+            return Err(match self {
+                WebhookSource::Env(name) => format!("webhook_env: {name} is empty"),
+                WebhookSource::File(path) => format!(
+                    "webhook_file: the first line of {} is empty (it must be the URL)",
+                    path.display()
+                ),
+            });
         }
         Ok(url)
     }
@@ -142,18 +148,29 @@ impl NotifyConfig {
                 return Err("notify: set webhook_env or webhook_file, not both".into());
             }
             (Some(name), None) => {
+                // The value is not repeated: a URL put here by mistake is
+                // the secret itself.
                 if name.is_empty()
                     || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                     || name.starts_with(|c: char| c.is_ascii_digit())
                 {
-                    return Err(format!(
-                        "notify.webhook_env: '{name}' is not an environment variable name \
-                         (letters, digits and _; the URL itself goes into that variable)"
-                    ));
+                    return Err("notify.webhook_env: not an environment variable name \
+                         (letters, digits and _): it names the variable that holds the URL, \
+                         it is not the URL"
+                        .into());
                 }
                 Some(WebhookSource::Env(name))
             }
-            (None, Some(path)) => Some(WebhookSource::File(base.join(path))),
+            (None, Some(path)) => {
+                if path.to_string_lossy().contains("://") {
+                    return Err(
+                        "notify.webhook_file: looks like a URL: it names a file that \
+                         holds the URL (or use webhook_env), it is not the URL"
+                            .into(),
+                    );
+                }
+                Some(WebhookSource::File(base.join(path)))
+            }
             (None, None) => None,
         };
         let command = match section.command {
@@ -189,6 +206,31 @@ impl NotifyConfig {
         self.timeout = other.timeout.or(self.timeout);
         self.retries = other.retries.or(self.retries);
     }
+}
+
+/// A command as `saasql config` shows it: passwords and every URL's path
+/// and query blanked (a command may carry a webhook URL).
+pub fn shown_command(command: &str) -> String {
+    let text = saasql_common::error::redact_secrets(command);
+    let stop = |c: char| c.is_whitespace() || c == '\'' || c == '"';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail.find(stop).unwrap_or(tail.len());
+        let url = &tail[..end];
+        match url.find(['/', '?']) {
+            Some(p) if p + 1 < url.len() => {
+                out.push_str(&url[..p]);
+                out.push_str("/…");
+            }
+            _ => out.push_str(url),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A duration of 1 second to 10 minutes.
@@ -372,10 +414,16 @@ async fn run_command(
         c.arg("-c").arg(command);
         c
     };
-    #[cfg(not(unix))]
+    #[cfg(windows)]
     let mut cmd = {
         let mut c = tokio::process::Command::new("cmd");
-        c.arg("/C").arg(command);
+        c.arg("/C").raw_arg(command);
+        c
+    };
+    #[cfg(not(any(unix, windows)))]
+    let mut cmd = {
+        let mut c = tokio::process::Command::new(command);
+        c.kill_on_drop(true);
         c
     };
     cmd.stdin(std::process::Stdio::piped())
@@ -385,9 +433,15 @@ async fn run_command(
     if let Some(dir) = dir {
         cmd.current_dir(dir);
     }
+    // Its own process group, so that a timeout stops what it started too
+    // (a `curl` under `sh -c` would otherwise keep running, and keep our
+    // stderr open for whoever reads it).
+    #[cfg(unix)]
+    cmd.process_group(0);
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("notify command: cannot start it: {e}"))?;
+    let group = child.id();
     let mut stdin = child.stdin.take();
     let run = async {
         if let Some(mut pipe) = stdin.take() {
@@ -406,10 +460,13 @@ async fn run_command(
             .map_err(|e| format!("notify command: {e}"))
     };
     match tokio::time::timeout(timeout, run).await {
-        Err(_) => Err(format!(
-            "notify command: still running after {}; stopped",
-            seconds_text(timeout)
-        )),
+        Err(_) => {
+            stop_group(group);
+            Err(format!(
+                "notify command: still running after {}; stopped",
+                seconds_text(timeout)
+            ))
+        }
         Ok(Err(e)) => Err(e),
         Ok(Ok(status)) if status.success() => Ok(()),
         Ok(Ok(status)) => Err(match status.code() {
@@ -417,6 +474,20 @@ async fn run_command(
             None => "notify command: stopped by a signal".to_string(),
         }),
     }
+}
+
+/// Kills the process group `group` (the command and what it started).
+/// Without `libc` (this crate forbids `unsafe`), through the shell's `kill`.
+fn stop_group(group: Option<u32>) {
+    #[cfg(unix)]
+    if let Some(group) = group {
+        let _ = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -s KILL -- -{group} 2>/dev/null"))
+            .status();
+    }
+    #[cfg(not(unix))]
+    let _ = group;
 }
 
 fn seconds_text(d: Duration) -> String {
@@ -482,12 +553,12 @@ async fn post(
             Ok(response) => {
                 let status = response.status();
                 let text = response.text().await.unwrap_or_default();
-                let first = text.lines().next().unwrap_or("").trim();
-                let said: String = first.chars().take(120).collect();
-                let why = if said.is_empty() {
-                    format!("{host} answered HTTP {status}")
-                } else {
-                    format!("{host} answered HTTP {status}: {}", hide(&said, &url))
+                let why = match answer_text(&text, &url) {
+                    Some(said) => format!("{host} answered HTTP {status}: {said}"),
+                    None if status.is_redirection() => {
+                        format!("{host} answered HTTP {status} (redirects are not followed)")
+                    }
+                    None => format!("{host} answered HTTP {status}"),
                 };
                 (
                     why,
@@ -535,6 +606,36 @@ fn chain(e: reqwest::Error) -> String {
     text
 }
 
+/// The first line of an answer, to show in an error: with the URL's path
+/// blanked out first, then cut to 120 characters; `None` when it is empty
+/// or still holds a piece of the path or query (echoed in another form).
+fn answer_text(body: &str, url: &url::Url) -> Option<String> {
+    let first = hide(body, url);
+    let first = first.lines().next().unwrap_or("").trim();
+    if first.is_empty() {
+        return None;
+    }
+    let lower = first.to_ascii_lowercase();
+    let decoded = |s: &str| {
+        url::form_urlencoded::parse(s.as_bytes())
+            .map(|(k, v)| format!("{k}{v}"))
+            .collect::<String>()
+    };
+    let pieces = url
+        .path_segments()
+        .into_iter()
+        .flatten()
+        .chain(url.query().into_iter().flat_map(|q| q.split('&')))
+        .flat_map(|p| [p.to_string(), decoded(p)])
+        .filter(|p| p.len() >= 4);
+    for piece in pieces {
+        if lower.contains(&piece.to_ascii_lowercase()) {
+            return None;
+        }
+    }
+    Some(first.chars().take(120).collect())
+}
+
 /// Blanks the URL's path and query (where its credential is) out of `text`.
 fn hide(text: &str, url: &url::Url) -> String {
     let mut text = text.replace(url.as_str(), "<webhook URL>");
@@ -572,13 +673,25 @@ mod tests {
         assert!(literal.contains("webhook_env"), "{literal}");
         assert!(!literal.contains("secret\""), "{literal}");
         assert!(section("on = \"fail\"").unwrap_err().contains("'fail'"));
-        assert!(section("webhook_env = \"https://x\"").is_err());
+        let env = section("webhook_env = \"https://h.example/T/B/hunter2\"").unwrap_err();
+        assert!(!env.contains("hunter2"), "{env}");
+        let file = section("webhook_file = \"https://h.example/T/B/hunter2\"").unwrap_err();
+        assert!(!file.contains("hunter2"), "{file}");
         assert!(section("webhook_env = \"A\"\nwebhook_file = \"f\"").is_err());
         assert!(section("timeout = \"0s\"").is_err());
         assert!(section("timeout = \"2h\"").is_err());
         assert!(section("retries = 11").is_err());
         assert!(section("command = \" \"").is_err());
         assert!(section("url = \"x\"").is_err());
+    }
+
+    #[test]
+    fn commands_are_shown_without_url_paths() {
+        assert_eq!(
+            shown_command("curl -d @- https://hooks.slack.com/services/T/B/hunter2 && echo ok"),
+            "curl -d @- https://hooks.slack.com/… && echo ok"
+        );
+        assert_eq!(shown_command("mail -s 'a b' x@y"), "mail -s 'a b' x@y");
     }
 
     #[test]
@@ -602,6 +715,26 @@ mod tests {
         assert!(webhook_url("ftp://x/y").unwrap_err().contains("'ftp'"));
         let bad = webhook_url("not a url topsecret").unwrap_err();
         assert!(!bad.contains("topsecret"), "{bad}");
+    }
+
+    #[test]
+    fn answers_never_show_the_credential() {
+        let url = url::Url::parse("https://h.example/services/T1/B2/hunter2secret").unwrap();
+        let long = format!(
+            "Not found: {} /services/T1/B2/hunter2secret",
+            "x".repeat(110)
+        );
+        let shown = answer_text(&long, &url).unwrap();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(
+            answer_text("invalid_token", &url).as_deref(),
+            Some("invalid_token")
+        );
+        let encoded = url::Url::parse("https://h.example/services/T1/B2/%68unter2secret").unwrap();
+        assert_eq!(answer_text("no hunter2secret here", &encoded), None);
+        assert_eq!(answer_text("no %68unter2secret here", &encoded), None);
+        assert_eq!(answer_text("no such hunter2secret", &url), None);
+        assert_eq!(answer_text("\n", &url), None);
     }
 
     #[test]

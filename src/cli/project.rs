@@ -859,10 +859,7 @@ pub fn config_batch(
         set("on", notify.on.map(|s| s.name().to_string()));
         set(
             "command",
-            notify
-                .command
-                .as_deref()
-                .map(saasql_common::error::redact_secrets),
+            notify.command.as_deref().map(super::notify::shown_command),
         );
         // Where the URL is read from; never the URL.
         set("webhook", notify.webhook.as_ref().map(|w| w.describe()));
