@@ -16,7 +16,7 @@ Each is run once to warm up and then --runs times (default 3); the table shows
 medians, the ratios a/b, a/c, a/d, and the peak RSS of the saasql process. The
 numbers of (a), (b) and (c) are compared and any difference fails the run. Data is
 generated with `saasql gen` into bench-data/ (kept between runs). Finally the
-engagement and nps-by-segment queries run again under --memory-limit 1G.
+saasql queries run again under --memory-limit 256M (or --memory-limit SIZE).
 Not part of `cargo test` or CI.
 """
 import argparse
@@ -41,6 +41,14 @@ HEALTH_TIER_CASE = ("CASE WHEN h IS NULL THEN NULL WHEN h <= 40 THEN 'red' WHEN 
 LIFETIMES = ("WITH l AS (SELECT customer_id, min(started_at) AS s, CASE WHEN count(*) FILTER "
              "(WHERE ended_at IS NULL) > 0 THEN NULL ELSE max(ended_at) END AS e FROM subscriptions "
              "GROUP BY customer_id), m AS (SELECT DISTINCT date_trunc('month', event_time) AS month FROM events) ")
+
+ANOMALY_SERIES = ("WITH d AS (SELECT customer_id, date_trunc('day', event_time) AS day, count(*) AS n "
+                  "FROM events GROUP BY 1, 2) ")
+ANOMALY_PLAIN = ("SELECT count(*) FILTER (WHERE anomalous) AS anomalies, count(expected) AS judged, "
+                 "round(sum(expected), 3) AS s FROM (SELECT CASE WHEN k >= 3 THEN e END AS expected, "
+                 "CASE WHEN k < 3 THEN NULL WHEN sd > 0 THEN abs(n - e) / sd > 3 ELSE n <> e END AS anomalous "
+                 "FROM (SELECT n, avg(n) OVER w AS e, stddev_samp(n) OVER w AS sd, count(n) OVER w AS k FROM d "
+                 "WINDOW w AS (PARTITION BY customer_id ORDER BY day ROWS BETWEEN 7 PRECEDING AND 1 PRECEDING)))")
 
 # name -> (saasql, DataFusion plain SQL, DuckDB plain SQL); each returns a small
 # checksum result so output cost does not dominate.
@@ -95,6 +103,15 @@ METRICS = {
         "SELECT CAST(CAST(n.cday AS DATE) AS VARCHAR) AS cohort, g.value AS k, 100.0 * coalesce(c.m, 0) / n.n AS v "
         "FROM n CROSS JOIN (SELECT range AS value FROM range(0, 14)) AS g LEFT JOIN c ON c.cday = n.cday AND c.k = g.value ORDER BY 1, 2",
     ),
+    # Each customer's daily event count judged against its previous 7 days
+    # (14 M points in 1 M series); the plain SQL is the same formula with
+    # window frames (the zero-stddev rule included).
+    "metric_anomaly per customer-day (7-day training)": (
+        ANOMALY_SERIES + "SELECT count(*) FILTER (WHERE a['anomalous']) AS anomalies, count(a['expected']) AS judged, "
+        "round(sum(a['expected']), 3) AS s FROM (SELECT metric_anomaly(n, day, 7, 3) OVER (PARTITION BY customer_id ORDER BY day) AS a FROM d)",
+        ANOMALY_SERIES + ANOMALY_PLAIN,
+        ANOMALY_SERIES + ANOMALY_PLAIN,
+    ),
     "health_score + health_tier": (
         f"WITH u AS (SELECT customer_id, least(greatest(engagement_score(event_name, '{WEIGHTS}'), 0), 100) AS usage FROM events GROUP BY customer_id), "
         "n AS (SELECT customer_id, (nps(score) + 100) / 2 AS nc FROM surveys_bench GROUP BY customer_id) "
@@ -122,6 +139,9 @@ FLOORS = {
         "WITH f AS (SELECT user_id, min(event_time) AS first FROM events GROUP BY user_id) "
         "SELECT CAST(CAST(date_trunc('day', f.first) AS DATE) AS VARCHAR) AS cohort, count(e.event_time) AS n "
         "FROM events e JOIN f USING (user_id) GROUP BY 1 ORDER BY 1",
+    "metric_anomaly per customer-day (7-day training)":
+        ANOMALY_SERIES + "SELECT count(x) AS n FROM (SELECT count(n) OVER (PARTITION BY customer_id ORDER BY day "
+        "ROWS BETWEEN 7 PRECEDING AND 1 PRECEDING) AS x FROM d)",
     "health_score + health_tier":
         "WITH u AS (SELECT customer_id, count(event_name) AS usage FROM events GROUP BY customer_id), "
         "n AS (SELECT customer_id, count(score) AS nc FROM surveys_bench GROUP BY customer_id) "
@@ -144,7 +164,7 @@ def ensure_duckdb():
     return py
 
 
-def run_saasql(args, sql, memory_limit=None):
+def run_saasql(args, sql, memory_limit=None, allow_failure=False):
     """Runs one query in a fresh saasql process: (seconds, peak RSS bytes, rows).
 
     Peak RSS comes from GNU time run as an intermediate process: a child
@@ -166,6 +186,8 @@ def run_saasql(args, sql, memory_limit=None):
     if timed and err_lines and err_lines[-1].startswith("saasql-peak-rss-kib "):
         rss = int(err_lines.pop().split()[1]) * 1024
     if p.returncode != 0:
+        if allow_failure:
+            return elapsed, rss, "exit %d: %s" % (p.returncode, err_lines[-1] if err_lines else "")
         sys.exit(f"saasql failed ({p.returncode}): {chr(10).join(err_lines)}\n{sql}")
     rows = [tuple(json.loads(l).values()) for l in p.stdout.splitlines() if l.strip()]
     return elapsed, rss, rows
@@ -230,6 +252,7 @@ def main():
     ap.add_argument("--saasql", default=None, help="saasql binary (default: build target/release/saasql)")
     ap.add_argument("--quick", action="store_true", help="small data for a smoke run")
     ap.add_argument("--only", default=None, help="run only metrics whose name contains this")
+    ap.add_argument("--memory-limit", default="256M", help="the limit of the bounded-memory runs")
     args = ap.parse_args()
     if args.quick:
         args.customers, args.days, args.surveys, args.runs = 20_000, 14, 200_000, 1
@@ -256,6 +279,7 @@ def main():
           f"{os.cpu_count()} cores; median of {args.runs} after a warm-up\n", flush=True)
 
     rows = []
+    results_a = {}
     failures = 0
     floor_times = {}
     for name, (ours, plain_df, plain_duck) in METRICS.items():
@@ -266,21 +290,22 @@ def main():
             floor_times[floor_sql], _ = median_time(lambda: run_saasql(args, floor_sql), args.runs)
         floor_t = floor_times[floor_sql]
         ta, (_, rss, ra) = median_time(lambda: run_saasql(args, ours), args.runs)
-        tb, (_, _, rb) = median_time(lambda: run_saasql(args, plain_df), args.runs)
+        tb, (_, rss_b, rb) = median_time(lambda: run_saasql(args, plain_df), args.runs)
         tc, (_, rc) = median_time(lambda: run_duckdb(con, plain_duck), args.runs)
         ok = same(ra, rb) and same(ra, rc)
         failures += not ok
-        rows.append((name, ta, tb, tc, floor_t, rss, ok))
+        rows.append((name, ta, tb, tc, floor_t, rss, rss_b, ok))
+        results_a[name] = ra
         print(f"  {name}: a={ta:.2f}s b={tb:.2f}s c={tc:.2f}s d={floor_t:.2f}s "
               f"{'same numbers' if ok else 'DIFFERENT NUMBERS'}", flush=True)
         if not ok:
             print(f"    saasql {ra[:5]}\n    df     {rb[:5]}\n    duckdb {rc[:5]}")
 
-    print("\n| metric | (a) saasql s | (b) DataFusion SQL s | (c) DuckDB s | (d) floor s | a/b | a/c | a/d | peak RSS (a) | a=b=c |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-    for name, ta, tb, tc, td, rss, ok in rows:
+    print("\n| metric | (a) saasql s | (b) DataFusion SQL s | (c) DuckDB s | (d) floor s | a/b | a/c | a/d | peak RSS (a) | peak RSS (b) | a=b=c |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for name, ta, tb, tc, td, rss, rss_b, ok in rows:
         print(f"| {name} | {ta:.2f} | {tb:.2f} | {tc:.2f} | {td:.2f} | {ta / tb:.2f} | {ta / tc:.2f} | {ta / td:.2f} "
-              f"| {rss / 2**20:.0f} MiB | {'yes' if ok else 'NO'} |")
+              f"| {rss / 2**20:.0f} MiB | {rss_b / 2**20:.0f} MiB | {'yes' if ok else 'NO'} |")
 
     # Model fits have no plain-SQL counterpart: time saasql alone. rfm per
     # customer over the paid invoices, then one BG/NBD fit over all of them.
@@ -297,12 +322,23 @@ def main():
         print(f"\nbgnbd_fit over the rfm of every paying customer: {tf:.2f}s (rfm alone {th:.2f}s, so the fit "
               f"{tf - th:.2f}s), peak RSS {rss_f / 2**20:.0f} MiB; {rf[0]}")
 
-    print("\nbounded memory (--memory-limit 1G):")
-    for name in ["engagement_score per customer", "nps by segment"]:
+    # Every saasql query again under a tight memory limit: it finishes
+    # (spilling where DataFusion can) or fails with the one-line resource
+    # error; either way the row says which.
+    print(f"\nbounded memory (--memory-limit {args.memory_limit}):")
+    print(f"\n| metric | time s | peak RSS | outcome |\n| --- | ---: | ---: | --- |")
+    for name, (ours, _, _) in METRICS.items():
         if args.only and args.only not in name:
             continue
-        t, rss, r = run_saasql(args, METRICS[name][0], memory_limit="1G")
-        print(f"  {name}: {t:.2f}s, peak RSS {rss / 2**20:.0f} MiB, result {r[:2]}")
+        t, rss, r = run_saasql(args, ours, memory_limit=args.memory_limit, allow_failure=True)
+        if isinstance(r, str):
+            outcome = r
+        elif name not in results_a:
+            outcome = "finished"
+        else:
+            outcome = "finished, same numbers" if same(r, results_a[name]) else "finished, DIFFERENT NUMBERS"
+            failures += not same(r, results_a[name])
+        print(f"| {name} | {t:.2f} | {rss / 2**20:.0f} MiB | {outcome} |", flush=True)
     sys.exit(1 if failures else 0)
 
 

@@ -490,6 +490,14 @@ fn parse_date_arg(s: &str) -> Result<i32, String> {
     parse_date(s).ok_or_else(|| format!("'{s}' is not a date in YYYY-MM-DD form"))
 }
 
+/// A shell command (`--on-failure`): not empty.
+fn parse_command(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("empty: name a command, e.g. 'mail -s checks data@example.com'".into());
+    }
+    Ok(text.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,12 +515,4 @@ mod tests {
         }
         assert!(parse_size("0").expect_err("0").contains("above 0"));
     }
-}
-
-/// A shell command (`--on-failure`): not empty.
-fn parse_command(text: &str) -> Result<String, String> {
-    if text.trim().is_empty() {
-        return Err("empty: name a command, e.g. 'mail -s checks data@example.com'".into());
-    }
-    Ok(text.to_string())
 }

@@ -85,6 +85,7 @@ pub mod breakdown;
 pub mod builtins;
 pub mod config;
 pub mod docs;
+pub mod eager;
 pub mod functions;
 pub mod hooks;
 pub mod join_order;

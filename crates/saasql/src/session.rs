@@ -28,8 +28,9 @@ pub fn with_saasql_settings(config: SessionConfig) -> SessionConfig {
 
 /// A [`SessionContext`] with every saasql function registered, the
 /// `saasql.*` settings, and `information_schema` on (and DataFusion 55's
-/// `eliminate_join` replaced: see [`crate::safe_rules`]; hash joins build on
-/// a GROUP BY side: see [`crate::join_order`]).
+/// `eliminate_join` replaced: see [`crate::safe_rules`]; eager aggregation
+/// before joins: see [`crate::eager`]; hash joins build on a GROUP BY side:
+/// see [`crate::join_order`]).
 pub fn context() -> SessionContext {
     context_with(session_config(), Arc::new(RuntimeEnv::default()))
 }
@@ -41,9 +42,11 @@ pub fn context_with(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionC
         .with_config(with_saasql_settings(config))
         .with_runtime_env(runtime)
         .with_default_features()
-        .with_optimizer_rules(safe_optimizer_rules(
-            &datafusion::optimizer::Optimizer::new().rules,
-        ))
+        .with_optimizer_rules({
+            let mut rules = safe_optimizer_rules(&datafusion::optimizer::Optimizer::new().rules);
+            rules.push(Arc::new(crate::eager::EagerAggregation));
+            rules
+        })
         .with_physical_optimizer_rules(crate::join_order::physical_rules())
         .build();
     let mut ctx = SessionContext::new_with_state(state);

@@ -177,6 +177,8 @@ pub fn settings() -> Vec<&'static Setting> {
             out.push(setting);
         }
     }
+    // The planner's own setting.
+    out.push(&crate::eager::SETTING);
     out
 }
 

@@ -321,7 +321,9 @@ impl Group {
         self.measure()
     }
 
-    /// Adds a set of users active on `day` (from a partial state).
+    /// Adds a set of users active on `day` (from a partial state); returns
+    /// the change in bytes of moving into bitmaps (the caller measures the
+    /// group once its sets are added).
     fn add_set(&mut self, day: i64, set: roaring::RoaringTreemap) -> isize {
         let mut delta = 0;
         if self.big.is_none() {
@@ -330,7 +332,7 @@ impl Group {
         if let Some(big) = &mut self.big {
             big.or_set(day, set);
         }
-        delta + self.measure()
+        delta
     }
 
     /// Measures a big group's bytes again; returns the change.
@@ -729,6 +731,7 @@ impl GroupsAccumulator for StickinessGroups {
                 sets.read_group(self.name, row, &mut self.numbers, |_, day, set| {
                     delta += group.add_set(day, set);
                 })?;
+                delta += group.measure();
                 self.bytes = self.bytes.saturating_add_signed(delta);
             }
         }

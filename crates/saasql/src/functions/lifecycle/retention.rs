@@ -353,7 +353,9 @@ impl Group {
         self.measure()
     }
 
-    /// Adds a set of users of `family` in `period` (from a partial state).
+    /// Adds a set of users of `family` in `period` (from a partial state);
+    /// returns the change in bytes of moving into bitmaps (the caller
+    /// measures the group once its sets are added).
     fn add_set(&mut self, family: u8, period: i64, set: roaring::RoaringTreemap) -> isize {
         let mut delta = 0;
         if self.big.is_none() {
@@ -362,7 +364,7 @@ impl Group {
         if let Some(big) = &mut self.big {
             big[usize::from(family).min(ACTIVE)].or_set(period, set);
         }
-        delta + self.measure()
+        delta
     }
 
     /// Measures a big group's bytes again; returns the change.
@@ -700,6 +702,7 @@ impl GroupsAccumulator for RetentionGroups {
                 sets.read_group(NAME, row, &mut self.numbers, |family, period, set| {
                     delta += group.add_set(family, period, set);
                 })?;
+                delta += group.measure();
                 self.bytes = self.bytes.saturating_add_signed(delta);
             }
             if last.is_valid(row) {
