@@ -265,11 +265,6 @@ mod tests {
     async fn joins_build_on_a_group_by_with_the_same_results() {
         let saasql = crate::context();
         register_parquet(&saasql).await;
-        // The join order alone (eager aggregation would reduce `big` first).
-        saasql
-            .sql("SET saasql.eager_aggregation = false")
-            .await
-            .unwrap();
         let plain = SessionContext::new();
         register_parquet(&plain).await;
         let cases = [

@@ -50,6 +50,13 @@ thread_local! {
     static TEST_SWITCH: std::cell::Cell<usize> = const { std::cell::Cell::new(SWITCH_AT) };
 }
 
+/// Makes accumulators created on this thread switch to bitmaps at `n`
+/// entries; returns the previous switch point.
+#[cfg(test)]
+pub fn set_switch_at(n: usize) -> usize {
+    TEST_SWITCH.with(|c| c.replace(n))
+}
+
 /// Runs `f` with accumulators that switch to bitmaps at `n` entries.
 #[cfg(test)]
 pub fn with_switch_at<R>(n: usize, f: impl FnOnce() -> R) -> R {
