@@ -552,8 +552,28 @@ impl MergeOf {
         })
     }
 
-    /// The original call's argument expressions: its constants, and
-    /// columns of a schema of its argument fields for the rest.
+    /// Calls `f` with the arguments of `f`'s accumulator for the original
+    /// call: its constants, and columns of a schema of its argument fields
+    /// for the rest (the merge never evaluates them).
+    fn with_inner_args<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(AccumulatorArgs) -> Result<R>,
+    ) -> Result<R> {
+        let (schema, exprs) = self.inner_exprs();
+        f(AccumulatorArgs {
+            return_field: self.inner.return_field(&self.arg_fields)?,
+            schema: &schema,
+            ignore_nulls: false,
+            order_bys: &[],
+            is_reversed: false,
+            name,
+            is_distinct: false,
+            exprs: &exprs,
+            expr_fields: &self.arg_fields,
+        })
+    }
+
     fn inner_exprs(&self) -> (Schema, Vec<Arc<dyn PhysicalExpr>>) {
         let schema = Schema::new(
             self.arg_fields
@@ -596,18 +616,7 @@ impl AggregateUDFImpl for MergeOf {
         self.inner.is_nullable()
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let (schema, exprs) = self.inner_exprs();
-        let inner = self.inner.accumulator(AccumulatorArgs {
-            return_field: self.inner.return_field(&self.arg_fields)?,
-            schema: &schema,
-            ignore_nulls: false,
-            order_bys: &[],
-            is_reversed: false,
-            name: args.name,
-            is_distinct: false,
-            exprs: &exprs,
-            expr_fields: &self.arg_fields,
-        })?;
+        let inner = self.with_inner_args(args.name, |a| self.inner.accumulator(a))?;
         Ok(Box::new(MergeAccumulator { inner }))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -620,38 +629,16 @@ impl AggregateUDFImpl for MergeOf {
         })
     }
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
-        let (schema, exprs) = self.inner_exprs();
-        let Ok(return_field) = self.inner.return_field(&self.arg_fields) else {
-            return false;
-        };
-        self.inner.groups_accumulator_supported(AccumulatorArgs {
-            return_field,
-            schema: &schema,
-            ignore_nulls: false,
-            order_bys: &[],
-            is_reversed: false,
-            name: args.name,
-            is_distinct: false,
-            exprs: &exprs,
-            expr_fields: &self.arg_fields,
+        self.with_inner_args(args.name, |a| {
+            Ok(self.inner.groups_accumulator_supported(a))
         })
+        .unwrap_or(false)
     }
     fn create_groups_accumulator(
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        let (schema, exprs) = self.inner_exprs();
-        let inner = self.inner.create_groups_accumulator(AccumulatorArgs {
-            return_field: self.inner.return_field(&self.arg_fields)?,
-            schema: &schema,
-            ignore_nulls: false,
-            order_bys: &[],
-            is_reversed: false,
-            name: args.name,
-            is_distinct: false,
-            exprs: &exprs,
-            expr_fields: &self.arg_fields,
-        })?;
+        let inner = self.with_inner_args(args.name, |a| self.inner.create_groups_accumulator(a))?;
         Ok(Box::new(MergeGroups { inner }))
     }
     fn order_sensitivity(&self) -> AggregateOrderSensitivity {
@@ -659,6 +646,14 @@ impl AggregateUDFImpl for MergeOf {
     }
     fn default_value(&self, data_type: &DataType) -> Result<ScalarValue> {
         self.inner.default_value(data_type)
+    }
+}
+
+/// The state struct a merge is fed.
+fn states_of(values: &[ArrayRef]) -> Result<&StructArray> {
+    match values.first().and_then(|v| v.as_struct_opt()) {
+        Some(states) => Ok(states),
+        None => internal_err!("eager aggregation: the merge got no state struct"),
     }
 }
 
@@ -705,9 +700,7 @@ struct MergeAccumulator {
 
 impl Accumulator for MergeAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let Some(states) = values.first().and_then(|v| v.as_struct_opt()) else {
-            return internal_err!("eager aggregation: the merge got no state struct");
-        };
+        let states = states_of(values)?;
         self.inner.merge_batch(states.columns())
     }
     fn evaluate(&mut self) -> Result<ScalarValue> {
@@ -798,9 +791,7 @@ impl GroupsAccumulator for MergeGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        let Some(states) = values.first().and_then(|v| v.as_struct_opt()) else {
-            return internal_err!("eager aggregation: the merge got no state struct");
-        };
+        let states = states_of(values)?;
         if opt_filter.is_some() {
             return internal_err!("eager aggregation: a merge has no FILTER");
         }
@@ -831,9 +822,7 @@ impl GroupsAccumulator for MergeGroups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let Some(states) = values.first().and_then(|v| v.as_struct_opt()) else {
-            return internal_err!("eager aggregation: the merge got no state struct");
-        };
+        let states = states_of(values)?;
         if opt_filter.is_some() {
             return internal_err!("eager aggregation: a merge has no FILTER");
         }
