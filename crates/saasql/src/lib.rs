@@ -95,6 +95,7 @@ pub mod planner;
 pub mod reference;
 pub mod rewrite;
 pub mod safe_rules;
+pub mod series_window;
 pub mod session;
 pub mod settings;
 pub mod util;

@@ -30,7 +30,8 @@ pub fn with_saasql_settings(config: SessionConfig) -> SessionConfig {
 /// `saasql.*` settings, and `information_schema` on (and DataFusion 55's
 /// `eliminate_join` replaced: see [`crate::safe_rules`]; eager aggregation
 /// before joins: see [`crate::eager`]; hash joins build on a GROUP BY side:
-/// see [`crate::join_order`]).
+/// see [`crate::join_order`]; `metric_anomaly` streams: see
+/// [`crate::series_window`]).
 pub fn context() -> SessionContext {
     context_with(session_config(), Arc::new(RuntimeEnv::default()))
 }
@@ -47,7 +48,9 @@ pub fn context_with(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionC
             rules.push(Arc::new(crate::eager::EagerAggregation));
             rules
         })
-        .with_physical_optimizer_rules(crate::join_order::physical_rules())
+        .with_physical_optimizer_rules(crate::series_window::with_streaming_windows(
+            crate::join_order::physical_rules(),
+        ))
         .build();
     let mut ctx = SessionContext::new_with_state(state);
     register_all(&mut ctx).expect("registering saasql functions on a SessionContext cannot fail");

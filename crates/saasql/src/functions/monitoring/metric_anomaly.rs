@@ -2,7 +2,7 @@
 //! OVER (ORDER BY bucket_time)`: whether a metric's latest value is an
 //! anomaly against its own history (a z-score test, as Elementary's).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
@@ -15,6 +15,7 @@ use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldA
 use datafusion::logical_expr::{
     Documentation, PartitionEvaluator, Signature, WindowUDF, WindowUDFImpl,
 };
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
 
 use crate::args::{Param, Params};
@@ -187,8 +188,8 @@ fn fields() -> Fields {
 }
 
 /// A constant argument's value.
-fn constant(args: &PartitionEvaluatorArgs, i: usize, name: &str) -> Result<Option<ScalarValue>> {
-    let Some(expr) = args.input_exprs().get(i) else {
+fn constant(args: &[Arc<dyn PhysicalExpr>], i: usize, name: &str) -> Result<Option<ScalarValue>> {
+    let Some(expr) = args.get(i) else {
         return Ok(None);
     };
     match expr.downcast_ref::<Literal>() {
@@ -221,31 +222,8 @@ impl WindowUDFImpl for MetricAnomaly {
         &self,
         args: PartitionEvaluatorArgs,
     ) -> Result<Box<dyn PartitionEvaluator>> {
-        let training = number(constant(&args, 2, "training")?, "training")?;
-        if training < 3.0 || training.fract() != 0.0 || training > 1e6 {
-            return plan_err!(
-                "{NAME}: training {} must be a whole number of buckets from 3 to 1000000",
-                fmt_num(training)
-            );
-        }
-        let sensitivity = number(constant(&args, 3, "sensitivity")?, "sensitivity")?;
-        if sensitivity <= 0.0 {
-            return plan_err!(
-                "{NAME}: sensitivity {} must be above 0",
-                fmt_num(sensitivity)
-            );
-        }
-        let seasonality = match constant(&args, 4, "seasonality")? {
-            None => Seasonality::None,
-            Some(v) => match v.cast_to(&DataType::Utf8) {
-                Ok(ScalarValue::Utf8(Some(s))) => Seasonality::parse(&s)?,
-                _ => return plan_err!("{NAME}: seasonality must be a string, got {v}"),
-            },
-        };
         Ok(Box::new(AnomalyEvaluator {
-            training: training as usize,
-            sensitivity,
-            seasonality,
+            settings: Settings::of(args.input_exprs())?,
         }))
     }
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
@@ -266,35 +244,122 @@ impl WindowUDFImpl for MetricAnomaly {
     }
 }
 
-#[derive(Debug)]
-struct AnomalyEvaluator {
+/// The constant arguments: how to judge a series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Settings {
     training: usize,
     sensitivity: f64,
     seasonality: Seasonality,
 }
 
-impl PartitionEvaluator for AnomalyEvaluator {
-    fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
-        let value = cast(&values[0], &DataType::Float64)?;
-        let value = value.as_primitive::<Float64Type>();
-        let times = time_micros(NAME, "bucket_time", &values[1])?;
-        let time_nulls = values[1].logical_nulls();
-        let mut history: HashMap<i64, VecDeque<f64>> = HashMap::new();
-        let mut b = [
-            Float64Builder::with_capacity(num_rows),
-            Float64Builder::with_capacity(num_rows),
-            Float64Builder::with_capacity(num_rows),
-            Float64Builder::with_capacity(num_rows),
-            Float64Builder::with_capacity(num_rows),
-        ];
-        let mut anomalous = BooleanBuilder::with_capacity(num_rows);
-        let mut previous: Option<i64> = None;
-        for i in 0..num_rows {
-            if time_nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+impl Settings {
+    /// The settings from the call's arguments (the physical expressions
+    /// of `value, bucket_time, training, sensitivity [, seasonality]`).
+    pub(crate) fn of(args: &[Arc<dyn PhysicalExpr>]) -> Result<Self> {
+        let training = number(constant(args, 2, "training")?, "training")?;
+        if training < 3.0 || training.fract() != 0.0 || training > 1e6 {
+            return plan_err!(
+                "{NAME}: training {} must be a whole number of buckets from 3 to 1000000",
+                fmt_num(training)
+            );
+        }
+        let sensitivity = number(constant(args, 3, "sensitivity")?, "sensitivity")?;
+        if sensitivity <= 0.0 {
+            return plan_err!(
+                "{NAME}: sensitivity {} must be above 0",
+                fmt_num(sensitivity)
+            );
+        }
+        let seasonality = match constant(args, 4, "seasonality")? {
+            None => Seasonality::None,
+            Some(v) => match v.cast_to(&DataType::Utf8) {
+                Ok(ScalarValue::Utf8(Some(s))) => Seasonality::parse(&s)?,
+                _ => return plan_err!("{NAME}: seasonality must be a string, got {v}"),
+            },
+        };
+        Ok(Self {
+            training: training as usize,
+            sensitivity,
+            seasonality,
+        })
+    }
+}
+
+/// One series' history so far: the latest `training` values of each
+/// season, and the previous row's bucket. Rows arrive in bucket order, a
+/// chunk at a time ([`Series::judge`]); [`Series::reset`] starts the next
+/// series (PARTITION BY) and keeps the allocations.
+#[derive(Debug, Default)]
+pub(crate) struct Series {
+    /// By season (at most 32 of them: day of month 1–31).
+    history: Vec<VecDeque<f64>>,
+    previous: Option<i64>,
+}
+
+/// The output columns being built.
+pub(crate) struct Verdicts {
+    numbers: [Float64Builder; 5],
+    anomalous: BooleanBuilder,
+}
+
+impl Verdicts {
+    pub(crate) fn with_capacity(rows: usize) -> Self {
+        Self {
+            numbers: std::array::from_fn(|_| Float64Builder::with_capacity(rows)),
+            anomalous: BooleanBuilder::with_capacity(rows),
+        }
+    }
+
+    /// The struct column of the verdicts so far.
+    pub(crate) fn finish(&mut self) -> Result<ArrayRef> {
+        let mut columns: Vec<ArrayRef> = self
+            .numbers
+            .iter_mut()
+            .map(|builder| Arc::new(builder.finish()) as ArrayRef)
+            .collect();
+        columns.push(Arc::new(self.anomalous.finish()));
+        Ok(Arc::new(StructArray::try_new(fields(), columns, None)?))
+    }
+}
+
+/// A chunk's `value` and `bucket_time` arguments, read once.
+pub(crate) struct Chunk {
+    value: ArrayRef,
+    times: Vec<i64>,
+    time_nulls: Option<datafusion::arrow::buffer::NullBuffer>,
+}
+
+impl Chunk {
+    pub(crate) fn new(value: &ArrayRef, bucket_time: &ArrayRef) -> Result<Self> {
+        Ok(Self {
+            value: cast(value, &DataType::Float64)?,
+            times: time_micros(NAME, "bucket_time", bucket_time)?.to_vec(),
+            time_nulls: bucket_time.logical_nulls(),
+        })
+    }
+}
+
+impl Series {
+    pub(crate) fn reset(&mut self) {
+        self.history.iter_mut().for_each(VecDeque::clear);
+        self.previous = None;
+    }
+
+    /// Judges `rows` of `chunk` (the next rows of this series, in order).
+    pub(crate) fn judge(
+        &mut self,
+        settings: &Settings,
+        chunk: &Chunk,
+        rows: std::ops::Range<usize>,
+        out: &mut Verdicts,
+    ) -> Result<()> {
+        let value = chunk.value.as_primitive::<Float64Type>();
+        for i in rows {
+            if chunk.time_nulls.as_ref().is_some_and(|n| n.is_null(i)) {
                 return exec_err!("{NAME}: bucket_time is NULL (every row needs its bucket)");
             }
-            let t = times[i];
-            if let Some(p) = previous
+            let t = chunk.times[i];
+            if let Some(p) = self.previous
                 && t <= p
             {
                 return exec_err!(
@@ -303,44 +368,60 @@ impl PartitionEvaluator for AnomalyEvaluator {
                     fmt_time(p)
                 );
             }
-            previous = Some(t);
+            self.previous = Some(t);
             let v = (!value.is_null(i)).then(|| value.value(i));
             if let Some(x) = v
                 && !x.is_finite()
             {
                 return exec_err!("{NAME}: value {} is not a finite number", fmt_num(x));
             }
-            let season = history.entry(self.seasonality.season(t)).or_default();
-            let training: Vec<f64> = season.iter().copied().collect();
-            match verdict(v, &training, self.sensitivity) {
+            let season = settings.seasonality.season(t) as usize;
+            if self.history.len() <= season {
+                self.history.resize_with(season + 1, VecDeque::new);
+            }
+            let history = &mut self.history[season];
+            match verdict(v, history.make_contiguous(), settings.sensitivity) {
                 Some(verdict) => {
-                    b[0].append_value(verdict.expected);
-                    b[1].append_value(verdict.stddev);
-                    b[2].append_option(verdict.zscore);
-                    b[3].append_value(verdict.lower);
-                    b[4].append_value(verdict.upper);
-                    anomalous.append_option(verdict.anomalous);
+                    let [expected, stddev, zscore, lower, upper] = &mut out.numbers;
+                    expected.append_value(verdict.expected);
+                    stddev.append_value(verdict.stddev);
+                    zscore.append_option(verdict.zscore);
+                    lower.append_value(verdict.lower);
+                    upper.append_value(verdict.upper);
+                    out.anomalous.append_option(verdict.anomalous);
                 }
                 None => {
-                    for builder in &mut b {
+                    for builder in &mut out.numbers {
                         builder.append_null();
                     }
-                    anomalous.append_null();
+                    out.anomalous.append_null();
                 }
             }
             if let Some(x) = v {
-                season.push_back(x);
-                if season.len() > self.training {
-                    season.pop_front();
+                if history.len() == settings.training {
+                    history.pop_front();
                 }
+                history.push_back(x);
             }
         }
-        let mut columns: Vec<ArrayRef> = b
-            .iter_mut()
-            .map(|builder| Arc::new(builder.finish()) as ArrayRef)
-            .collect();
-        columns.push(Arc::new(anomalous.finish()));
-        Ok(Arc::new(StructArray::try_new(fields(), columns, None)?))
+        Ok(())
+    }
+}
+
+/// DataFusion's evaluator: the whole partition at once. Inside
+/// [`crate::context`] the planner streams instead (see
+/// [`crate::series_window`]).
+#[derive(Debug)]
+struct AnomalyEvaluator {
+    settings: Settings,
+}
+
+impl PartitionEvaluator for AnomalyEvaluator {
+    fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
+        let chunk = Chunk::new(&values[0], &values[1])?;
+        let mut out = Verdicts::with_capacity(num_rows);
+        Series::default().judge(&self.settings, &chunk, 0..num_rows, &mut out)?;
+        out.finish()
     }
 }
 
