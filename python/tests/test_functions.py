@@ -16,7 +16,12 @@ import saasql
 def test_every_function_is_registered_with_its_kind(cli):
     listed = cli_results(cli, "functions")[0]
     header, rows = listed[0], listed[1:]
-    expected = {(r[header.index("function")], r[header.index("kind")]) for r in rows}
+    # Table functions (mrr_ledger) are planned by saasql's own sessions only.
+    expected = {
+        (r[header.index("function")], r[header.index("kind")])
+        for r in rows
+        if r[header.index("kind")] != "table"
+    }
     ctx = context()
     routines = ctx.sql(
         "SELECT routine_name, lower(function_type) AS kind FROM information_schema.routines"

@@ -599,6 +599,7 @@ pub async fn remote_context_with(
         .build();
     let mut ctx = SessionContext::new_with_state(state);
     register_all(&mut ctx)?;
+    saasql::register_table_functions(&ctx);
     storage::follow_session(&stores, &ctx);
     Ok(ctx)
 }
@@ -619,6 +620,8 @@ mod tests {
                 FunctionKind::Scalar => registry.scalar_functions.contains_key(&f.name),
                 FunctionKind::Aggregate => registry.aggregate_functions.contains_key(&f.name),
                 FunctionKind::Window => registry.window_functions.contains_key(&f.name),
+                // Planned on the client: executors see the plan it stands for.
+                FunctionKind::Table => true,
             };
             assert!(known, "{} missing from the executor registry", f.name);
         }

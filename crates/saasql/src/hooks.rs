@@ -22,6 +22,8 @@ pub enum FunctionKind {
     Aggregate,
     /// One value per row, computed over a window.
     Window,
+    /// A table (`FROM f(…)`).
+    Table,
 }
 
 impl FunctionKind {
@@ -31,6 +33,7 @@ impl FunctionKind {
             FunctionKind::Scalar => "scalar",
             FunctionKind::Aggregate => "aggregate",
             FunctionKind::Window => "window",
+            FunctionKind::Table => "table",
         }
     }
 }

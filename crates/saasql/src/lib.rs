@@ -109,7 +109,9 @@ use hooks::Udf;
 
 pub use datafusion;
 pub use functions::expr_fn;
-pub use session::{context, context_with, session_config, with_saasql_settings};
+pub use session::{
+    context, context_with, register_table_functions, session_config, with_saasql_settings,
+};
 
 /// Registers every saasql function (scalar, aggregate and window), the
 /// analyzer rewrite that resolves `saasql.*` settings at planning time,
@@ -142,6 +144,8 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
         Ok(()) | Err(datafusion::error::DataFusionError::NotImplemented(_)) => {}
         Err(e) => return Err(e),
     }
+    // The internal function through which `mrr_ledger` reports bad rows.
+    registry.register_udf(functions::revenue::mrr_ledger::error_udf())?;
     for f in builtins::replacements() {
         registry.register_udf(f)?;
     }

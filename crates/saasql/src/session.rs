@@ -54,5 +54,16 @@ pub fn context_with(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionC
         .build();
     let mut ctx = SessionContext::new_with_state(state);
     register_all(&mut ctx).expect("registering saasql functions on a SessionContext cannot fail");
+    register_table_functions(&ctx);
     ctx
+}
+
+/// Registers saasql's table functions (`mrr_ledger`) on `ctx`; [`context`]
+/// does this, and so must a context of your own that wants them (they are
+/// not in a [`FunctionRegistry`](datafusion::execution::FunctionRegistry)).
+pub fn register_table_functions(ctx: &SessionContext) {
+    ctx.register_udtf(
+        "mrr_ledger",
+        crate::functions::revenue::mrr_ledger::table_function(),
+    );
 }
