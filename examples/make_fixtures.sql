@@ -62,6 +62,9 @@ COPY (SELECT * FROM subscriptions WHERE customer_id <= 20 ORDER BY subscription_
 COPY (SELECT * FROM invoices WHERE customer_id <= 20 ORDER BY invoice_id) TO 'examples/segment/data/invoices.parquet' STORED AS PARQUET;
 COPY (SELECT * FROM surveys WHERE customer_id <= 20 ORDER BY responded_at, user_id) TO 'examples/segment/data/surveys.parquet' STORED AS PARQUET;
 COPY (SELECT * FROM tickets WHERE customer_id <= 20 ORDER BY ticket_id) TO 'examples/segment/data/tickets.parquet' STORED AS PARQUET;
+-- The billing export in the canonical shape mrr_ledger reads.
+COPY (SELECT * FROM subscription_items WHERE customer_id <= 20 ORDER BY customer_id, subscription_id, started_at, metered) TO 'examples/segment/data/subscription_items.parquet' STORED AS PARQUET;
+COPY (SELECT * FROM fx_rates ORDER BY currency, month) TO 'examples/segment/data/fx_rates.parquet' STORED AS PARQUET;
 
 -- Stripe: the subscriptions, subscription_items, prices, invoices and
 -- customers_metadata tables as Stripe Sigma and Stripe Data Pipeline name

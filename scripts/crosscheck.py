@@ -87,6 +87,76 @@ CHECKS["retention unbounded by sign-up month"] = (
     _RETENTION_THEIRS.format(op=">="),
 )
 
+# The MRR ledger (subscription_items, fx_rates). The items' month is a DuckDB
+# month spine; money is converted with the month's rate; MRR per customer and
+# month rounded to 6 decimals as mrr_ledger rounds it.
+_PER_MONTH = ("(CASE billing_interval WHEN 'day' THEN 12.0 / 365 WHEN 'week' THEN 12.0 / 52 "
+              "WHEN 'month' THEN 1 WHEN 'quarter' THEN 3 ELSE 12 END * interval_count)")
+_AS_OF = ("(SELECT date_trunc('month', max(greatest(started_at, coalesce(ended_at, started_at), "
+          "coalesce(canceled_at, started_at))))::DATE FROM subscription_items)")
+_SPINE = (f"months AS (SELECT range::DATE AS date_month FROM range((SELECT date_trunc('month', min(started_at) - INTERVAL 1 MONTH) "
+          f"FROM subscription_items), {_AS_OF} + INTERVAL 1 MONTH, INTERVAL 1 MONTH)), "
+          "rates AS (SELECT currency, month, rate FROM fx_rates UNION ALL SELECT 'USD', date_month, 1.0 FROM months)")
+# ChartMogul's rules written out: at each month's last instant, the items out
+# of trial and not yet ended, metered ones left out, discounts while they last.
+CHECKS["mrr_ledger chartmogul: MRR by month"] = (
+    "SELECT CAST(month AS VARCHAR) AS k, sum(mrr) AS v FROM mrr_ledger('subscription_items') GROUP BY month",
+    f"WITH {_SPINE}, "
+    "cm AS (SELECT m.date_month, i.customer_id, round(sum(r.rate * CASE WHEN i.discount_end IS NULL OR i.discount_end > "
+    "(m.date_month + INTERVAL 1 MONTH)::TIMESTAMPTZ - INTERVAL 1 MICROSECOND "
+    f"THEN greatest(i.amount * i.quantity / {_PER_MONTH} * (1 - coalesce(i.discount_percent, 0) / 100) "
+    f"- coalesce(i.discount_amount, 0) / {_PER_MONTH}, 0) ELSE i.amount * i.quantity / {_PER_MONTH} END), 6) AS mrr "
+    "FROM months m JOIN subscription_items i ON greatest(i.started_at, coalesce(i.trial_end, i.started_at)) "
+    "< (m.date_month + INTERVAL 1 MONTH)::TIMESTAMPTZ AND (i.ended_at IS NULL OR i.ended_at >= (m.date_month + INTERVAL 1 MONTH)::TIMESTAMPTZ) "
+    "AND NOT i.metered JOIN rates r ON r.currency = i.currency AND r.month = m.date_month "
+    f"WHERE m.date_month <= {_AS_OF} GROUP BY 1, 2) "
+    "SELECT strftime(date_month, '%Y-%m-%d') AS k, sum(mrr) AS v FROM cm "
+    "WHERE date_month >= (SELECT min(date_month) FROM cm WHERE mrr > 0) GROUP BY 1",
+)
+# The dbt mrr-playbook's models (customer_revenue_by_month, customer_churn_month,
+# mrr) on the items as its subscription periods: monthly_amount is the item's
+# normalised amount, converted with the month's rate; items of one customer that
+# overlap in a month are summed (the playbook assumes they never overlap); the
+# spine runs to the last month whose first day a period covers (the playbook
+# ends it at the month of the last end date, which loses that month when a
+# period ends after the 1st; its periods are whole months), or to as_of. Compared: MRR of every paid
+# customer-month, and the number of each change category per month
+# (upgrade/downgrade are expansion/contraction in saasql).
+_PLAYBOOK = (
+    f"WITH {_SPINE}, "
+    f"periods AS (SELECT customer_id, started_at::DATE AS start_date, ended_at::DATE AS end_date, currency, amount * quantity / {_PER_MONTH} AS monthly_amount FROM subscription_items), "
+    f"customers AS (SELECT customer_id, date_trunc('month', min(start_date)) AS date_month_start, "
+    f"date_trunc('month', max(coalesce(end_date - 1, {_AS_OF}))) + INTERVAL 1 MONTH AS date_month_end FROM periods GROUP BY 1), "
+    "customer_months AS (SELECT customers.customer_id, months.date_month FROM customers JOIN months "
+    "ON months.date_month >= customers.date_month_start AND months.date_month < customers.date_month_end), "
+    "joined AS (SELECT cm.date_month, cm.customer_id, round(coalesce(sum(p.monthly_amount * r.rate), 0), 6) AS mrr "
+    "FROM customer_months cm LEFT JOIN periods p ON cm.customer_id = p.customer_id AND cm.date_month >= p.start_date "
+    "AND (cm.date_month < p.end_date OR p.end_date IS NULL) LEFT JOIN rates r ON r.currency = p.currency AND r.month = cm.date_month "
+    "GROUP BY 1, 2), "
+    "final AS (SELECT *, mrr > 0 AS is_active, min(CASE WHEN mrr > 0 THEN date_month END) OVER (PARTITION BY customer_id) AS first_active_month, "
+    "max(CASE WHEN mrr > 0 THEN date_month END) OVER (PARTITION BY customer_id) AS last_active_month FROM joined), "
+    "churn AS (SELECT (date_month + INTERVAL 1 MONTH)::DATE AS date_month, customer_id, 0.0 AS mrr, false AS is_active, "
+    "first_active_month, last_active_month FROM final WHERE date_month = last_active_month), "
+    "unioned AS (SELECT * FROM final UNION ALL SELECT * FROM churn), "
+    "changes AS (SELECT *, coalesce(lag(is_active) OVER w, false) AS previous_month_is_active, "
+    "coalesce(lag(mrr) OVER w, 0) AS previous_month_mrr FROM unioned WINDOW w AS (PARTITION BY customer_id ORDER BY date_month)), "
+    "playbook AS (SELECT *, CASE WHEN date_month = first_active_month THEN 'new' "
+    "WHEN NOT is_active AND previous_month_is_active THEN 'churn' WHEN is_active AND NOT previous_month_is_active THEN 'reactivation' "
+    "WHEN mrr - previous_month_mrr > 0 THEN 'expansion' WHEN mrr - previous_month_mrr < 0 THEN 'contraction' END AS change_category "
+    f"FROM changes WHERE date_month <= {_AS_OF}) "
+)
+CHECKS["mrr_ledger dbt: MRR per customer-month vs the playbook"] = (
+    "SELECT CAST(customer_id AS VARCHAR) || '|' || CAST(month AS VARCHAR) AS k, mrr AS v "
+    "FROM mrr_ledger('subscription_items', 'dbt') WHERE mrr > 0",
+    _PLAYBOOK + "SELECT customer_id::VARCHAR || '|' || strftime(date_month, '%Y-%m-%d') AS k, mrr AS v FROM playbook WHERE mrr > 0",
+)
+CHECKS["mrr_ledger dbt: change categories per month vs the playbook"] = (
+    "SELECT CAST(month AS VARCHAR) || '|' || movement AS k, count(*) AS v "
+    "FROM mrr_ledger('subscription_items', 'dbt') WHERE movement NOT IN ('retained') GROUP BY 1",
+    _PLAYBOOK + "SELECT strftime(date_month, '%Y-%m-%d') || '|' || change_category AS k, count(*) AS v "
+    "FROM playbook WHERE change_category IS NOT NULL GROUP BY 1",
+)
+
 
 def ensure_duckdb():
     try:
@@ -114,7 +184,7 @@ def main():
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    for t in ["customers", "subscriptions", "invoices", "surveys", "tickets"]:
+    for t in ["customers", "subscriptions", "invoices", "surveys", "tickets", "subscription_items", "fx_rates"]:
         con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{a.data}/{t}.parquet')")
     con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{a.data}/events/*.parquet')")
 

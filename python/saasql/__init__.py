@@ -54,6 +54,9 @@ __all__ = [
     "documentation",
     "bind",
     "functions",
+    "expand_mrr_ledger",
+    "mrr_ledger",
+    "mrr_ledger_sql",
     "param_defaults",
     "register",
     "settings",
@@ -156,14 +159,82 @@ def register(
             ctx.register_udaf(f)
         else:
             ctx.register_udwf(f)
+    # The internal function through which mrr_ledger's query reports bad rows.
+    ctx.register_udf(udf(_saasql.ledger_error_function()))
     # DataFusion 55's eliminate_join drops rows of some joins over a GROUP BY
     # (a join on part of the grouping keys counts one row where there are
-    # many): the saasql command replaces it, so a Python session gives the
-    # same numbers. Only a plan-size optimisation is lost.
+    # many), and eliminate_duplicated_expr drops ORDER BY keys on the same
+    # wrong grounds: the saasql command replaces both, so a Python session
+    # gives the same numbers and order. Only plan-size optimisations are lost.
     ctx.remove_optimizer_rule("eliminate_join")
+    ctx.remove_optimizer_rule("eliminate_duplicated_expr")
     if loaded is not None:
         loaded.register(ctx)
     return sorted(registered)
+
+
+def mrr_ledger_sql(
+    ctx: SessionContext,
+    table: str,
+    convention: str | None = None,
+    as_of: str | datetime.date | None = None,
+    reporting_currency: str = "USD",
+) -> str:
+    """The SQL query that ``mrr_ledger(table, convention, as_of)`` stands for
+    in the ``saasql`` command, over ``ctx``'s ``table`` (and its ``fx_rates``
+    table when it has one). See :func:`mrr_ledger`."""
+    columns = ctx.table(table).schema().names
+    if isinstance(as_of, datetime.date):
+        as_of = as_of.isoformat()[:10]
+    return _saasql.ledger_sql(
+        table, columns, convention, as_of, reporting_currency, ctx.table_exist("fx_rates")
+    )
+
+
+_LEDGER_CALL = re.compile(
+    r"\bmrr_ledger\(\s*'((?:[^']|'')*)'\s*"
+    r"(?:,\s*'((?:[^']|'')*)'\s*)?"
+    r"(?:,\s*(?:DATE\s*)?'((?:[^']|'')*)'\s*)?\)",
+    re.IGNORECASE,
+)
+
+
+def expand_mrr_ledger(ctx: SessionContext, sql: str, reporting_currency: str = "USD") -> str:
+    """``sql`` with every ``mrr_ledger('table' [, 'convention' [, 'as_of']])``
+    call (string arguments) replaced by the query it stands for, as a
+    subquery, so that a Python session can run a report written for the
+    ``saasql`` command. :func:`register` does this for a project's models."""
+
+    def one(m: re.Match) -> str:
+        table, convention, as_of = (g.replace("''", "'") if g is not None else None for g in m.groups())
+        return "(" + mrr_ledger_sql(ctx, table, convention, as_of, reporting_currency) + ")"
+
+    return _LEDGER_CALL.sub(one, sql)
+
+
+def mrr_ledger(
+    ctx: SessionContext,
+    table: str,
+    convention: str | None = None,
+    as_of: str | datetime.date | None = None,
+    reporting_currency: str = "USD",
+) -> datafusion.DataFrame:
+    """The MRR ledger of ``ctx``'s subscription-items ``table``: one row per
+    customer and month with its MRR and movement, as the ``saasql`` command's
+    ``SELECT * FROM mrr_ledger(table, convention, as_of)`` (a Python session
+    cannot take table functions over FFI, so it is a function here).
+
+    ``convention`` is ``"chartmogul"`` (default), ``"profitwell"``,
+    ``"stripe"``, ``"baremetrics"`` or ``"dbt"``; ``as_of`` the last month (a
+    date or ``"YYYY-MM-DD"``); ``reporting_currency`` the currency MRR is
+    converted to with ``ctx``'s ``fx_rates`` table. ``ctx`` needs
+    :func:`register` first. Bad rows fail when the DataFrame runs, with the
+    command's messages; a bad argument raises ``ValueError``.
+
+    >>> ledger = saasql.mrr_ledger(ctx, "subscription_items", "stripe")  # doctest: +SKIP
+    >>> ctx.register_view("ledger", ledger)  # doctest: +SKIP
+    """
+    return ctx.sql(mrr_ledger_sql(ctx, table, convention, as_of, reporting_currency))
 
 
 def param_defaults(ctx: SessionContext, project: str | os.PathLike[str]) -> dict[str, str]:
@@ -259,6 +330,7 @@ class _Project:
         models = self.root / "models"
         if models.is_dir():
             for name, _file, sql, _description, _deps in _saasql.models(str(models)):
+                sql = expand_mrr_ledger(ctx, sql)
                 ctx.sql(f"CREATE OR REPLACE VIEW {name} AS {sql}").collect()
 
     def param_literals(self, ctx: SessionContext) -> dict[str, str]:

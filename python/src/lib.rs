@@ -185,6 +185,33 @@ fn documentation(name: &str) -> Option<String> {
     ))
 }
 
+/// The query `mrr_ledger(table, convention, as_of)` stands for, over a table
+/// with `columns` (see `saasql.mrr_ledger`); a `ValueError` for a bad
+/// convention, date, currency or a missing column.
+#[pyfunction]
+#[pyo3(signature = (table, columns, convention = None, as_of = None, currency = "USD", rates = false))]
+fn ledger_sql(
+    table: &str,
+    columns: Vec<String>,
+    convention: Option<&str>,
+    as_of: Option<&str>,
+    currency: &str,
+    rates: bool,
+) -> PyResult<String> {
+    saasql::functions::revenue::mrr_ledger::ledger_query(
+        table, &columns, convention, as_of, currency, rates,
+    )
+    .map_err(value_error)
+}
+
+/// The internal function the ledger's query reports bad rows with.
+#[pyfunction]
+fn ledger_error_function() -> ScalarFunction {
+    ScalarFunction {
+        udf: saasql::functions::revenue::mrr_ledger::error_udf(),
+    }
+}
+
 /// The statements of a `.sql` file's text, split by DataFusion's parser.
 #[pyfunction(name = "statements")]
 fn py_statements(sql: &str) -> PyResult<Vec<String>> {
@@ -224,5 +251,7 @@ fn _saasql(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(documentation, m)?)?;
     m.add_function(wrap_pyfunction!(py_statements, m)?)?;
     m.add_function(wrap_pyfunction!(models, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger_sql, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger_error_function, m)?)?;
     Ok(())
 }

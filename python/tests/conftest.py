@@ -106,7 +106,8 @@ def python_results(ctx: SessionContext, sql: str) -> list[pa.Table]:
             settings[setting[1]] = setting[2].strip().strip("'")
             saasql.register(ctx, settings)
             continue
-        df = ctx.sql(statement)
+        # mrr_ledger('…') is a table function in the command only.
+        df = ctx.sql(saasql.expand_mrr_ledger(ctx, statement))
         if re.match(r"(?i)\s*(SET|CREATE|DROP)\b", statement):
             continue
         batches = df.collect()

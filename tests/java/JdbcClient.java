@@ -49,7 +49,8 @@ public class JdbcClient {
             DatabaseMetaData meta = conn.getMetaData();
             check("jdbc tables",
                 column(meta.getTables(null, "public", "%", new String[] {"TABLE"}), "TABLE_NAME"),
-                List.of("customers", "events", "invoices", "subscriptions", "surveys", "tickets"));
+                List.of("customers", "events", "fx_rates", "invoices", "subscription_items",
+                    "subscriptions", "surveys", "tickets"));
             ResultSet views = meta.getTables(null, "public", "%", new String[] {"VIEW"});
             List<String> names = new ArrayList<>();
             String remarks = null;

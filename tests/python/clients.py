@@ -166,8 +166,8 @@ def main_check(pg_port, flight_port, expected_csv):
         ])
         # The tables, and the repository project's models (views).
         check("metabase field tables", sorted({f[4] for f in fields}),
-              ["customer_lifetimes", "customers", "events", "invoices", "mrr_by_month",
-               "report_months", "subscriptions", "surveys", "tickets"])
+              ["customer_lifetimes", "customers", "events", "fx_rates", "invoices", "mrr_by_month",
+               "report_months", "subscription_items", "subscriptions", "surveys", "tickets"])
         check("pgjdbc primary keys", conn.execute(PGJDBC_PRIMARY_KEYS, ("public", "customers")).fetchall(), [])
         check("metabase foreign keys", conn.execute(METABASE_FOREIGN_KEYS, ("public",)).fetchall(), [])
         conn.execute("SET saasql.ltv_churn_floor = 0.25")
@@ -211,8 +211,8 @@ def main_check(pg_port, flight_port, expected_csv):
         )
         # The tables and the repository project's models (views).
         check("adbc tables", tables,
-              ["customer_lifetimes", "customers", "events", "invoices", "mrr_by_month",
-               "report_months", "subscriptions", "surveys", "tickets"])
+              ["customer_lifetimes", "customers", "events", "fx_rates", "invoices", "mrr_by_month",
+               "report_months", "subscription_items", "subscriptions", "surveys", "tickets"])
         refused("adbc COPY … TO",
                 lambda: cur.execute("COPY (SELECT 1) TO '/tmp/saasql-no.csv'"), "read-only")
         refused("adbc unknown function", lambda: cur.execute("SELECT no_such_function(1)"),
@@ -238,7 +238,8 @@ def main_check(pg_port, flight_port, expected_csv):
     inspector = sqlalchemy.inspect(engine)
     check("sqlalchemy schemas", inspector.get_schema_names(), ["public"])
     check("sqlalchemy tables", sorted(inspector.get_table_names()),
-          ["customers", "events", "invoices", "subscriptions", "surveys", "tickets"])
+          ["customers", "events", "fx_rates", "invoices", "subscription_items", "subscriptions",
+           "surveys", "tickets"])
     check("sqlalchemy views (the models)", sorted(inspector.get_view_names()),
           ["customer_lifetimes", "mrr_by_month", "report_months"])
     columns = inspector.get_columns("customers")

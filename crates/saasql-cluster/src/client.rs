@@ -355,6 +355,15 @@ fn tidy(url: &str, error: DataFusionError) -> DataFusionError {
     if let Some(problem) = connection_problem(&text, address) {
         return DataFusionError::Execution(format!("cluster {url}: {problem}"));
     }
+    // The scheduler decodes plans with protobuf's nesting limit (100
+    // levels, about 50 plan nodes deep).
+    if text.contains("RecursionLimitReached") {
+        return DataFusionError::Execution(format!(
+            "cluster {url}: the query's plan nests too deep for the scheduler to read (more than \
+             about 50 operators inside one another); run it without --cluster, or write it with \
+             fewer nested subqueries (a CTE read twice is inlined twice)"
+        ));
+    }
     match executor_message(&text) {
         Some(message) if message.starts_with("executor: ") => {
             DataFusionError::Execution(format!("cluster {url}: {message}"))
@@ -500,6 +509,17 @@ mod tests {
                  execution error: DataFusionError(Execution({inner:?}))\n"
             ))
         };
+        let deep = DataFusionError::Execution(
+            "Status { code: InvalidArgument, message: \"Could not parse plan: DataFusion error: \
+             failed to decode logical plan: DecodeError { description: RecursionLimitReached, \
+             stack: [] }\" }"
+                .to_string(),
+        );
+        assert!(
+            tidy(url, deep)
+                .to_string()
+                .contains("the query's plan nests too deep for the scheduler to read")
+        );
         assert_eq!(
             tidy(url, job("nps: score 12 is outside 0..10")).to_string(),
             "Execution error: nps: score 12 is outside 0..10"

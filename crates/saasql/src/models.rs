@@ -147,6 +147,12 @@ pub fn dependencies(
 ) -> Result<Vec<String>> {
     let (relations, _ctes) = resolve_table_references(statement, true)?;
     let mut deps = BTreeSet::new();
+    // `mrr_ledger('items')` reads the table its string names (and fx_rates).
+    for table in crate::functions::revenue::mrr_ledger::tables_read(&statement.to_string()) {
+        if table != name && models.contains(&table) {
+            deps.insert(table);
+        }
+    }
     for relation in relations {
         let table = relation.table();
         let in_default_schema = relation

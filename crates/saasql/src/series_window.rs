@@ -315,6 +315,14 @@ struct SeriesStream {
 impl SeriesStream {
     fn judge(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
         let rows = batch.num_rows();
+        if rows == 0 {
+            // Nothing to judge, and the series in progress goes on.
+            let mut columns = batch.columns().to_vec();
+            for _ in &self.calls {
+                columns.push(Verdicts::with_capacity(0).finish()?);
+            }
+            return Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?);
+        }
         let keys = self
             .partition_by
             .iter()

@@ -18,9 +18,10 @@ use super::*;
 /// Generates the canonical tables under `opts.out`.
 ///
 /// Layout: `customers.parquet`, `subscriptions.parquet`, `invoices.parquet`,
-/// `surveys.parquet`, `tickets.parquet`, and `events/part-00000.parquet`,
+/// `surveys.parquet`, `tickets.parquet`, `subscription_items.parquet`,
+/// `fx_rates.parquet`, and `events/part-00000.parquet`,
 /// `part-00001.parquet`, ... with `opts.events_per_file` rows each. Each table
-/// is staged next to its path ([`Staged`]) and all six are put in place at
+/// is staged next to its path ([`Staged`]) and all of them are put in place at
 /// once when everything succeeded, journaled like a batch job's outputs; an
 /// existing `events/` folder is replaced (it may only hold `part-*.parquet`).
 ///
@@ -126,7 +127,7 @@ pub(super) struct Generator<'a> {
     pub(super) opts: &'a GenOptions,
     pub(super) window: Window,
     pub(super) tx: SyncSender<Message>,
-    pub(super) schemas: [SchemaRef; 6],
+    pub(super) schemas: [SchemaRef; 8],
     pub(super) ids: Ids,
     pub(super) scratch: Scratch,
     pub(super) customers: CustomersSink,
@@ -135,6 +136,8 @@ pub(super) struct Generator<'a> {
     pub(super) invoices: InvoicesSink,
     pub(super) surveys: SurveysSink,
     pub(super) tickets: TicketsSink,
+    pub(super) items: ItemsSink,
+    pub(super) fx_rates: FxRatesSink,
     pub(super) session_mix: [u32; 9],
     pub(super) onboarding_mix: [u32; 9],
 }
@@ -160,6 +163,8 @@ impl<'a> Generator<'a> {
             invoices: InvoicesSink::new(),
             surveys: SurveysSink::new(),
             tickets: TicketsSink::new(),
+            items: ItemsSink::new(),
+            fx_rates: FxRatesSink::new(),
             session_mix: cumulative(SESSION_WEIGHTS),
             onboarding_mix: cumulative(ONBOARDING_WEIGHTS),
         }
@@ -173,6 +178,7 @@ impl<'a> Generator<'a> {
                 progress(Table::Customers.name(), id);
             }
         }
+        self.fx_rates.fill(&self.window, self.opts.seed);
         self.flush(true)?;
         progress(Table::Customers.name(), self.opts.customers);
         Ok(())
@@ -235,15 +241,19 @@ impl<'a> Generator<'a> {
             invoices,
             surveys,
             tickets,
+            items,
+            fx_rates,
             ..
         } = self;
-        let sinks: [(Table, &mut dyn Sink); 6] = [
+        let sinks: [(Table, &mut dyn Sink); 8] = [
             (Table::Customers, customers),
             (Table::Events, events),
             (Table::Subscriptions, subscriptions),
             (Table::Invoices, invoices),
             (Table::Surveys, surveys),
             (Table::Tickets, tickets),
+            (Table::SubscriptionItems, items),
+            (Table::FxRates, fx_rates),
         ];
         for (table, sink) in sinks {
             if sink.len() >= threshold {

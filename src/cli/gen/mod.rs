@@ -1,8 +1,9 @@
 //! `saasql gen`: deterministic synthetic data for the canonical tables.
 //!
 //! [`generate`] writes the six canonical tables of the SPEC (`customers`,
-//! `events`, `subscriptions`, `invoices`, `surveys`, `tickets`) as Parquet
-//! files. The data comes from a small simulation of a B2B SaaS business:
+//! `events`, `subscriptions`, `invoices`, `surveys`, `tickets`) and the
+//! billing export `mrr_ledger` reads (`subscription_items`, `fx_rates`; see
+//! [`items`]) as Parquet files. The data comes from a small simulation of a B2B SaaS business:
 //!
 //! * customers sign up over the year before the activity window and during it
 //!   (acquisition grows over time), each with a segment, a country, a number
@@ -25,7 +26,8 @@
 //!
 //! The module tree, one idea per file: [`options`] (what to make, and the
 //! time window), [`random`] (the streams), [`domain`] (the business's constant
-//! tables), [`customers`], [`subscriptions`] (and invoices), [`activity`]
+//! tables), [`customers`], [`subscriptions`] (and invoices), [`items`]
+//! (subscription items and exchange rates), [`activity`]
 //! (events, tickets, surveys), [`tables`] (schemas and column builders),
 //! [`generator`] (the driver) and [`writer`] (the Parquet writer thread).
 //! Calendar arithmetic is the library's one calendar, `saasql::util::time`.
@@ -47,6 +49,7 @@ mod activity;
 mod customers;
 mod domain;
 pub mod generator;
+mod items;
 mod options;
 mod random;
 mod subscriptions;
@@ -59,6 +62,7 @@ use activity::*;
 use customers::*;
 use domain::*;
 use generator::*;
+use items::*;
 pub use options::GenOptions;
 use options::*;
 use random::*;

@@ -7,6 +7,7 @@ pub(super) const STREAM_BILLING: u64 = 3;
 pub(super) const STREAM_USAGE: u64 = 4;
 pub(super) const STREAM_SUPPORT: u64 = 5;
 pub(super) const STREAM_SURVEYS: u64 = 6;
+pub(super) const STREAM_ITEMS: u64 = 7;
 
 pub(super) fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -281,9 +281,12 @@ impl Generator<'_> {
         let p_fail = (0.025 * p.risk.sqrt()).min(0.2);
         // Larger accounts often pay by bank transfer, days after the invoice.
         let p_transfer = [0.05, 0.25, 0.6][p.segment];
-        for s in &self.scratch.subs {
+        let mut items_rng = Rng::stream(self.opts.seed, p.id, STREAM_ITEMS);
+        for (index, s) in self.scratch.subs.iter().enumerate() {
             let subscription_id = next_id(&mut self.ids.subscription);
             self.subscriptions.push(subscription_id, p, s);
+            self.items
+                .subscription(&mut items_rng, p, subscription_id, s, index == 0);
             let months = INTERVAL_MONTHS[s.interval];
             let stop = s.ended_at.unwrap_or(w.end).min(w.end);
             for k in 0.. {

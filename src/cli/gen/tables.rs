@@ -1,4 +1,4 @@
-//! The six tables: names, schemas, Parquet writer settings, and the column
+//! The eight tables: names, schemas, Parquet writer settings, and the column
 //! builders (sinks) rows are appended to.
 
 use std::sync::Arc;
@@ -22,15 +22,19 @@ pub(super) enum Table {
     Invoices,
     Surveys,
     Tickets,
+    SubscriptionItems,
+    FxRates,
 }
 
-pub(super) const TABLES: [Table; 6] = [
+pub(super) const TABLES: [Table; 8] = [
     Table::Customers,
     Table::Events,
     Table::Subscriptions,
     Table::Invoices,
     Table::Surveys,
     Table::Tickets,
+    Table::SubscriptionItems,
+    Table::FxRates,
 ];
 
 impl Table {
@@ -42,6 +46,8 @@ impl Table {
             Table::Invoices => "invoices",
             Table::Surveys => "surveys",
             Table::Tickets => "tickets",
+            Table::SubscriptionItems => "subscription_items",
+            Table::FxRates => "fx_rates",
         }
     }
 
@@ -113,6 +119,29 @@ impl Table {
                 f("resolved_at", ts(), true),
                 f("resolved_on_first_contact", DataType::Boolean, true),
                 f("channel", DataType::Utf8, false),
+            ],
+            Table::SubscriptionItems => vec![
+                f("customer_id", DataType::Int64, false),
+                f("subscription_id", DataType::Utf8, false),
+                f("plan", DataType::Utf8, false),
+                f("started_at", ts(), false),
+                f("ended_at", ts(), true),
+                f("canceled_at", ts(), true),
+                f("trial_end", ts(), true),
+                f("amount", DataType::Float64, false),
+                f("quantity", DataType::Int64, false),
+                f("currency", DataType::Utf8, false),
+                f("billing_interval", DataType::Utf8, false),
+                f("interval_count", DataType::Int64, false),
+                f("discount_percent", DataType::Float64, true),
+                f("discount_amount", DataType::Float64, true),
+                f("discount_end", ts(), true),
+                f("metered", DataType::Boolean, false),
+            ],
+            Table::FxRates => vec![
+                f("currency", DataType::Utf8, false),
+                f("month", DataType::Date32, false),
+                f("rate", DataType::Float64, false),
             ],
         };
         Arc::new(Schema::new(fields))

@@ -330,7 +330,10 @@ impl TableFunctionImpl for MrrLedger {
             currency: &currency,
             rates: has_rates,
         })?;
-        let plan = match state.create_logical_plan(&sql).now_or_never() {
+        // The query is written in DataFusion's own SQL, whatever dialect the
+        // session parses the user's statements in.
+        let statement = state.sql_to_statement(&sql, &datafusion::config::Dialect::Generic)?;
+        let plan = match state.statement_to_plan(statement).now_or_never() {
             Some(plan) => plan?,
             None => {
                 return plan_err!(
@@ -359,6 +362,45 @@ fn literal_text(expr: &Expr) -> Option<Option<String>> {
     }
 }
 
+/// The ledger query over `table` (with `columns`) for a caller that plans
+/// SQL itself (the Python package): `convention` and `as_of` as
+/// `mrr_ledger` takes them (`as_of` a `'YYYY-MM-DD'` string), `currency`
+/// the reporting currency, `rates` whether an `fx_rates` table exists. The
+/// query calls the internal function [`error_udf`], which the session must
+/// have.
+pub fn ledger_query(
+    table: &str,
+    columns: &[String],
+    convention: Option<&str>,
+    as_of: Option<&str>,
+    currency: &str,
+    rates: bool,
+) -> Result<String> {
+    let rules = match convention {
+        Some(c) => Rules::parse(c)?,
+        None => CONVENTIONS[0],
+    };
+    let as_of = match as_of {
+        Some(text) => Some(month_of(&Expr::Literal(
+            ScalarValue::Utf8(Some(text.to_string())),
+            None,
+        ))?),
+        None => None,
+    };
+    let currency = match parse_currency(REPORTING_CURRENCY.key, currency)? {
+        ScalarValue::Utf8(Some(c)) => c,
+        other => return plan_err!("{NAME}: bad currency {other}"),
+    };
+    ledger_sql(&LedgerQuery {
+        table,
+        columns,
+        rules,
+        as_of: as_of.as_deref(),
+        currency: &currency,
+        rates,
+    })
+}
+
 /// The month (`YYYY-MM-01`) of a constant DATE, TIMESTAMP or date string.
 fn month_of(expr: &Expr) -> Result<String> {
     let Expr::Literal(value, _) = expr else {
@@ -366,8 +408,17 @@ fn month_of(expr: &Expr) -> Result<String> {
             "{NAME}: as_of must be a constant date, as in DATE '2025-06-30' or '2025-06-30'"
         );
     };
+    let is_time = matches!(
+        value.data_type(),
+        DataType::Date32
+            | DataType::Date64
+            | DataType::Timestamp(_, _)
+            | DataType::Utf8
+            | DataType::Utf8View
+            | DataType::LargeUtf8
+    );
     let micros = match value.cast_to(&DataType::Timestamp(TimeUnit::Microsecond, None)) {
-        Ok(ScalarValue::TimestampMicrosecond(Some(t), _)) => t,
+        Ok(ScalarValue::TimestampMicrosecond(Some(t), _)) if is_time => t,
         _ => {
             let shown = match literal_text(expr) {
                 Some(Some(text)) => quote(&text),
@@ -423,12 +474,54 @@ pub struct LedgerQuery<'a> {
     pub rates: bool,
 }
 
+/// `name` as a SQL table reference with every part quoted (so that a table
+/// called `table` or `order` parses), after the usual normalisation.
+fn quoted_reference(name: &str) -> String {
+    let reference = TableReference::parse_str(name);
+    let part = |p: &str| format!("\"{}\"", p.replace('"', "\"\""));
+    match &reference {
+        TableReference::Bare { table } => part(table),
+        TableReference::Partial { schema, table } => format!("{}.{}", part(schema), part(table)),
+        TableReference::Full {
+            catalog,
+            schema,
+            table,
+        } => format!("{}.{}.{}", part(catalog), part(schema), part(table)),
+    }
+}
+
+/// The tables a statement's `mrr_ledger('name' …)` calls read (each name as
+/// written, and `fx_rates`): what a model using the ledger depends on.
+pub fn tables_read(sql: &str) -> Vec<String> {
+    let lower = sql.to_ascii_lowercase();
+    let mut out = vec![];
+    let mut rest = lower.as_str();
+    while let Some(i) = rest.find("mrr_ledger(") {
+        rest = &rest[i + "mrr_ledger(".len()..];
+        let args = rest.trim_start();
+        if let Some(quoted) = args.strip_prefix('\'')
+            && let Some(end) = quoted.find('\'')
+        {
+            out.push(quoted[..end].to_string());
+            out.push("fx_rates".to_string());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// A SQL string literal.
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// The ledger query over `q.table` (see the crate docs, docs/mrr-ledger.md).
+/// The ledger query over `q.table` (see docs/mrr-ledger.md). Each item
+/// gives a row for every month from its first to `as_of` (0 once it has
+/// ended), so that one GROUP BY gives every customer every month after it
+/// first paid, gaps included, without a calendar joined back to the MRR
+/// (DataFusion computes a CTE read twice twice, and the cluster's plan
+/// decoder limits how deep a plan may nest).
 pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
     let has = |c: &str| q.columns.iter().any(|x| x == c);
     let missing: Vec<&str> = COLUMNS
@@ -456,7 +549,7 @@ pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
             format!("CAST(NULL AS {null_type})")
         }
     };
-    let reference = TableReference::parse_str(q.table).to_quoted_string();
+    let reference = quoted_reference(q.table);
     let table_name = quote(q.table);
     let fail = ERROR_FUNCTION;
     let item = "concat(' subscription ', coalesce(subscription_id, '(no subscription_id)'), ' of customer ', coalesce(CAST(customer_id AS VARCHAR), 'NULL'))";
@@ -480,9 +573,11 @@ pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
             "CAST(date_trunc('month', paid_until) AS DATE) - INTERVAL '1 month'",
             "(CAST(month + INTERVAL '1 month' AS TIMESTAMP) - INTERVAL '1 microsecond')",
         ),
+        // Days, as the playbook's periods are dates: a period starting on
+        // the 1st at 10:00 covers that 1st, one ending then does not.
         Snapshot::MonthStart => (
-            "CAST(date_trunc('month', paid_from - INTERVAL '1 microsecond') AS DATE) + INTERVAL '1 month'",
-            "CAST(date_trunc('month', paid_until - INTERVAL '1 microsecond') AS DATE)",
+            "CAST(date_trunc('month', date_trunc('day', paid_from) - INTERVAL '1 microsecond') AS DATE) + INTERVAL '1 month'",
+            "CAST(date_trunc('month', date_trunc('day', paid_until) - INTERVAL '1 microsecond') AS DATE)",
             "CAST(month AS TIMESTAMP)",
         ),
     };
@@ -499,7 +594,9 @@ pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
     let metered = if r.metered { "true" } else { "NOT metered" };
     let as_of = match q.as_of {
         Some(m) => format!("SELECT DATE {} AS as_of", quote(m)),
-        None => "SELECT CAST(date_trunc('month', max(greatest(started_at, coalesce(ended_at, started_at), coalesce(canceled_at, started_at)))) AS DATE) AS as_of FROM src".to_string(),
+        // Scheduled ends (and far-future placeholders such as 9999-12-31)
+        // are not what the data has seen yet.
+        None => "SELECT CAST(date_trunc('month', max(greatest(started_at, coalesce(canceled_at, started_at), CASE WHEN ended_at <= now() THEN ended_at ELSE started_at END))) AS DATE) AS as_of FROM src".to_string(),
     };
     let (rates_cte, rates_join, convert) = if q.rates {
         (
@@ -527,11 +624,11 @@ pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
         "WITH src AS (
   SELECT \"customer_id\" AS customer_id,
     CAST({subscription_id} AS VARCHAR) AS subscription_id,
-    CAST(\"started_at\" AS TIMESTAMP) AS started_at,
-    CAST({ended_at} AS TIMESTAMP) AS ended_at,
-    CAST({canceled_at} AS TIMESTAMP) AS canceled_at,
-    CAST({trial_end} AS TIMESTAMP) AS trial_end,
-    CAST({discount_end} AS TIMESTAMP) AS discount_end,
+    CAST(\"started_at\" AS TIMESTAMP(6)) AS started_at,
+    CAST({ended_at} AS TIMESTAMP(6)) AS ended_at,
+    CAST({canceled_at} AS TIMESTAMP(6)) AS canceled_at,
+    CAST({trial_end} AS TIMESTAMP(6)) AS trial_end,
+    CAST({discount_end} AS TIMESTAMP(6)) AS discount_end,
     CAST(\"amount\" AS DOUBLE) AS amount,
     CAST({quantity} AS DOUBLE) AS quantity,
     lower(trim(CAST(\"billing_interval\" AS VARCHAR))) AS billing_interval,
@@ -568,31 +665,24 @@ spans AS (
   FROM (SELECT *, {paid_from} AS paid_from, {paid_until} AS paid_until FROM items WHERE {metered}) CROSS JOIN bounds b
 ),
 item_months AS (
-  SELECT customer_id, currency, item, month, {mrr} AS mrr
-  FROM (SELECT *, unnest(range(first_m, last_m + INTERVAL '1 month', INTERVAL '1 month')) AS month FROM spans WHERE last_m >= first_m)
+  SELECT customer_id, currency, item, month, CASE WHEN month <= last_m THEN {mrr} ELSE 0.0 END AS mrr
+  FROM (SELECT *, unnest(range(first_m, as_of + INTERVAL '1 month', INTERVAL '1 month')) AS month FROM spans WHERE first_m <= as_of)
 ),
 {rates_cte}converted AS (
   SELECT m.customer_id, m.month,
-    CASE WHEN m.currency = {rep} THEN m.mrr
+    CASE WHEN m.mrr = 0 THEN 0.0
+         WHEN m.currency = {rep} THEN m.mrr
          {convert}
     END AS mrr
   FROM item_months m {rates_join}
 ),
 cm AS (SELECT customer_id, month, round(sum(mrr), 6) AS mrr FROM converted GROUP BY customer_id, month),
-firsts AS (SELECT customer_id, min(month) AS first_m FROM cm WHERE mrr > 0 GROUP BY customer_id),
-calendar AS (
-  SELECT customer_id, unnest(range(first_m, as_of + INTERVAL '1 month', INTERVAL '1 month')) AS month
-  FROM firsts CROSS JOIN bounds
-),
-series AS (
-  SELECT c.customer_id, c.month, coalesce(cm.mrr, 0) AS mrr
-  FROM calendar c LEFT JOIN cm ON cm.customer_id = c.customer_id AND cm.month = c.month
-),
 moves AS (
   SELECT customer_id, month, mrr,
     coalesce(lag(mrr) OVER (PARTITION BY customer_id ORDER BY month), 0) AS previous_mrr,
-    max(CASE WHEN mrr > 0 THEN month END) OVER (PARTITION BY customer_id ORDER BY month ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_paid
-  FROM series
+    max(CASE WHEN mrr > 0 THEN month END) OVER (PARTITION BY customer_id ORDER BY month ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_paid,
+    min(CASE WHEN mrr > 0 THEN month END) OVER (PARTITION BY customer_id) AS first_paid
+  FROM cm
 ),
 classified AS (
   SELECT customer_id, month, mrr, previous_mrr,
@@ -603,7 +693,7 @@ classified AS (
       WHEN mrr < previous_mrr THEN 'contraction'
       WHEN mrr > 0 THEN 'retained'
     END AS movement
-  FROM moves
+  FROM moves WHERE month >= first_paid
 )
 SELECT customer_id, month, mrr, previous_mrr, movement,
   CASE WHEN movement = 'new' THEN mrr ELSE 0 END AS new_mrr,
@@ -777,6 +867,16 @@ mod tests {
             e.contains("table 'items' has no column amount, billing_interval"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn models_see_the_tables_a_ledger_reads() {
+        assert_eq!(
+            tables_read("SELECT * FROM MRR_LEDGER( 'items', 'stripe') JOIN x USING (c)"),
+            ["fx_rates", "items"]
+        );
+        assert!(tables_read("SELECT mrr_ledger_total FROM t").is_empty());
+        assert_eq!(quoted_reference("s.Order"), "\"s\".\"order\"");
     }
 
     /// docs/mrr-ledger.md lists every column and convention.
