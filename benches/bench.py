@@ -50,6 +50,34 @@ ANOMALY_PLAIN = ("SELECT count(*) FILTER (WHERE anomalous) AS anomalies, count(e
                  "FROM (SELECT n, avg(n) OVER w AS e, stddev_samp(n) OVER w AS sd, count(n) OVER w AS k FROM d "
                  "WINDOW w AS (PARTITION BY customer_id ORDER BY day ROWS BETWEEN 7 PRECEDING AND 1 PRECEDING)))")
 
+# The MRR ledger under ChartMogul's rules written out in SQL both DataFusion and
+# DuckDB run: an item's MRR at each month's end from its first month to as_of (0
+# once it has ended), converted with fx_rates, summed per customer and month; the
+# movements from the previous month. Checksum: rows, MRR, churned MRR, new MRR.
+_PER_MONTH = ("(CASE billing_interval WHEN 'day' THEN 12.0 / 365 WHEN 'week' THEN 12.0 / 52 "
+              "WHEN 'month' THEN 1.0 WHEN 'quarter' THEN 3.0 ELSE 12.0 END * interval_count)")
+LEDGER_PLAIN = (
+    "WITH i AS (SELECT customer_id, currency, CAST(CASE WHEN trial_end > started_at THEN trial_end ELSE started_at END AS TIMESTAMP) AS paid_from, "
+    "CAST(ended_at AS TIMESTAMP) AS paid_until, CAST(discount_end AS TIMESTAMP) AS discount_end, "
+    f"amount * quantity / {_PER_MONTH} AS full_mrr, coalesce(discount_percent, 0) AS pct, coalesce(discount_amount, 0) / {_PER_MONTH} AS off "
+    "FROM subscription_items WHERE NOT metered), "
+    "b AS (SELECT CAST(date_trunc('month', max(greatest(CAST(started_at AS TIMESTAMP), coalesce(CAST(canceled_at AS TIMESTAMP), CAST(started_at AS TIMESTAMP)), "
+    "CASE WHEN ended_at <= now() THEN CAST(ended_at AS TIMESTAMP) ELSE CAST(started_at AS TIMESTAMP) END))) AS DATE) AS as_of FROM subscription_items), "
+    "s AS (SELECT i.*, CAST(date_trunc('month', paid_from) AS DATE) AS first_m, "
+    "CASE WHEN paid_until IS NULL THEN b.as_of ELSE least(CAST(date_trunc('month', paid_until) AS DATE) - INTERVAL '1 month', b.as_of) END AS last_m, b.as_of "
+    "FROM i CROSS JOIN b), "
+    "m AS (SELECT customer_id, currency, month, CASE WHEN month <= last_m THEN CASE WHEN discount_end IS NULL OR discount_end >= CAST(month + INTERVAL '1 month' AS TIMESTAMP) "
+    "THEN greatest(full_mrr * (1 - pct / 100) - off, 0) ELSE full_mrr END ELSE 0.0 END AS mrr "
+    "FROM (SELECT *, unnest(generate_series(first_m, as_of, INTERVAL '1 month')) AS month FROM s WHERE first_m <= as_of)), "
+    "c AS (SELECT m.customer_id, m.month, round(sum(CASE WHEN m.mrr = 0 THEN 0.0 WHEN m.currency = 'USD' THEN m.mrr ELSE m.mrr * r.rate END), 6) AS mrr "
+    "FROM m LEFT JOIN fx_rates r ON r.currency = m.currency AND r.month = m.month GROUP BY 1, 2), "
+    "w AS (SELECT customer_id, month, mrr, coalesce(lag(mrr) OVER (PARTITION BY customer_id ORDER BY month), 0) AS prev, "
+    "max(CASE WHEN mrr > 0 THEN month END) OVER (PARTITION BY customer_id ORDER BY month ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_paid, "
+    "min(CASE WHEN mrr > 0 THEN month END) OVER (PARTITION BY customer_id) AS first_paid FROM c) "
+    "SELECT count(*) AS n, round(sum(mrr), 2) AS mrr, round(sum(CASE WHEN prev > 0 AND mrr = 0 THEN prev ELSE 0 END), 2) AS churned, "
+    "round(sum(CASE WHEN prev = 0 AND mrr > 0 AND last_paid IS NULL THEN mrr ELSE 0 END), 2) AS new FROM w WHERE month >= first_paid"
+)
+
 # name -> (saasql, DataFusion plain SQL, DuckDB plain SQL); each returns a small
 # checksum result so output cost does not dominate.
 METRICS = {
@@ -114,6 +142,12 @@ METRICS = {
         ANOMALY_SERIES + ANOMALY_PLAIN,
         ANOMALY_SERIES + ANOMALY_PLAIN,
     ),
+    "mrr_ledger (chartmogul) over every subscription item": (
+        "SELECT count(*) AS n, round(sum(mrr), 2) AS mrr, round(sum(churn_mrr), 2) AS churned, "
+        "round(sum(new_mrr), 2) AS new FROM mrr_ledger('subscription_items')",
+        LEDGER_PLAIN,
+        LEDGER_PLAIN,
+    ),
     "health_score + health_tier": (
         f"WITH u AS (SELECT customer_id, least(greatest(engagement_score(event_name, '{WEIGHTS}'), 0), 100) AS usage FROM events GROUP BY customer_id), "
         "n AS (SELECT customer_id, (nps(score) + 100) / 2 AS nc FROM surveys_bench GROUP BY customer_id) "
@@ -144,6 +178,11 @@ FLOORS = {
     "metric_anomaly per customer-day (7-day training)":
         ANOMALY_SERIES + "SELECT count(x) AS n FROM (SELECT count(n) OVER (PARTITION BY customer_id ORDER BY day "
         "ROWS BETWEEN 7 PRECEDING AND 1 PRECEDING) AS x FROM d)",
+    "mrr_ledger (chartmogul) over every subscription item":
+        "WITH b AS (SELECT CAST(date_trunc('month', max(CAST(started_at AS TIMESTAMP))) AS DATE) AS as_of FROM subscription_items) "
+        "SELECT count(*) AS n FROM (SELECT customer_id, month FROM (SELECT customer_id, "
+        "unnest(generate_series(CAST(date_trunc('month', CAST(started_at AS TIMESTAMP)) AS DATE), b.as_of, INTERVAL '1 month')) AS month "
+        "FROM subscription_items CROSS JOIN b WHERE NOT metered) GROUP BY 1, 2)",
     "health_score + health_tier":
         "WITH u AS (SELECT customer_id, count(event_name) AS usage FROM events GROUP BY customer_id), "
         "n AS (SELECT customer_id, count(score) AS nc FROM surveys_bench GROUP BY customer_id) "
@@ -227,7 +266,8 @@ def median_time(f, runs):
 
 def generate(args):
     marker = os.path.join(args.out, ".bench-params")
-    params = f"{args.customers} {args.days} {args.surveys} {args.seed}"
+    # "items": the data set has subscription_items and fx_rates.
+    params = f"{args.customers} {args.days} {args.surveys} {args.seed} items"
     if os.path.exists(marker) and open(marker).read() == params:
         print(f"using cached data in {args.out} ({params})")
         return
@@ -273,7 +313,7 @@ def main():
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    for t in ["customers", "subscriptions", "surveys_bench"]:
+    for t in ["customers", "subscriptions", "surveys_bench", "subscription_items", "fx_rates"]:
         con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{args.out}/{t}.parquet')")
     con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{args.out}/events/*.parquet')")
     n_events = con.execute("SELECT count(*) FROM events").fetchone()[0]

@@ -92,8 +92,8 @@ CHECKS["retention unbounded by sign-up month"] = (
 # month rounded to 6 decimals as mrr_ledger rounds it.
 _PER_MONTH = ("(CASE billing_interval WHEN 'day' THEN 12.0 / 365 WHEN 'week' THEN 12.0 / 52 "
               "WHEN 'month' THEN 1 WHEN 'quarter' THEN 3 ELSE 12 END * interval_count)")
-_AS_OF = ("(SELECT date_trunc('month', max(greatest(started_at, coalesce(ended_at, started_at), "
-          "coalesce(canceled_at, started_at))))::DATE FROM subscription_items)")
+_AS_OF = ("(SELECT date_trunc('month', max(greatest(started_at, coalesce(canceled_at, started_at), "
+          "CASE WHEN ended_at <= now() THEN ended_at ELSE started_at END)))::DATE FROM subscription_items)")
 _SPINE = (f"months AS (SELECT range::DATE AS date_month FROM range((SELECT date_trunc('month', min(started_at) - INTERVAL 1 MONTH) "
           f"FROM subscription_items), {_AS_OF} + INTERVAL 1 MONTH, INTERVAL 1 MONTH)), "
           "rates AS (SELECT currency, month, rate FROM fx_rates UNION ALL SELECT 'USD', date_month, 1.0 FROM months)")

@@ -1,19 +1,20 @@
--- Paying customers by plan, month by month: a customer counts under the plan
--- of its largest item paid for at the month's end (ChartMogul's measuring
--- instant; trials and metered add-ons left out, as mrr_ledger does).
+-- Paying customers by plan, month by month: every customer with MRR in the
+-- month (mrr_ledger, ChartMogul's rules) counts under the plan of its largest
+-- item paid for at the month's end (out of trial, not ended, not metered).
 -- chart: line x=month y=customers series=plan
--- From the billing export (subscription_items), over the months mrr_ledger
--- reports.
-WITH months AS (SELECT DISTINCT month FROM mrr_ledger('subscription_items')),
-paid AS (
-    SELECT m.month, i.customer_id,
-           first_value(i.plan ORDER BY to_mrr(i.amount * i.quantity, i.billing_interval, i.interval_count) DESC, i.plan) AS plan
-    FROM months m
+WITH paid AS (
+    SELECT l.month, l.customer_id,
+           first_value(i.plan ORDER BY to_mrr(i.amount * coalesce(i.quantity, 1), i.billing_interval,
+                                              coalesce(i.interval_count, 1)) DESC NULLS LAST, i.plan) AS plan
+    FROM mrr_ledger('subscription_items') l
     JOIN subscription_items i
-      ON coalesce(i.trial_end, i.started_at) < CAST(m.month + INTERVAL '1 month' AS TIMESTAMP)
-     AND (i.ended_at IS NULL OR i.ended_at >= CAST(m.month + INTERVAL '1 month' AS TIMESTAMP))
-    WHERE NOT i.metered AND i.amount > 0
-    GROUP BY m.month, i.customer_id
+      ON i.customer_id = l.customer_id
+     AND CASE WHEN i.trial_end > i.started_at THEN i.trial_end ELSE i.started_at END
+         < CAST(l.month + INTERVAL '1 month' AS TIMESTAMP)
+     AND (i.ended_at IS NULL OR i.ended_at >= CAST(l.month + INTERVAL '1 month' AS TIMESTAMP))
+     AND NOT coalesce(i.metered, false)
+    WHERE l.mrr > 0
+    GROUP BY l.month, l.customer_id
 )
 SELECT month, plan, count(*) AS customers
 FROM paid

@@ -3,7 +3,8 @@
 -- chart: line x=month y=ending_mrr
 -- From the billing export (subscription_items) through mrr_ledger: ChartMogul's
 -- rules, in USD (fx_rates converts EUR and GBP). starting_mrr + new + expansion
--- + reactivation − contraction − churn = ending_mrr on every row.
+-- + reactivation − contraction − churn = ending_mrr on every row, up to a cent
+-- (each column is rounded on its own), and each row starts where the last ended.
 SELECT month,
        round(sum(previous_mrr), 2) AS starting_mrr,
        round(sum(new_mrr), 2) AS new,

@@ -6807,6 +6807,7 @@ fn reports_follow_the_data_when_every_date_moves() {
                 "health",
                 "ltv",
                 "mrr_movements",
+                "mrr_reconcile",
                 "mrr_waterfall",
                 "nrr_cohorts",
                 "overview",
@@ -6908,7 +6909,7 @@ fn export_mappings_run_every_report() {
         })
         .collect();
     reports.sort();
-    assert_eq!(reports.len(), 18);
+    assert_eq!(reports.len(), 19);
     // The Stripe example maps subscriptions, not yet the item-level billing
     // export that mrr_ledger reads (its own `subscription_items` table is
     // Stripe's, in Stripe's shape): the reports on the ledger run on the
@@ -6918,7 +6919,7 @@ fn export_mappings_run_every_report() {
             .expect("report")
             .contains("mrr_ledger(")
     };
-    assert_eq!(reports.iter().filter(|r| on_ledger(r)).count(), 5);
+    assert_eq!(reports.iter().filter(|r| on_ledger(r)).count(), 6);
     for report in &reports {
         let file = format!("sql/{report}.sql");
         let canonical = saasql_in(

@@ -152,6 +152,10 @@ def register(
     if loaded is not None:
         settings = {**loaded.settings, **(settings or {})}
     registered = functions(settings)
+    currency = {str(k).removeprefix("saasql."): v for k, v in (settings or {}).items()}.get(
+        "reporting_currency"
+    )
+    _REPORTING_CURRENCY[id(ctx)] = str(currency).strip().upper() if currency else "USD"
     for f in registered.values():
         if isinstance(f, ScalarUDF):
             ctx.register_udf(f)
@@ -178,7 +182,7 @@ def mrr_ledger_sql(
     table: str,
     convention: str | None = None,
     as_of: str | datetime.date | None = None,
-    reporting_currency: str = "USD",
+    reporting_currency: str | None = None,
 ) -> str:
     """The SQL query that ``mrr_ledger(table, convention, as_of)`` stands for
     in the ``saasql`` command, over ``ctx``'s ``table`` (and its ``fx_rates``
@@ -187,29 +191,52 @@ def mrr_ledger_sql(
     if isinstance(as_of, datetime.date):
         as_of = as_of.isoformat()[:10]
     return _saasql.ledger_sql(
-        table, columns, convention, as_of, reporting_currency, ctx.table_exist("fx_rates")
+        table,
+        columns,
+        convention,
+        as_of,
+        _reporting_currency(ctx, reporting_currency),
+        ctx.table_exist("fx_rates"),
     )
 
 
 _LEDGER_CALL = re.compile(
-    r"\bmrr_ledger\(\s*'((?:[^']|'')*)'\s*"
+    r"\bmrr_ledger\s*\(\s*'((?:[^']|'')*)'\s*"
     r"(?:,\s*'((?:[^']|'')*)'\s*)?"
-    r"(?:,\s*(?:DATE\s*)?'((?:[^']|'')*)'\s*)?\)",
+    r"(?:,\s*(?:DATE|TIMESTAMP)?\s*'((?:[^']|'')*)'\s*)?\)",
     re.IGNORECASE,
 )
+# Comments and string literals, which a call inside is not a call.
+_SKIPPED = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.DOTALL)
+
+# The reporting currency each context's functions were registered with
+# (saasql.reporting_currency), by id(ctx).
+_REPORTING_CURRENCY: dict[int, str] = {}
 
 
-def expand_mrr_ledger(ctx: SessionContext, sql: str, reporting_currency: str = "USD") -> str:
+def _reporting_currency(ctx: SessionContext, given: str | None) -> str:
+    return given or _REPORTING_CURRENCY.get(id(ctx), "USD")
+
+
+def expand_mrr_ledger(ctx: SessionContext, sql: str, reporting_currency: str | None = None) -> str:
     """``sql`` with every ``mrr_ledger('table' [, 'convention' [, 'as_of']])``
     call (string arguments) replaced by the query it stands for, as a
     subquery, so that a Python session can run a report written for the
-    ``saasql`` command. :func:`register` does this for a project's models."""
-
-    def one(m: re.Match) -> str:
+    ``saasql`` command. :func:`register` does this for a project's models.
+    Calls inside comments and string literals are left alone.
+    ``reporting_currency`` defaults to the ``reporting_currency`` setting
+    given to :func:`register` (else USD)."""
+    # Comments and strings blanked out (same length), so that matches are
+    # found only in code, at the positions they have in ``sql``.
+    code = _SKIPPED.sub(lambda m: m.group(0) if m.group(0).startswith("'") else " " * len(m.group(0)), sql)
+    out, last = [], 0
+    for m in _LEDGER_CALL.finditer(code):
         table, convention, as_of = (g.replace("''", "'") if g is not None else None for g in m.groups())
-        return "(" + mrr_ledger_sql(ctx, table, convention, as_of, reporting_currency) + ")"
-
-    return _LEDGER_CALL.sub(one, sql)
+        out.append(sql[last : m.start()])
+        out.append("(" + mrr_ledger_sql(ctx, table, convention, as_of, reporting_currency) + ")")
+        last = m.end()
+    out.append(sql[last:])
+    return "".join(out)
 
 
 def mrr_ledger(
@@ -217,7 +244,7 @@ def mrr_ledger(
     table: str,
     convention: str | None = None,
     as_of: str | datetime.date | None = None,
-    reporting_currency: str = "USD",
+    reporting_currency: str | None = None,
 ) -> datafusion.DataFrame:
     """The MRR ledger of ``ctx``'s subscription-items ``table``: one row per
     customer and month with its MRR and movement, as the ``saasql`` command's
@@ -227,7 +254,8 @@ def mrr_ledger(
     ``convention`` is ``"chartmogul"`` (default), ``"profitwell"``,
     ``"stripe"``, ``"baremetrics"`` or ``"dbt"``; ``as_of`` the last month (a
     date or ``"YYYY-MM-DD"``); ``reporting_currency`` the currency MRR is
-    converted to with ``ctx``'s ``fx_rates`` table. ``ctx`` needs
+    converted to with ``ctx``'s ``fx_rates`` table (default: the
+    ``reporting_currency`` setting given to :func:`register`, else USD). ``ctx`` needs
     :func:`register` first. Bad rows fail when the DataFrame runs, with the
     command's messages; a bad argument raises ``ValueError``.
 

@@ -51,3 +51,18 @@ def test_as_of_and_errors():
             "-5.0 AS amount, 'month' AS billing_interval").collect()
     with pytest.raises(Exception, match="mrr_ledger: bad subscription .* has amount -5"):
         saasql.mrr_ledger(ctx, "bad").collect()
+
+
+def test_expansion_skips_comments_and_follows_the_currency_setting():
+    ctx = context()
+    sql = ("-- from mrr_ledger('subscription_items')\n"
+           "SELECT 'mrr_ledger(''x'')' AS s, count(*) AS n FROM mrr_ledger ('subscription_items', 'dbt')")
+    expanded = saasql.expand_mrr_ledger(ctx, sql)
+    assert expanded.startswith("-- from mrr_ledger('subscription_items')\nSELECT 'mrr_ledger(''x'')' AS s")
+    assert ctx.sql(expanded).to_pylist()[0]["n"] > 1000
+    usd = ctx.sql(f"SELECT sum(mrr) AS m FROM ({saasql.mrr_ledger_sql(ctx, 'subscription_items')})").to_pylist()
+    saasql.register(ctx, {"reporting_currency": "eur"})
+    assert "'EUR'" in saasql.mrr_ledger_sql(ctx, "subscription_items")
+    with pytest.raises(Exception, match="fx_rates has no rate above 0 for USD"):
+        ctx.sql(f"SELECT sum(mrr) FROM ({saasql.mrr_ledger_sql(ctx, 'subscription_items')})").collect()
+    assert usd[0]["m"] > 0

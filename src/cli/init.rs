@@ -37,6 +37,7 @@ pub const BUNDLED: &[(&str, &str)] = bundled![
     "sql/health.sql",
     "sql/ltv.sql",
     "sql/mrr_movements.sql",
+    "sql/mrr_reconcile.sql",
     "sql/mrr_waterfall.sql",
     "sql/nrr_cohorts.sql",
     "sql/overview.sql",

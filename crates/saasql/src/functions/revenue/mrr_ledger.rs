@@ -141,14 +141,59 @@ pub const CONVENTIONS: [Rules; 5] = [
 
 const CONVENTION_NAMES: &str = "'chartmogul', 'profitwell', 'stripe', 'baremetrics' or 'dbt'";
 
+/// The rules a convention may change, their values, and how each sets it:
+/// `'chartmogul churn=cancellation'` is ChartMogul's rules with Stripe's
+/// churn timing (what `sql/mrr_reconcile.sql` uses to attribute a
+/// difference to one rule).
+const RULES: [(&str, &[&str]); 5] = [
+    ("churn", &["period_end", "cancellation"]),
+    ("trials", &["excluded", "included"]),
+    ("metered", &["excluded", "included"]),
+    ("discounts", &["while_active", "forever_only", "none"]),
+    ("measure", &["month_end", "month_start"]),
+];
+
 impl Rules {
-    /// The convention spelled `text` (case-insensitive).
+    /// The convention spelled `text` (case-insensitive): a vendor's name,
+    /// optionally followed by `rule=value` changes (see [`RULES`]).
     pub fn parse(text: &str) -> Result<Self> {
         let lower = text.trim().to_ascii_lowercase();
-        match CONVENTIONS.iter().find(|r| r.name == lower) {
-            Some(r) => Ok(*r),
-            None => plan_err!("{NAME}: convention '{text}' is not one of {CONVENTION_NAMES}"),
+        let mut words = lower
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| !w.is_empty());
+        let base = words.next().unwrap_or_default();
+        let Some(mut rules) = CONVENTIONS.iter().find(|r| r.name == base).copied() else {
+            return plan_err!("{NAME}: convention '{text}' is not one of {CONVENTION_NAMES}");
+        };
+        for change in words {
+            let (rule, value) = change.split_once('=').unwrap_or((change, ""));
+            let Some((_, values)) = RULES.iter().find(|(r, _)| *r == rule) else {
+                return plan_err!(
+                    "{NAME}: convention '{text}': '{change}' is not a rule; after the vendor's name, \
+                     change rules as churn=…, trials=…, metered=…, discounts=… or measure=…"
+                );
+            };
+            match (rule, value) {
+                ("churn", "period_end") => rules.churn_on_cancel = false,
+                ("churn", "cancellation") => rules.churn_on_cancel = true,
+                ("trials", "excluded") => rules.exclude_trials = true,
+                ("trials", "included") => rules.exclude_trials = false,
+                ("metered", "excluded") => rules.metered = false,
+                ("metered", "included") => rules.metered = true,
+                ("discounts", "while_active") => rules.discounts = Discounts::WhileActive,
+                ("discounts", "forever_only") => rules.discounts = Discounts::ForeverOnly,
+                ("discounts", "none") => rules.discounts = Discounts::Never,
+                ("measure", "month_end") => rules.snapshot = Snapshot::MonthEnd,
+                ("measure", "month_start") => rules.snapshot = Snapshot::MonthStart,
+                _ => {
+                    return plan_err!(
+                        "{NAME}: convention '{text}': {rule} is {}, not '{value}'",
+                        values.join(" or ")
+                    );
+                }
+            }
         }
+        Ok(rules)
     }
 }
 
@@ -251,8 +296,8 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          end; 'dbt' (the dbt mrr-playbook) measures on the first of the month, has no \
          trials, discounts or metered exclusion. A currency other than the reporting one \
          needs a table fx_rates(currency, month, rate). as_of (a DATE, TIMESTAMP or \
-         'YYYY-MM-DD' string; default: the month of the latest started_at, ended_at or \
-         canceled_at) is the last month. Every bad row is an error naming the table, the \
+         'YYYY-MM-DD' string; default: the month of the latest started_at or canceled_at, \
+         or of the latest ended_at not after the time of the query) is the last month. Every bad row is an error naming the table, the \
          subscription, the column and the value: a NULL customer_id, started_at, amount \
          or billing_interval, a negative amount or quantity, an unknown interval, an \
          interval_count ≤ 0, ended_at before started_at, discount_percent outside 0–100, \
@@ -262,7 +307,7 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "mrr_ledger(table_name [, convention [, as_of]]) — in FROM: SELECT * FROM mrr_ledger('subscription_items')",
     )
     .with_argument("table_name", "The subscription items: a table or model name, as a string.")
-    .with_argument("convention", "'chartmogul' (default), 'profitwell', 'stripe', 'baremetrics' or 'dbt'.")
+    .with_argument("convention", "'chartmogul' (default), 'profitwell', 'stripe', 'baremetrics' or 'dbt', optionally followed by rule changes: 'chartmogul churn=cancellation' (churn=period_end|cancellation, trials=excluded|included, metered=excluded|included, discounts=while_active|forever_only|none, measure=month_end|month_start).")
     .with_argument("as_of", "The last month (DATE, TIMESTAMP or 'YYYY-MM-DD'); default: the data's last month.")
     .with_sql_example(
         "SELECT month, sum(mrr) AS mrr, sum(new_mrr) AS new, sum(churn_mrr) AS churned\nFROM mrr_ledger('subscription_items')\nGROUP BY month ORDER BY month;",
@@ -516,12 +561,13 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// The ledger query over `q.table` (see docs/mrr-ledger.md). Each item
-/// gives a row for every month from its first to `as_of` (0 once it has
-/// ended), so that one GROUP BY gives every customer every month after it
-/// first paid, gaps included, without a calendar joined back to the MRR
-/// (DataFusion computes a CTE read twice twice, and the cluster's plan
-/// decoder limits how deep a plan may nest).
+/// The ledger query over `q.table` (see docs/mrr-ledger.md). The items'
+/// paid months and a 0 for every month of each customer from its first
+/// item to `as_of` are put together (UNION ALL) and summed by one GROUP BY,
+/// so that every customer has every month after it first paid, gaps
+/// included, without a calendar joined back to the MRR (the cluster's plan
+/// decoder limits how deep a plan may nest, and DataFusion computes a CTE
+/// once per reader: only the per-item `spans` is read twice).
 pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
     let has = |c: &str| q.columns.iter().any(|x| x == c);
     let missing: Vec<&str> = COLUMNS
@@ -665,8 +711,8 @@ spans AS (
   FROM (SELECT *, {paid_from} AS paid_from, {paid_until} AS paid_until FROM items WHERE {metered}) CROSS JOIN bounds b
 ),
 item_months AS (
-  SELECT customer_id, currency, item, month, CASE WHEN month <= last_m THEN {mrr} ELSE 0.0 END AS mrr
-  FROM (SELECT *, unnest(range(first_m, as_of + INTERVAL '1 month', INTERVAL '1 month')) AS month FROM spans WHERE first_m <= as_of)
+  SELECT customer_id, currency, item, month, {mrr} AS mrr
+  FROM (SELECT *, unnest(range(first_m, last_m + INTERVAL '1 month', INTERVAL '1 month')) AS month FROM spans WHERE last_m >= first_m)
 ),
 {rates_cte}converted AS (
   SELECT m.customer_id, m.month,
@@ -675,6 +721,9 @@ item_months AS (
          {convert}
     END AS mrr
   FROM item_months m {rates_join}
+  UNION ALL
+  SELECT customer_id, unnest(range(from_m, as_of + INTERVAL '1 month', INTERVAL '1 month')) AS month, 0.0 AS mrr
+  FROM (SELECT customer_id, min(first_m) AS from_m, max(as_of) AS as_of FROM spans WHERE first_m <= as_of GROUP BY customer_id)
 ),
 cm AS (SELECT customer_id, month, round(sum(mrr), 6) AS mrr FROM converted GROUP BY customer_id, month),
 moves AS (
@@ -828,6 +877,37 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn conventions_take_rule_changes() {
+        let r = Rules::parse("chartmogul churn=cancellation, discounts=forever_only").unwrap();
+        let stripe = Rules::parse("stripe").unwrap();
+        assert_eq!(
+            (
+                r.churn_on_cancel,
+                r.discounts,
+                r.metered,
+                r.exclude_trials,
+                r.snapshot
+            ),
+            (
+                stripe.churn_on_cancel,
+                stripe.discounts,
+                stripe.metered,
+                stripe.exclude_trials,
+                stripe.snapshot
+            )
+        );
+        let e = Rules::parse("dbt churn=soon")
+            .unwrap_err()
+            .strip_backtrace();
+        assert!(
+            e.contains("churn is period_end or cancellation, not 'soon'"),
+            "{e}"
+        );
+        let e = Rules::parse("dbt grace=30").unwrap_err().strip_backtrace();
+        assert!(e.contains("'grace=30' is not a rule"), "{e}");
     }
 
     #[test]
