@@ -73,9 +73,9 @@ LEDGER_PLAIN = (
     "FROM m LEFT JOIN fx_rates r ON r.currency = m.currency AND r.month = m.month GROUP BY 1, 2), "
     "w AS (SELECT customer_id, month, mrr, coalesce(lag(mrr) OVER (PARTITION BY customer_id ORDER BY month), 0) AS prev, "
     "max(CASE WHEN mrr > 0 THEN month END) OVER (PARTITION BY customer_id ORDER BY month ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_paid, "
-    "min(CASE WHEN mrr > 0 THEN month END) OVER (PARTITION BY customer_id) AS first_paid FROM c) "
+    "max(mrr) OVER (PARTITION BY customer_id ORDER BY month ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS paid_yet FROM c) "
     "SELECT count(*) AS n, round(sum(mrr), 2) AS mrr, round(sum(CASE WHEN prev > 0 AND mrr = 0 THEN prev ELSE 0 END), 2) AS churned, "
-    "round(sum(CASE WHEN prev = 0 AND mrr > 0 AND last_paid IS NULL THEN mrr ELSE 0 END), 2) AS new FROM w WHERE month >= first_paid"
+    "round(sum(CASE WHEN prev = 0 AND mrr > 0 AND last_paid IS NULL THEN mrr ELSE 0 END), 2) AS new FROM w WHERE paid_yet > 0"
 )
 
 # name -> (saasql, DataFusion plain SQL, DuckDB plain SQL); each returns a small
@@ -274,7 +274,11 @@ def generate(args):
     print(f"generating {args.customers} customers × {args.days} days into {args.out} …", flush=True)
     subprocess.check_call([args.saasql, "gen", "--customers", str(args.customers), "--days", str(args.days),
                            "--seed", str(args.seed), "--out", args.out])
-    # 10 M NPS answers spread over the customers, deterministic.
+    # 10 M NPS answers spread over the customers, deterministic (an older copy
+    # would be an input of the COPY: saasql refuses to overwrite it).
+    stale = os.path.join(args.out, "surveys_bench.parquet")
+    if os.path.exists(stale):
+        os.remove(stale)
     sql = (f"COPY (SELECT (value * 7919) % {args.customers} + 1 AS customer_id, "
            f"CAST((value * 2654435761) % 11 AS BIGINT) AS score FROM generate_series(1, {args.surveys})) "
            f"TO '{args.out}/surveys_bench.parquet' STORED AS PARQUET")

@@ -567,7 +567,10 @@ fn quote(text: &str) -> String {
 /// so that every customer has every month after it first paid, gaps
 /// included, without a calendar joined back to the MRR (the cluster's plan
 /// decoder limits how deep a plan may nest, and DataFusion computes a CTE
-/// once per reader: only the per-item `spans` is read twice).
+/// once per reader: only the per-item `spans` is read twice). Every window
+/// runs from the partition's start to the current row, so all of them
+/// stream in one `BoundedWindowAggExec` (a whole-partition window would
+/// hold every row in memory).
 pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
     let has = |c: &str| q.columns.iter().any(|x| x == c);
     let missing: Vec<&str> = COLUMNS
@@ -730,7 +733,7 @@ moves AS (
   SELECT customer_id, month, mrr,
     coalesce(lag(mrr) OVER (PARTITION BY customer_id ORDER BY month), 0) AS previous_mrr,
     max(CASE WHEN mrr > 0 THEN month END) OVER (PARTITION BY customer_id ORDER BY month ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_paid,
-    min(CASE WHEN mrr > 0 THEN month END) OVER (PARTITION BY customer_id) AS first_paid
+    max(mrr) OVER (PARTITION BY customer_id ORDER BY month ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS paid_yet
   FROM cm
 ),
 classified AS (
@@ -742,7 +745,7 @@ classified AS (
       WHEN mrr < previous_mrr THEN 'contraction'
       WHEN mrr > 0 THEN 'retained'
     END AS movement
-  FROM moves WHERE month >= first_paid
+  FROM moves WHERE paid_yet > 0
 )
 SELECT customer_id, month, mrr, previous_mrr, movement,
   CASE WHEN movement = 'new' THEN mrr ELSE 0 END AS new_mrr,
