@@ -26,9 +26,11 @@ What differs from the ``saasql`` command:
   DataFusion's "Invalid function" error, not saasql's hint.
 - ``date_trunc`` is DataFusion's own: the same results, without the
   ``saasql`` command's faster path for UTC timestamps.
-- :func:`register` removes DataFusion 55's ``eliminate_join`` optimizer rule
-  from ``ctx``: it drops rows of some joins over a ``GROUP BY`` (wrong
-  counts), and the ``saasql`` command does not use it either.
+- :func:`register` removes DataFusion 55's ``eliminate_join`` and
+  ``eliminate_duplicated_expr`` optimizer rules from ``ctx``: the first drops
+  rows of some joins over a ``GROUP BY`` (wrong counts), the second ORDER BY
+  keys after such joins (wrong order), and the ``saasql`` command uses
+  neither.
 - ``information_schema`` and ``SHOW FUNCTIONS`` list the functions without
   their documentation (FFI does not carry it); :func:`documentation` has it.
 """

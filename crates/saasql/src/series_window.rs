@@ -328,7 +328,7 @@ impl SeriesStream {
             .iter()
             .map(|e| e.evaluate(&batch)?.into_array(rows))
             .collect::<Result<Vec<ArrayRef>>>()?;
-        let runs = if keys.is_empty() || rows == 0 {
+        let runs = if keys.is_empty() {
             std::iter::once(0..rows).collect()
         } else {
             partition(&keys)?.ranges()
@@ -351,8 +351,7 @@ impl SeriesStream {
         for (n, run) in runs.into_iter().enumerate() {
             // The first run continues the last batch's series when their
             // keys are the same; every other run starts a series.
-            let continues =
-                n == 0 && rows > 0 && self.last_key.as_ref() == Some(&key_at(&keys, 0)?);
+            let continues = n == 0 && self.last_key.as_ref() == Some(&key_at(&keys, 0)?);
             if !continues {
                 self.series.iter_mut().for_each(Series::reset);
             }
@@ -365,9 +364,7 @@ impl SeriesStream {
                 series.judge(&call.settings, chunk, run.clone(), out)?;
             }
         }
-        if rows > 0 {
-            self.last_key = Some(key_at(&keys, rows - 1)?);
-        }
+        self.last_key = Some(key_at(&keys, rows - 1)?);
         let mut columns = batch.columns().to_vec();
         for out in &mut outs {
             columns.push(out.finish()?);

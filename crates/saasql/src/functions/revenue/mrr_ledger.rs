@@ -394,15 +394,7 @@ impl TableFunctionImpl for MrrLedger {
 /// `Some(None)` for a NULL one.
 fn literal_text(expr: &Expr) -> Option<Option<String>> {
     match expr {
-        Expr::Literal(v, _) => match v {
-            ScalarValue::Utf8(s) | ScalarValue::Utf8View(s) | ScalarValue::LargeUtf8(s) => {
-                Some(s.clone())
-            }
-            ScalarValue::Dictionary(_, inner) => {
-                literal_text(&Expr::Literal((**inner).clone(), None))
-            }
-            _ => None,
-        },
+        Expr::Literal(v, _) => v.try_as_str().map(|s| s.map(str::to_string)),
         _ => None,
     }
 }
