@@ -66,50 +66,99 @@ COPY (SELECT * FROM tickets WHERE customer_id <= 20 ORDER BY ticket_id) TO 'exam
 COPY (SELECT * FROM subscription_items WHERE customer_id <= 20 ORDER BY customer_id, subscription_id, started_at, metered) TO 'examples/segment/data/subscription_items.parquet' STORED AS PARQUET;
 COPY (SELECT * FROM fx_rates ORDER BY currency, month) TO 'examples/segment/data/fx_rates.parquet' STORED AS PARQUET;
 
--- Stripe: the subscriptions, subscription_items, prices, invoices and
--- customers_metadata tables as Stripe Sigma and Stripe Data Pipeline name
--- them. Amounts are integers in the currency's minor unit (cents), currencies
--- lowercase, ids Stripe-style text; a quarterly price is a monthly interval
--- with interval_count 3; the product's account id is in the customer's
--- metadata (key account_id).
+-- Stripe: the billing tables as Stripe Sigma and Stripe Data Pipeline name
+-- their columns (nested objects flattened with `_`: a subscription's
+-- discount.coupon.id is discount_coupon_id), saved under a `stripe_` prefix
+-- because two of Stripe's own names, subscriptions and subscription_items,
+-- are canonical names and each mapping model reads both. Amounts are
+-- integers in the currency's minor unit (cents), currencies lowercase, ids
+-- Stripe-style text; Stripe has no quarterly interval (every 3 months is a
+-- monthly interval with interval_count 3); a metered price's quantity is
+-- NULL; the product's account id is in the customer's metadata (key
+-- account_id). Everything comes from the canonical subscription_items: each
+-- of its subscriptions is one Stripe subscription (a trial that never
+-- converted is a subscription canceled at its trial's end).
 COPY (
-    SELECT 'sub_' || lpad(CAST(subscription_id AS VARCHAR), 6, '0') AS id,
+    SELECT CASE WHEN starts_with(subscription_id, 'sub_')
+                THEN 'sub_' || lpad(substr(subscription_id, 5), 6, '0')
+                ELSE 'sub_trial_' || lpad(substr(subscription_id, 7), 6, '0') END AS id,
            'cus_' || lpad(CAST(customer_id AS VARCHAR), 6, '0') AS customer_id,
            CASE WHEN ended_at IS NULL THEN 'active' ELSE 'canceled' END AS status,
            started_at AS created,
            started_at AS start_date,
-           ended_at AS canceled_at,
+           CASE WHEN trial_end IS NOT NULL THEN started_at END AS trial_start,
+           trial_end,
+           canceled_at,
+           coalesce(canceled_at < ended_at, false) AS cancel_at_period_end,
            ended_at,
-           false AS cancel_at_period_end
-    FROM subscriptions WHERE customer_id <= 20
+           CASE WHEN discount_percent IS NOT NULL OR discount_amount IS NOT NULL THEN
+               'co_' || coalesce(CAST(CAST(discount_percent AS BIGINT) AS VARCHAR) || 'off',
+                                 CAST(CAST(round(discount_amount * 100) AS BIGINT) AS VARCHAR) || lower(currency))
+                     || '_' || CASE WHEN discount_end IS NULL THEN 'forever'
+                                    WHEN discount_end = coalesce(trial_end, started_at) + INTERVAL '3 months'
+                                    THEN 'repeating3' ELSE 'once' END
+           END AS discount_coupon_id,
+           CASE WHEN discount_percent IS NOT NULL OR discount_amount IS NOT NULL
+                THEN coalesce(trial_end, started_at) END AS discount_start,
+           -- Stripe sets a discount's end only for a repeating coupon.
+           CASE WHEN discount_end = coalesce(trial_end, started_at) + INTERVAL '3 months'
+                THEN discount_end END AS discount_end
+    FROM subscription_items WHERE customer_id <= 20 AND NOT metered
     ORDER BY id
-) TO 'examples/stripe/data/subscriptions.parquet' STORED AS PARQUET;
-
-COPY (
-    SELECT 'si_' || lpad(CAST(subscription_id AS VARCHAR), 6, '0') AS id,
-           'sub_' || lpad(CAST(subscription_id AS VARCHAR), 6, '0') AS subscription_id,
-           'price_' || plan || '_' || billing_interval || '_' || lower(currency) || '_'
-               || CAST(CAST(round(amount * 100) AS BIGINT) AS VARCHAR) AS price_id,
-           CAST(1 AS BIGINT) AS quantity,
-           started_at AS created
-    FROM subscriptions WHERE customer_id <= 20
-    ORDER BY id
-) TO 'examples/stripe/data/subscription_items.parquet' STORED AS PARQUET;
+) TO 'examples/stripe/data/stripe_subscriptions.parquet' STORED AS PARQUET;
 
 COPY (
     SELECT DISTINCT
-           'price_' || plan || '_' || billing_interval || '_' || lower(currency) || '_'
-               || CAST(CAST(round(amount * 100) AS BIGINT) AS VARCHAR) AS id,
-           'prod_' || plan AS product_id,
-           plan AS nickname,
+           'co_' || coalesce(CAST(CAST(discount_percent AS BIGINT) AS VARCHAR) || 'off',
+                             CAST(CAST(round(discount_amount * 100) AS BIGINT) AS VARCHAR) || lower(currency))
+                 || '_' || CASE WHEN discount_end IS NULL THEN 'forever'
+                                WHEN discount_end = coalesce(trial_end, started_at) + INTERVAL '3 months'
+                                THEN 'repeating3' ELSE 'once' END AS id,
+           discount_percent AS percent_off,
+           CAST(round(discount_amount * 100) AS BIGINT) AS amount_off,
+           CASE WHEN discount_amount IS NOT NULL THEN lower(currency) END AS currency,
+           CASE WHEN discount_end IS NULL THEN 'forever'
+                WHEN discount_end = coalesce(trial_end, started_at) + INTERVAL '3 months' THEN 'repeating'
+                ELSE 'once' END AS duration,
+           CASE WHEN discount_end = coalesce(trial_end, started_at) + INTERVAL '3 months'
+                THEN CAST(3 AS BIGINT) END AS duration_in_months
+    FROM subscription_items
+    WHERE customer_id <= 20 AND NOT metered AND (discount_percent IS NOT NULL OR discount_amount IS NOT NULL)
+    ORDER BY id
+) TO 'examples/stripe/data/stripe_coupons.parquet' STORED AS PARQUET;
+
+-- A metered add-on's price: this example bills it as one unit of usage a
+-- month at the canonical amount.
+COPY (
+    SELECT 'si_' || lpad(CAST(row_number() OVER (ORDER BY customer_id, subscription_id, metered) AS VARCHAR), 6, '0') AS id,
+           CASE WHEN starts_with(subscription_id, 'sub_')
+                THEN 'sub_' || lpad(substr(subscription_id, 5), 6, '0')
+                ELSE 'sub_trial_' || lpad(substr(subscription_id, 7), 6, '0') END AS subscription_id,
+           CASE WHEN metered THEN 'price_api_calls_' || lower(currency) || '_' || CAST(CAST(round(amount * 100) AS BIGINT) AS VARCHAR)
+                ELSE 'price_' || plan || '_' || billing_interval || CAST(interval_count AS VARCHAR) || '_' || lower(currency) || '_'
+                     || CAST(CAST(round(amount * 100) AS BIGINT) AS VARCHAR) END AS price_id,
+           CASE WHEN NOT metered THEN quantity END AS quantity,
+           started_at AS created
+    FROM subscription_items WHERE customer_id <= 20
+    ORDER BY id
+) TO 'examples/stripe/data/stripe_subscription_items.parquet' STORED AS PARQUET;
+
+COPY (
+    SELECT DISTINCT
+           CASE WHEN metered THEN 'price_api_calls_' || lower(currency) || '_' || CAST(CAST(round(amount * 100) AS BIGINT) AS VARCHAR)
+                ELSE 'price_' || plan || '_' || billing_interval || CAST(interval_count AS VARCHAR) || '_' || lower(currency) || '_'
+                     || CAST(CAST(round(amount * 100) AS BIGINT) AS VARCHAR) END AS id,
+           CASE WHEN metered THEN 'prod_api_calls' ELSE 'prod_' || plan END AS product_id,
+           CASE WHEN metered THEN 'API calls' ELSE plan END AS nickname,
            'recurring' AS type,
            CAST(round(amount * 100) AS BIGINT) AS unit_amount,
            lower(currency) AS currency,
            CASE billing_interval WHEN 'quarter' THEN 'month' ELSE billing_interval END AS recurring_interval,
-           CAST(CASE billing_interval WHEN 'quarter' THEN 3 ELSE 1 END AS BIGINT) AS recurring_interval_count
-    FROM subscriptions WHERE customer_id <= 20
+           CASE billing_interval WHEN 'quarter' THEN 3 * interval_count ELSE interval_count END AS recurring_interval_count,
+           CASE WHEN metered THEN 'metered' ELSE 'licensed' END AS recurring_usage_type
+    FROM subscription_items WHERE customer_id <= 20
     ORDER BY id
-) TO 'examples/stripe/data/prices.parquet' STORED AS PARQUET;
+) TO 'examples/stripe/data/stripe_prices.parquet' STORED AS PARQUET;
 
 COPY (
     SELECT 'in_' || lpad(CAST(invoice_id AS VARCHAR), 6, '0') AS id,
@@ -126,7 +175,7 @@ COPY (
            paid_at AS status_transitions_paid_at
     FROM invoices WHERE customer_id <= 20
     ORDER BY id
-) TO 'examples/stripe/data/invoices.parquet' STORED AS PARQUET;
+) TO 'examples/stripe/data/stripe_invoices.parquet' STORED AS PARQUET;
 
 COPY (
     SELECT 'cus_' || lpad(CAST(customer_id AS VARCHAR), 6, '0') AS customer_id,
@@ -134,10 +183,12 @@ COPY (
            CAST(customer_id AS VARCHAR) AS value
     FROM customers WHERE customer_id <= 20
     ORDER BY customer_id
-) TO 'examples/stripe/data/customers_metadata.parquet' STORED AS PARQUET;
+) TO 'examples/stripe/data/stripe_customers_metadata.parquet' STORED AS PARQUET;
 
 -- The Stripe example's other tables, in the canonical shape.
 COPY (SELECT * FROM customers WHERE customer_id <= 20 ORDER BY customer_id) TO 'examples/stripe/data/customers.parquet' STORED AS PARQUET;
 COPY (SELECT * FROM events WHERE customer_id <= 20 ORDER BY event_time, user_id, event_name) TO 'examples/stripe/data/events.parquet' STORED AS PARQUET;
 COPY (SELECT * FROM surveys WHERE customer_id <= 20 ORDER BY responded_at, user_id) TO 'examples/stripe/data/surveys.parquet' STORED AS PARQUET;
 COPY (SELECT * FROM tickets WHERE customer_id <= 20 ORDER BY ticket_id) TO 'examples/stripe/data/tickets.parquet' STORED AS PARQUET;
+-- Exchange rates (Stripe's export has none; the team keeps its own).
+COPY (SELECT * FROM fx_rates ORDER BY currency, month) TO 'examples/stripe/data/fx_rates.parquet' STORED AS PARQUET;

@@ -165,8 +165,10 @@ def register(
             ctx.register_udaf(f)
         else:
             ctx.register_udwf(f)
-    # The internal function through which mrr_ledger's query reports bad rows.
+    # The internal functions of mrr_ledger's query: the one it reports bad
+    # rows with, and its movement columns.
     ctx.register_udf(udf(_saasql.ledger_error_function()))
+    ctx.register_udwf(udwf(_saasql.ledger_moves_function()))
     # DataFusion 55's eliminate_join drops rows of some joins over a GROUP BY
     # (a join on part of the grouping keys counts one row where there are
     # many), and eliminate_duplicated_expr drops ORDER BY keys on the same

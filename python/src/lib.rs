@@ -212,6 +212,15 @@ fn ledger_error_function() -> ScalarFunction {
     }
 }
 
+/// The internal window function the ledger's query computes its movement
+/// columns with.
+#[pyfunction]
+fn ledger_moves_function() -> WindowFunction {
+    WindowFunction {
+        udf: saasql::functions::revenue::mrr_ledger_moves::udwf(),
+    }
+}
+
 /// The statements of a `.sql` file's text, split by DataFusion's parser.
 #[pyfunction(name = "statements")]
 fn py_statements(sql: &str) -> PyResult<Vec<String>> {
@@ -253,5 +262,6 @@ fn _saasql(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(models, m)?)?;
     m.add_function(wrap_pyfunction!(ledger_sql, m)?)?;
     m.add_function(wrap_pyfunction!(ledger_error_function, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger_moves_function, m)?)?;
     Ok(())
 }

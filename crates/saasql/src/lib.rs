@@ -144,8 +144,10 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
         Ok(()) | Err(datafusion::error::DataFusionError::NotImplemented(_)) => {}
         Err(e) => return Err(e),
     }
-    // The internal function through which `mrr_ledger` reports bad rows.
+    // The internal functions of `mrr_ledger`: the one it reports bad rows
+    // with, and its movement columns.
     registry.register_udf(functions::revenue::mrr_ledger::error_udf())?;
+    registry.register_udwf(functions::revenue::mrr_ledger_moves::udwf())?;
     for f in builtins::replacements() {
         registry.register_udf(f)?;
     }

@@ -9,6 +9,7 @@ pub mod ltv_cac_ratio;
 pub mod mrr_churn_rate;
 pub mod mrr_churn_rate_breakdown;
 pub mod mrr_ledger;
+pub mod mrr_ledger_moves;
 pub mod mrr_movement;
 pub mod net_revenue_retention;
 pub mod net_revenue_retention_breakdown;

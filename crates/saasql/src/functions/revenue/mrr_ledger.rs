@@ -559,10 +559,11 @@ fn quote(text: &str) -> String {
 /// so that every customer has every month after it first paid, gaps
 /// included, without a calendar joined back to the MRR (the cluster's plan
 /// decoder limits how deep a plan may nest, and DataFusion computes a CTE
-/// once per reader: only the per-item `spans` is read twice). Every window
-/// runs from the partition's start to the current row, so all of them
-/// stream in one `BoundedWindowAggExec` (a whole-partition window would
-/// hold every row in memory).
+/// once per reader: only the per-item `spans` is read twice). The movement
+/// columns come from one internal window function over each customer's
+/// months ([`super::mrr_ledger_moves`]), which saasql's planner streams in
+/// one pass ([`crate::series_window`]) and DataFusion's operators run row
+/// by row (a cluster): never a whole partition in memory.
 pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
     let has = |c: &str| q.columns.iter().any(|x| x == c);
     let missing: Vec<&str> = COLUMNS
@@ -722,22 +723,12 @@ item_months AS (
 ),
 cm AS (SELECT customer_id, month, round(sum(mrr), 6) AS mrr FROM converted GROUP BY customer_id, month),
 moves AS (
-  SELECT customer_id, month, mrr,
-    coalesce(lag(mrr) OVER (PARTITION BY customer_id ORDER BY month), 0) AS previous_mrr,
-    max(CASE WHEN mrr > 0 THEN month END) OVER (PARTITION BY customer_id ORDER BY month ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_paid,
-    max(mrr) OVER (PARTITION BY customer_id ORDER BY month ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS paid_yet
+  SELECT customer_id, month, mrr, {moves}(mrr) OVER (PARTITION BY customer_id ORDER BY month) AS m
   FROM cm
 ),
 classified AS (
-  SELECT customer_id, month, mrr, previous_mrr,
-    CASE
-      WHEN previous_mrr = 0 AND mrr > 0 THEN CASE WHEN last_paid IS NULL THEN 'new' ELSE 'reactivation' END
-      WHEN previous_mrr > 0 AND mrr = 0 THEN 'churn'
-      WHEN mrr > previous_mrr THEN 'expansion'
-      WHEN mrr < previous_mrr THEN 'contraction'
-      WHEN mrr > 0 THEN 'retained'
-    END AS movement
-  FROM moves WHERE paid_yet > 0
+  SELECT customer_id, month, mrr, m['previous_mrr'] AS previous_mrr, m['movement'] AS movement
+  FROM moves WHERE m['paid_yet']
 )
 SELECT customer_id, month, mrr, previous_mrr, movement,
   CASE WHEN movement = 'new' THEN mrr ELSE 0 END AS new_mrr,
@@ -746,6 +737,7 @@ SELECT customer_id, month, mrr, previous_mrr, movement,
   CASE WHEN movement = 'churn' THEN previous_mrr ELSE 0 END AS churn_mrr,
   CASE WHEN movement = 'reactivation' THEN mrr ELSE 0 END AS reactivation_mrr
 FROM classified",
+        moves = super::mrr_ledger_moves::NAME,
         subscription_id = col("subscription_id", "VARCHAR"),
         ended_at = col("ended_at", "TIMESTAMP"),
         canceled_at = col("canceled_at", "TIMESTAMP"),
