@@ -98,8 +98,9 @@ COPY (
                                     WHEN discount_end = coalesce(trial_end, started_at) + INTERVAL '3 months'
                                     THEN 'repeating3' ELSE 'once' END
            END AS discount_coupon_id,
+           -- When the coupon was applied: at creation (a trial's start).
            CASE WHEN discount_percent IS NOT NULL OR discount_amount IS NOT NULL
-                THEN coalesce(trial_end, started_at) END AS discount_start,
+                THEN started_at END AS discount_start,
            -- Stripe sets a discount's end only for a repeating coupon.
            CASE WHEN discount_end = coalesce(trial_end, started_at) + INTERVAL '3 months'
                 THEN discount_end END AS discount_end
@@ -152,6 +153,7 @@ COPY (
            CASE WHEN metered THEN 'API calls' ELSE plan END AS nickname,
            'recurring' AS type,
            CAST(round(amount * 100) AS BIGINT) AS unit_amount,
+           CAST(CAST(round(amount * 100) AS BIGINT) AS VARCHAR) AS unit_amount_decimal,
            lower(currency) AS currency,
            CASE billing_interval WHEN 'quarter' THEN 'month' ELSE billing_interval END AS recurring_interval,
            CASE billing_interval WHEN 'quarter' THEN 3 * interval_count ELSE interval_count END AS recurring_interval_count,

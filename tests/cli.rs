@@ -7009,11 +7009,14 @@ fn export_mappings_run_every_report() {
 }
 
 /// The Stripe example's subscription_items model on the cases the bundled
-/// fixture lacks: a `once` coupon ends one billing interval after it starts
-/// (Stripe records no end for it, and left open it would count as a
-/// `forever` coupon), a `repeating` one when Stripe says, `amount_off` is in
-/// cents, every 3 months stays month × 3, usage is undiscounted, and a trial
-/// that never converted is an item but not a subscription.
+/// fixture lacks: a `once` coupon ends one billing interval after the first
+/// paid day (Stripe records no end for it, and left open it would count as
+/// a `forever` coupon), a `repeating` one when Stripe says, `amount_off` is
+/// in cents and taken once per subscription, a seat added later starts
+/// then, every 3 months stays month × 3, a price with only
+/// unit_amount_decimal, usage is undiscounted, a trial that never converted
+/// is an item but not a subscription, and a subscription whose first
+/// payment failed is neither.
 #[test]
 fn stripe_mapping_of_coupons_intervals_and_usage() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -7026,10 +7029,11 @@ fn stripe_mapping_of_coupons_intervals_and_usage() {
     let none = "CAST(NULL AS TIMESTAMP)";
     let exports = format!(
         "COPY (SELECT * FROM (VALUES \
-           ('sub_a', 'cus_a', 'active', {a}, {a}, {none}, {none}, {none}, false, {none}, 'co_20off_once', {a}, {none}), \
+           ('sub_a', 'cus_a', 'active', {a}, {a}, {a}, {at}, {none}, false, {none}, 'co_20off_once', {a}, {none}), \
            ('sub_b', 'cus_b', 'canceled', {b}, {b}, {none}, {none}, {bc}, true, {be}, 'co_5000usd_repeating3', {b}, {bd}), \
            ('sub_c', 'cus_c', 'active', {c}, {c}, {none}, {none}, {none}, false, {none}, NULL, {none}, {none}), \
-           ('sub_d', 'cus_d', 'canceled', {d}, {d}, {d}, {de}, {dc}, true, {de}, NULL, {none}, {none})) \
+           ('sub_d', 'cus_d', 'canceled', {d}, {d}, {d}, {de}, {dc}, true, {de}, NULL, {none}, {none}), \
+           ('sub_e', 'cus_e', 'incomplete_expired', {d}, {d}, {none}, {none}, {none}, false, {de}, NULL, {none}, {none})) \
            AS t(id, customer_id, status, created, start_date, trial_start, trial_end, canceled_at, \
                 cancel_at_period_end, ended_at, discount_coupon_id, discount_start, discount_end)) \
          TO 'data/stripe_subscriptions.parquet' STORED AS PARQUET;\n\
@@ -7038,15 +7042,18 @@ fn stripe_mapping_of_coupons_intervals_and_usage() {
            ('si_2', 'sub_b', 'price_ent_year', 1, {b}), \
            ('si_3', 'sub_c', 'price_growth_q', 1, {c}), \
            ('si_4', 'sub_c', 'price_usage', NULL, {c}), \
-           ('si_5', 'sub_d', 'price_pro', 1, {d})) \
+           ('si_5', 'sub_d', 'price_pro', 1, {d}), \
+           ('si_6', 'sub_b', 'price_seat_year', 3, {bs}), \
+           ('si_7', 'sub_e', 'price_pro', 1, {d})) \
            AS t(id, subscription_id, price_id, quantity, created)) \
          TO 'data/stripe_subscription_items.parquet' STORED AS PARQUET;\n\
          COPY (SELECT * FROM (VALUES \
-           ('price_pro', 'prod_pro', 'pro', 'recurring', CAST(10000 AS BIGINT), 'usd', 'month', CAST(1 AS BIGINT), 'licensed'), \
-           ('price_ent_year', 'prod_ent', 'enterprise', 'recurring', 120000, 'usd', 'year', 1, 'licensed'), \
-           ('price_growth_q', 'prod_growth', 'growth', 'recurring', 30000, 'usd', 'month', 3, 'licensed'), \
-           ('price_usage', 'prod_api_calls', 'API calls', 'recurring', 4500, 'usd', 'month', 1, 'metered')) \
-           AS t(id, product_id, nickname, type, unit_amount, currency, recurring_interval, \
+           ('price_pro', 'prod_pro', 'pro', 'recurring', CAST(10000 AS BIGINT), '10000', 'usd', 'month', CAST(1 AS BIGINT), 'licensed'), \
+           ('price_ent_year', 'prod_ent', 'enterprise', 'recurring', 120000, '120000', 'usd', 'year', 1, 'licensed'), \
+           ('price_seat_year', 'prod_seat', 'seat', 'recurring', 12000, '12000', 'usd', 'year', 1, 'licensed'), \
+           ('price_growth_q', 'prod_growth', 'growth', 'recurring', 30000, '30000', 'usd', 'month', 3, 'licensed'), \
+           ('price_usage', 'prod_api_calls', 'API calls', 'recurring', NULL, '4500.5', 'usd', 'month', 1, 'metered')) \
+           AS t(id, product_id, nickname, type, unit_amount, unit_amount_decimal, currency, recurring_interval, \
                 recurring_interval_count, recurring_usage_type)) \
          TO 'data/stripe_prices.parquet' STORED AS PARQUET;\n\
          COPY (SELECT * FROM (VALUES \
@@ -7055,11 +7062,14 @@ fn stripe_mapping_of_coupons_intervals_and_usage() {
            AS t(id, percent_off, amount_off, currency, duration, duration_in_months)) \
          TO 'data/stripe_coupons.parquet' STORED AS PARQUET;\n\
          COPY (SELECT * FROM (VALUES ('cus_a', 'account_id', '1'), ('cus_b', 'account_id', '2'), \
-                                     ('cus_c', 'account_id', '3'), ('cus_d', 'account_id', '4')) \
+                                     ('cus_c', 'account_id', '3'), ('cus_d', 'account_id', '4'), \
+                                     ('cus_e', 'account_id', '5')) \
            AS t(customer_id, key, value)) \
          TO 'data/stripe_customers_metadata.parquet' STORED AS PARQUET;\n",
         a = ts("2025-01-10 00:00:00"),
+        at = ts("2025-01-24 00:00:00"),
         b = ts("2025-01-05 00:00:00"),
+        bs = ts("2025-03-05 00:00:00"),
         bc = ts("2025-08-20 00:00:00"),
         bd = ts("2025-04-05 00:00:00"),
         be = ts("2026-01-05 00:00:00"),
@@ -7070,67 +7080,58 @@ fn stripe_mapping_of_coupons_intervals_and_usage() {
     );
     let run = saasql_in(&dir, &["run", "-"], Some(&exports));
     assert_eq!(run.code, 0, "{run:?}");
-    let run = saasql_in(
-        &dir,
-        &[
-            "-f",
-            "csv",
-            "-c",
-            "SELECT customer_id, subscription_id, plan, amount, quantity, billing_interval, interval_count, \
-             discount_percent, discount_amount, discount_end, metered FROM subscription_items \
-             ORDER BY customer_id, metered",
-        ],
-        None,
-    );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        run.stdout,
-        "customer_id,subscription_id,plan,amount,quantity,billing_interval,interval_count,\
-         discount_percent,discount_amount,discount_end,metered\n\
-         1,sub_a,pro,100.0,2,month,1,20.0,,2025-02-10T00:00:00,false\n\
-         2,sub_b,enterprise,1200.0,1,year,1,,50.0,2025-04-05T00:00:00,false\n\
-         3,sub_c,growth,300.0,1,month,3,,,,false\n\
-         3,sub_c,growth,45.0,1,month,1,,,,true\n\
-         4,sub_d,pro,100.0,1,month,1,,,,false\n",
-        "{run:?}"
-    );
-    let run = saasql_in(
-        &dir,
-        &[
-            "-f",
-            "csv",
-            "-c",
-            "SELECT * FROM subscriptions ORDER BY customer_id",
-        ],
-        None,
-    );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        run.stdout,
-        "subscription_id,customer_id,plan,billing_interval,amount,currency,started_at,ended_at\n\
-         sub_a,1,pro,month,200.0,USD,2025-01-10T00:00:00,\n\
-         sub_b,2,enterprise,year,1200.0,USD,2025-01-05T00:00:00,2026-01-05T00:00:00\n\
-         sub_c,3,growth,quarter,300.0,USD,2025-02-01T00:00:00,\n",
-        "{run:?}"
-    );
-    // Stripe's own rule counts only forever coupons: the once coupon of
-    // customer 1 does not lower its MRR; ChartMogul's counts it in January.
-    let ledger = |convention: &str| {
-        let sql = format!(
-            "SELECT customer_id, month, mrr FROM mrr_ledger('subscription_items', '{convention}', DATE '2025-03-01') \
-             WHERE customer_id = 1 ORDER BY month"
-        );
-        let run = saasql_in(&dir, &["-f", "csv", "-c", &sql], None);
+    let csv = |sql: &str| {
+        let run = saasql_in(&dir, &["-f", "csv", "-c", sql], None);
         assert_eq!(run.code, 0, "{run:?}");
         run.stdout
     };
     assert_eq!(
-        ledger("stripe"),
-        "customer_id,month,mrr\n1,2025-01-01,200.0\n1,2025-02-01,200.0\n1,2025-03-01,200.0\n"
+        csv(
+            "SELECT customer_id, subscription_id, plan, started_at, amount, quantity, billing_interval, \
+             interval_count, discount_percent, discount_amount, discount_end, metered FROM subscription_items \
+             ORDER BY customer_id, metered, started_at"
+        ),
+        "customer_id,subscription_id,plan,started_at,amount,quantity,billing_interval,interval_count,\
+         discount_percent,discount_amount,discount_end,metered\n\
+         1,sub_a,pro,2025-01-10T00:00:00,100.0,2,month,1,20.0,,2025-02-24T00:00:00,false\n\
+         2,sub_b,enterprise,2025-01-05T00:00:00,1200.0,1,year,1,,50.0,2025-04-05T00:00:00,false\n\
+         2,sub_b,enterprise,2025-03-05T00:00:00,120.0,3,year,1,,,,false\n\
+         3,sub_c,growth,2025-02-01T00:00:00,300.0,1,month,3,,,,false\n\
+         3,sub_c,growth,2025-02-01T00:00:00,45.005,1,month,1,,,,true\n\
+         4,sub_d,pro,2025-03-01T00:00:00,100.0,1,month,1,,,,false\n"
     );
     assert_eq!(
-        ledger("chartmogul"),
-        "customer_id,month,mrr\n1,2025-01-01,160.0\n1,2025-02-01,200.0\n1,2025-03-01,200.0\n"
+        csv("SELECT * FROM subscriptions ORDER BY customer_id"),
+        "subscription_id,customer_id,plan,billing_interval,amount,currency,started_at,ended_at\n\
+         sub_a,1,pro,month,200.0,USD,2025-01-24T00:00:00,\n\
+         sub_b,2,enterprise,year,1560.0,USD,2025-01-05T00:00:00,2026-01-05T00:00:00\n\
+         sub_c,3,growth,quarter,300.0,USD,2025-02-01T00:00:00,\n"
+    );
+    let ledger = |convention: &str, customer: u32| {
+        csv(&format!(
+            "SELECT customer_id, month, mrr, movement FROM mrr_ledger('subscription_items', '{convention}', \
+             DATE '2025-04-01') WHERE customer_id = {customer} ORDER BY month"
+        ))
+    };
+    // Stripe's own rule counts only forever coupons: the once coupon of
+    // customer 1 does not lower its MRR; ChartMogul's counts it in the
+    // first paid month, January (the trial ends on the 24th).
+    assert_eq!(
+        ledger("stripe", 1),
+        "customer_id,month,mrr,movement\n1,2025-01-01,200.0,new\n1,2025-02-01,200.0,retained\n\
+         1,2025-03-01,200.0,retained\n1,2025-04-01,200.0,retained\n"
+    );
+    assert_eq!(
+        ledger("chartmogul", 1),
+        "customer_id,month,mrr,movement\n1,2025-01-01,160.0,new\n1,2025-02-01,200.0,expansion\n\
+         1,2025-03-01,200.0,retained\n1,2025-04-01,200.0,retained\n"
+    );
+    // $50 off each year for three months, once for the subscription; three
+    // seats at $120 a year from March.
+    assert_eq!(
+        ledger("chartmogul", 2),
+        "customer_id,month,mrr,movement\n2,2025-01-01,95.833333,new\n2,2025-02-01,95.833333,retained\n\
+         2,2025-03-01,125.833333,expansion\n2,2025-04-01,130.0,expansion\n"
     );
 }
 

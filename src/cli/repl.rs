@@ -412,9 +412,11 @@ impl Shell {
     async fn refresh_words(&self) {
         let mut words = BTreeSet::new();
         let state = self.ctx.state();
-        words.extend(state.scalar_functions().keys().cloned());
-        words.extend(state.aggregate_functions().keys().cloned());
-        words.extend(state.window_functions().keys().cloned());
+        // Not the internal functions of saasql's own queries (`__saasql_…`).
+        let public = |name: &&String| !name.starts_with("__saasql_");
+        words.extend(state.scalar_functions().keys().filter(public).cloned());
+        words.extend(state.aggregate_functions().keys().filter(public).cloned());
+        words.extend(state.window_functions().keys().filter(public).cloned());
         words.extend(
             state
                 .config()

@@ -625,6 +625,17 @@ mod tests {
             };
             assert!(known, "{} missing from the executor registry", f.name);
         }
+        // The internal functions of the ledger's query.
+        assert!(
+            registry
+                .scalar_functions
+                .contains_key(saasql::functions::revenue::mrr_ledger::ERROR_FUNCTION)
+        );
+        assert!(
+            registry
+                .window_functions
+                .contains_key(saasql::functions::revenue::mrr_ledger_moves::NAME)
+        );
         assert!(
             registry.scalar_functions.contains_key("abs"),
             "built-ins kept"

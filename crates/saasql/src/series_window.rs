@@ -14,8 +14,8 @@
 //! only on earlier rows of its series, and its state is at most `training`
 //! values per season. [`StreamingWindows`], a physical rule that runs
 //! last (before the sanity check), puts a [`SeriesWindowExec`] where a
-//! `WindowAggExec` computes only `metric_anomaly` calls over one PARTITION
-//! BY. It reads a batch, finds where the series change, judges each run of
+//! window operator computes only `metric_anomaly` calls (or the ledger's,
+//! below) over one PARTITION BY. It reads a batch, finds where the series change, judges each run of
 //! rows with the series' history, and passes the batch on with the
 //! verdicts appended: the same rows, columns and order as `WindowAggExec`,
 //! with memory for one batch and one series' history.

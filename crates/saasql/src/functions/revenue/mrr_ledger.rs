@@ -553,13 +553,13 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// The ledger query over `q.table` (see docs/mrr-ledger.md). The items'
-/// paid months and a 0 for every month of each customer from its first
-/// item to `as_of` are put together (UNION ALL) and summed by one GROUP BY,
-/// so that every customer has every month after it first paid, gaps
+/// The ledger query over `q.table` (see docs/mrr-ledger.md). Each item
+/// has a row for every month from its first paid month to `as_of`: its MRR
+/// while it is paid, 0 after. One GROUP BY sums them per customer and
+/// month, so every customer has every month after it first paid, gaps
 /// included, without a calendar joined back to the MRR (the cluster's plan
-/// decoder limits how deep a plan may nest, and DataFusion computes a CTE
-/// once per reader: only the per-item `spans` is read twice). The movement
+/// decoder limits how deep a plan may nest) and with the items read once
+/// (DataFusion computes a CTE once per reader). The movement
 /// columns come from one internal window function over each customer's
 /// months ([`super::mrr_ledger_moves`]), which saasql's planner streams in
 /// one pass ([`crate::series_window`]) and DataFusion's operators run row
@@ -707,8 +707,8 @@ spans AS (
   FROM (SELECT *, {paid_from} AS paid_from, {paid_until} AS paid_until FROM items WHERE {metered}) CROSS JOIN bounds b
 ),
 item_months AS (
-  SELECT customer_id, currency, item, month, {mrr} AS mrr
-  FROM (SELECT *, unnest(range(first_m, last_m + INTERVAL '1 month', INTERVAL '1 month')) AS month FROM spans WHERE last_m >= first_m)
+  SELECT customer_id, currency, item, month, CASE WHEN month <= last_m THEN {mrr} ELSE 0.0 END AS mrr
+  FROM (SELECT *, unnest(range(first_m, as_of + INTERVAL '1 month', INTERVAL '1 month')) AS month FROM spans WHERE first_m <= as_of)
 ),
 {rates_cte}converted AS (
   SELECT m.customer_id, m.month,
@@ -717,9 +717,6 @@ item_months AS (
          {convert}
     END AS mrr
   FROM item_months m {rates_join}
-  UNION ALL
-  SELECT customer_id, unnest(range(from_m, as_of + INTERVAL '1 month', INTERVAL '1 month')) AS month, 0.0 AS mrr
-  FROM (SELECT customer_id, min(first_m) AS from_m, max(as_of) AS as_of FROM spans WHERE first_m <= as_of GROUP BY customer_id)
 ),
 cm AS (SELECT customer_id, month, round(sum(mrr), 6) AS mrr FROM converted GROUP BY customer_id, month),
 moves AS (

@@ -1,6 +1,7 @@
 //! `__saasql_mrr_ledger_moves(mrr) OVER (PARTITION BY customer ORDER BY
 //! month)`: the movement columns of `mrr_ledger`, an internal window
-//! function of its query (not a public SQL function).
+//! function of its query (registered with every session, but not listed or
+//! documented as a SQL function).
 //!
 //! For each of a customer's consecutive months it gives, as one struct:
 //! `previous_mrr` (the row before's MRR, 0 for the first row), `movement`
@@ -68,7 +69,7 @@ impl Moves {
         let cur = mrr.unwrap_or(0.0);
         if !(cur >= 0.0 && cur.is_finite()) {
             return exec_err!(
-                "mrr_ledger: a month's MRR {} is not 0 or more",
+                "mrr_ledger: a month's MRR {} is not a finite number of 0 or more",
                 fmt_num(cur)
             );
         }
@@ -282,7 +283,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("mrr_ledger: a month's MRR -2 is not 0 or more"),
+            e.contains("mrr_ledger: a month's MRR -2 is not a finite number of 0 or more"),
             "{e}"
         );
     }
