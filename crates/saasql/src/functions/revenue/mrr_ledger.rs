@@ -649,7 +649,7 @@ pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
             "LEFT JOIN rates r ON r.currency = m.currency AND r.month = m.month".to_string(),
             format!(
                 "WHEN r.n > 1 THEN {fail}(concat('{NAME}: fx_rates has ', CAST(r.n AS VARCHAR), ' rates for ', m.currency, ' in ', CAST(m.month AS VARCHAR), '; keep one per currency and month'))
-         WHEN r.rate IS NULL OR NOT (r.rate > 0) THEN {fail}(concat('{NAME}: fx_rates has no rate above 0 for ', m.currency, ' in ', CAST(m.month AS VARCHAR), ' (needed for', m.item, '; rate = ', {rep}, ' per ', m.currency, ')'))
+         WHEN r.rate IS NULL OR NOT (r.rate > 0) THEN {fail}(concat('{NAME}: fx_rates has no rate above 0 for ', m.currency, ' in ', CAST(m.month AS VARCHAR), ' (needed for customer ', CAST(m.customer_id AS VARCHAR), '; rate = ', {rep}, ' per ', m.currency, ')'))
          ELSE m.mrr * r.rate"
             ),
         )
@@ -658,7 +658,7 @@ pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
             String::new(),
             String::new(),
             format!(
-                "ELSE {fail}(concat('{NAME}: ', {table_name}, m.item, ' is in ', m.currency, ', not the reporting currency ', {rep}, ' (saasql.reporting_currency), and there is no fx_rates(currency, month, rate) table to convert it'))"
+                "ELSE {fail}(concat('{NAME}: ', {table_name}, ': customer ', CAST(m.customer_id AS VARCHAR), ' has MRR in ', m.currency, ', not the reporting currency ', {rep}, ' (saasql.reporting_currency), and there is no fx_rates(currency, month, rate) table to convert it'))"
             ),
         )
     };
@@ -683,7 +683,7 @@ pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
 ),
 items AS (
   SELECT customer_id, started_at, ended_at, canceled_at, trial_end, discount_end,
-    coalesce(currency, {rep}) AS currency, coalesce(metered, false) AS metered, {item} AS item,
+    coalesce(currency, {rep}) AS currency, coalesce(metered, false) AS metered,
     CASE
       WHEN customer_id IS NULL THEN {bad_customer}
       WHEN started_at IS NULL THEN {bad_start}
@@ -707,8 +707,8 @@ spans AS (
   FROM (SELECT *, {paid_from} AS paid_from, {paid_until} AS paid_until FROM items WHERE {metered}) CROSS JOIN bounds b
 ),
 item_months AS (
-  SELECT customer_id, currency, item, month, CASE WHEN month <= last_m THEN {mrr} ELSE 0.0 END AS mrr
-  FROM (SELECT *, unnest(range(first_m, as_of + INTERVAL '1 month', INTERVAL '1 month')) AS month FROM spans WHERE first_m <= as_of)
+  SELECT customer_id, currency, month, CASE WHEN month <= last_m THEN {mrr} ELSE 0.0 END AS mrr
+  FROM (SELECT *, unnest(range(first_m, as_of + INTERVAL '1 month', INTERVAL '1 month')) AS month FROM spans)
 ),
 {rates_cte}converted AS (
   SELECT m.customer_id, m.month,
