@@ -141,16 +141,50 @@ pub const CONVENTIONS: [Rules; 5] = [
 
 const CONVENTION_NAMES: &str = "'chartmogul', 'profitwell', 'stripe', 'baremetrics' or 'dbt'";
 
-/// The rules a convention may change, their values, and how each sets it:
-/// `'chartmogul churn=cancellation'` is ChartMogul's rules with Stripe's
-/// churn timing (what `sql/mrr_reconcile.sql` uses to attribute a
+/// How a rule's value changes a convention's rules.
+type SetRule = fn(&mut Rules);
+
+/// The rules a convention may change, their values, and how each value
+/// sets it: `'chartmogul churn=cancellation'` is ChartMogul's rules with
+/// Stripe's churn timing (what `sql/mrr_reconcile.sql` uses to attribute a
 /// difference to one rule).
-const RULES: [(&str, &[&str]); 5] = [
-    ("churn", &["period_end", "cancellation"]),
-    ("trials", &["excluded", "included"]),
-    ("metered", &["excluded", "included"]),
-    ("discounts", &["while_active", "forever_only", "none"]),
-    ("measure", &["month_end", "month_start"]),
+const RULES: [(&str, &[(&str, SetRule)]); 5] = [
+    (
+        "churn",
+        &[
+            ("period_end", |r| r.churn_on_cancel = false),
+            ("cancellation", |r| r.churn_on_cancel = true),
+        ],
+    ),
+    (
+        "trials",
+        &[
+            ("excluded", |r| r.exclude_trials = true),
+            ("included", |r| r.exclude_trials = false),
+        ],
+    ),
+    (
+        "metered",
+        &[
+            ("excluded", |r| r.metered = false),
+            ("included", |r| r.metered = true),
+        ],
+    ),
+    (
+        "discounts",
+        &[
+            ("while_active", |r| r.discounts = Discounts::WhileActive),
+            ("forever_only", |r| r.discounts = Discounts::ForeverOnly),
+            ("none", |r| r.discounts = Discounts::Never),
+        ],
+    ),
+    (
+        "measure",
+        &[
+            ("month_end", |r| r.snapshot = Snapshot::MonthEnd),
+            ("month_start", |r| r.snapshot = Snapshot::MonthStart),
+        ],
+    ),
 ];
 
 impl Rules {
@@ -173,25 +207,14 @@ impl Rules {
                      change rules as churn=…, trials=…, metered=…, discounts=… or measure=…"
                 );
             };
-            match (rule, value) {
-                ("churn", "period_end") => rules.churn_on_cancel = false,
-                ("churn", "cancellation") => rules.churn_on_cancel = true,
-                ("trials", "excluded") => rules.exclude_trials = true,
-                ("trials", "included") => rules.exclude_trials = false,
-                ("metered", "excluded") => rules.metered = false,
-                ("metered", "included") => rules.metered = true,
-                ("discounts", "while_active") => rules.discounts = Discounts::WhileActive,
-                ("discounts", "forever_only") => rules.discounts = Discounts::ForeverOnly,
-                ("discounts", "none") => rules.discounts = Discounts::Never,
-                ("measure", "month_end") => rules.snapshot = Snapshot::MonthEnd,
-                ("measure", "month_start") => rules.snapshot = Snapshot::MonthStart,
-                _ => {
-                    return plan_err!(
-                        "{NAME}: convention '{text}': {rule} is {}, not '{value}'",
-                        values.join(" or ")
-                    );
-                }
-            }
+            let Some((_, set)) = values.iter().find(|(v, _)| *v == value) else {
+                let names: Vec<&str> = values.iter().map(|(v, _)| *v).collect();
+                return plan_err!(
+                    "{NAME}: convention '{text}': {rule} is {}, not '{value}'",
+                    names.join(" or ")
+                );
+            };
+            set(&mut rules);
         }
         Ok(rules)
     }
