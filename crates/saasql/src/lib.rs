@@ -90,6 +90,7 @@ pub mod functions;
 pub mod hooks;
 pub mod join_order;
 pub mod keyed;
+pub mod ledger_exec;
 pub mod models;
 pub mod planner;
 pub mod reference;

@@ -67,6 +67,9 @@ use crate::functions::monitoring::metric_anomaly::{
 };
 use crate::functions::revenue::mrr_ledger_moves::{LedgerMoves, Moves, MovesBuilder};
 
+/// The name of [`StreamingWindows`] in a session's list of rules.
+pub const RULE_NAME: &str = "saasql_streaming_windows";
+
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct StreamingWindows;
@@ -90,7 +93,7 @@ impl PhysicalOptimizerRule for StreamingWindows {
     }
 
     fn name(&self) -> &str {
-        "saasql_streaming_windows"
+        RULE_NAME
     }
 
     fn schema_check(&self) -> bool {

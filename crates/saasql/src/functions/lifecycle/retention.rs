@@ -286,6 +286,9 @@ struct Group {
     big: Option<Box<[UserBitmaps; 2]>>,
     /// Additions since `bytes` was last measured (big groups).
     unmeasured: u32,
+    /// The last (user, period) added to each family of bitmaps: rows of one
+    /// user usually come together, and a repeated pair is not added again.
+    last_added: [Option<(i64, i64)>; 2],
 }
 
 /// The family of bitmaps holding users by cohort period.
@@ -309,11 +312,12 @@ impl Group {
         switch_at: usize,
     ) -> isize {
         if let Some(big) = &mut self.big {
-            if let Some(c) = cohort {
-                big[COHORTS].insert(c, user);
-            }
-            if let Some(p) = active {
-                big[ACTIVE].insert(p, user);
+            for (family, period) in [(COHORTS, cohort), (ACTIVE, active)] {
+                let Some(period) = period else { continue };
+                if self.last_added[family] != Some((user, period)) {
+                    big[family].insert(period, user);
+                    self.last_added[family] = Some((user, period));
+                }
             }
             self.unmeasured += 1;
             return if self.unmeasured >= 4096 {
@@ -993,7 +997,7 @@ mod tests {
             seed % m
         };
         let n = 2000;
-        let rows: Vec<(i64, i64, Option<i64>)> = (0..n)
+        let shuffled: Vec<(i64, i64, Option<i64>)> = (0..n)
             .map(|_| {
                 let user = next(60) as i64;
                 let cohort = (user % 9 + next(3) as i64) * DAY + next(DAY as u64) as i64;
@@ -1001,24 +1005,30 @@ mod tests {
                 (user, cohort, active)
             })
             .collect();
-        let data: Vec<ArrayRef> = vec![
-            Arc::new(rows.iter().map(|r| Some(r.0)).collect::<Int64Array>()),
-            Arc::new(
-                rows.iter()
-                    .map(|r| Some(r.1))
-                    .collect::<TimestampSecondArray>(),
-            ),
-            Arc::new(rows.iter().map(|r| r.2).collect::<TimestampSecondArray>()),
-        ];
-        for mode in ["bounded", "unbounded"] {
-            for granularity in ["day", "week"] {
-                let literals = [lit(granularity), ScalarValue::Int64(Some(12)), lit(mode)];
-                let tables = check_agree(&udaf(), &data, &literals, 3);
-                for at in [1, 7, 50] {
-                    let bitmaps = crate::util::bitmaps::with_switch_at(at, || {
-                        check_agree(&udaf(), &data, &literals, 3)
-                    });
-                    assert_eq!(bitmaps, tables, "{mode} {granularity} switch at {at}");
+        // Also with each user's rows together, as an export often has them
+        // (repeated pairs one after another).
+        let mut together = shuffled.clone();
+        together.sort_by_key(|r| (r.0, r.2.map(|a| a / DAY)));
+        for rows in [shuffled, together] {
+            let data: Vec<ArrayRef> = vec![
+                Arc::new(rows.iter().map(|r| Some(r.0)).collect::<Int64Array>()),
+                Arc::new(
+                    rows.iter()
+                        .map(|r| Some(r.1))
+                        .collect::<TimestampSecondArray>(),
+                ),
+                Arc::new(rows.iter().map(|r| r.2).collect::<TimestampSecondArray>()),
+            ];
+            for mode in ["bounded", "unbounded"] {
+                for granularity in ["day", "week"] {
+                    let literals = [lit(granularity), ScalarValue::Int64(Some(12)), lit(mode)];
+                    let tables = check_agree(&udaf(), &data, &literals, 3);
+                    for at in [1, 7, 50] {
+                        let bitmaps = crate::util::bitmaps::with_switch_at(at, || {
+                            check_agree(&udaf(), &data, &literals, 3)
+                        });
+                        assert_eq!(bitmaps, tables, "{mode} {granularity} switch at {at}");
+                    }
                 }
             }
         }

@@ -2,11 +2,15 @@
 //! subscription items (the billing export) into one MRR row per customer and
 //! month, with its movement, under a vendor's rules.
 //!
-//! The ledger is a view: the call builds a SQL query over the named table
-//! (see [`ledger_sql`]), plans it in the caller's session and returns it as a
-//! [`ViewTable`], which DataFusion inlines into the query around it. So the
-//! ledger runs as ordinary operators (parallel, spilling) and its plan shows
-//! in `EXPLAIN`. Bad rows fail the query through `CASE … THEN
+//! The ledger is a SQL query over the named table (see [`ledger_sql`]),
+//! planned in the caller's session. A local session (one with saasql's
+//! physical rules: [`crate::ledger_exec::runs_in`]) runs the query up to one
+//! row per item and hands those rows to [`crate::ledger_exec`], which sums
+//! each customer's months in one pass. Elsewhere (a cluster's executors know
+//! only DataFusion's operators) the call returns the whole query as a
+//! [`ViewTable`], which DataFusion inlines into the query around it. Either
+//! way the ledger runs in parallel and spills, and its plan shows in
+//! `EXPLAIN`. Bad rows fail the query through `CASE … THEN
 //! __saasql_mrr_ledger_error(message)`, an internal function that raises the
 //! message for any row that reaches it (DataFusion evaluates a CASE branch
 //! only for the rows that take it).
@@ -20,13 +24,14 @@ use datafusion::common::{Result, ScalarValue, TableReference, exec_err, plan_err
 use datafusion::datasource::ViewTable;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
+    ColumnarValue, Documentation, Expr, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
 };
 use futures::FutureExt;
 
 use crate::config::SaasqlConfig;
 use crate::docs;
+use crate::ledger_exec::{self, LedgerSettings, LedgerTable};
 use crate::settings::Setting;
 use crate::util::time::civil_from_days;
 
@@ -390,26 +395,51 @@ impl TableFunctionImpl for MrrLedger {
         };
         let columns = table_columns(state, &table)?;
         let has_rates = table_columns(state, "fx_rates").is_ok();
-        let sql = ledger_sql(&LedgerQuery {
+        let query = LedgerQuery {
             table: &table,
             columns: &columns,
             rules,
             as_of: as_of.as_deref(),
             currency: &currency,
             rates: has_rates,
-        })?;
-        // The query is written in DataFusion's own SQL, whatever dialect the
-        // session parses the user's statements in.
-        let statement = state.sql_to_statement(&sql, &datafusion::config::Dialect::Generic)?;
-        let plan = match state.statement_to_plan(statement).now_or_never() {
-            Some(plan) => plan?,
-            None => {
-                return plan_err!(
-                    "{NAME}: table '{table}' is in a catalog that answers asynchronously; copy it into a table first (CREATE TABLE t AS SELECT …)"
-                );
-            }
         };
-        Ok(Arc::new(ViewTable::new(plan, Some(sql))))
+        let sql = ledger_sql(&query)?;
+        let plan = plan_sql(state, &sql, &table)?;
+        if !ledger_exec::runs_in(state) {
+            return Ok(Arc::new(ViewTable::new(plan, Some(sql))));
+        }
+        // A local session computes the months in one pass per customer
+        // (crate::ledger_exec) from the same items, with the same schema.
+        let spans = plan_sql(state, &ledger_sql_part(&query, Part::Spans)?, &table)?;
+        let rates = match has_rates {
+            true => Some(plan_sql(state, RATES_SQL, &table)?),
+            false => None,
+        };
+        Ok(Arc::new(LedgerTable {
+            schema: Arc::clone(plan.schema().inner()),
+            spans,
+            rates,
+            settings: Arc::new(LedgerSettings {
+                convention: rules.name,
+                discounts: rules.discounts,
+                snapshot: rules.snapshot,
+                currency,
+                table,
+            }),
+        }))
+    }
+}
+
+/// Plans `sql`, a query over `table`, in `state`.
+fn plan_sql(state: &SessionState, sql: &str, table: &str) -> Result<LogicalPlan> {
+    // The query is written in DataFusion's own SQL, whatever dialect the
+    // session parses the user's statements in.
+    let statement = state.sql_to_statement(sql, &datafusion::config::Dialect::Generic)?;
+    match state.statement_to_plan(statement).now_or_never() {
+        Some(plan) => plan,
+        None => plan_err!(
+            "{NAME}: table '{table}' is in a catalog that answers asynchronously; copy it into a table first (CREATE TABLE t AS SELECT …)"
+        ),
     }
 }
 
@@ -588,6 +618,30 @@ fn quote(text: &str) -> String {
 /// one pass ([`crate::series_window`]) and DataFusion's operators run row
 /// by row (a cluster): never a whole partition in memory.
 pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
+    ledger_sql_part(q, Part::Ledger)
+}
+
+/// What [`ledger_sql_part`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// The whole ledger.
+    Ledger,
+    /// One row per item that counts (see [`crate::ledger_exec`]):
+    /// `customer_id`, `currency`, `first_m`, `last_m` and `as_of` (DATEs:
+    /// the first month it is paid for, the last, and the ledger's last
+    /// month), `full_mrr`, `discounted_mrr` and `discount_end`.
+    Spans,
+}
+
+/// The exchange rates as the ledger reads them: `currency`, `month`,
+/// `rate` and `n` (how many rows the table has for that currency and
+/// month).
+pub(crate) const RATES_SQL: &str = "SELECT upper(trim(CAST(\"currency\" AS VARCHAR))) AS currency, \
+     CAST(date_trunc('month', CAST(\"month\" AS TIMESTAMP)) AS DATE) AS month, \
+     max(CAST(\"rate\" AS DOUBLE)) AS rate, count(*) AS n FROM fx_rates GROUP BY 1, 2";
+
+/// [`ledger_sql`], or the part of it that [`crate::ledger_exec`] reads.
+pub(crate) fn ledger_sql_part(q: &LedgerQuery, part: Part) -> Result<String> {
     let has = |c: &str| q.columns.iter().any(|x| x == c);
     let missing: Vec<&str> = COLUMNS
         .iter()
@@ -636,14 +690,14 @@ pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
         Snapshot::MonthEnd => (
             "CAST(date_trunc('month', paid_from) AS DATE)",
             "CAST(date_trunc('month', paid_until) AS DATE) - INTERVAL '1 month'",
-            "(CAST(month + INTERVAL '1 month' AS TIMESTAMP) - INTERVAL '1 microsecond')",
+            "(CAST(month + INTERVAL '1 month' AS TIMESTAMP(6)) - INTERVAL '1 microsecond')",
         ),
         // Days, as the playbook's periods are dates: a period starting on
         // the 1st at 10:00 covers that 1st, one ending then does not.
         Snapshot::MonthStart => (
             "CAST(date_trunc('month', date_trunc('day', paid_from) - INTERVAL '1 microsecond') AS DATE) + INTERVAL '1 month'",
             "CAST(date_trunc('month', date_trunc('day', paid_until) - INTERVAL '1 microsecond') AS DATE)",
-            "CAST(month AS TIMESTAMP)",
+            "CAST(month AS TIMESTAMP(6))",
         ),
     };
     let discounted = "greatest(full_mrr * (1 - discount_percent / 100) - discount_monthly, 0)";
@@ -665,14 +719,11 @@ pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
     };
     let (rates_cte, rates_join, convert) = if q.rates {
         (
-            "rates AS (SELECT upper(trim(CAST(\"currency\" AS VARCHAR))) AS currency, \
-             CAST(date_trunc('month', CAST(\"month\" AS TIMESTAMP)) AS DATE) AS month, \
-             max(CAST(\"rate\" AS DOUBLE)) AS rate, count(*) AS n FROM fx_rates GROUP BY 1, 2),\n"
-                .to_string(),
+            format!("rates AS ({RATES_SQL}),\n"),
             "LEFT JOIN rates r ON r.currency = m.currency AND r.month = m.month".to_string(),
             format!(
                 "WHEN r.n > 1 THEN {fail}(concat('{NAME}: fx_rates has ', CAST(r.n AS VARCHAR), ' rates for ', m.currency, ' in ', CAST(m.month AS VARCHAR), '; keep one per currency and month'))
-         WHEN r.rate IS NULL OR NOT (r.rate > 0) THEN {fail}(concat('{NAME}: fx_rates has no rate above 0 for ', m.currency, ' in ', CAST(m.month AS VARCHAR), ' (needed for customer ', CAST(m.customer_id AS VARCHAR), '; rate = ', {rep}, ' per ', m.currency, ')'))
+         WHEN r.rate IS NULL OR NOT (r.rate > 0 AND r.rate < 1e308) THEN {fail}(concat('{NAME}: fx_rates has no rate above 0 for ', m.currency, ' in ', CAST(m.month AS VARCHAR), ' (needed for customer ', CAST(m.customer_id AS VARCHAR), '; rate = ', {rep}, ' per ', m.currency, ')'))
          ELSE m.mrr * r.rate"
             ),
         )
@@ -684,6 +735,46 @@ pub fn ledger_sql(q: &LedgerQuery) -> Result<String> {
                 "ELSE {fail}(concat('{NAME}: ', {table_name}, ': customer ', CAST(m.customer_id AS VARCHAR), ' has MRR in ', m.currency, ', not the reporting currency ', {rep}, ' (saasql.reporting_currency), and there is no fx_rates(currency, month, rate) table to convert it'))"
             ),
         )
+    };
+    let tail = match part {
+        Part::Spans => format!(
+            "SELECT customer_id, currency, CAST(first_m AS DATE) AS first_m,
+  CAST(last_m AS DATE) AS last_m, CAST(as_of AS DATE) AS as_of,
+  full_mrr, {discounted} AS discounted_mrr, discount_end
+FROM spans"
+        ),
+        Part::Ledger => format!(
+            ",
+item_months AS (
+  SELECT customer_id, currency, month, CASE WHEN month <= last_m THEN {mrr} ELSE 0.0 END AS mrr
+  FROM (SELECT *, unnest(range(first_m, as_of + INTERVAL '1 month', INTERVAL '1 month')) AS month FROM spans)
+),
+{rates_cte}converted AS (
+  SELECT m.customer_id, m.month,
+    CASE WHEN m.mrr = 0 THEN 0.0
+         WHEN m.currency = {rep} THEN m.mrr
+         {convert}
+    END AS mrr
+  FROM item_months m {rates_join}
+),
+cm AS (SELECT customer_id, month, round(sum(mrr), 6) AS mrr FROM converted GROUP BY customer_id, month),
+moves AS (
+  SELECT customer_id, month, mrr, {moves}(mrr) OVER (PARTITION BY customer_id ORDER BY month) AS m
+  FROM cm
+),
+classified AS (
+  SELECT customer_id, month, mrr, m['previous_mrr'] AS previous_mrr, m['movement'] AS movement
+  FROM moves WHERE m['paid_yet']
+)
+SELECT customer_id, month, mrr, previous_mrr, movement,
+  CASE WHEN movement = 'new' THEN mrr ELSE 0 END AS new_mrr,
+  CASE WHEN movement = 'expansion' THEN round(mrr - previous_mrr, 6) ELSE 0 END AS expansion_mrr,
+  CASE WHEN movement = 'contraction' THEN round(previous_mrr - mrr, 6) ELSE 0 END AS contraction_mrr,
+  CASE WHEN movement = 'churn' THEN previous_mrr ELSE 0 END AS churn_mrr,
+  CASE WHEN movement = 'reactivation' THEN mrr ELSE 0 END AS reactivation_mrr
+FROM classified",
+            moves = super::mrr_ledger_moves::NAME,
+        ),
     };
     let sql = format!(
         "WITH src AS (
@@ -728,36 +819,8 @@ bounds AS ({as_of}),
 spans AS (
   SELECT *, {first_m} AS first_m, least(coalesce({last_m}, b.as_of), b.as_of) AS last_m
   FROM (SELECT *, {paid_from} AS paid_from, {paid_until} AS paid_until FROM items WHERE {metered}) CROSS JOIN bounds b
-),
-item_months AS (
-  SELECT customer_id, currency, month, CASE WHEN month <= last_m THEN {mrr} ELSE 0.0 END AS mrr
-  FROM (SELECT *, unnest(range(first_m, as_of + INTERVAL '1 month', INTERVAL '1 month')) AS month FROM spans)
-),
-{rates_cte}converted AS (
-  SELECT m.customer_id, m.month,
-    CASE WHEN m.mrr = 0 THEN 0.0
-         WHEN m.currency = {rep} THEN m.mrr
-         {convert}
-    END AS mrr
-  FROM item_months m {rates_join}
-),
-cm AS (SELECT customer_id, month, round(sum(mrr), 6) AS mrr FROM converted GROUP BY customer_id, month),
-moves AS (
-  SELECT customer_id, month, mrr, {moves}(mrr) OVER (PARTITION BY customer_id ORDER BY month) AS m
-  FROM cm
-),
-classified AS (
-  SELECT customer_id, month, mrr, m['previous_mrr'] AS previous_mrr, m['movement'] AS movement
-  FROM moves WHERE m['paid_yet']
 )
-SELECT customer_id, month, mrr, previous_mrr, movement,
-  CASE WHEN movement = 'new' THEN mrr ELSE 0 END AS new_mrr,
-  CASE WHEN movement = 'expansion' THEN round(mrr - previous_mrr, 6) ELSE 0 END AS expansion_mrr,
-  CASE WHEN movement = 'contraction' THEN round(previous_mrr - mrr, 6) ELSE 0 END AS contraction_mrr,
-  CASE WHEN movement = 'churn' THEN previous_mrr ELSE 0 END AS churn_mrr,
-  CASE WHEN movement = 'reactivation' THEN mrr ELSE 0 END AS reactivation_mrr
-FROM classified",
-        moves = super::mrr_ledger_moves::NAME,
+{tail}",
         subscription_id = col("subscription_id", "VARCHAR"),
         ended_at = col("ended_at", "TIMESTAMP"),
         canceled_at = col("canceled_at", "TIMESTAMP"),

@@ -57,15 +57,15 @@ pub(crate) struct Moves {
 }
 
 /// One month's movement columns.
-struct Move {
-    previous_mrr: f64,
-    movement: Option<&'static str>,
-    paid_yet: bool,
+pub(crate) struct Move {
+    pub(crate) previous_mrr: f64,
+    pub(crate) movement: Option<&'static str>,
+    pub(crate) paid_yet: bool,
 }
 
 impl Moves {
     /// The next month of the customer, whose MRR is `mrr` (NULL is 0).
-    fn step(&mut self, mrr: Option<f64>) -> Result<Move> {
+    pub(crate) fn step(&mut self, mrr: Option<f64>) -> Result<Move> {
         let cur = mrr.unwrap_or(0.0);
         if !(cur >= 0.0 && cur.is_finite()) {
             return exec_err!(
