@@ -286,9 +286,38 @@ struct Group {
     big: Option<Box<[UserBitmaps; 2]>>,
     /// Additions since `bytes` was last measured (big groups).
     unmeasured: u32,
-    /// The last (user, period) added to each family of bitmaps: rows of one
-    /// user usually come together, and a repeated pair is not added again.
-    last_added: [Option<(i64, i64)>; 2],
+    /// Recently added (user, period) pairs of a big group, per family: the
+    /// rows of one customer's few users usually come together, and a pair
+    /// found here is not added to its bitmap again.
+    recent: Option<Box<[Recent; 2]>>,
+}
+
+/// Slots of [`Recent`].
+const RECENT_SLOTS: usize = 64;
+
+/// A direct-mapped cache of (user, period) pairs already in a family of
+/// bitmaps (one slot per user hash; a new pair replaces the slot's).
+#[derive(Debug)]
+struct Recent([Option<(i64, i64)>; RECENT_SLOTS]);
+
+impl Default for Recent {
+    fn default() -> Self {
+        Self([None; RECENT_SLOTS])
+    }
+}
+
+impl Recent {
+    /// Whether (user, period) was seen; remembers it.
+    #[inline]
+    fn seen(&mut self, user: i64, period: i64) -> bool {
+        let slot = ((user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
+        let pair = Some((user, period));
+        if self.0[slot] == pair {
+            return true;
+        }
+        self.0[slot] = pair;
+        false
+    }
 }
 
 /// The family of bitmaps holding users by cohort period.
@@ -312,11 +341,11 @@ impl Group {
         switch_at: usize,
     ) -> isize {
         if let Some(big) = &mut self.big {
+            let recent = self.recent.get_or_insert_with(Default::default);
             for (family, period) in [(COHORTS, cohort), (ACTIVE, active)] {
                 let Some(period) = period else { continue };
-                if self.last_added[family] != Some((user, period)) {
+                if !recent[family].seen(user, period) {
                     big[family].insert(period, user);
-                    self.last_added[family] = Some((user, period));
                 }
             }
             self.unmeasured += 1;
