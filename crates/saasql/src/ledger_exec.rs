@@ -815,13 +815,10 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::util::pretty::pretty_format_batches;
-    use datafusion::execution::SessionStateBuilder;
-    use datafusion::physical_plan::displayable;
     use datafusion::prelude::{SessionConfig, SessionContext};
 
-    use super::*;
     use crate::functions::revenue::mrr_ledger::CONVENTIONS;
+    use crate::series_window::tests::{plan_and_rows, without_local_rules};
 
     /// A local context (small batches, three partitions, so that customers
     /// cross batches) and the same without saasql's local rules, which runs
@@ -831,18 +828,7 @@ mod tests {
             .with_batch_size(3)
             .with_target_partitions(3);
         let ctx = crate::session::context_with(config, Default::default());
-        let state = ctx.state();
-        let rules = state
-            .physical_optimizers()
-            .iter()
-            .filter(|r| r.name() != crate::series_window::RULE_NAME)
-            .cloned()
-            .collect();
-        let plain = SessionContext::new_with_state(
-            SessionStateBuilder::new_from_existing(state)
-                .with_physical_optimizer_rules(rules)
-                .build(),
-        );
+        let plain = without_local_rules(&ctx);
         (ctx, plain)
     }
 
@@ -964,17 +950,6 @@ mod tests {
             .await
             .unwrap();
         }
-    }
-
-    async fn plan_and_rows(ctx: &SessionContext, sql: &str) -> (String, Result<String>) {
-        let df = ctx.sql(sql).await.unwrap();
-        let plan = df.clone().create_physical_plan().await.unwrap();
-        let text = displayable(plan.as_ref()).indent(false).to_string();
-        let rows = df
-            .collect()
-            .await
-            .map(|b| pretty_format_batches(&b).unwrap().to_string());
-        (text, rows)
     }
 
     /// Both ways give the same ledger under every convention, with and

@@ -526,7 +526,7 @@ impl RecordBatchStream for SeriesStream {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use datafusion::arrow::array::{Date32Array, Float64Array, Int64Array};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -587,22 +587,29 @@ mod tests {
             .with_target_partitions(3);
         let ctx = crate::session::context_with(config, Default::default());
         ctx.register_table("t", table()).unwrap();
+        let plain = without_local_rules(&ctx);
+        (ctx, plain)
+    }
+
+    /// `ctx` without saasql's local physical rules (sharing its tables):
+    /// what a cluster's plan is made of.
+    pub(crate) fn without_local_rules(ctx: &SessionContext) -> SessionContext {
         let state = ctx.state();
         let rules = state
             .physical_optimizers()
             .iter()
-            .filter(|r| r.name() != StreamingWindows.name())
+            .filter(|r| r.name() != RULE_NAME)
             .cloned()
             .collect();
-        let plain = SessionContext::new_with_state(
+        SessionContext::new_with_state(
             SessionStateBuilder::new_from_existing(state)
                 .with_physical_optimizer_rules(rules)
                 .build(),
-        );
-        (ctx, plain)
+        )
     }
 
-    async fn plan_and_rows(ctx: &SessionContext, sql: &str) -> (String, Result<String>) {
+    /// The physical plan of `sql` as text, and its rows (or error).
+    pub(crate) async fn plan_and_rows(ctx: &SessionContext, sql: &str) -> (String, Result<String>) {
         let df = ctx.sql(sql).await.unwrap();
         let plan = df.clone().create_physical_plan().await.unwrap();
         let text = displayable(plan.as_ref()).indent(false).to_string();
