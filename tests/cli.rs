@@ -3939,6 +3939,12 @@ mod postgres {
         /// SCRAM password authentication over TCP for superuser `saasql`,
         /// and create database `billing`.
         fn start() -> Server {
+            Server::start_with(None)
+        }
+
+        /// `start`, with TLS from the certificate and key files `tls` (and
+        /// connections logged, with their TLS protocol).
+        fn start_with(tls: Option<(&Path, &Path)>) -> Server {
             let bin = postgres_bin();
             let as_postgres = std::fs::metadata("/proc/self").expect("/proc").uid() == 0;
             let dir = tempfile::Builder::new()
@@ -3947,6 +3953,20 @@ mod postgres {
                 .expect("temporary folder");
             let pwfile = dir.path().join("pwfile");
             std::fs::write(&pwfile, format!("{PASSWORD}\n")).expect("write pwfile");
+            let mut ssl = String::new();
+            if let Some((cert, key)) = tls {
+                let (to_cert, to_key) =
+                    (dir.path().join("server.crt"), dir.path().join("server.key"));
+                std::fs::copy(cert, &to_cert).expect("copy the certificate");
+                std::fs::copy(key, &to_key).expect("copy the key");
+                std::fs::set_permissions(&to_key, std::fs::Permissions::from_mode(0o600))
+                    .expect("chmod");
+                ssl = format!(
+                    " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={} -c log_connections=on",
+                    path_str(&to_cert),
+                    path_str(&to_key)
+                );
+            }
             if as_postgres {
                 let out = Command::new("chown")
                     .args(["-R", "postgres:", path_str(dir.path())])
@@ -3977,7 +3997,7 @@ mod postgres {
                 .expect("initdb runs");
             check("initdb", out);
             let options = format!(
-                "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off",
+                "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off{ssl}",
                 server.port,
                 path_str(server.dir.path())
             );
@@ -4045,6 +4065,11 @@ mod postgres {
                 .output()
                 .expect("psql runs");
             check(&format!("psql -c {sql}"), out);
+        }
+
+        /// The server's log.
+        fn log(&self) -> String {
+            std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
         }
 
         /// The location of `table` in database `billing`.
@@ -4115,6 +4140,8 @@ mod postgres {
             .env_remove("PGPASSWORD")
             .env_remove("PGUSER")
             .env_remove("PGCONNECT_TIMEOUT")
+            .env_remove("PGSSLROOTCERT")
+            .env_remove("PGSSLMODE")
             .env("PGPASSFILE", root().join("no-such-pgpass"));
         for (key, value) in env {
             cmd.env(key, value);
@@ -4535,6 +4562,261 @@ mod postgres {
                         .stderr
                         .contains("Postgres tables cannot be used with --cluster"),
                 "{run:?}"
+            );
+        }
+    }
+
+    /// Certificates made with the `openssl` command: a CA, a server
+    /// certificate it signed for `localhost` only (not `127.0.0.1`), and a
+    /// second CA that signed nothing.
+    fn tls_files(dir: &Path) -> [PathBuf; 4] {
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("the TLS tests need the openssl command");
+            check(&format!("openssl {}", args.join(" ")), out);
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        for ca in ["ca", "other-ca"] {
+            let (subject, key, pem) = (
+                format!("/CN=saasql test {ca}"),
+                format!("{ca}.key"),
+                format!("{ca}.pem"),
+            );
+            let head = ["req", "-x509", "-days", "2", "-subj", &subject];
+            let tail = ["-keyout", &key, "-out", &pem];
+            openssl(&[&head[..], &ec[..], &tail[..]].concat());
+        }
+        let head = ["req", "-subj", "/CN=localhost"];
+        let tail = ["-keyout", "server.key", "-out", "server.csr"];
+        openssl(&[&head[..], &ec[..], &tail[..]].concat());
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write server.ext");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ]);
+        ["ca.pem", "server.crt", "server.key", "other-ca.pem"].map(|name| dir.join(name))
+    }
+
+    /// Postgres over TLS (rustls, through the provider crate's copy in
+    /// `vendor/`), with libpq's `sslmode`s: `verify-full` with the CA file
+    /// (also from PGSSLROOTCERT, and from a path with a space), `verify-ca`
+    /// where the certificate names another host, `require` and the default
+    /// `prefer` without a CA; a wrong CA, a name mismatch under
+    /// `verify-full`, no root certificate and a missing file are one-line
+    /// errors. The binary does not load OpenSSL.
+    #[test]
+    fn postgres_tls_checks_the_server_certificate() {
+        let dir = scratch("postgres-tls");
+        let [ca, cert, key, other_ca] = tls_files(&dir);
+        let server = Server::start_with(Some((&cert, &key)));
+        server.psql(
+            DB,
+            "CREATE TABLE public.t (id bigint); INSERT INTO public.t VALUES (1), (2), (3)",
+        );
+        let spaced = dir.join("my ca.pem");
+        std::fs::copy(&ca, &spaced).expect("copy");
+        let at = |host: &str, params: &str| {
+            format!(
+                "postgres://{USER}@{host}:{}/{DB}?table=public.t{params}",
+                server.port
+            )
+        };
+        let run = |location: &str, env: &[(&str, &str)]| {
+            let sql = format!(
+                "CREATE EXTERNAL TABLE inv STORED AS POSTGRES LOCATION '{location}';\n\
+                 SELECT count(*) AS n FROM inv;"
+            );
+            let mut all = vec![("PGPASSWORD", PASSWORD), ("HOME", path_str(&dir))];
+            all.extend_from_slice(env);
+            let (run, _) = saasql_env(&dir, &["--format", "csv", "run", "-"], &sql, &all);
+            assert!(!run.stderr.contains(PASSWORD), "{run:?}");
+            run
+        };
+        let ssl_lines = || server.log().matches("SSL enabled (protocol=TLS").count();
+        let ok = |location: &str, env: &[(&str, &str)]| {
+            let before = ssl_lines();
+            let run = run(location, env);
+            assert_eq!(
+                (run.code, run.stdout.as_str(), run.stderr.as_str()),
+                (0, "n\n3\n", ""),
+                "{location}: {run:?}\n{}",
+                server.log()
+            );
+            assert!(
+                ssl_lines() > before,
+                "{location}: not over TLS\n{}",
+                server.log()
+            );
+        };
+        let fails = |location: &str, env: &[(&str, &str)], expected: &str| {
+            let run = run(location, env);
+            assert_eq!(run.code, 3, "{location}: {run:?}");
+            let lines = message_lines(&run);
+            assert!(
+                lines.len() == 1
+                    && lines[0].starts_with("<stdin>:1: error: table 'inv' cannot be read: ")
+                    && lines[0].contains(expected),
+                "{location}: expected '{expected}' in {run:?}"
+            );
+        };
+        let ca_s = path_str(&ca);
+
+        ok(
+            &at(
+                "localhost",
+                &format!("&sslmode=verify-full&sslrootcert={ca_s}"),
+            ),
+            &[],
+        );
+        ok(
+            &at("localhost", "&sslmode=verify-full"),
+            &[("PGSSLROOTCERT", ca_s)],
+        );
+        let spaced_url = path_str(&spaced).replace(' ', "%20");
+        ok(
+            &at(
+                "localhost",
+                &format!("&sslmode=verify-full&sslrootcert={spaced_url}"),
+            ),
+            &[],
+        );
+        ok(
+            &at(
+                "127.0.0.1",
+                &format!("&sslmode=verify-ca&sslrootcert={ca_s}"),
+            ),
+            &[],
+        );
+        ok(&at("127.0.0.1", "&sslmode=require"), &[]);
+        ok(&at("127.0.0.1", ""), &[]);
+
+        // The certificate names localhost, not 127.0.0.1.
+        fails(
+            &at(
+                "127.0.0.1",
+                &format!("&sslmode=verify-full&sslrootcert={ca_s}"),
+            ),
+            &[],
+            "certificate not valid for name \"127.0.0.1\"",
+        );
+        // Signed by another CA.
+        let other = path_str(&other_ca);
+        for mode in ["verify-ca", "verify-full", "require"] {
+            fails(
+                &at("localhost", &format!("&sslmode={mode}&sslrootcert={other}")),
+                &[],
+                "invalid peer certificate: UnknownIssuer",
+            );
+        }
+        fails(
+            &at("localhost", "&sslmode=verify-full"),
+            &[],
+            "sslmode=verify-full needs the root certificate to check the server's against: \
+             add &sslrootcert=FILE",
+        );
+        fails(
+            &at("localhost", "&sslmode=require&sslrootcert=system"),
+            &[],
+            "sslrootcert=system needs sslmode=verify-full",
+        );
+        // The system's roots (SSL_CERT_FILE: the test CA's rival) do not
+        // include the test CA.
+        fails(
+            &at("localhost", "&sslmode=verify-full&sslrootcert=system"),
+            &[("SSL_CERT_FILE", other)],
+            "invalid peer certificate: UnknownIssuer",
+        );
+        ok(
+            &at("localhost", "&sslmode=verify-full&sslrootcert=system"),
+            &[("SSL_CERT_FILE", ca_s)],
+        );
+        fails(
+            &at(
+                "localhost",
+                "&sslmode=verify-ca&sslrootcert=/no/such/ca.pem",
+            ),
+            &[],
+            "sslrootcert /no/such/ca.pem: no such file",
+        );
+        let not_pem = dir.join("server.ext");
+        fails(
+            &at(
+                "localhost",
+                &format!("&sslmode=verify-ca&sslrootcert={}", path_str(&not_pem)),
+            ),
+            &[],
+            "no certificate in it",
+        );
+
+        // PGSSLMODE when the URL has no sslmode; sslrootcert=system implies
+        // verify-full (as in libpq 16).
+        let before = ssl_lines();
+        let plain = run(&at("127.0.0.1", ""), &[("PGSSLMODE", "disable")]);
+        assert_eq!(
+            (plain.code, plain.stdout.as_str()),
+            (0, "n\n3\n"),
+            "{plain:?}"
+        );
+        assert_eq!(ssl_lines(), before, "PGSSLMODE=disable still used TLS");
+        fails(
+            &at("127.0.0.1", ""),
+            &[("PGSSLMODE", "verify-everything")],
+            "PGSSLMODE=verify-everything is not supported",
+        );
+        fails(
+            &at("127.0.0.1", "&sslrootcert=system"),
+            &[("SSL_CERT_FILE", ca_s)],
+            "certificate not valid for name \"127.0.0.1\"",
+        );
+        // ~/.postgresql/root.crt when nothing names a root certificate, also
+        // under prefer; an empty sslrootcert= is no sslrootcert.
+        let home_root = dir.join(".postgresql").join("root.crt");
+        std::fs::create_dir_all(home_root.parent().expect("folder")).expect("mkdir");
+        std::fs::copy(&other_ca, &home_root).expect("copy");
+        fails(
+            &at("localhost", "&sslrootcert="),
+            &[],
+            "invalid peer certificate: UnknownIssuer",
+        );
+        std::fs::copy(&ca, &home_root).expect("copy");
+        ok(&at("localhost", "&sslmode=verify-full"), &[]);
+        std::fs::remove_file(&home_root).expect("remove");
+
+        // One TLS stack: the binary does not load OpenSSL's libraries.
+        if let Ok(out) = Command::new("ldd").arg(super::BIN).output()
+            && out.status.success()
+        {
+            let libs = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                !libs.contains("libssl") && !libs.contains("libcrypto"),
+                "{libs}"
             );
         }
     }

@@ -1,5 +1,5 @@
 //! Postgres tables as saasql tables:
-//! `postgres://USER@HOST:PORT/DB?table=SCHEMA.TABLE[&sslmode=disable|prefer|require]`,
+//! `postgres://USER@HOST:PORT/DB?table=SCHEMA.TABLE[&sslmode=MODE][&sslrootcert=FILE]`,
 //! in the config file's `[tables]` or `CREATE EXTERNAL TABLE … STORED AS
 //! POSTGRES LOCATION '…'`.
 //!
@@ -8,7 +8,11 @@
 //! SQL it runs (`EXPLAIN` shows it as `SqlExec sql=SELECT …`).
 //!
 //! Defaults are libpq's: port 5432, user `$PGUSER` or the OS user, database
-//! named like the user, `sslmode=prefer`. The password never comes from the
+//! named like the user, `sslmode` `$PGSSLMODE` or `prefer`; `sslmode` is
+//! `disable`, `prefer`, `require`, `verify-ca` or `verify-full`, and the root
+//! certificate is `sslrootcert=FILE` (or `system`), `$PGSSLROOTCERT` or
+//! `~/.postgresql/root.crt` (see [`tls_settings`]; TLS is rustls, through the
+//! copy of the provider crate in `vendor/`). The password never comes from the
 //! location (one there is refused, so it cannot land in config files, shell
 //! history or messages): it is `$PGPASSWORD`, else the matching line of the
 //! password file (`$PGPASSFILE` or `~/.pgpass`, libpq's format), else none.
@@ -99,7 +103,7 @@ impl TableProviderFactory for PostgresFactory {
         }
         if !cmd.options.is_empty() {
             return Err(fail(format!(
-                "table '{}': STORED AS POSTGRES takes no OPTIONS; put table= and sslmode= in the LOCATION",
+                "table '{}': STORED AS POSTGRES takes no OPTIONS; put table=, sslmode= and sslrootcert= in the LOCATION",
                 cmd.name
             )));
         }
@@ -173,6 +177,7 @@ async fn connect(
 ) -> std::result::Result<Arc<dyn TableProvider>, String> {
     let shown = url.to_string();
     let cannot = |cause: String| format!("cannot connect to {shown}: {cause}");
+    let tls = tls_settings(&url)?;
     // A quick, interruptible reachability check first.
     if let Err(e) = tokio::net::TcpStream::connect((url.host.as_str(), url.port)).await {
         return Err(cannot(format!(
@@ -187,7 +192,14 @@ async fn connect(
     put("port", &url.port.to_string());
     put("user", &url.user);
     put("db", &url.db);
-    put("sslmode", &url.sslmode);
+    put("sslmode", &tls.mode);
+    // A path the provider crate opens itself, not a conninfo value: unquoted.
+    if let Some(root) = &tls.root {
+        params.insert(
+            "sslrootcert".to_string(),
+            SecretString::from(root.path.clone()),
+        );
+    }
     // Times in UTC, as in saasql: a filter on a `timestamptz` column
     // compares with a time Postgres reads in the session's zone.
     params.insert(
@@ -199,14 +211,14 @@ async fn connect(
     }
     let pool = PostgresConnectionPool::new(params)
         .await
-        .map_err(|e| cannot(pool_error(&e, &url, source.as_deref())))?;
+        .map_err(|e| cannot(pool_error(&e, &url, &tls, source.as_deref())))?;
     let reference = TableReference::from(url.table.as_str());
     let table = url.with_table();
     {
         let conn = pool
             .connect_direct()
             .await
-            .map_err(|e| cannot(pool_error(&e, &url, source.as_deref())))?;
+            .map_err(|e| cannot(pool_error(&e, &url, &tls, source.as_deref())))?;
         let name = reference.to_quoted_string();
         let row = conn
             .conn
@@ -424,7 +436,7 @@ fn conninfo_value(value: &str) -> String {
 }
 
 /// One line for a connection failure of the pool.
-fn pool_error(e: &PoolError, url: &PgUrl, password_source: Option<&str>) -> String {
+fn pool_error(e: &PoolError, url: &PgUrl, tls: &Tls, password_source: Option<&str>) -> String {
     let hint = match password_source {
         Some(source) => format!(" (the password came from {source})"),
         None => " (no password was given: set PGPASSWORD or add it to ~/.pgpass)".to_string(),
@@ -458,6 +470,12 @@ fn pool_error(e: &PoolError, url: &PgUrl, password_source: Option<&str>) -> Stri
             )
         }
         PoolError::ConnectionPoolRunError { source } => chain(source),
+        PoolError::FailedToLoadCertError { reason } => {
+            format!("{}: {}", tls.root_shown(), one_line(reason))
+        }
+        PoolError::FailedToReadCertError { source } => {
+            format!("{}: {source}", tls.root_shown())
+        }
         other => {
             // The crate's messages add advice lines; its first line (or the
             // underlying error) is the cause.
@@ -499,7 +517,10 @@ struct PgUrl {
     port: u16,
     db: String,
     table: String,
-    sslmode: String,
+    /// `sslmode=` of the location.
+    sslmode: Option<String>,
+    /// `sslrootcert=` of the location.
+    sslrootcert: Option<String>,
 }
 
 impl fmt::Display for PgUrl {
@@ -564,22 +585,18 @@ impl PgUrl {
             _ => user.clone(),
         };
         let mut table = None;
-        let mut sslmode = "prefer".to_string();
+        let mut sslmode = None;
+        let mut sslrootcert = None;
         for (key, value) in url.query_pairs() {
             match key.as_ref() {
                 "table" if !value.is_empty() => table = Some(value.into_owned()),
-                "sslmode" => match value.as_ref() {
-                    "disable" | "prefer" | "require" => sslmode = value.into_owned(),
-                    other => {
-                        return Err(bad(format!(
-                            "sslmode={other} is not supported (use disable, prefer or require)"
-                        )));
-                    }
-                },
+                "sslmode" => sslmode = Some(ssl_mode(&value, "sslmode=").map_err(&bad)?),
+                // Empty is unset, as in libpq.
+                "sslrootcert" => sslrootcert = Some(value.into_owned()).filter(|v| !v.is_empty()),
                 "password" => return Err(refuse()),
                 other => {
                     return Err(bad(format!(
-                        "unknown parameter '{other}' (saasql reads table= and sslmode=)"
+                        "unknown parameter '{other}' (saasql reads table=, sslmode= and sslrootcert=)"
                     )));
                 }
             }
@@ -595,8 +612,124 @@ impl PgUrl {
             db,
             table,
             sslmode,
+            sslrootcert,
         })
     }
+}
+
+/// A supported `sslmode` (`what` is `sslmode=` or `PGSSLMODE=`).
+fn ssl_mode(value: &str, what: &str) -> std::result::Result<String, String> {
+    match value {
+        "disable" | "prefer" | "require" | "verify-ca" | "verify-full" => Ok(value.to_string()),
+        other => Err(format!(
+            "{what}{other} is not supported (use disable, prefer, require, verify-ca or verify-full)"
+        )),
+    }
+}
+
+/// How a connection uses TLS: the `sslmode`, and the root certificate to
+/// check the server's against.
+#[derive(Debug)]
+struct Tls {
+    mode: String,
+    root: Option<RootCert>,
+}
+
+/// A root certificate file (or `system`) and where it was named.
+#[derive(Debug)]
+struct RootCert {
+    path: String,
+    from: &'static str,
+}
+
+impl Tls {
+    /// The root certificate as messages name it.
+    fn root_shown(&self) -> String {
+        match &self.root {
+            Some(RootCert { path, from }) => format!("root certificate {path} ({from})"),
+            None => "root certificate".to_string(),
+        }
+    }
+}
+
+/// The `sslmode` and root certificate of a connection to `url`, as libpq
+/// finds them:
+/// - the mode is `sslmode=` of the location, else `$PGSSLMODE`, else
+///   `verify-full` with `sslrootcert=system` (as libpq 16) and `prefer`
+///   otherwise;
+/// - the root certificate is `sslrootcert=` of the location, else
+///   `$PGSSLROOTCERT`, else `~/.postgresql/root.crt` if it exists; `system` is
+///   the system's trusted roots, and only goes with `verify-full` (any public
+///   CA signs certificates, so only the host name in one tells the server
+///   apart). `verify-ca` and `verify-full` need one; with `prefer` or
+///   `require` one is used too (as libpq does); `disable` uses none.
+fn tls_settings(url: &PgUrl) -> std::result::Result<Tls, String> {
+    let table = url.with_table();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let given = match &url.sslrootcert {
+        Some(path) => Some(RootCert {
+            path: path.clone(),
+            from: "sslrootcert",
+        }),
+        None => env("PGSSLROOTCERT").map(|path| RootCert {
+            path,
+            from: "PGSSLROOTCERT",
+        }),
+    };
+    let system = given.as_ref().is_some_and(|r| r.path == "system");
+    let mode = match (&url.sslmode, env("PGSSLMODE")) {
+        (Some(mode), _) => mode.clone(),
+        (None, Some(mode)) => ssl_mode(&mode, "PGSSLMODE=").map_err(|e| format!("{table}: {e}"))?,
+        (None, None) if system => "verify-full".to_string(),
+        (None, None) => "prefer".to_string(),
+    };
+    if mode == "disable" {
+        return Ok(Tls { mode, root: None });
+    }
+    if let Some(root) = given {
+        if system && mode != "verify-full" {
+            return Err(format!(
+                "{table}: {}=system needs sslmode=verify-full (any public CA signs \
+                 certificates, so only the host name in one tells the server apart)",
+                root.from
+            ));
+        }
+        if !system && !Path::new(&root.path).is_file() {
+            let what = if Path::new(&root.path).exists() {
+                "not a file"
+            } else {
+                "no such file"
+            };
+            return Err(format!(
+                "{table}: {} {}: {what} (give the server's root certificate as a PEM \
+                 file, or sslrootcert=system for the system's trusted roots)",
+                root.from, root.path
+            ));
+        }
+        return Ok(Tls {
+            mode,
+            root: Some(root),
+        });
+    }
+    let default = dirs::home_dir().map(|home| home.join(".postgresql").join("root.crt"));
+    if let Some(path) = default.filter(|p| p.is_file()) {
+        let root = RootCert {
+            path: path.display().to_string(),
+            from: "the default root certificate file",
+        };
+        return Ok(Tls {
+            mode,
+            root: Some(root),
+        });
+    }
+    if mode.starts_with("verify-") {
+        return Err(format!(
+            "{table}: sslmode={mode} needs the root certificate to check the server's against: \
+             add &sslrootcert=FILE (or sslrootcert=system for the system's trusted roots), \
+             set PGSSLROOTCERT, or put it in ~/.postgresql/root.crt"
+        ));
+    }
+    Ok(Tls { mode, root: None })
 }
 
 /// Percent-decodes a URL part.
@@ -768,8 +901,8 @@ mod tests {
             ("billing ro", "db.example.com", 6432, "sales-eu")
         );
         assert_eq!(
-            (u.table.as_str(), u.sslmode.as_str()),
-            ("public.invoices", "disable")
+            (u.table.as_str(), u.sslmode.as_deref()),
+            ("public.invoices", Some("disable"))
         );
         assert_eq!(
             u.with_table(),
@@ -777,8 +910,8 @@ mod tests {
         );
         let u = url("postgresql://ann@[::1]/?table=invoices").unwrap();
         assert_eq!(
-            (u.host.as_str(), u.port, u.db.as_str(), u.sslmode.as_str()),
-            ("::1", 5432, "ann", "prefer")
+            (u.host.as_str(), u.port, u.db.as_str(), u.sslmode.as_deref()),
+            ("::1", 5432, "ann", None)
         );
         assert_eq!(u.to_string(), "postgres://ann@[::1]:5432/ann");
         assert!(is_postgres("POSTGRES://x@h/db?table=t"));
@@ -800,8 +933,8 @@ mod tests {
         }
         let e = url("postgres://ann:hunter2@host/db?table=t").unwrap_err();
         assert!(e.contains("set PGPASSWORD or put it in ~/.pgpass"), "{e}");
-        let e = url("postgres://ann@host/db?table=t&sslmode=verify-full").unwrap_err();
-        assert!(e.contains("sslmode=verify-full is not supported"), "{e}");
+        let e = url("postgres://ann@host/db?table=t&sslmode=allow").unwrap_err();
+        assert!(e.contains("sslmode=allow is not supported"), "{e}");
         let e = url("postgres://ann@host/db?table=t&tabel=x").unwrap_err();
         assert!(e.contains("unknown parameter 'tabel'"), "{e}");
     }
